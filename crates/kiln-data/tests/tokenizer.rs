@@ -1,0 +1,96 @@
+//! Tokenization equals transformers' (ids and token types from the tiny fixture's
+//! tokenizer.json), with kiln's explicit truncation and no built-in padding.
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use kiln_data::{TextTokenizer, TokenBatch};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+}
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    examples: Vec<Example>,
+}
+#[derive(serde::Deserialize)]
+struct Example {
+    text: String,
+    text_pair: Option<String>,
+    input_ids: Vec<u32>,
+    token_type_ids: Vec<u32>,
+}
+
+#[test]
+fn ids_and_token_types_match_transformers() {
+    let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 64).unwrap();
+    let expected: Expected = serde_json::from_str(
+        &std::fs::read_to_string(fixture("tiny-bert/expected.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(expected.examples.iter().any(|e| e.text_pair.is_some()));
+    for e in &expected.examples {
+        let enc = tok.encode(&e.text, e.text_pair.as_deref()).unwrap();
+        assert_eq!(enc.input_ids, e.input_ids, "{:?}", e.text);
+        assert_eq!(enc.token_type_ids, e.token_type_ids, "{:?}", e.text);
+        assert!(!enc.truncated);
+    }
+}
+
+#[test]
+fn truncation_is_explicit_and_builtin_padding_is_off() {
+    // A tokenizer.json with fixed padding to 40 and truncation at 5 switched on inside it, as
+    // real checkpoints ship: kiln's own settings must win.
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("tiny-bert/tokenizer.json")).unwrap(),
+    )
+    .unwrap();
+    json["truncation"] = serde_json::json!({"direction": "Right", "max_length": 5, "strategy": "LongestFirst", "stride": 0});
+    json["padding"] = serde_json::json!({"strategy": {"Fixed": 40}, "direction": "Right", "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"});
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+
+    let tok = TextTokenizer::from_file(&path, 8).unwrap();
+    let short = tok.encode("the movie", None).unwrap();
+    assert_eq!(short.len(), 4, "no padding: [CLS] the movie [SEP]");
+    assert!(!short.truncated);
+    let long = tok
+        .encode("the movie was great the movie was great the movie was great", None)
+        .unwrap();
+    assert_eq!(long.len(), 8);
+    assert!(long.truncated);
+    assert_eq!(long.input_ids[0], tok.token_to_id("[CLS]").unwrap());
+    assert_eq!(long.input_ids[7], tok.token_to_id("[SEP]").unwrap());
+}
+
+#[test]
+fn bad_tokenizer_files_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("absent.json");
+    let err = TextTokenizer::from_file(&missing, 16).unwrap_err().to_string();
+    assert!(err.contains("absent.json"), "{err}");
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, "{\"model\": 3").unwrap();
+    let err = TextTokenizer::from_file(&broken, 16).unwrap_err().to_string();
+    assert!(err.contains("broken.json"), "{err}");
+}
+
+#[test]
+fn batches_pad_to_their_longest_example() {
+    let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 64).unwrap();
+    let a = tok.encode("the movie", None).unwrap();
+    let b = tok.encode("the movie was great", None).unwrap();
+    let device = Device::flex();
+    let batch = TokenBatch::pad(&[&a, &b], tok.pad_id(), 1, &device);
+    assert_eq!(batch.input_ids.dims(), [2, 6]);
+    assert_eq!(batch.lengths, vec![4, 6]);
+    let mask = batch.attention_mask.into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(mask, vec![1., 1., 1., 1., 0., 0., 1., 1., 1., 1., 1., 1.]);
+    let ids = batch.input_ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    assert_eq!(&ids[4..6], &[tok.pad_id() as i64; 2]);
+    // Rounded up to a multiple of 8.
+    let batch = TokenBatch::pad(&[&a, &b], tok.pad_id(), 8, &device);
+    assert_eq!(batch.input_ids.dims(), [2, 8]);
+}

@@ -1,0 +1,394 @@
+//! A whole BERT encoder in one file: embeddings, post-LN transformer layers, pooler and a
+//! sequence-classification head, as burn modules.
+//!
+//! Field names follow Hugging Face's module tree where Rust allows it, so that checkpoint keys
+//! map with a handful of renames (see `checkpoint.rs`): `attention.self.query` becomes
+//! `attention.query` (`self` is a keyword), `LayerNorm` becomes `*_norm`, `layer` becomes `layers`.
+
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation;
+
+use crate::config::{BertConfig, HiddenAct};
+
+/// Additive attention bias for padding positions. BERT's original value: large enough that
+/// exp() underflows to exactly 0 in f32, small enough to stay finite in f16/bf16.
+const MASK_BIAS: f32 = -10_000.0;
+
+/// HF initialises new weights with N(0, 0.02) (`initializer_range`).
+fn hf_init() -> Initializer {
+    Initializer::Normal {
+        mean: 0.0,
+        std: 0.02,
+    }
+}
+
+fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(d_in, d_out)
+        .with_initializer(hf_init())
+        .init(device);
+    // HF zeroes biases at init.
+    layer.bias = Some(burn::module::Param::from_tensor(Tensor::zeros([d_out], device)));
+    layer
+}
+
+fn layer_norm(config: &BertConfig, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(config.hidden_size)
+        .with_epsilon(config.layer_norm_eps)
+        .init(device)
+}
+
+fn dropout(prob: f64) -> Dropout {
+    DropoutConfig::new(prob).init()
+}
+
+/// Word + position + token-type embeddings, then LayerNorm and dropout.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    pub word_embeddings: Embedding,
+    pub position_embeddings: Embedding,
+    pub token_type_embeddings: Embedding,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        let embedding = |n: usize| {
+            EmbeddingConfig::new(n, config.hidden_size)
+                .with_initializer(hf_init())
+                .init(device)
+        };
+        Self {
+            word_embeddings: embedding(config.vocab_size),
+            position_embeddings: embedding(config.max_position_embeddings),
+            token_type_embeddings: embedding(config.type_vocab_size),
+            layer_norm: layer_norm(config, device),
+            dropout: dropout(config.hidden_dropout_prob),
+        }
+    }
+
+    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [_, seq_len] = input_ids.dims();
+        let device = input_ids.device();
+        let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device).unsqueeze::<2>();
+        let x = self.word_embeddings.forward(input_ids)
+            + self.token_type_embeddings.forward(token_type_ids)
+            + self.position_embeddings.forward(positions);
+        self.dropout.forward(self.layer_norm.forward(x))
+    }
+}
+
+/// Multi-head self-attention softmax(QKᵀ/√d)V with the output projection, residual and post-LN
+/// (HF's `BertAttention`: `self` + `output`).
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
+    pub attention_norm: LayerNorm,
+    pub probs_dropout: Dropout,
+    pub output_dropout: Dropout,
+    pub num_heads: usize,
+    pub head_dim: usize,
+}
+
+impl BertAttention {
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        let h = config.hidden_size;
+        Self {
+            query: linear(h, h, device),
+            key: linear(h, h, device),
+            value: linear(h, h, device),
+            output: linear(h, h, device),
+            attention_norm: layer_norm(config, device),
+            probs_dropout: dropout(config.attention_probs_dropout_prob),
+            output_dropout: dropout(config.hidden_dropout_prob),
+            num_heads: config.num_attention_heads,
+            head_dim: config.head_dim(),
+        }
+    }
+
+    /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`.
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, _] = x.dims();
+        x.reshape([batch, seq, self.num_heads, self.head_dim])
+            .swap_dims(1, 2)
+    }
+
+    /// `mask_bias`: `[batch, 1, 1, seq]`, 0 for real tokens and `MASK_BIAS` for padding.
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let q = self.split_heads(self.query.forward(x.clone()));
+        let k = self.split_heads(self.key.forward(x.clone()));
+        let v = self.split_heads(self.value.forward(x.clone()));
+        let scale = (self.head_dim as f64).sqrt().recip();
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+        let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
+        let context = probs
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, hidden]);
+        let out = self.output_dropout.forward(self.output.forward(context));
+        self.attention_norm.forward(out + x)
+    }
+}
+
+/// One transformer layer: attention, then intermediate (activation) + output + residual + LN.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    pub attention: BertAttention,
+    pub intermediate: Linear,
+    pub output: Linear,
+    pub output_norm: LayerNorm,
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub activation: HiddenAct,
+}
+
+impl BertLayer {
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        Self {
+            attention: BertAttention::new(config, device),
+            intermediate: linear(config.hidden_size, config.intermediate_size, device),
+            output: linear(config.intermediate_size, config.hidden_size, device),
+            output_norm: layer_norm(config, device),
+            dropout: dropout(config.hidden_dropout_prob),
+            activation: config.hidden_act,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.attention.forward(x, mask_bias);
+        let inner = self.intermediate.forward(attended.clone());
+        let inner = match self.activation {
+            HiddenAct::Gelu => activation::gelu(inner),
+            HiddenAct::GeluNew => activation::gelu_approximate(inner),
+            HiddenAct::Relu => activation::relu(inner),
+        };
+        let out = self.dropout.forward(self.output.forward(inner));
+        self.output_norm.forward(out + attended)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    pub layers: Vec<BertLayer>,
+}
+
+/// Dense + tanh over the [CLS] hidden state.
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, h] = hidden.dims();
+        let cls = hidden.slice(s![.., 0..1, ..]).reshape([batch, h]);
+        self.dense.forward(cls).tanh()
+    }
+}
+
+/// What `BertModel::forward` returns.
+#[derive(Debug, Clone)]
+pub struct BertOutput {
+    /// `[batch, seq, hidden]`.
+    pub last_hidden_state: Tensor<3>,
+    /// `[batch, hidden]`, when the model has a pooler.
+    pub pooler_output: Option<Tensor<2>>,
+}
+
+/// The encoder: embeddings, `num_hidden_layers` layers and an optional pooler
+/// (sentence-transformers checkpoints ship without one).
+#[derive(Module, Debug)]
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    pub encoder: BertEncoder,
+    pub pooler: Option<BertPooler>,
+}
+
+impl BertModel {
+    /// A randomly initialised encoder (HF's initialisation: N(0, 0.02), zero biases).
+    pub fn new(config: &BertConfig, with_pooler: bool, device: &Device) -> Self {
+        Self {
+            embeddings: BertEmbeddings::new(config, device),
+            encoder: BertEncoder {
+                layers: (0..config.num_hidden_layers)
+                    .map(|_| BertLayer::new(config, device))
+                    .collect(),
+            },
+            pooler: with_pooler.then(|| BertPooler {
+                dense: linear(config.hidden_size, config.hidden_size, device),
+            }),
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.encoder.layers.len()
+    }
+
+    /// `attention_mask`: `[batch, seq]`, 1.0 for real tokens and 0.0 for padding.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> BertOutput {
+        let last_hidden_state = self.encode(input_ids, token_type_ids, attention_mask);
+        let pooler_output = self
+            .pooler
+            .as_ref()
+            .map(|p| p.forward(last_hidden_state.clone()));
+        BertOutput {
+            last_hidden_state,
+            pooler_output,
+        }
+    }
+
+    /// The last hidden state alone (no pooler).
+    pub fn encode(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Tensor<3> {
+        let mask_bias = padding_bias(attention_mask);
+        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        for layer in &self.encoder.layers {
+            x = layer.forward(x, mask_bias.clone());
+        }
+        x
+    }
+}
+
+/// `[batch, seq]` mask (1 real, 0 pad) → `[batch, 1, 1, seq]` additive bias, built once per
+/// forward and shared by every layer.
+pub fn padding_bias(attention_mask: Tensor<2>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    attention_mask
+        .neg()
+        .add_scalar(1.0)
+        .mul_scalar(MASK_BIAS)
+        .reshape([batch, 1, 1, seq])
+}
+
+/// Mean of the hidden states over real tokens: `[batch, seq, hidden]`, `[batch, seq]` → `[batch, hidden]`.
+pub fn mean_pool(hidden: Tensor<3>, attention_mask: Tensor<2>) -> Tensor<2> {
+    let [batch, seq, h] = hidden.dims();
+    let mask = attention_mask.reshape([batch, seq, 1]);
+    let summed = (hidden * mask.clone()).sum_dim(1).reshape([batch, h]);
+    // clamp: a row with no real token must not divide by zero (sentence-transformers does the same).
+    let counts = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
+    summed / counts
+}
+
+/// How the classification head reads a sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The pooler's output (dense + tanh over [CLS]) as in `BertForSequenceClassification`;
+    /// the raw [CLS] hidden state when the checkpoint has no pooler.
+    #[default]
+    Cls,
+    /// The last hidden state averaged over real tokens (sentence-transformers' pooling).
+    Mean,
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cls" => Ok(Self::Cls),
+            "mean" => Ok(Self::Mean),
+            other => Err(format!("unknown pooling `{other}` (expected `cls` or `mean`)")),
+        }
+    }
+}
+
+/// Sequence classifier: encoder, pooling, dropout, linear layer (HF's `BertForSequenceClassification`
+/// when pooling is `Cls`).
+#[derive(Module, Debug)]
+pub struct BertClassifier {
+    pub bert: BertModel,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+    #[module(skip)]
+    pub pooling: Pooling,
+}
+
+impl BertClassifier {
+    pub fn new(config: &BertConfig, num_labels: usize, pooling: Pooling, device: &Device) -> Self {
+        Self {
+            bert: BertModel::new(config, true, device),
+            dropout: dropout(config.classifier_dropout_prob()),
+            classifier: linear(config.hidden_size, num_labels, device),
+            pooling,
+        }
+    }
+
+    /// A fresh head for `num_labels` classes on an existing encoder.
+    pub fn with_new_head(
+        bert: BertModel,
+        config: &BertConfig,
+        num_labels: usize,
+        pooling: Pooling,
+        device: &Device,
+    ) -> Self {
+        Self {
+            bert,
+            dropout: dropout(config.classifier_dropout_prob()),
+            classifier: linear(config.hidden_size, num_labels, device),
+            pooling,
+        }
+    }
+
+    pub fn num_labels(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    /// The pooled sequence representation the head reads: `[batch, hidden]`.
+    pub fn features(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Tensor<2> {
+        let hidden = self
+            .bert
+            .encode(input_ids, token_type_ids, attention_mask.clone());
+        self.pool(hidden, attention_mask)
+    }
+
+    /// Pools a last hidden state as this head does.
+    pub fn pool(&self, hidden: Tensor<3>, attention_mask: Tensor<2>) -> Tensor<2> {
+        match (self.pooling, &self.bert.pooler) {
+            (Pooling::Mean, _) => mean_pool(hidden, attention_mask),
+            (Pooling::Cls, Some(pooler)) => pooler.forward(hidden),
+            (Pooling::Cls, None) => {
+                let [batch, _, h] = hidden.dims();
+                hidden.slice(s![.., 0..1, ..]).reshape([batch, h])
+            }
+        }
+    }
+
+    /// Logits from pooled features: `[batch, hidden]` → `[batch, num_labels]`.
+    pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(self.dropout.forward(features))
+    }
+
+    /// Logits `[batch, num_labels]`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Tensor<2> {
+        self.head(self.features(input_ids, token_type_ids, attention_mask))
+    }
+}

@@ -1,0 +1,481 @@
+//! Hugging Face checkpoints in and out: `config.json` + `model.safetensors` or
+//! `pytorch_model.bin` (+ `tokenizer.json`), with or without the `bert.` prefix.
+//!
+//! Tensor files are read and written by burn-store; this file only maps HF names to the
+//! module tree of `bert.rs` and checks that every tensor found a home.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::store::{
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+};
+
+use crate::bert::{BertClassifier, BertModel, Pooling};
+use crate::config::BertConfig;
+use crate::error::ModelError;
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
+pub const PYTORCH_FILE: &str = "pytorch_model.bin";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// HF tensor names → paths in `BertClassifier` (whose encoder field is `bert`, like HF's).
+fn hf_to_kiln() -> KeyRemapper {
+    KeyRemapper::from_patterns(vec![
+        // BertModel checkpoints (sentence-transformers) carry no `bert.` prefix.
+        (r"^(embeddings|encoder|pooler)\.", "bert.${1}."),
+        (r"\.embeddings\.LayerNorm\.", ".embeddings.layer_norm."),
+        (
+            r"\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.",
+            ".encoder.layers.${1}.attention.${2}.",
+        ),
+        (
+            r"\.encoder\.layer\.(\d+)\.attention\.output\.dense\.",
+            ".encoder.layers.${1}.attention.output.",
+        ),
+        (
+            r"\.encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.",
+            ".encoder.layers.${1}.attention.attention_norm.",
+        ),
+        (
+            r"\.encoder\.layer\.(\d+)\.intermediate\.dense\.",
+            ".encoder.layers.${1}.intermediate.",
+        ),
+        (
+            r"\.encoder\.layer\.(\d+)\.output\.dense\.",
+            ".encoder.layers.${1}.output.",
+        ),
+        (
+            r"\.encoder\.layer\.(\d+)\.output\.LayerNorm\.",
+            ".encoder.layers.${1}.output_norm.",
+        ),
+    ])
+    .expect("static patterns compile")
+}
+
+/// Paths in `BertClassifier` → HF `BertForSequenceClassification` names (inverse of `hf_to_kiln`).
+fn kiln_to_hf() -> KeyRemapper {
+    KeyRemapper::from_patterns(vec![
+        (r"\.embeddings\.layer_norm\.", ".embeddings.LayerNorm."),
+        (
+            r"\.encoder\.layers\.(\d+)\.attention\.(query|key|value)\.",
+            ".encoder.layer.${1}.attention.self.${2}.",
+        ),
+        (
+            r"\.encoder\.layers\.(\d+)\.attention\.output\.",
+            ".encoder.layer.${1}.attention.output.dense.",
+        ),
+        (
+            r"\.encoder\.layers\.(\d+)\.attention\.attention_norm\.",
+            ".encoder.layer.${1}.attention.output.LayerNorm.",
+        ),
+        (
+            r"\.encoder\.layers\.(\d+)\.intermediate\.",
+            ".encoder.layer.${1}.intermediate.dense.",
+        ),
+        (
+            r"\.encoder\.layers\.(\d+)\.output\.",
+            ".encoder.layer.${1}.output.dense.",
+        ),
+        (
+            r"\.encoder\.layers\.(\d+)\.output_norm\.",
+            ".encoder.layer.${1}.output.LayerNorm.",
+        ),
+    ])
+    .expect("static patterns compile")
+}
+
+/// Tensors a checkpoint may carry that a sequence classifier has no use for.
+fn ignorable(key: &str) -> bool {
+    key.ends_with("embeddings.position_ids")
+        // Pre-training heads (masked LM, next sentence) of BertForPreTraining checkpoints.
+        || key.starts_with("cls.")
+}
+
+/// Where the classification head comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadInit {
+    /// The checkpoint's own `classifier.*` (a model kiln or transformers fine-tuned).
+    FromCheckpoint,
+    /// A fresh N(0, 0.02) head with this many classes; a checkpoint head is ignored.
+    New(usize),
+}
+
+/// What loading found, for the log.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub weights: PathBuf,
+    pub applied: usize,
+    /// Checkpoint tensors deliberately not used (`position_ids`, pre-training heads, an old head).
+    pub ignored: Vec<String>,
+    pub has_pooler: bool,
+    pub new_head: bool,
+}
+
+/// A checkpoint directory in Hugging Face layout.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub config: BertConfig,
+    pub weights: PathBuf,
+}
+
+enum Store {
+    Safetensors(SafetensorsStore),
+    Pytorch(PytorchStore),
+}
+
+impl Store {
+    fn keys(&mut self) -> Result<Vec<String>, String> {
+        match self {
+            Store::Safetensors(s) => s.keys().map_err(|e| e.to_string()),
+            Store::Pytorch(s) => s.keys().map_err(|e| e.to_string()),
+        }
+    }
+
+    fn apply<M: ModuleSnapshot>(&mut self, module: &mut M) -> Result<ApplyResult, String> {
+        match self {
+            Store::Safetensors(s) => module.load_from(s).map_err(|e| e.to_string()),
+            Store::Pytorch(s) => module.load_from(s).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl Checkpoint {
+    /// Reads `DIR/config.json` and finds the weights (`model.safetensors` preferred).
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, ModelError> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(ModelError::Io {
+                path: dir,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not a checkpoint directory",
+                ),
+            });
+        }
+        let config = BertConfig::from_file(&dir.join(CONFIG_FILE))?;
+        let weights = [SAFETENSORS_FILE, PYTORCH_FILE]
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+            .ok_or_else(|| ModelError::NoWeights { dir: dir.clone() })?;
+        Ok(Self {
+            dir,
+            config,
+            weights,
+        })
+    }
+
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.dir.join(TOKENIZER_FILE)
+    }
+
+    fn store(&self, skip_head: bool) -> Store {
+        fn keep_all(_path: &str, _container: &str) -> bool {
+            true
+        }
+        fn keep_not_head(path: &str, _container: &str) -> bool {
+            !path.starts_with("classifier.")
+        }
+        let predicate: fn(&str, &str) -> bool = if skip_head { keep_not_head } else { keep_all };
+        if self.weights.extension().is_some_and(|e| e == "bin") {
+            Store::Pytorch(
+                PytorchStore::from_file(&self.weights)
+                    .remap(hf_to_kiln())
+                    .with_predicate(predicate)
+                    .allow_partial(true)
+                    .validate(false),
+            )
+        } else {
+            Store::Safetensors(
+                SafetensorsStore::from_file(&self.weights)
+                    .with_from_adapter(PyTorchToBurnAdapter)
+                    .remap(hf_to_kiln())
+                    .with_predicate(predicate)
+                    .allow_partial(true)
+                    .validate(false),
+            )
+        }
+    }
+
+    fn weights_error(&self, message: String) -> ModelError {
+        ModelError::Weights {
+            path: self.weights.clone(),
+            message,
+        }
+    }
+
+    /// Loads a sequence classifier. With `HeadInit::New`, the encoder (and pooler, where the
+    /// checkpoint has one) is loaded and the head is fresh; with `FromCheckpoint` the checkpoint
+    /// must carry `classifier.*`.
+    pub fn load_classifier(
+        &self,
+        head: HeadInit,
+        pooling: Pooling,
+        device: &Device,
+    ) -> Result<(BertClassifier, LoadReport), ModelError> {
+        let mut store = self.store(matches!(head, HeadInit::New(_)));
+        let keys: BTreeSet<String> = store
+            .keys()
+            .map_err(|m| self.weights_error(m))?
+            .into_iter()
+            .collect();
+        let has_pooler = keys.iter().any(|k| k.starts_with("bert.pooler."));
+        let head_in_file = keys
+            .iter()
+            .find(|k| *k == "classifier.weight")
+            .is_some();
+        let num_labels = match head {
+            HeadInit::New(n) => n,
+            HeadInit::FromCheckpoint => {
+                if !head_in_file {
+                    return Err(self.weights_error(
+                        "has no classification head (`classifier.weight`); fine-tune it first, \
+                         or load it as an encoder"
+                            .into(),
+                    ));
+                }
+                self.config.labels().map(|l| l.len()).ok_or_else(|| {
+                    ModelError::Config {
+                        path: self.dir.join(CONFIG_FILE),
+                        message: "a model with a classification head needs `id2label` with keys 0..n"
+                            .into(),
+                    }
+                })?
+            }
+        };
+        if num_labels == 0 {
+            return Err(self.weights_error("a classifier needs at least one label".into()));
+        }
+        let mut model = BertClassifier::new(&self.config, num_labels, pooling, device);
+        if !has_pooler {
+            model.bert.pooler = None;
+        }
+        let result = store.apply(&mut model).map_err(|m| self.weights_error(m))?;
+        let mut allowed_missing: Vec<&str> = Vec::new();
+        if matches!(head, HeadInit::New(_)) {
+            allowed_missing.push("classifier.");
+        }
+        let report = self.check(result, &allowed_missing)?;
+        Ok((
+            model,
+            LoadReport {
+                has_pooler,
+                new_head: matches!(head, HeadInit::New(_)),
+                ignored: report
+                    .ignored
+                    .into_iter()
+                    .chain(
+                        (matches!(head, HeadInit::New(_)) && head_in_file)
+                            .then(|| "classifier.* (replaced by a new head)".to_string()),
+                    )
+                    .collect(),
+                ..report
+            },
+        ))
+    }
+
+    /// Loads the encoder alone (pooler included where the checkpoint has one).
+    pub fn load_encoder(&self, device: &Device) -> Result<(BertModel, LoadReport), ModelError> {
+        let (model, report) = self.load_classifier(HeadInit::New(1), Pooling::Cls, device)?;
+        Ok((model.bert, report))
+    }
+
+    /// Turns burn-store's result into a list of missing / unexpected / wrong-shaped tensors.
+    fn check(&self, result: ApplyResult, allowed_missing: &[&str]) -> Result<LoadReport, ModelError> {
+        let mut problems = Vec::new();
+        let missing: Vec<&String> = result
+            .missing
+            .iter()
+            .map(|(path, _)| path)
+            .filter(|p| !allowed_missing.iter().any(|prefix| p.starts_with(prefix)))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "missing tensors ({}): {}",
+                missing.len(),
+                list(missing.iter().map(|s| s.as_str()))
+            ));
+        }
+        let mut ignored = Vec::new();
+        let mut unexpected = Vec::new();
+        for key in &result.unused {
+            if ignorable(key) {
+                ignored.push(key.clone());
+            } else {
+                unexpected.push(key.as_str());
+            }
+        }
+        if !unexpected.is_empty() {
+            problems.push(format!(
+                "unexpected tensors ({}): {}",
+                unexpected.len(),
+                list(unexpected.into_iter())
+            ));
+        }
+        let mut wrong = Vec::new();
+        for error in &result.errors {
+            wrong.push(match error {
+                ApplyError::ShapeMismatch {
+                    path,
+                    expected,
+                    found,
+                } => format!(
+                    "{path}: shape {:?} in the file, {:?} expected from config.json",
+                    found.as_slice(), expected.as_slice()
+                ),
+                other => other.to_string(),
+            });
+        }
+        if !wrong.is_empty() {
+            problems.push(format!(
+                "wrong tensors ({}):\n    {}",
+                wrong.len(),
+                wrong.join("\n    ")
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ModelError::Mismatch {
+                path: self.weights.clone(),
+                details: format!("  {}", problems.join("\n  ")),
+            });
+        }
+        Ok(LoadReport {
+            weights: self.weights.clone(),
+            applied: result.applied.len(),
+            ignored,
+            has_pooler: false,
+            new_head: false,
+        })
+    }
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let items: Vec<&str> = items.collect();
+    const SHOWN: usize = 12;
+    let mut text = items.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(", … ({} more)", items.len() - SHOWN));
+    }
+    text
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory, fsynced, renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    use std::io::Write;
+    let save_err = |e: std::io::Error| ModelError::Save {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(save_err)?;
+    tmp.write_all(bytes).map_err(save_err)?;
+    tmp.as_file().sync_all().map_err(save_err)?;
+    tmp.persist(path).map_err(|e| save_err(e.error))?;
+    Ok(())
+}
+
+/// Saves a classifier in Hugging Face layout so that `transformers` loads it unchanged:
+/// `config.json` (BertForSequenceClassification, `id2label`/`label2id`), `model.safetensors`
+/// with HF names, and a copy of `tokenizer.json` when given.
+///
+/// The directory is assembled beside `out_dir` and renamed into place, so a failure leaves any
+/// previous model at `out_dir` whole.
+pub fn save_pretrained(
+    model: &BertClassifier,
+    config: &BertConfig,
+    labels: &[String],
+    tokenizer_json: Option<&Path>,
+    out_dir: &Path,
+) -> Result<(), ModelError> {
+    let save_err = |path: &Path, message: String| ModelError::Save {
+        path: path.to_path_buf(),
+        message,
+    };
+    if labels.len() != model.num_labels() {
+        return Err(save_err(
+            out_dir,
+            format!(
+                "{} labels given for a head with {} outputs",
+                labels.len(),
+                model.num_labels()
+            ),
+        ));
+    }
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| save_err(&parent, e.to_string()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".kiln-save-")
+        .tempdir_in(&parent)
+        .map_err(|e| save_err(&parent, e.to_string()))?;
+
+    let mut config = config.clone();
+    config.set_labels(labels);
+    config.architectures = Some(vec!["BertForSequenceClassification".into()]);
+    config.model_type = "bert".into();
+    config
+        .extra
+        .insert("kiln_pooling".into(), serde_json::to_value(model.pooling).unwrap());
+    if model.bert.pooler.is_none() || model.pooling == Pooling::Mean {
+        // transformers' BertForSequenceClassification reads the pooler; say plainly when
+        // this head does not, so nobody trusts Python predictions that differ.
+        config.extra.insert(
+            "kiln_note".into(),
+            serde_json::Value::String(
+                "this head pools differently from BertForSequenceClassification; \
+                 load it with kiln for identical predictions"
+                    .into(),
+            ),
+        );
+    }
+    let config_json = serde_json::to_string_pretty(&config)
+        .map_err(|e| save_err(out_dir, e.to_string()))?;
+    write_atomic(&staging.path().join(CONFIG_FILE), config_json.as_bytes())?;
+
+    let weights = staging.path().join(SAFETENSORS_FILE);
+    let mut store = SafetensorsStore::from_file(&weights)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(kiln_to_hf())
+        // transformers refuses safetensors files whose metadata lacks format=pt.
+        .metadata("format", "pt");
+    model
+        .save_into(&mut store)
+        .map_err(|e| save_err(&weights, e.to_string()))?;
+
+    if let Some(tok) = tokenizer_json {
+        let bytes = std::fs::read(tok).map_err(|e| save_err(tok, e.to_string()))?;
+        write_atomic(&staging.path().join(TOKENIZER_FILE), &bytes)?;
+    }
+
+    // Swap the staged directory in; the old one is removed only once the new one is in place.
+    let staged = staging.keep();
+    let old = if out_dir.exists() {
+        let old = parent.join(format!(
+            ".kiln-old-{}",
+            out_dir.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+        ));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(out_dir, &old).map_err(|e| save_err(out_dir, e.to_string()))?;
+        Some(old)
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(&staged, out_dir) {
+        if let Some(old) = &old {
+            let _ = std::fs::rename(old, out_dir);
+        }
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(save_err(out_dir, e.to_string()));
+    }
+    if let Some(old) = old {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    Ok(())
+}

