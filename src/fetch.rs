@@ -372,6 +372,9 @@ pub fn resolve_model(spec: &str) -> Result<PathBuf> {
             path.display()
         );
     }
+    if let Some(repo) = spec.strip_prefix("hf:") {
+        return hub_model(repo);
+    }
     let models = known_names(|a| a.is_model());
     match spec.parse::<Artifact>() {
         Ok(artifact) if artifact.is_model() => fetch(artifact, &cache_dir()),
@@ -387,6 +390,36 @@ pub fn resolve_model(spec: &str) -> Result<PathBuf> {
              (known model names: {models})"
         ),
     }
+}
+
+/// `hf:ORG/NAME`: config, weights and tokenizer from the Hugging Face Hub through the `hf-hub`
+/// crate and its usual cache (`~/.cache/huggingface`). The files land side by side in one
+/// snapshot directory, which is returned.
+#[cfg(feature = "hf-hub")]
+fn hub_model(repo: &str) -> Result<PathBuf> {
+    let api = hf_hub::api::sync::Api::new().context("starting the Hugging Face Hub client")?;
+    let model = api.model(repo.to_string());
+    let get = |file: &str| {
+        model
+            .get(file)
+            .with_context(|| format!("downloading {file} of hf:{repo}"))
+    };
+    let config = get("config.json")?;
+    get("tokenizer.json")?;
+    if let Err(safetensors) = get("model.safetensors") {
+        get("pytorch_model.bin").map_err(|bin| {
+            anyhow::anyhow!("hf:{repo} has neither model.safetensors ({safetensors:#}) nor pytorch_model.bin ({bin:#})")
+        })?;
+    }
+    config
+        .parent()
+        .map(Path::to_path_buf)
+        .with_context(|| format!("hf:{repo}: unexpected cache path {}", config.display()))
+}
+
+#[cfg(not(feature = "hf-hub"))]
+fn hub_model(repo: &str) -> Result<PathBuf> {
+    bail!("`hf:{repo}` needs the Hugging Face Hub client: rebuild with `--features hf-hub`")
 }
 
 /// Lowercase hex sha256 of a file's contents.
