@@ -16,5 +16,7 @@ pub use kiln_train as train;
 pub use burn;
 
 pub mod backend;
+pub mod datasets;
 pub mod embed;
 pub mod fetch;
+pub mod inspect;

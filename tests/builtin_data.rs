@@ -1,0 +1,47 @@
+//! The built-in data sets, parsed from the packages `cargo xtask fetch` downloaded, have the
+//! counts ../shared/SOURCES.md gives: rotten-tomatoes 4000 (2000/2000), pang-lee 1500 (750/750),
+//! uci-sentiment 3000 (1500/1500); and the default split is a stratified 80/10/10.
+//!
+//! Runs for each set in the cache; with KILN_REQUIRE_REAL=1 (`cargo xtask test` after a
+//! successful fetch) a missing set fails the test.
+
+use kiln::data::builtin::Builtin;
+use kiln::data::pipeline::{load_splits, DataOptions, DataSource};
+use kiln::fetch::{self, Artifact};
+
+#[test]
+fn builtin_sets_have_the_published_counts() {
+    let expected = [
+        ("rotten-tomatoes", 4000, 2000),
+        ("pang-lee", 1500, 750),
+        ("uci-sentiment", 3000, 1500),
+    ];
+    for (name, total, per_label) in expected {
+        let artifact: Artifact = name.parse().unwrap();
+        let Some(dir) = fetch::cached(artifact, &fetch::cache_dir()) else {
+            if std::env::var_os("KILN_REQUIRE_REAL").is_some() {
+                panic!("KILN_REQUIRE_REAL is set but {name} is not in the cache");
+            }
+            eprintln!("SKIPPED: {name} is not in the cache; run `cargo xtask fetch {name}`");
+            continue;
+        };
+        let set: Builtin = name.parse().unwrap();
+        let raw = set.load(&dir).unwrap();
+        assert_eq!(raw.examples.len(), total, "{name}");
+        for label in ["negative", "positive"] {
+            let n = raw.examples.iter().filter(|e| e.label == label).count();
+            assert_eq!(n, per_label, "{name} {label}");
+        }
+        assert!(raw.examples.iter().all(|e| !e.text.trim().is_empty() && e.text.trim() == e.text));
+
+        let splits = load_splits(&DataSource::Builtin { set, dir }, &DataOptions::default()).unwrap();
+        assert_eq!(splits.labels.labels(), &["negative", "positive"]);
+        assert_eq!(splits.train.len() + splits.valid.len() + splits.test.len(), total);
+        assert_eq!(splits.test.len(), total / 10, "{name}");
+        assert_eq!(splits.valid.len(), total / 10, "{name}");
+        for held_out in [&splits.valid, &splits.test] {
+            let pos = held_out.iter().filter(|e| e.label == 1).count();
+            assert_eq!(pos * 2, held_out.len(), "{name}: stratified");
+        }
+    }
+}
