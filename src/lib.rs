@@ -20,3 +20,5 @@ pub mod datasets;
 pub mod embed;
 pub mod fetch;
 pub mod inspect;
+pub mod predict;
+pub mod finetune;

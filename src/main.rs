@@ -14,6 +14,8 @@ use kiln::fetch::{self, Artifact};
 use kiln::inspect;
 use kiln::data::bucket::BatchSize;
 use kiln::model::Checkpoint;
+use kiln::predict::Classifier;
+use kiln::finetune::TrainOptions;
 use kiln::model::Pooling;
 
 #[derive(Parser)]
@@ -46,6 +48,47 @@ enum Command {
         device: String,
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+    },
+    /// Fine-tune a checkpoint on a labelled data set (defaults: minilm-l6 on rotten-tomatoes).
+    Train(Box<TrainOptions>),
+    /// Metrics of a fine-tuned model on a labelled file (prints JSON).
+    Eval {
+        /// A fine-tuned model directory (kiln's OUT/model, or a BertForSequenceClassification checkpoint).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        test: PathBuf,
+        #[arg(long)]
+        format: Option<kiln::data::read::Format>,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        #[arg(long, default_value = "label")]
+        label_column: String,
+        #[arg(long)]
+        text_pair_column: Option<String>,
+        #[arg(long, default_value_t = 512)]
+        max_len: usize,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[arg(long, default_value = backend::default_device_name())]
+        device: String,
+    },
+    /// Label texts with a fine-tuned model: one JSON line per text (label and class probabilities).
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        /// A text file: each non-empty line is one text.
+        #[arg(long, conflicts_with = "text")]
+        input: Option<PathBuf>,
+        /// One text (repeatable).
+        #[arg(long)]
+        text: Vec<String>,
+        #[arg(long, default_value_t = 512)]
+        max_len: usize,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[arg(long, default_value = backend::default_device_name())]
+        device: String,
     },
     /// Read, split, tokenize and summarize a data set as a training run would, without training.
     Data {
@@ -108,6 +151,59 @@ fn run(cli: Cli) -> Result<()> {
                 out.write_all(b"\n")?;
             }
             out.flush().context("writing to stdout")?;
+        }
+        Command::Train(options) => {
+            kiln::finetune::run(*options)?;
+        }
+        Command::Eval {
+            model,
+            test,
+            format,
+            text_column,
+            label_column,
+            text_pair_column,
+            max_len,
+            batch_size,
+            device,
+        } => {
+            let classifier = Classifier::load(&model, max_len, backend::parse_device(&device)?)?;
+            let read = kiln::data::read::ReadOptions { format, text_column, text_pair_column, label_column };
+            let metrics = classifier.evaluate_file(&test, &read, batch_size)?;
+            println!("{}", serde_json::to_string_pretty(&metrics)?);
+        }
+        Command::Predict {
+            model,
+            input,
+            text,
+            max_len,
+            batch_size,
+            device,
+        } => {
+            let texts: Vec<String> = match input {
+                Some(path) => read_lines(&path)?,
+                None if !text.is_empty() => text,
+                None => anyhow::bail!("give --input FILE or --text \"…\""),
+            };
+            let classifier = Classifier::load(&model, max_len, backend::parse_device(&device)?)?;
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let probabilities = classifier.predict(&refs, batch_size)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for (text, p) in texts.iter().zip(probabilities) {
+                let best = p
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+                let probs: serde_json::Map<String, serde_json::Value> = classifier
+                    .labels
+                    .iter()
+                    .zip(&p)
+                    .map(|(l, &v)| (l.clone(), serde_json::json!(v)))
+                    .collect();
+                serde_json::to_writer(&mut out, &serde_json::json!({"text": text, "label": classifier.labels[best], "probabilities": probs}))?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
         }
         Command::Data {
             model,

@@ -1,6 +1,30 @@
-//! kiln-train: the fine-tuning engine — strategies (frozen, head, top-k, gradual, LLRD, LoRA,
-//! full), optimizers and schedules, global-norm clipping, accumulation, the epoch loop with
-//! validation, early stopping, checkpoints and resume, and metrics.
+//! kiln-train: the fine-tuning engine.
 //!
-//! Not written yet: it arrives with the training issue (#4). It will depend on kiln-data,
-//! kiln-model and kiln-loss, never the other way round.
+//! - [`strategy`]: full, head, frozen (cached features), top-k, gradual unfreezing, layer-wise
+//!   learning-rate decay, LoRA — each a per-parameter plan printed before training.
+//! - [`optim`]: AdamW / Adam / SGD from burn-optim with PyTorch defaults and no decay on biases
+//!   and LayerNorm; per-group learning rates.
+//! - [`schedule`]: constant / linear / cosine with warmup, HF's formulas.
+//! - [`clip`]: global-norm gradient clipping.
+//! - [`trainer`]: the loop (accumulation, validation, early stopping, best model, checkpoints).
+//! - [`metrics`]: accuracy, per-class precision / recall / F1, macro-F1, confusion matrix.
+//! - [`report`]: the self-contained HTML report.
+//! - [`checkpoint`]: epoch checkpoints and resume.
+//!
+//! Depends on kiln-data, kiln-model and kiln-loss, never the other way round.
+
+pub mod checkpoint;
+pub mod clip;
+pub mod error;
+pub mod metrics;
+pub mod optim;
+pub mod params;
+pub mod report;
+pub mod schedule;
+pub mod strategy;
+pub mod trainer;
+
+pub use error::TrainError;
+pub use metrics::{ClassificationMetrics, ConfusionMatrix};
+pub use strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
+pub use trainer::{evaluate, predict_logits, train, Observer, SelectionMetric, Silent, TrainConfig, TrainData, TrainOutcome, TrainStats};

@@ -1,0 +1,153 @@
+//! Optimizers (burn-optim) with PyTorch's defaults and HF Trainer's parameter groups, and the
+//! per-group learning rates of one step.
+
+use std::str::FromStr;
+
+use burn::module::{ParamGroup, ParamId};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::strategy::Plan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    #[default]
+    AdamW,
+    Adam,
+    Sgd,
+}
+
+impl FromStr for OptimizerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "adamw" => Ok(Self::AdamW),
+            "adam" => Ok(Self::Adam),
+            "sgd" => Ok(Self::Sgd),
+            other => Err(format!("unknown optimizer `{other}` (adamw, adam, sgd)")),
+        }
+    }
+}
+
+/// Optimizer settings; defaults are PyTorch's (AdamW: β 0.9/0.999, ε 1e-8) with HF Trainer's
+/// weight decay habit made explicit (0.01, never on biases or LayerNorm).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizerSpec {
+    pub kind: OptimizerKind,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    /// SGD momentum (dampening 0, as PyTorch).
+    pub momentum: f64,
+    pub nesterov: bool,
+}
+
+impl Default for OptimizerSpec {
+    fn default() -> Self {
+        Self {
+            kind: OptimizerKind::AdamW,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            momentum: 0.9,
+            nesterov: false,
+        }
+    }
+}
+
+impl OptimizerSpec {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!("--weight-decay must be ≥ 0, got {}", self.weight_decay));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(format!("{name} must be in [0, 1), got {b}"));
+            }
+        }
+        if !(self.epsilon > 0.0) {
+            return Err(format!("epsilon must be positive, got {}", self.epsilon));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(format!("--momentum must be in [0, 1), got {}", self.momentum));
+        }
+        Ok(())
+    }
+
+    /// The optimizer for `plan`: decaying parameters in the default group, biases and LayerNorm
+    /// parameters in a second group without decay.
+    pub fn build(&self, plan: &Plan) -> ModuleOptimizer {
+        let no_decay: Vec<ParamId> = plan.params.iter().filter(|p| !p.decay).map(|p| p.info.id).collect();
+        let group = ParamGroup::from_ids(no_decay);
+        match self.kind {
+            OptimizerKind::AdamW => {
+                let config = |wd: f64| {
+                    AdamWConfig::new()
+                        .with_beta_1(self.beta1 as f32)
+                        .with_beta_2(self.beta2 as f32)
+                        .with_epsilon(self.epsilon as f32)
+                        .with_weight_decay(wd as f32)
+                };
+                config(self.weight_decay).init().with_group(group, config(0.0).build(), None)
+            }
+            OptimizerKind::Adam => {
+                let config = |wd: f64| {
+                    AdamConfig::new()
+                        .with_beta_1(self.beta1 as f32)
+                        .with_beta_2(self.beta2 as f32)
+                        .with_epsilon(self.epsilon as f32)
+                        .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
+                };
+                config(self.weight_decay).init().with_group(group, config(0.0).build(), None)
+            }
+            OptimizerKind::Sgd => {
+                let momentum = (self.momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(self.momentum)
+                        .with_dampening(0.0)
+                        .with_nesterov(self.nesterov)
+                });
+                let config = |wd: f64| {
+                    SgdConfig::new()
+                        .with_momentum(momentum.clone())
+                        .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
+                };
+                config(self.weight_decay).init().with_group(group, config(0.0).build(), None)
+            }
+        }
+    }
+}
+
+/// A scheduler that always answers the same rate: burn builds a per-group
+/// `ModuleLearningRate` only from schedulers, and kiln's schedule is a pure function of the step.
+#[derive(Clone)]
+struct FixedLr(f64);
+
+impl LrScheduler for FixedLr {
+    fn step(&mut self) -> f64 {
+        self.0
+    }
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new()
+    }
+    fn load_record(&mut self, _record: LrSchedulerRecord) {}
+}
+
+/// Learning rates for one step: `lr` times each group's multiplier (layer-wise decay).
+pub fn module_lr(plan: &Plan, lr: f64) -> ModuleLearningRate {
+    let mut scheduler = ModuleLrScheduler::new(FixedLr(lr));
+    for (mult, ids) in plan.lr_groups() {
+        if (mult - 1.0).abs() > 1e-15 {
+            scheduler = scheduler.with_group(ParamGroup::from_ids(ids), FixedLr(lr * mult));
+        }
+    }
+    scheduler.step()
+}

@@ -1,0 +1,94 @@
+//! The model's parameters as the trainer sees them: id, module path, size, whether they train,
+//! and which transformer layer they belong to (for layer-wise learning rates and unfreezing).
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::prelude::*;
+
+#[derive(Debug, Clone)]
+pub struct ParamInfo {
+    pub id: ParamId,
+    /// Module path, e.g. `bert.encoder.layers.3.attention.query.weight`.
+    pub path: String,
+    pub numel: usize,
+    /// Requires a gradient (always false on a device without autodiff).
+    pub trainable: bool,
+}
+
+#[derive(Default)]
+struct Collector {
+    path: Vec<String>,
+    params: Vec<ParamInfo>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.val();
+        self.params.push(ParamInfo {
+            id: param.id,
+            path: self.path.join("."),
+            numel: tensor.shape().num_elements(),
+            trainable: tensor.is_require_grad(),
+        });
+    }
+}
+
+/// Every float parameter of `module`, in visiting order.
+pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
+    let mut collector = Collector::default();
+    module.visit(&mut collector);
+    collector.params
+}
+
+/// Depth position of a parameter: 0 for the embeddings, `i + 1` for encoder layer `i`, and
+/// `num_layers + 1` for everything above the encoder (pooler, classifier).
+pub fn layer_of(path: &str, num_layers: usize) -> usize {
+    if path.contains("embeddings.") {
+        return 0;
+    }
+    if let Some(rest) = path.split("encoder.layers.").nth(1) {
+        if let Some(i) = rest.split('.').next().and_then(|s| s.parse::<usize>().ok()) {
+            return i + 1;
+        }
+    }
+    num_layers + 1
+}
+
+/// Biases and LayerNorm parameters get no weight decay (HF Trainer's and BERT's convention).
+pub fn is_no_decay(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or("");
+    last == "bias" || last == "beta" || last == "gamma" || path.contains("norm.")
+}
+
+/// Whether a parameter belongs to the classification head (dropout + classifier).
+pub fn is_head(path: &str) -> bool {
+    path.starts_with("classifier.")
+}
+
+/// Whether a parameter belongs to the pooler.
+pub fn is_pooler(path: &str) -> bool {
+    path.contains("pooler.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_and_decay_groups() {
+        assert_eq!(layer_of("bert.embeddings.word_embeddings.weight", 6), 0);
+        assert_eq!(layer_of("bert.encoder.layers.0.attention.query.weight", 6), 1);
+        assert_eq!(layer_of("bert.encoder.layers.5.output_norm.gamma", 6), 6);
+        assert_eq!(layer_of("bert.pooler.dense.weight", 6), 7);
+        assert_eq!(layer_of("classifier.weight", 6), 7);
+        assert!(is_no_decay("bert.encoder.layers.1.attention.query.bias"));
+        assert!(is_no_decay("bert.embeddings.layer_norm.gamma"));
+        assert!(!is_no_decay("bert.encoder.layers.1.attention.query.weight"));
+        assert!(is_head("classifier.bias") && !is_head("bert.pooler.dense.weight"));
+    }
+}

@@ -1,0 +1,590 @@
+//! The fine-tuning loop: bucketed batches → forward → loss → backward → (accumulate, clip) →
+//! optimizer step with the scheduled, per-group learning rate → validation each epoch → early
+//! stopping and the best model kept → checkpoints.
+//!
+//! Randomness is a pure function of the seed: batch order comes from `BucketSampler::epoch(e)`
+//! and dropout is reseeded from (seed, micro-step) before every forward, so a run resumed from
+//! an epoch checkpoint replays exactly what the uninterrupted run would have done.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use kiln_data::bucket::{BatchSize, BucketSampler};
+use kiln_data::loader::{bucketed_loader, ClassificationBatcher};
+use kiln_data::pipeline::EncodedExample;
+use kiln_data::TokenBatch;
+use kiln_loss::Loss;
+use kiln_model::BertClassifier;
+
+use crate::checkpoint::{self, TrainState};
+use crate::clip::{clip_global_norm, scale_grads};
+use crate::error::TrainError;
+use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
+use crate::optim::{module_lr, OptimizerSpec};
+use crate::report::{EpochPoint, StepPoint};
+use crate::schedule::{Schedule, ScheduleKind};
+use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
+
+/// The validation metric that picks the best epoch and drives early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectionMetric {
+    #[default]
+    Accuracy,
+    MacroF1,
+    Loss,
+}
+
+impl std::str::FromStr for SelectionMetric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "accuracy" => Ok(Self::Accuracy),
+            "macro-f1" | "macro_f1" | "f1" => Ok(Self::MacroF1),
+            "loss" => Ok(Self::Loss),
+            other => Err(format!("unknown metric `{other}` (accuracy, macro-f1, loss)")),
+        }
+    }
+}
+
+impl SelectionMetric {
+    /// Larger is better: the loss is negated.
+    fn score(&self, m: &ClassificationMetrics) -> f64 {
+        match self {
+            Self::Accuracy => m.accuracy,
+            Self::MacroF1 => m.macro_f1,
+            Self::Loss => -m.loss.unwrap_or(f64::INFINITY),
+        }
+    }
+}
+
+/// Everything that shapes a training run (the resolved config is saved with the run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Bucketed batches of at most this many tokens (padded length × examples) instead of a fixed count.
+    pub token_budget: Option<usize>,
+    /// Group similar lengths into batches (seeded; batch order shuffled).
+    pub bucketing: bool,
+    pub lr: f64,
+    pub schedule: ScheduleKind,
+    pub warmup_ratio: f64,
+    pub warmup_steps: Option<usize>,
+    pub optimizer: OptimizerSpec,
+    /// Global-norm clipping threshold; none when absent.
+    pub grad_clip: Option<f64>,
+    /// Micro-batches whose (averaged) gradients make one optimizer step.
+    pub grad_accum: usize,
+    pub label_smoothing: f64,
+    pub class_weights: Option<Vec<f32>>,
+    pub strategy: StrategyConfig,
+    pub metric: SelectionMetric,
+    /// Stop after this many epochs without improvement; none = never stop early.
+    pub patience: Option<usize>,
+    pub min_delta: f64,
+    /// Also validate every N optimizer steps (the epoch-end validation always happens).
+    pub eval_every_steps: Option<usize>,
+    pub eval_batch_size: usize,
+    pub seed: u64,
+    /// Data-loader worker threads building batches.
+    pub num_workers: usize,
+    pub pad_to_multiple: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 32,
+            token_budget: None,
+            bucketing: true,
+            lr: 5e-5,
+            schedule: ScheduleKind::Linear,
+            warmup_ratio: 0.1,
+            warmup_steps: None,
+            optimizer: OptimizerSpec::default(),
+            grad_clip: Some(1.0),
+            grad_accum: 1,
+            label_smoothing: 0.0,
+            class_weights: None,
+            strategy: StrategyConfig::default(),
+            metric: SelectionMetric::Accuracy,
+            patience: None,
+            min_delta: 0.0,
+            eval_every_steps: None,
+            eval_batch_size: 64,
+            seed: 42,
+            num_workers: 1,
+            pad_to_multiple: 1,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("--batch-size must be at least 1".into());
+        }
+        if self.token_budget == Some(0) {
+            return bad("--token-budget must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("--lr must be positive, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return bad(format!("--warmup-ratio must be in [0, 1), got {}", self.warmup_ratio));
+        }
+        if let Some(c) = self.grad_clip {
+            if !(c.is_finite() && c > 0.0) {
+                return bad(format!("--grad-clip must be positive, got {c}"));
+            }
+        }
+        if self.grad_accum == 0 {
+            return bad("--grad-accum must be at least 1".into());
+        }
+        if self.eval_batch_size == 0 || self.eval_every_steps == Some(0) {
+            return bad("evaluation batch size and interval must be positive".into());
+        }
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            return bad(format!("--min-delta must be ≥ 0, got {}", self.min_delta));
+        }
+        self.optimizer.validate().map_err(TrainError::Config)?;
+        self.strategy.validate().map_err(TrainError::Config)?;
+        self.loss().validate().map_err(TrainError::Loss)?;
+        Ok(())
+    }
+
+    pub fn loss(&self) -> Loss {
+        Loss::CrossEntropy {
+            label_smoothing: self.label_smoothing,
+            class_weights: self.class_weights.clone(),
+        }
+    }
+
+    fn batch(&self) -> BatchSize {
+        match self.token_budget {
+            Some(t) => BatchSize::Tokens(t),
+            None => BatchSize::Examples(self.batch_size),
+        }
+    }
+}
+
+/// Tokenized training and validation examples.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    pub train: Arc<Vec<EncodedExample>>,
+    pub valid: Arc<Vec<EncodedExample>>,
+    pub labels: Vec<String>,
+    pub pad_id: u32,
+}
+
+/// What a run reports as it goes (the CLI draws a progress bar and writes log.jsonl).
+pub trait Observer {
+    fn plan(&mut self, _epoch: usize, _plan: &Plan) {}
+    fn epoch_start(&mut self, _epoch: usize, _optimizer_steps: usize) {}
+    fn step(&mut self, _point: &StepPoint, _samples_per_second: f64) {}
+    fn validation(&mut self, _epoch: usize, _step: u64, _metrics: &ClassificationMetrics) {}
+    fn epoch_end(&mut self, _point: &EpochPoint, _is_best: bool) {}
+    fn message(&mut self, _text: &str) {}
+}
+
+/// An observer that ignores everything (library use and tests).
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Throughput and size of a finished run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainStats {
+    pub examples: usize,
+    pub epochs: usize,
+    pub steps: u64,
+    /// Training loop time (validation excluded).
+    pub wall_seconds: f64,
+    pub samples_per_second: f64,
+    pub tokens_per_second: f64,
+}
+
+pub struct TrainOutcome {
+    /// The best model on validation (or the last, without validation data), for inference.
+    pub model: BertClassifier,
+    pub steps: Vec<StepPoint>,
+    pub epochs: Vec<EpochPoint>,
+    pub best_epoch: Option<u64>,
+    pub stopped_early: bool,
+    pub stats: TrainStats,
+    pub plan: Plan,
+}
+
+/// Mixes the seed with a counter (splitmix64) so each micro-step gets its own dropout stream.
+fn mix(seed: u64, counter: u64) -> u64 {
+    let mut z = seed ^ counter.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Pooled features of a frozen backbone, one row per example (the `frozen` strategy's cache).
+struct FeatureCache {
+    rows: Vec<f32>,
+    hidden: usize,
+}
+
+impl FeatureCache {
+    fn build(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> Self {
+        let hidden = model.classifier.weight.dims()[0];
+        let mut rows = vec![0f32; examples.len() * hidden];
+        for (_, chunk) in sorted_chunks(examples, batch_size) {
+            let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
+            let batch = TokenBatch::pad(&encodings, pad_id, 1, device);
+            let features = model.features(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+            let values = features.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+            for (row, &i) in chunk.iter().enumerate() {
+                rows[i * hidden..(i + 1) * hidden].copy_from_slice(&values[row * hidden..(row + 1) * hidden]);
+            }
+        }
+        Self { rows, hidden }
+    }
+
+    fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+        let mut data = Vec::with_capacity(indices.len() * self.hidden);
+        for &i in indices {
+            data.extend_from_slice(&self.rows[i * self.hidden..(i + 1) * self.hidden]);
+        }
+        Tensor::from_data(TensorData::new(data, [indices.len(), self.hidden]), device)
+    }
+}
+
+/// Example indices sorted by length, in chunks (evaluation batches with little padding).
+fn sorted_chunks(examples: &[EncodedExample], batch_size: usize) -> Vec<(usize, Vec<usize>)> {
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].len());
+    order
+        .chunks(batch_size.max(1))
+        .enumerate()
+        .map(|(k, c)| (k, c.to_vec()))
+        .collect()
+}
+
+/// Logits of every example (in input order), from an inference-mode model.
+pub fn predict_logits(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> Vec<f32> {
+    let n = model.num_labels();
+    let mut out = vec![0f32; examples.len() * n];
+    for (_, chunk) in sorted_chunks(examples, batch_size) {
+        let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
+        let batch = TokenBatch::pad(&encodings, pad_id, 1, device);
+        let logits = model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+        let values = logits.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        for (row, &i) in chunk.iter().enumerate() {
+            out[i * n..(i + 1) * n].copy_from_slice(&values[row * n..(row + 1) * n]);
+        }
+    }
+    out
+}
+
+/// Metrics (and the mean loss) of `logits` against the examples' labels.
+pub fn metrics_from_logits(logits: &[f32], examples: &[EncodedExample], labels: &[String], loss: &Loss, device: &Device) -> ClassificationMetrics {
+    let n = labels.len();
+    let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let predicted = argmax_rows(logits, n);
+    let cm = ConfusionMatrix::from_predictions(&truth, &predicted, n);
+    let loss_value = (!examples.is_empty()).then(|| {
+        let logits = Tensor::<2>::from_data(TensorData::new(logits.to_vec(), [examples.len(), n]), device);
+        let targets: Vec<i64> = truth.iter().map(|&t| t as i64).collect();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [examples.len()]), device);
+        loss.forward(logits, targets).into_scalar::<f64>()
+    });
+    ClassificationMetrics::compute(&cm, labels, loss_value)
+}
+
+/// Evaluates an inference-mode model on `examples`.
+pub fn evaluate(model: &BertClassifier, examples: &[EncodedExample], labels: &[String], loss: &Loss, batch_size: usize, pad_id: u32, device: &Device) -> ClassificationMetrics {
+    let logits = predict_logits(model, examples, batch_size, pad_id, device);
+    metrics_from_logits(&logits, examples, labels, loss, device)
+}
+
+/// Fine-tunes `model` (on any device; it is moved to `device`'s autodiff twin).
+///
+/// With `checkpoint_dir`, a checkpoint is written at the end of every epoch; with `resume`, the
+/// run continues from one.
+pub fn train(
+    model: BertClassifier,
+    data: &TrainData,
+    config: &TrainConfig,
+    device: &Device,
+    checkpoint_dir: Option<&Path>,
+    resume: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    config.validate()?;
+    if data.train.is_empty() {
+        return Err(TrainError::Config("no training examples".into()));
+    }
+    if model.num_labels() != data.labels.len() {
+        return Err(TrainError::Config(format!(
+            "the model's head has {} outputs but the data has {} labels",
+            model.num_labels(),
+            data.labels.len()
+        )));
+    }
+    let ad = device.clone().autodiff();
+    let loss_fn = config.loss();
+    // `fork` keeps a plain module plain; `train` turns its parameters into autodiff leaves.
+    let model = model.fork(&ad).train();
+    let (strategy, mut model) = Strategy::prepare(config.strategy.clone(), model);
+
+    let lengths: Vec<usize> = data.train.iter().map(|e| e.len()).collect();
+    let sampler = BucketSampler::new(lengths, config.batch(), config.bucketing, config.seed)?;
+    // Each epoch may plan a different number of batches under a token budget; the schedule
+    // needs a total up front, so it uses epoch 0's count for every epoch.
+    let batches_per_epoch = sampler.num_batches(0);
+    let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accum);
+    let total_steps = steps_per_epoch * config.epochs;
+    let schedule = Schedule::new(config.schedule, config.lr, total_steps, config.warmup_ratio, config.warmup_steps);
+
+    let mut plan = strategy.plan(&model, 0, config.lr, config.optimizer.weight_decay);
+    model = strategy.apply(model, &plan);
+    let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
+
+    let mut state = TrainState::default();
+    let mut best: Option<BertClassifier> = None;
+    if let Some(dir) = resume {
+        let (m, o, s, b) = checkpoint::load(dir, model, optim, &ad)?;
+        model = m;
+        optim = o;
+        state = s;
+        best = b;
+        observer.message(&format!("resumed from {} after epoch {}", dir.display(), state.epochs_done));
+    }
+    observer.plan(state.epochs_done, &plan);
+
+    let frozen = config.strategy.kind == StrategyKind::Frozen;
+    let (train_cache, valid_cache) = if frozen {
+        let inference = model.valid();
+        let start = Instant::now();
+        let caches = (
+            FeatureCache::build(&inference, &data.train, config.eval_batch_size, data.pad_id, device),
+            FeatureCache::build(&inference, &data.valid, config.eval_batch_size, data.pad_id, device),
+        );
+        observer.message(&format!(
+            "frozen backbone: features of {} + {} examples computed once in {:.1}s",
+            data.train.len(),
+            data.valid.len(),
+            start.elapsed().as_secs_f64()
+        ));
+        (Some(caches.0), Some(caches.1))
+    } else {
+        (None, None)
+    };
+
+    let batcher = ClassificationBatcher {
+        pad_id: data.pad_id,
+        pad_to_multiple: config.pad_to_multiple,
+    };
+    let validate = |model: &BertClassifier| -> ClassificationMetrics {
+        let inference = model.valid();
+        match &valid_cache {
+            Some(cache) => {
+                let all: Vec<usize> = (0..data.valid.len()).collect();
+                let logits = if all.is_empty() {
+                    Vec::new()
+                } else {
+                    inference
+                        .head(cache.batch(&all, device))
+                        .into_data()
+                        .convert::<f32>()
+                        .try_to_vec::<f32>()
+                        .unwrap_or_default()
+                };
+                metrics_from_logits(&logits, &data.valid, &data.labels, &loss_fn, device)
+            }
+            None => evaluate(&inference, &data.valid, &data.labels, &loss_fn, config.eval_batch_size, data.pad_id, device),
+        }
+    };
+
+    let mut stopped_early = false;
+    for epoch in state.epochs_done..config.epochs {
+        if strategy.changes_over_epochs() && epoch > 0 {
+            let next = strategy.plan(&model, epoch, config.lr, config.optimizer.weight_decay);
+            if next.trainable_ids() != plan.trainable_ids() {
+                plan = next;
+                model = strategy.apply(model, &plan);
+                observer.plan(epoch, &plan);
+            }
+        }
+        let plan_batches = sampler.epoch(epoch as u64);
+        observer.epoch_start(epoch, plan_batches.len().div_ceil(config.grad_accum));
+        let epoch_start = Instant::now();
+        let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
+        let mut micro = 0usize;
+        let mut micro_losses = 0.0;
+        let mut epoch_loss = 0.0;
+        let mut epoch_batches = 0usize;
+        let mut window_examples = 0usize;
+        let mut window_start = Instant::now();
+
+        // Full-model strategies read batches through burn's data loader (the same plan, built
+        // by its workers); the frozen strategy reads its feature cache.
+        let loader = (!frozen).then(|| {
+            bucketed_loader(data.train.clone(), &sampler, epoch as u64, 0, batcher, config.num_workers, &ad)
+        });
+        let total = plan_batches.len();
+        let mut loader_iter = loader.as_ref().map(|l| l.iter());
+        for (batch_index, indices) in plan_batches.iter().enumerate() {
+            // Dropout masks are a function of (seed, micro-step): resumable, thread-independent.
+            ad.seed(mix(config.seed, state.micro_steps));
+            let (logits, targets, examples, tokens) = match (&mut loader_iter, &train_cache) {
+                (Some(it), _) => {
+                    let b = it
+                        .next()
+                        .ok_or_else(|| TrainError::Data("the data loader ended early".into()))?
+                        .map_err(|e| TrainError::Data(e.to_string()))?;
+                    let examples = b.tokens.lengths.len();
+                    let tokens: usize = b.tokens.lengths.iter().sum();
+                    let logits = model.forward(b.tokens.input_ids, b.tokens.token_type_ids, b.tokens.attention_mask);
+                    (logits, b.labels, examples, tokens)
+                }
+                (None, Some(cache)) => {
+                    let features = cache.batch(indices, &ad);
+                    let labels: Vec<i64> = indices.iter().map(|&i| data.train[i].label as i64).collect();
+                    let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
+                    let tokens = indices.iter().map(|&i| data.train[i].len()).sum();
+                    (model.head(features), targets, indices.len(), tokens)
+                }
+                (None, None) => return Err(TrainError::Config("no training input".into())),
+            };
+            let loss = loss_fn.forward(logits, targets);
+            let loss_value = loss.clone().into_scalar::<f64>();
+            if !loss_value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    epoch,
+                    step: state.steps,
+                    loss: loss_value,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+            micro += 1;
+            state.micro_steps += 1;
+            micro_losses += loss_value;
+            epoch_loss += loss_value;
+            epoch_batches += 1;
+            window_examples += examples;
+            state.examples_seen += examples as u64;
+            state.tokens_seen += tokens as u64;
+
+            if micro == config.grad_accum || batch_index + 1 == total {
+                let mut grads = accumulator.grads();
+                if micro > 1 {
+                    // Average, not sum: k micro-batches of n make the same step as one of k·n.
+                    scale_grads(&model, &mut grads, 1.0 / micro as f64);
+                }
+                if let Some(max_norm) = config.grad_clip {
+                    clip_global_norm(&model, &mut grads, max_norm);
+                }
+                let lr = schedule.lr(state.steps as usize);
+                model = optim.step(module_lr(&plan, lr), model, grads);
+                state.steps += 1;
+                let point = StepPoint {
+                    step: state.steps,
+                    epoch: epoch as f64 + (batch_index + 1) as f64 / total.max(1) as f64,
+                    loss: micro_losses / micro as f64,
+                    lr,
+                };
+                let elapsed = window_start.elapsed().as_secs_f64();
+                observer.step(&point, window_examples as f64 / elapsed.max(1e-9));
+                window_examples = 0;
+                window_start = Instant::now();
+                state.steps_log.push(point);
+                micro = 0;
+                micro_losses = 0.0;
+
+                if let Some(every) = config.eval_every_steps {
+                    if state.steps % every as u64 == 0 && batch_index + 1 != total && !data.valid.is_empty() {
+                        let metrics = validate(&model);
+                        observer.validation(epoch, state.steps, &metrics);
+                    }
+                }
+            }
+        }
+        state.train_seconds += epoch_start.elapsed().as_secs_f64();
+
+        let valid = (!data.valid.is_empty()).then(|| validate(&model));
+        if let Some(m) = &valid {
+            observer.validation(epoch, state.steps, m);
+        }
+        let point = EpochPoint {
+            epoch: epoch as u64 + 1,
+            train_loss: epoch_loss / epoch_batches.max(1) as f64,
+            valid: valid.clone(),
+        };
+        let score = valid.as_ref().map(|m| config.metric.score(m));
+        let is_best = match (score, state.best_score) {
+            (Some(s), Some(b)) => s > b + config.min_delta,
+            (Some(_), None) => true,
+            (None, _) => true,
+        };
+        if is_best {
+            state.best_score = score;
+            state.best_epoch = Some(epoch as u64 + 1);
+            state.epochs_without_improvement = 0;
+            best = Some(model.valid());
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        observer.epoch_end(&point, is_best);
+        state.epochs.push(point);
+        state.epochs_done = epoch + 1;
+        if let Some(dir) = checkpoint_dir {
+            checkpoint::save(dir, &model, &optim, &state, best.as_ref())?;
+        }
+        if let Some(patience) = config.patience {
+            if state.epochs_without_improvement >= patience && epoch + 1 < config.epochs {
+                observer.message(&format!(
+                    "early stopping after epoch {}: no {:?} improvement for {patience} epoch(s)",
+                    epoch + 1,
+                    config.metric
+                ));
+                stopped_early = true;
+                break;
+            }
+        }
+    }
+
+    let final_model = best.unwrap_or_else(|| model.valid());
+    // LoRA adapters are folded into plain weights, so the result is an ordinary BERT.
+    let final_model = if config.strategy.kind == StrategyKind::Lora {
+        final_model.materialize()
+    } else {
+        final_model
+    };
+    let wall = state.train_seconds.max(1e-9);
+    Ok(TrainOutcome {
+        model: final_model,
+        stats: TrainStats {
+            examples: data.train.len(),
+            epochs: state.epochs_done,
+            steps: state.steps,
+            wall_seconds: state.train_seconds,
+            samples_per_second: state.examples_seen as f64 / wall,
+            tokens_per_second: state.tokens_seen as f64 / wall,
+        },
+        steps: state.steps_log,
+        epochs: state.epochs,
+        best_epoch: state.best_epoch,
+        stopped_early,
+        plan,
+    })
+}
+

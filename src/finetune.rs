@@ -1,0 +1,620 @@
+//! `kiln train`: the main job. Resolve the options (defaults < `--config FILE.toml` < flags),
+//! load the checkpoint and the data, fine-tune with kiln-train, evaluate the best model on the
+//! test set once, and write the run directory:
+//!
+//! ```text
+//! OUT/config.toml    the resolved options
+//! OUT/log.jsonl      one record per optimizer step and per epoch
+//! OUT/metrics.json   test / valid / train figures (written last: a failed run has none)
+//! OUT/model/         the fine-tuned model in Hugging Face layout
+//! OUT/report.html    curves, test metrics and confusion matrix
+//! OUT/checkpoints/   the last epoch checkpoint (for --resume)
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use kiln_data::pipeline::DataSource;
+use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
+use kiln_train::checkpoint::last_dir;
+use kiln_train::metrics::ClassificationMetrics;
+use kiln_train::optim::{OptimizerKind, OptimizerSpec};
+use kiln_train::report::{self, EpochPoint, ReportInput, StepPoint};
+use kiln_train::schedule::ScheduleKind;
+use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
+use kiln_train::trainer::{evaluate, train, Observer, SelectionMetric, TrainConfig, TrainData};
+
+use crate::backend;
+use crate::datasets::DataArgs;
+use crate::fetch;
+use crate::inspect::{prepare, tokenizer_for};
+
+/// Every option of `kiln train`, each optional so that a config file can fill what the command
+/// line leaves out (keys in the file are the flag names: `batch-size = 32`).
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Checkpoint directory (Hugging Face layout) or a known name (minilm-l6). Default minilm-l6.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Built-in data set (default rotten-tomatoes).
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// csv, tsv, jsonl or json (default: from the extension).
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub text_column: Option<String>,
+    #[arg(long)]
+    pub text_pair_column: Option<String>,
+    #[arg(long)]
+    pub label_column: Option<String>,
+    #[arg(long)]
+    pub valid_ratio: Option<f64>,
+    #[arg(long)]
+    pub test_ratio: Option<f64>,
+    /// Tokens per example (default 128).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// e.g. delete=0.1,swap=0.1,mask=0.15 (training split only).
+    #[arg(long)]
+    pub augment: Option<String>,
+    #[arg(long)]
+    pub augment_copies: Option<usize>,
+    /// Default 3.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Default 32.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Bucketed batches of at most this many (padded) tokens instead of --batch-size examples.
+    #[arg(long)]
+    pub token_budget: Option<usize>,
+    /// Plain shuffled batches instead of length-bucketed ones.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub no_bucketing: Option<bool>,
+    /// Peak learning rate (default 5e-5).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// constant, linear (default) or cosine.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Share of the steps spent warming up (default 0.1).
+    #[arg(long)]
+    pub warmup_ratio: Option<f64>,
+    /// Warmup steps (instead of --warmup-ratio).
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
+    /// adamw (default), adam or sgd.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Default 0.01 (never on biases and LayerNorm).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// SGD momentum (default 0.9).
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// SGD with Nesterov momentum.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub nesterov: Option<bool>,
+    /// Global gradient-norm clip (default 1.0; 0 turns it off).
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Micro-batches per optimizer step (default 1).
+    #[arg(long)]
+    pub grad_accum: Option<usize>,
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Comma-separated weights, one per label in label order.
+    #[arg(long)]
+    pub class_weights: Option<String>,
+    /// full (default), head, frozen, top-k, gradual, llrd, lora.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// top-k: encoder layers that train (default 2).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// gradual: epochs between unfreezing one more layer (default 1).
+    #[arg(long)]
+    pub unfreeze_every: Option<usize>,
+    /// llrd: per-layer decay γ (default 0.9).
+    #[arg(long)]
+    pub llrd_decay: Option<f64>,
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+    /// cls (pooler over [CLS], like BertForSequenceClassification; default) or mean.
+    #[arg(long)]
+    pub pooling: Option<String>,
+    /// Validation metric for the best model and early stopping: accuracy (default), macro-f1, loss.
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Stop after this many epochs without improvement.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long)]
+    pub min_delta: Option<f64>,
+    /// Validate every N optimizer steps too.
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// f32 (default), f16, bf16.
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Seeds the split, the batch order, dropout, augmentation and the new head (default 42).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// flex, ndarray, wgpu[:N], cuda[:N].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Run directory (default runs/MODEL-DATA-STRATEGY).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long)]
+    #[serde(skip)]
+    pub resume: Option<PathBuf>,
+    /// Replace a finished run in --out.
+    #[arg(long)]
+    #[serde(skip)]
+    pub overwrite: bool,
+    /// Read options from a TOML file (keys are the flag names); flags win.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+}
+
+macro_rules! fill {
+    ($flags:ident, $file:ident, $($field:ident),* $(,)?) => {
+        $( if $flags.$field.is_none() { $flags.$field = $file.$field.clone(); } )*
+    };
+}
+
+impl TrainOptions {
+    /// Flags, with the config file (when given) filling what the flags leave out.
+    pub fn with_config_file(mut self) -> Result<Self> {
+        let Some(path) = self.config.clone() else { return Ok(self) };
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let file: TrainOptions = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let flags = &mut self;
+        fill!(
+            flags, file, model, data, train, valid, test, format, text_column, text_pair_column, label_column,
+            valid_ratio, test_ratio, max_len, augment, augment_copies, epochs, batch_size, token_budget,
+            no_bucketing, lr, schedule, warmup_ratio, warmup_steps, optimizer, weight_decay, momentum, nesterov,
+            grad_clip, grad_accum, label_smoothing, class_weights, strategy, top_k, unfreeze_every, llrd_decay,
+            lora_rank, lora_alpha, pooling, metric, patience, min_delta, eval_every, precision, seed, device, out,
+        );
+        Ok(self)
+    }
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, value: &Option<String>) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .as_deref()
+        .map(|v| v.parse::<T>().map_err(|e| anyhow::anyhow!("--{flag} {v}: {e}")))
+        .transpose()
+}
+
+/// Options resolved into what the crates take.
+pub struct Resolved {
+    pub model: String,
+    pub data: DataArgs,
+    pub config: TrainConfig,
+    pub pooling: Pooling,
+    pub precision: String,
+    pub device: String,
+    pub out: PathBuf,
+    /// The options as resolved, for `config.toml` (flags and file merged, defaults filled).
+    pub options: TrainOptions,
+}
+
+/// Fills defaults and checks every option.
+pub fn resolve(options: TrainOptions) -> Result<Resolved> {
+    let o = options.with_config_file()?;
+    let defaults = TrainConfig::default();
+    let strategy_defaults = StrategyConfig::default();
+    let optimizer_defaults = OptimizerSpec::default();
+    let strategy = StrategyConfig {
+        kind: parse::<StrategyKind>("strategy", &o.strategy)?.unwrap_or_default(),
+        top_k: o.top_k.unwrap_or(strategy_defaults.top_k),
+        unfreeze_every: o.unfreeze_every.unwrap_or(strategy_defaults.unfreeze_every),
+        llrd_decay: o.llrd_decay.unwrap_or(strategy_defaults.llrd_decay),
+        lora_rank: o.lora_rank.unwrap_or(strategy_defaults.lora_rank),
+        lora_alpha: o.lora_alpha.unwrap_or(strategy_defaults.lora_alpha),
+    };
+    let class_weights = o
+        .class_weights
+        .as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(|w| w.trim().parse::<f32>().map_err(|_| anyhow::anyhow!("--class-weights: `{w}` is not a number")))
+                .collect::<Result<Vec<f32>>>()
+        })
+        .transpose()?;
+    let grad_clip = match o.grad_clip {
+        Some(c) if c == 0.0 => None,
+        Some(c) => Some(c),
+        None => defaults.grad_clip,
+    };
+    let seed = o.seed.unwrap_or(defaults.seed);
+    let config = TrainConfig {
+        epochs: o.epochs.unwrap_or(defaults.epochs),
+        batch_size: o.batch_size.unwrap_or(defaults.batch_size),
+        token_budget: o.token_budget,
+        bucketing: !o.no_bucketing.unwrap_or(false),
+        lr: o.lr.unwrap_or(defaults.lr),
+        schedule: parse::<ScheduleKind>("schedule", &o.schedule)?.unwrap_or_default(),
+        warmup_ratio: o.warmup_ratio.unwrap_or(defaults.warmup_ratio),
+        warmup_steps: o.warmup_steps,
+        optimizer: OptimizerSpec {
+            kind: parse::<OptimizerKind>("optimizer", &o.optimizer)?.unwrap_or_default(),
+            weight_decay: o.weight_decay.unwrap_or(optimizer_defaults.weight_decay),
+            momentum: o.momentum.unwrap_or(optimizer_defaults.momentum),
+            nesterov: o.nesterov.unwrap_or(false),
+            ..optimizer_defaults
+        },
+        grad_clip,
+        grad_accum: o.grad_accum.unwrap_or(defaults.grad_accum),
+        label_smoothing: o.label_smoothing.unwrap_or(0.0),
+        class_weights,
+        strategy,
+        metric: parse::<SelectionMetric>("metric", &o.metric)?.unwrap_or_default(),
+        patience: o.patience,
+        min_delta: o.min_delta.unwrap_or(0.0),
+        eval_every_steps: o.eval_every,
+        seed,
+        ..defaults
+    };
+    config.validate()?;
+    let pooling = parse::<Pooling>("pooling", &o.pooling)?.unwrap_or_default();
+    let precision = o.precision.clone().unwrap_or_else(|| "f32".into());
+    if !["f32", "f16", "bf16"].contains(&precision.as_str()) {
+        bail!("--precision {precision}: expected f32, f16 or bf16");
+    }
+    let data = DataArgs {
+        data: o.data.clone(),
+        train: o.train.clone(),
+        valid: o.valid.clone(),
+        test: o.test.clone(),
+        format: parse("format", &o.format)?,
+        text_column: o.text_column.clone().unwrap_or_else(|| "text".into()),
+        text_pair_column: o.text_pair_column.clone(),
+        label_column: o.label_column.clone().unwrap_or_else(|| "label".into()),
+        valid_ratio: o.valid_ratio.unwrap_or(0.1),
+        test_ratio: o.test_ratio.unwrap_or(0.1),
+        seed,
+        max_len: o.max_len.unwrap_or(128),
+        augment: parse("augment", &o.augment)?,
+        augment_copies: o.augment_copies.unwrap_or(1),
+    };
+    let model = o.model.clone().unwrap_or_else(|| "minilm-l6".into());
+    let data_name = match (&data.data, &data.train) {
+        (_, Some(train)) => train
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into()),
+        (Some(name), None) => name.clone(),
+        (None, None) => crate::datasets::DEFAULT_DATA.to_string(),
+    };
+    let model_name = Path::new(&model)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let out = o
+        .out
+        .clone()
+        .or_else(|| o.resume.clone())
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{model_name}-{data_name}-{}", config.strategy.kind)));
+    let device = o.device.clone().unwrap_or_else(|| backend::default_device_name().to_string());
+    // The resolved options, as a config file that reproduces the run.
+    let mut resolved = o.clone();
+    resolved.model = Some(model.clone());
+    resolved.epochs = Some(config.epochs);
+    resolved.batch_size = Some(config.batch_size);
+    resolved.lr = Some(config.lr);
+    resolved.schedule = Some(format!("{:?}", config.schedule).to_lowercase());
+    resolved.warmup_ratio = Some(config.warmup_ratio);
+    resolved.optimizer = Some(format!("{:?}", config.optimizer.kind).to_lowercase());
+    resolved.weight_decay = Some(config.optimizer.weight_decay);
+    resolved.grad_clip = Some(config.grad_clip.unwrap_or(0.0));
+    resolved.grad_accum = Some(config.grad_accum);
+    resolved.label_smoothing = Some(config.label_smoothing);
+    resolved.strategy = Some(config.strategy.kind.to_string());
+    resolved.pooling = Some(format!("{pooling:?}").to_lowercase());
+    resolved.metric = Some(o.metric.clone().unwrap_or_else(|| "accuracy".into()));
+    resolved.max_len = Some(data.max_len);
+    resolved.valid_ratio = Some(data.valid_ratio);
+    resolved.test_ratio = Some(data.test_ratio);
+    resolved.precision = Some(precision.clone());
+    resolved.seed = Some(seed);
+    resolved.device = Some(device.clone());
+    resolved.out = Some(out.clone());
+    Ok(Resolved {
+        model,
+        data,
+        config,
+        pooling,
+        precision,
+        device,
+        out,
+        options: resolved,
+    })
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Progress bar, console lines and `log.jsonl`.
+struct Console {
+    bar: indicatif::ProgressBar,
+    log: std::io::BufWriter<std::fs::File>,
+    epochs: usize,
+    labels: Vec<String>,
+}
+
+impl Console {
+    fn log(&mut self, record: serde_json::Value) {
+        let _ = serde_json::to_writer(&mut self.log, &record);
+        let _ = self.log.write_all(b"\n");
+        let _ = self.log.flush();
+    }
+    fn say(&self, line: &str) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}
+
+impl Observer for Console {
+    fn plan(&mut self, epoch: usize, plan: &Plan) {
+        self.say(&format!("parameter plan (epoch {}):\n{plan}", epoch + 1));
+    }
+    fn epoch_start(&mut self, epoch: usize, optimizer_steps: usize) {
+        self.bar.reset();
+        self.bar.set_length(optimizer_steps as u64);
+        self.bar.set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
+    }
+    fn step(&mut self, point: &StepPoint, samples_per_second: f64) {
+        self.bar.inc(1);
+        self.bar.set_message(format!(
+            "loss {:.4}  lr {:.2e}  {:.0} samples/s",
+            point.loss, point.lr, samples_per_second
+        ));
+        self.log(serde_json::json!({
+            "kind": "step", "step": point.step, "epoch": point.epoch, "loss": point.loss,
+            "lr": point.lr, "samples_per_second": samples_per_second,
+        }));
+    }
+    fn validation(&mut self, epoch: usize, step: u64, m: &ClassificationMetrics) {
+        self.log(serde_json::json!({
+            "kind": "validation", "epoch": epoch + 1, "step": step, "accuracy": m.accuracy,
+            "macro_f1": m.macro_f1, "loss": m.loss,
+        }));
+    }
+    fn epoch_end(&mut self, point: &EpochPoint, is_best: bool) {
+        let valid = point
+            .valid
+            .as_ref()
+            .map(|m| {
+                format!(
+                    "valid accuracy {:.4}  macro-F1 {:.4}  loss {:.4}",
+                    m.accuracy,
+                    m.macro_f1,
+                    m.loss.unwrap_or(f64::NAN)
+                )
+            })
+            .unwrap_or_else(|| "no validation data".into());
+        self.say(&format!(
+            "epoch {}/{}: train loss {:.4}  {valid}{}",
+            point.epoch,
+            self.epochs,
+            point.train_loss,
+            if is_best { "  (best so far)" } else { "" }
+        ));
+        let _ = &self.labels;
+        self.log(serde_json::json!({
+            "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss,
+            "valid": point.valid.as_ref().map(|m| serde_json::json!({"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss})),
+            "best": is_best,
+        }));
+    }
+    fn message(&mut self, text: &str) {
+        self.say(text);
+    }
+}
+
+/// Refuses to mix runs: an `--out` holding a finished run needs `--overwrite`.
+fn prepare_out(out: &Path, overwrite: bool, resuming: bool) -> Result<()> {
+    if out.join("metrics.json").exists() && !overwrite {
+        bail!(
+            "{} holds a finished run (metrics.json); pass --overwrite to replace it or choose another --out",
+            out.display()
+        );
+    }
+    if out.exists() && !resuming && overwrite {
+        for name in ["metrics.json", "log.jsonl", "report.html", "config.toml"] {
+            let _ = std::fs::remove_file(out.join(name));
+        }
+        let _ = std::fs::remove_dir_all(out.join("checkpoints"));
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Find an unwritable or full disk now, not after an hour of training.
+    let probe = out.join(".kiln-write-probe");
+    std::fs::write(&probe, vec![0u8; 1 << 20])
+        .with_context(|| format!("{} is not writable", out.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    kiln_model::checkpoint::write_atomic(path, bytes).map_err(Into::into)
+}
+
+/// Runs the whole job; prints a summary and returns the run directory.
+pub fn run(options: TrainOptions) -> Result<PathBuf> {
+    let resume = options.resume.clone();
+    let overwrite = options.overwrite;
+    let r = resolve(options)?;
+    let started = Instant::now();
+    prepare_out(&r.out, overwrite, resume.is_some())?;
+
+    let model_dir = fetch::resolve_model(&r.model)?;
+    let checkpoint = Checkpoint::open(&model_dir)?;
+    let tokenizer = tokenizer_for(&checkpoint, r.data.max_len)?;
+    let source: DataSource = r.data.source()?;
+    let prepared = prepare(&r.data, &source, &tokenizer)?;
+    eprint!("{}", prepared.summary);
+    let labels = prepared.splits.labels.labels().to_vec();
+    if let Some(w) = &r.config.class_weights {
+        if w.len() != labels.len() {
+            bail!("--class-weights has {} values but the data has {} labels ({})", w.len(), labels.len(), labels.join(", "));
+        }
+    }
+
+    let mut device = backend::parse_device(&r.device)?;
+    match r.precision.as_str() {
+        "f16" => device
+            .configure(burn::tensor::FloatDType::F16)
+            .map_err(|e| anyhow::anyhow!("--precision f16 on {}: {e:?}", r.device))?,
+        "bf16" => device
+            .configure(burn::tensor::FloatDType::BF16)
+            .map_err(|e| anyhow::anyhow!("--precision bf16 on {}: {e:?}", r.device))?,
+        _ => {}
+    }
+    device.seed(r.config.seed);
+    let (model, report) = checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+    eprintln!(
+        "model: {} ({} tensors loaded{}), new {}-class head, pooling {:?}, device {}",
+        model_dir.display(),
+        report.applied,
+        if report.has_pooler { ", with pooler" } else { ", no pooler" },
+        labels.len(),
+        r.pooling,
+        r.device
+    );
+
+    let config_toml = toml::to_string_pretty(&r.options).context("writing the resolved config")?;
+    write_atomic(&r.out.join("config.toml"), config_toml.as_bytes())?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(r.out.join("log.jsonl"))
+        .with_context(|| format!("opening {}", r.out.join("log.jsonl").display()))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut console = Console {
+        bar,
+        log: std::io::BufWriter::new(log),
+        epochs: r.config.epochs,
+        labels: labels.clone(),
+    };
+
+    let data = TrainData {
+        train: Arc::new(prepared.train),
+        valid: Arc::new(prepared.valid),
+        labels: labels.clone(),
+        pad_id: tokenizer.pad_id(),
+    };
+    let checkpoints = r.out.join("checkpoints");
+    let resume_dir = resume.as_ref().map(|_| last_dir(&checkpoints));
+    let outcome = train(model, &data, &r.config, &device, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
+    console.bar.finish_and_clear();
+
+    let test = evaluate(&outcome.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
+    eprintln!(
+        "test: accuracy {:.4}  macro-F1 {:.4}  ({} examples, best epoch {})",
+        test.accuracy,
+        test.macro_f1,
+        test.examples,
+        outcome.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into())
+    );
+
+    save_pretrained(&outcome.model, &checkpoint.config, &labels, Some(tokenizer.path()), &r.out.join("model"))?;
+    let peak_rss = peak_rss_mib();
+    let valid: Vec<serde_json::Value> = outcome
+        .epochs
+        .iter()
+        .filter_map(|e| {
+            e.valid.as_ref().map(|m| {
+                serde_json::json!({"epoch": e.epoch, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "train_loss": e.train_loss})
+            })
+        })
+        .collect();
+    let metrics = serde_json::json!({
+        "test": {
+            "accuracy": test.accuracy, "macro_f1": test.macro_f1, "precision": test.precision,
+            "recall": test.recall, "loss": test.loss, "confusion": test.confusion,
+            "per_class": test.per_class, "examples": test.examples,
+        },
+        "valid": valid,
+        "best_epoch": outcome.best_epoch,
+        "stopped_early": outcome.stopped_early,
+        "labels": labels,
+        "train": {
+            "examples": outcome.stats.examples, "epochs": outcome.stats.epochs, "steps": outcome.stats.steps,
+            "wall_seconds": outcome.stats.wall_seconds, "samples_per_second": outcome.stats.samples_per_second,
+            "tokens_per_second": outcome.stats.tokens_per_second, "peak_rss_mib": peak_rss,
+            "trainable_parameters": outcome.plan.trainable_count(), "parameters": outcome.plan.total_count(),
+        },
+        "strategy": r.config.strategy.kind.to_string(),
+        "model": r.model,
+        "data": source.to_string(),
+        "device": r.device,
+        "total_wall_seconds": started.elapsed().as_secs_f64(),
+    });
+
+    let facts: Vec<(String, String)> = vec![
+        ("model".into(), r.model.clone()),
+        ("data".into(), source.to_string()),
+        ("labels".into(), labels.join(", ")),
+        ("examples (train / valid / test)".into(), format!("{} / {} / {}", data.train.len(), data.valid.len(), prepared.test.len())),
+        ("strategy".into(), r.config.strategy.kind.to_string()),
+        ("trainable parameters".into(), format!("{} of {}", outcome.plan.trainable_count(), outcome.plan.total_count())),
+        ("epochs / optimizer steps".into(), format!("{} / {}", outcome.stats.epochs, outcome.stats.steps)),
+        ("training time".into(), format!("{:.1} s", outcome.stats.wall_seconds)),
+        ("throughput".into(), format!("{:.1} samples/s, {:.0} tokens/s", outcome.stats.samples_per_second, outcome.stats.tokens_per_second)),
+        ("peak memory".into(), peak_rss.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "-".into())),
+        ("device".into(), r.device.clone()),
+    ];
+    let title = format!("kiln fine-tuning: {} on {}", r.model, source);
+    let html = report::render(&ReportInput {
+        title: &title,
+        facts: &facts,
+        steps: &outcome.steps,
+        epochs: &outcome.epochs,
+        best_epoch: outcome.best_epoch,
+        test: Some(&test),
+        config_json: &config_toml,
+    });
+    write_atomic(&r.out.join("report.html"), html.as_bytes())?;
+    // Last: a run without metrics.json did not finish.
+    write_atomic(&r.out.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    eprintln!("wrote {}/{{metrics.json, model/, report.html, log.jsonl, config.toml}}", r.out.display());
+    Ok(r.out)
+}
