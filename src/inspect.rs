@@ -112,3 +112,28 @@ pub fn bench_data(name: &str, checkpoint: &Checkpoint, max_len: usize, batch_siz
         token_budget: budget,
     })
 }
+
+/// Writes the splits as CSV files (text[, text_pair], label name), each atomically.
+pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let pairs = splits.train.iter().chain(&splits.valid).chain(&splits.test).any(|e| e.text_pair.is_some());
+    for (name, examples) in [("train", &splits.train), ("valid", &splits.valid), ("test", &splits.test)] {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        if pairs {
+            writer.write_record(["text", "text_pair", "label"])?;
+        } else {
+            writer.write_record(["text", "label"])?;
+        }
+        for e in examples.iter() {
+            let label = splits.labels.name(e.label).unwrap_or_default();
+            if pairs {
+                writer.write_record([e.text.as_str(), e.text_pair.as_deref().unwrap_or(""), label])?;
+            } else {
+                writer.write_record([e.text.as_str(), label])?;
+            }
+        }
+        let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        kiln_model::checkpoint::write_atomic(&dir.join(format!("{name}.csv")), &bytes)?;
+    }
+    Ok(())
+}

@@ -100,6 +100,10 @@ enum Command {
         /// Examples per batch, for the padding report.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// Also write the split as DIR/{train,valid,test}.csv (columns text[, text_pair], label),
+        /// so that another tool can train on exactly the same examples.
+        #[arg(long)]
+        write_splits: Option<PathBuf>,
     },
     /// Benchmark the data pipeline on rotten-tomatoes and pang-lee: tokenization throughput and
     /// padding share with and without length bucketing.
@@ -209,6 +213,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             data,
             batch_size,
+            write_splits,
         } => {
             let checkpoint = Checkpoint::open(fetch::resolve_model(&model)?)?;
             let tokenizer = inspect::tokenizer_for(&checkpoint, data.max_len)?;
@@ -221,6 +226,10 @@ fn run(cli: Cli) -> Result<()> {
             ] {
                 let share = inspect::epoch_padding(&prepared.train, batch, bucketing, data.seed, 1)?;
                 println!("  padding share of the training split, {batch_size} per batch, {what}: {:.1}%", 100.0 * share);
+            }
+            if let Some(dir) = write_splits {
+                inspect::write_splits(&prepared.splits, &dir)?;
+                println!("  wrote {}/{{train,valid,test}}.csv", dir.display());
             }
         }
         Command::BenchData {

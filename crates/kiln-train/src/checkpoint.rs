@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use kiln_model::BertClassifier;
@@ -91,22 +90,28 @@ pub fn save(
     Ok(())
 }
 
-/// Reads `root/last` (or `root` itself when it is a checkpoint) into the given model and
-/// optimizer, which must have been built exactly as in the run that wrote it.
-pub fn load(
+fn checkpoint_dir(root: &Path) -> PathBuf {
+    if root.join(STATE).is_file() {
+        root.to_path_buf()
+    } else {
+        last_dir(root)
+    }
+}
+
+/// Reads the model, the loop state and the best model from `root/last` (or `root` itself when
+/// it is a checkpoint) into `model`, which must be built as in the run that wrote it.
+pub fn load_model(
     root: &Path,
     model: BertClassifier,
-    optim: ModuleOptimizer,
-    _device: &Device,
-) -> Result<(BertClassifier, ModuleOptimizer, TrainState, Option<BertClassifier>), TrainError> {
-    let dir = if root.join(STATE).is_file() { root.to_path_buf() } else { last_dir(root) };
+) -> Result<(BertClassifier, TrainState, Option<BertClassifier>), TrainError> {
+    let dir = checkpoint_dir(root);
     let state_path = dir.join(STATE);
-    let text = std::fs::read_to_string(&state_path).map_err(|e| err(&state_path, format!("no checkpoint to resume: {e}")))?;
+    let text = std::fs::read_to_string(&state_path)
+        .map_err(|e| err(&state_path, format!("no checkpoint to resume: {e}")))?;
     let state: TrainState = serde_json::from_str(&text).map_err(|e| err(&state_path, e))?;
     let model = model
         .try_load_file(dir.join(MODEL))
         .map_err(|e| err(&dir.join(MODEL), e))?;
-    let optim = optim.load(dir.join(OPTIMIZER)).map_err(|e| err(&dir.join(OPTIMIZER), e))?;
     let best = if dir.join(BEST).is_file() {
         Some(
             model
@@ -118,5 +123,11 @@ pub fn load(
     } else {
         None
     };
-    Ok((model, optim, state, best))
+    Ok((model, state, best))
+}
+
+/// Reads the optimizer state; `optim` must have been built for the loaded model.
+pub fn load_optimizer(root: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
+    let path = checkpoint_dir(root).join(OPTIMIZER);
+    optim.load(&path).map_err(|e| err(&path, e))
 }

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use burn::module::{ParamGroup, ParamId};
+use burn::module::ParamGroup;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
@@ -85,8 +85,10 @@ impl OptimizerSpec {
     /// The optimizer for `plan`: decaying parameters in the default group, biases and LayerNorm
     /// parameters in a second group without decay.
     pub fn build(&self, plan: &Plan) -> ModuleOptimizer {
-        let no_decay: Vec<ParamId> = plan.params.iter().filter(|p| !p.decay).map(|p| p.info.id).collect();
-        let group = ParamGroup::from_ids(no_decay);
+        // By path, not id: paths survive a checkpoint round trip whatever ids the loaded
+        // parameters carry.
+        let no_decay: Vec<String> = plan.params.iter().filter(|p| !p.decay).map(|p| p.info.path.clone()).collect();
+        let group = ParamGroup::from_paths(no_decay);
         match self.kind {
             OptimizerKind::AdamW => {
                 let config = |wd: f64| {
@@ -144,9 +146,9 @@ impl LrScheduler for FixedLr {
 /// Learning rates for one step: `lr` times each group's multiplier (layer-wise decay).
 pub fn module_lr(plan: &Plan, lr: f64) -> ModuleLearningRate {
     let mut scheduler = ModuleLrScheduler::new(FixedLr(lr));
-    for (mult, ids) in plan.lr_groups() {
+    for (mult, paths) in plan.lr_groups() {
         if (mult - 1.0).abs() > 1e-15 {
-            scheduler = scheduler.with_group(ParamGroup::from_ids(ids), FixedLr(lr * mult));
+            scheduler = scheduler.with_group(ParamGroup::from_paths(paths), FixedLr(lr * mult));
         }
     }
     scheduler.step()

@@ -147,13 +147,14 @@ impl Plan {
     pub fn frozen_ids(&self) -> Vec<ParamId> {
         self.params.iter().filter(|p| !p.trainable).map(|p| p.info.id).collect()
     }
-    /// Distinct learning-rate multipliers with the parameters that use them (trainable only).
-    pub fn lr_groups(&self) -> Vec<(f64, Vec<ParamId>)> {
-        let mut groups: Vec<(f64, Vec<ParamId>)> = Vec::new();
+    /// Distinct learning-rate multipliers with the paths of the parameters that use them
+    /// (trainable only). Paths, not ids, so that groups survive a checkpoint round trip.
+    pub fn lr_groups(&self) -> Vec<(f64, Vec<String>)> {
+        let mut groups: Vec<(f64, Vec<String>)> = Vec::new();
         for p in self.params.iter().filter(|p| p.trainable) {
             match groups.iter_mut().find(|(m, _)| (*m - p.lr_mult).abs() < 1e-15) {
-                Some((_, ids)) => ids.push(p.info.id),
-                None => groups.push((p.lr_mult, vec![p.info.id])),
+                Some((_, paths)) => paths.push(p.info.path.clone()),
+                None => groups.push((p.lr_mult, vec![p.info.path.clone()])),
             }
         }
         groups
@@ -293,11 +294,13 @@ impl Strategy {
         }
     }
 
-    /// Sets `require_grad` on every parameter as the plan says.
+    /// Sets `require_grad` on every parameter as the plan says (`train` makes a change on a
+    /// module already in training take effect).
     pub fn apply(&self, model: BertClassifier, plan: &Plan) -> BertClassifier {
         model
             .set_require_grad_group(ParamGroup::from_ids(plan.frozen_ids()), false)
             .set_require_grad_group(ParamGroup::from_ids(plan.trainable_ids()), true)
+            .train()
     }
 
     /// Whether the plan can change between epochs (gradual unfreezing).

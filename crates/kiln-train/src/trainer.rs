@@ -353,18 +353,21 @@ pub fn train(
     let total_steps = steps_per_epoch * config.epochs;
     let schedule = Schedule::new(config.schedule, config.lr, total_steps, config.warmup_ratio, config.warmup_steps);
 
-    let mut plan = strategy.plan(&model, 0, config.lr, config.optimizer.weight_decay);
-    model = strategy.apply(model, &plan);
-    let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
-
+    // A resumed run loads its weights first: the plan and the optimizer's groups refer to the
+    // loaded parameters.
     let mut state = TrainState::default();
     let mut best: Option<BertClassifier> = None;
     if let Some(dir) = resume {
-        let (m, o, s, b) = checkpoint::load(dir, model, optim, &ad)?;
+        let (m, s, b) = checkpoint::load_model(dir, model)?;
         model = m;
-        optim = o;
         state = s;
         best = b;
+    }
+    let mut plan = strategy.plan(&model, state.epochs_done, config.lr, config.optimizer.weight_decay);
+    model = strategy.apply(model, &plan);
+    let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
+    if let Some(dir) = resume {
+        optim = checkpoint::load_optimizer(dir, optim)?;
         observer.message(&format!("resumed from {} after epoch {}", dir.display(), state.epochs_done));
     }
     observer.plan(state.epochs_done, &plan);

@@ -1,0 +1,96 @@
+//! Shared helpers: a tiny BERT and synthetic, learnable data.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use kiln_data::pipeline::EncodedExample;
+use kiln_data::Encoding;
+use kiln_model::{BertClassifier, BertConfig, Pooling};
+use kiln_train::TrainData;
+
+/// burn seeds one global generator: tests that initialise models or use dropout take this lock
+/// so that a concurrent test cannot draw from the stream between `seed` and use.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn tiny_config(dropout: f64) -> BertConfig {
+    BertConfig::from_json_str(&format!(
+        r#"{{"vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2,
+            "intermediate_size": 32, "max_position_embeddings": 32, "hidden_dropout_prob": {dropout},
+            "attention_probs_dropout_prob": {dropout}}}"#
+    ))
+    .unwrap()
+}
+
+pub fn tiny_model(dropout: f64, pooling: Pooling, device: &Device) -> BertClassifier {
+    device.seed(11);
+    BertClassifier::new(&tiny_config(dropout), 2, pooling, device)
+}
+
+/// `n` examples: class 0 uses tokens 5..15, class 1 tokens 20..30, lengths 3..12.
+pub fn synthetic(n: usize, seed: u64) -> Vec<EncodedExample> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    (0..n)
+        .map(|i| {
+            let label = i % 2;
+            let len = 3 + next() % 10;
+            let base = if label == 0 { 5 } else { 20 };
+            let mut ids = vec![2u32];
+            ids.extend((0..len).map(|_| (base + next() % 10) as u32));
+            ids.push(3);
+            EncodedExample {
+                encoding: Encoding {
+                    token_type_ids: vec![0; ids.len()],
+                    input_ids: ids,
+                    truncated: false,
+                },
+                label,
+            }
+        })
+        .collect()
+}
+
+pub fn data(train: usize, valid: usize) -> TrainData {
+    TrainData {
+        train: Arc::new(synthetic(train, 1)),
+        valid: Arc::new(synthetic(valid, 2)),
+        labels: vec!["a".into(), "b".into()],
+        pad_id: 0,
+    }
+}
+
+#[derive(Default)]
+struct Values {
+    path: Vec<String>,
+    values: BTreeMap<String, Vec<f32>>,
+}
+
+impl ModuleVisitor for Values {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let v = param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        self.values.insert(self.path.join("."), v);
+    }
+}
+
+/// Every float parameter's values by module path.
+pub fn values<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
+    let mut v = Values::default();
+    model.visit(&mut v);
+    v.values
+}

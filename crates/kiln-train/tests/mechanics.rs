@@ -1,0 +1,168 @@
+//! Accumulation averages, clipping uses the global norm, resume replays the run exactly, and a
+//! tiny model learns separable data.
+
+mod common;
+
+use std::sync::Arc;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use common::*;
+use kiln_model::Pooling;
+use kiln_train::clip::{clip_global_norm, global_norm};
+use kiln_train::optim::{OptimizerKind, OptimizerSpec};
+use kiln_train::schedule::ScheduleKind;
+use kiln_train::{train, Silent, TrainConfig, TrainData};
+
+fn sgd(batch_size: usize, grad_accum: usize) -> TrainConfig {
+    TrainConfig {
+        epochs: 1,
+        batch_size,
+        grad_accum,
+        lr: 0.5,
+        schedule: ScheduleKind::Constant,
+        warmup_ratio: 0.0,
+        grad_clip: None,
+        optimizer: OptimizerSpec { kind: OptimizerKind::Sgd, momentum: 0.0, weight_decay: 0.0, ..OptimizerSpec::default() },
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn accumulating_k_batches_of_n_equals_one_batch_of_k_times_n() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = TrainData { valid: Arc::new(Vec::new()), ..data(8, 0) };
+    let one = train(tiny_model(0.0, Pooling::Cls, &device), &data, &sgd(8, 1), &device, None, None, &mut Silent).unwrap();
+    let acc = train(tiny_model(0.0, Pooling::Cls, &device), &data, &sgd(4, 2), &device, None, None, &mut Silent).unwrap();
+    let summed = train(tiny_model(0.0, Pooling::Cls, &device), &data, &sgd(4, 1), &device, None, None, &mut Silent).unwrap();
+    assert_eq!((one.stats.steps, acc.stats.steps, summed.stats.steps), (1, 1, 2));
+    let (a, b, c) = (values(&one.model), values(&acc.model), values(&summed.model));
+    let start = values(&tiny_model(0.0, Pooling::Cls, &device));
+    let mut worst = 0f32;
+    let mut moved = 0f32;
+    for (path, v) in &a {
+        for ((x, y), s) in v.iter().zip(&b[path]).zip(&start[path]) {
+            worst = worst.max((x - y).abs());
+            moved = moved.max((x - s).abs());
+        }
+    }
+    assert!(moved > 1e-3, "the step moved the weights ({moved})");
+    assert!(worst < 1e-5, "accumulated vs single batch: max abs diff {worst}");
+    // Two separate steps are a different thing: the test can tell them apart.
+    let differs = a.iter().any(|(p, v)| v.iter().zip(&c[p]).any(|(x, y)| (x - y).abs() > 1e-4));
+    assert!(differs);
+}
+
+#[test]
+fn clipping_scales_all_gradients_by_one_global_factor() {
+    let _serial = serial();
+    let device = Device::flex().autodiff();
+    let model = tiny_model(0.0, Pooling::Cls, &device).train();
+    let batch = kiln_data::TokenBatch::pad(
+        &synthetic(4, 3).iter().map(|e| &e.encoding).collect::<Vec<_>>(),
+        0,
+        1,
+        &device,
+    );
+    let logits = model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+    let loss = logits.square().sum().mul_scalar(100.0);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let norm = global_norm(&model, &grads);
+    assert!(norm > 1.0, "test needs a large gradient, got {norm}");
+    // A copy to compare directions.
+    let before = values_of_grads(&model, &grads);
+    let mut clipped = grads;
+    let reported = clip_global_norm(&model, &mut clipped, 1.0);
+    assert!((reported - norm).abs() < 1e-9);
+    let after_norm = global_norm(&model, &clipped);
+    assert!((after_norm - 1.0).abs() < 1e-4, "clipped norm {after_norm}");
+    let after = values_of_grads(&model, &clipped);
+    let factor = 1.0 / (norm + 1e-6);
+    for (b, a) in before.iter().zip(&after) {
+        assert!((b * factor as f32 - a).abs() < 1e-6 * b.abs().max(1.0));
+    }
+    // Below the threshold nothing changes.
+    let mut untouched = clipped;
+    clip_global_norm(&model, &mut untouched, 10.0);
+    assert_eq!(values_of_grads(&model, &untouched), after);
+}
+
+fn values_of_grads(model: &kiln_model::BertClassifier, grads: &GradientsParams) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct V<'a>(&'a GradientsParams, Vec<f32>);
+    impl ModuleVisitor for V<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.0.get::<D>(param.id) {
+                self.1.extend(g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+            }
+        }
+    }
+    let mut v = V(grads, Vec::new());
+    model.visit(&mut v);
+    v.1
+}
+
+#[test]
+fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = data(24, 0);
+    let config = |epochs| TrainConfig {
+        epochs,
+        batch_size: 8,
+        lr: 1e-3,
+        schedule: ScheduleKind::Constant,
+        warmup_ratio: 0.0,
+        ..TrainConfig::default()
+    };
+    let whole = train(tiny_model(0.1, Pooling::Cls, &device), &data, &config(2), &device, None, None, &mut Silent).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let first = train(tiny_model(0.1, Pooling::Cls, &device), &data, &config(1), &device, Some(tmp.path()), None, &mut Silent).unwrap();
+    assert_eq!(first.stats.epochs, 1);
+    let resumed = train(
+        tiny_model(0.1, Pooling::Cls, &device),
+        &data,
+        &config(2),
+        &device,
+        Some(tmp.path()),
+        Some(&kiln_train::checkpoint::last_dir(tmp.path())),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(resumed.stats.steps, whole.stats.steps);
+    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed), losses(&whole), "same losses step by step");
+    assert!(values(&resumed.model) == values(&whole.model), "resumed run = uninterrupted run, bit for bit");
+}
+
+#[test]
+fn a_tiny_model_learns_separable_data() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = data(64, 32);
+    let config = TrainConfig { epochs: 4, batch_size: 8, lr: 3e-3, ..TrainConfig::default() };
+    let outcome = train(tiny_model(0.1, Pooling::Mean, &device), &data, &config, &device, None, None, &mut Silent).unwrap();
+    let last = outcome.epochs.last().unwrap().valid.as_ref().unwrap();
+    assert!(last.accuracy >= 0.9, "validation accuracy {}", last.accuracy);
+    assert_eq!(outcome.epochs.len(), 4);
+    assert!(outcome.best_epoch.is_some());
+}
+
+#[test]
+fn bad_options_are_rejected_before_training() {
+    let _serial = serial();
+    let device = Device::flex();
+    for (config, needle) in [
+        (TrainConfig { epochs: 0, ..TrainConfig::default() }, "--epochs"),
+        (TrainConfig { lr: -1.0, ..TrainConfig::default() }, "--lr"),
+        (TrainConfig { grad_accum: 0, ..TrainConfig::default() }, "--grad-accum"),
+        (TrainConfig { label_smoothing: 1.5, ..TrainConfig::default() }, "--label-smoothing"),
+    ] {
+        let err = train(tiny_model(0.0, Pooling::Cls, &device), &data(8, 0), &config, &device, None, None, &mut Silent)
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}

@@ -1,0 +1,156 @@
+"""Check that a classifier kiln exported (a run's `model/` dir) loads in `transformers` unchanged
+and predicts what `kiln predict` predicts: same label for every text, class probabilities within
+1e-4.
+
+Run by hand from the repo root (venv as in requirements.txt; needs target/release/kiln built):
+
+    .venv-ref/bin/python scripts/reference/check_predict.py RUN_DIR/model [--texts FILE] [--max-len 512]
+
+MODEL_DIR is loaded with `AutoModelForSequenceClassification.from_pretrained` (eager attention,
+eval mode) and `AutoTokenizer.from_pretrained`, nothing patched; each text is run on its own (no
+padding), truncated at --max-len, which is also passed to `kiln predict` (default: kiln predict's
+own default, 512). Without --texts, ~20 built-in sentences are used (unicode, long, one-word).
+
+A model trained with `--pooling mean` stores `"kiln_pooling": "mean"` in config.json: its head
+(mean over tokens -> linear) is not what BertForSequenceClassification computes, so there is
+nothing to compare; the script says so and exits 2.
+
+Exit status: 0 when everything agrees, 1 with a diff table otherwise, 2 when the model cannot be
+compared.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+LONG = (
+    "I went in expecting very little from this sprawling , three-hour family saga , and for the first act "
+    "my expectations were met : the dialogue is stilted , the score swells at every opportunity , and the "
+    "lead seems to be reading his lines off a card held just to the left of the camera . but somewhere around "
+    "the midpoint , when the two sisters finally sit down at the kitchen table and say the things they have "
+    "been avoiding for forty years , the film becomes something else entirely -- patient , generous , funny "
+    "in the way real families are funny , and devastating without ever raising its voice . the last twenty "
+    "minutes are as good as anything i have seen this year , which makes the clumsy opening all the more "
+    "frustrating ; a braver editor would have cut forty minutes and made a masterpiece ."
+)
+
+TEXTS = [
+    "a gorgeous , witty , seductive movie .",
+    "the plot is nothing but boilerplate clichés from start to finish .",
+    "Brilliant.",
+    "awful",
+    "meh",
+    "It's not bad, but it's not good either.",
+    "i laughed , i cried , i wanted my money back .",
+    "an utterly charming and hilarious film that reminded me of my childhood .",
+    "DULL, LIFELESS AND FAR TOO LONG!!!",
+    "Café society never looked this glamorous — a triumph of style over substance?",
+    "Ein wunderschöner Film über Freundschaft und Verlust.",
+    "这部电影非常好看，强烈推荐！",
+    "映画は素晴らしかった",
+    "Loved it 😍🍿 would watch again 👍",
+    "naïve , jejune , and oddly endearing",
+    "the performances are strong but the script lets everyone down .",
+    "13 going on 30 : 2 hours i won't get back .",
+    "\t tabs   and    odd   spacing\tin here ",
+    LONG,
+    " ".join([LONG] * 4),  # past 512 tokens: exercises truncation
+]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model_dir", help="a kiln-exported model dir (e.g. RUN_DIR/model)")
+    p.add_argument("--texts", default=None, help="text file, one text per non-empty line (default: built-in)")
+    p.add_argument("--max-len", type=int, default=512, help="truncation length for both sides (kiln predict default 512)")
+    p.add_argument("--kiln", default=os.path.join(REPO, "target", "release", "kiln"), help="kiln binary")
+    p.add_argument("--tol", type=float, default=1e-4, help="max allowed |p_kiln - p_transformers|")
+    a = p.parse_args()
+
+    with open(os.path.join(a.model_dir, "config.json")) as f:
+        config = json.load(f)
+    pooling = config.get("kiln_pooling", "cls")
+    if pooling != "cls":
+        print(
+            f"{a.model_dir}: kiln_pooling = {pooling!r}; transformers' BertForSequenceClassification only "
+            "computes the pooler-over-[CLS] head (kiln_pooling 'cls'), so its predictions cannot match. Not compared."
+        )
+        return 2
+
+    import torch
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if a.texts:
+        with open(a.texts, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    else:
+        lines = TEXTS
+    texts = [t for t in lines if t.strip()]
+    if not texts:
+        print("no texts")
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="check_predict_") as tmp:
+        path = os.path.join(tmp, "texts.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(texts) + "\n")
+        proc = subprocess.run(
+            [a.kiln, "predict", "--model", a.model_dir, "--input", path, "--max-len", str(a.max_len)],
+            capture_output=True, text=True, encoding="utf-8",
+        )
+    if proc.returncode != 0:
+        print(f"kiln predict failed (exit {proc.returncode}):\n{proc.stderr}")
+        return 1
+    kiln = [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
+    if len(kiln) != len(texts):
+        print(f"kiln predict returned {len(kiln)} rows for {len(texts)} texts")
+        return 1
+
+    model = AutoModelForSequenceClassification.from_pretrained(a.model_dir, attn_implementation="eager")
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(a.model_dir)
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    print(f"transformers {transformers.__version__} / torch {torch.__version__}: {type(model).__name__}, "
+          f"{type(tok).__name__}, labels {[id2label[i] for i in sorted(id2label)]}")
+
+    rows, worst, failures = [], 0.0, 0
+    for text, k in zip(texts, kiln):
+        enc = tok(text, truncation=True, max_length=a.max_len, return_tensors="pt")
+        with torch.no_grad():
+            probs = torch.softmax(model(**enc).logits[0].double(), dim=-1).tolist()
+        hf = {id2label[i]: p for i, p in enumerate(probs)}
+        hf_label = id2label[max(range(len(probs)), key=probs.__getitem__)]
+        kp = k.get("probabilities", {})
+        if set(kp) != set(hf):
+            diff = float("inf")
+        else:
+            diff = max(abs(kp[l] - hf[l]) for l in hf)
+        worst = max(worst, diff)
+        ok = k.get("label") == hf_label and diff <= a.tol and k.get("text") == text
+        failures += not ok
+        rows.append((ok, text, enc["input_ids"].shape[1], k.get("label"), hf_label, kp, hf, diff, k.get("text") == text))
+
+    labels = [id2label[i] for i in sorted(id2label)]
+    show = labels[-1]  # print one class's probability (the other is 1 - it for 2 classes)
+    print(f"\n{'':2}{'text':<42}{'tok':>5}  {'kiln':<10}{'transformers':<13}{'p_kiln(' + show + ')':>18}"
+          f"{'p_hf(' + show + ')':>16}{'max |diff|':>12}")
+    for ok, text, n_tok, kl, hl, kp, hf, diff, same_text in rows:
+        t = text.replace("\t", " ").replace("\n", " ")
+        t = t if len(t) <= 40 else t[:37] + "..."
+        mark = "  " if ok else "✗ "
+        print(f"{mark}{t:<42}{n_tok:>5}  {str(kl):<10}{hl:<13}{kp.get(show, float('nan')):>18.6f}"
+              f"{hf[show]:>16.6f}{diff:>12.2e}" + ("" if same_text else "  (kiln echoed a different text)"))
+    print(f"\n{len(rows)} texts, {failures} disagreeing; max prob difference {worst:.2e} (tolerance {a.tol:g})")
+    return 0 if failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
