@@ -21,6 +21,9 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
 pub const PYTORCH_FILE: &str = "pytorch_model.bin";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+pub const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
+pub const VOCAB_FILE: &str = "vocab.txt";
 
 /// HF tensor names → paths in `BertClassifier` (whose encoder field is `bert`, like HF's).
 fn hf_to_kiln() -> KeyRemapper {
@@ -381,7 +384,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 
 /// Saves a classifier in Hugging Face layout so that `transformers` loads it unchanged:
 /// `config.json` (BertForSequenceClassification, `id2label`/`label2id`), `model.safetensors`
-/// with HF names, and a copy of `tokenizer.json` when given.
+/// with HF names, and, when a `tokenizer.json` is given, a copy of it with its companions
+/// (`tokenizer_config.json` with `model_max_length`, `special_tokens_map.json`, `vocab.txt`).
 ///
 /// The directory is assembled beside `out_dir` and renamed into place, so a failure leaves any
 /// previous model at `out_dir` whole.
@@ -417,6 +421,9 @@ pub fn save_pretrained(
         .map_err(|e| save_err(&parent, e.to_string()))?;
 
     let mut config = config.clone();
+    // Fields that describe the source checkpoint, not this model.
+    config.extra.remove("_name_or_path");
+    config.extra.remove("transformers_version");
     config.set_labels(labels);
     config.architectures = Some(vec!["BertForSequenceClassification".into()]);
     config.model_type = "bert".into();
@@ -452,6 +459,29 @@ pub fn save_pretrained(
     if let Some(tok) = tokenizer_json {
         let bytes = std::fs::read(tok).map_err(|e| save_err(tok, e.to_string()))?;
         write_atomic(&staging.path().join(TOKENIZER_FILE), &bytes)?;
+        // The files transformers' AutoTokenizer reads beside tokenizer.json; without
+        // tokenizer_config.json it would not know the length limit and would not truncate.
+        let source = tok.parent().unwrap_or(Path::new("."));
+        for name in [SPECIAL_TOKENS_FILE, VOCAB_FILE] {
+            let path = source.join(name);
+            if path.is_file() {
+                let bytes = std::fs::read(&path).map_err(|e| save_err(&path, e.to_string()))?;
+                write_atomic(&staging.path().join(name), &bytes)?;
+            }
+        }
+        let path = source.join(TOKENIZER_CONFIG_FILE);
+        let mut tokenizer_config: serde_json::Map<String, serde_json::Value> = if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| save_err(&path, e.to_string()))?;
+            serde_json::from_str(&text).map_err(|e| save_err(&path, e.to_string()))?
+        } else {
+            serde_json::Map::new()
+        };
+        tokenizer_config
+            .entry("model_max_length")
+            .or_insert(serde_json::json!(config.max_position_embeddings));
+        tokenizer_config.remove("name_or_path");
+        let text = serde_json::to_string_pretty(&tokenizer_config).map_err(|e| save_err(out_dir, e.to_string()))?;
+        write_atomic(&staging.path().join(TOKENIZER_CONFIG_FILE), text.as_bytes())?;
     }
 
     // Swap the staged directory in; the old one is removed only once the new one is in place.

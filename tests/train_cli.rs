@@ -1,0 +1,137 @@
+//! `kiln train`, `kiln predict` and `kiln eval` end to end on the tiny fixture model and a small
+//! CSV written here (seconds, not a real training run).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn tiny_model() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert").display().to_string()
+}
+
+fn write_csv(path: &Path, n: usize) {
+    let good = ["great", "good", "loved", "fun"];
+    let bad = ["bad", "boring", "plot", "was"];
+    let mut text = String::from("text,label\n");
+    for i in 0..n {
+        let (words, label) = if i % 2 == 0 { (good, "pos") } else { (bad, "neg") };
+        text.push_str(&format!("\"the movie {} {}\",{label}\n", words[i % 4], words[(i / 2) % 4]));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = (tmp.path().join("train.csv"), tmp.path().join("test.csv"));
+    write_csv(&train, 60);
+    write_csv(&test, 12);
+    let out = tmp.path().join("run");
+    let config = tmp.path().join("run.toml");
+    std::fs::write(&config, "epochs = 1\nbatch-size = 8\nlr = 0.001\nmax-len = 32\n").unwrap();
+    let model = tiny_model();
+    let args = [
+        "train", "--model", &model, "--train", train.to_str().unwrap(), "--test", test.to_str().unwrap(),
+        "--config", config.to_str().unwrap(), "--epochs", "2", "--out", out.to_str().unwrap(),
+    ];
+    ok(&kiln(&args));
+
+    let metrics = json(&out.join("metrics.json"));
+    for key in ["accuracy", "macro_f1", "precision", "recall", "confusion"] {
+        assert!(metrics["test"].get(key).is_some(), "test.{key} in {metrics}");
+    }
+    assert_eq!(metrics["valid"].as_array().unwrap().len(), 2, "flags win over the file: 2 epochs");
+    for key in ["examples", "epochs", "steps", "wall_seconds", "samples_per_second", "tokens_per_second", "peak_rss_mib"] {
+        assert!(metrics["train"].get(key).is_some(), "train.{key}");
+    }
+    assert!(metrics["best_epoch"].as_u64().is_some());
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(resolved.contains("epochs = 2") && resolved.contains("batch-size = 8"), "{resolved}");
+    let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.iter().filter(|k| *k == "epoch").count() == 2 && kinds.iter().any(|k| k == "step"));
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("<svg") && report.contains("pos") && report.contains("neg"));
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(out.join("model").join(f).is_file(), "model/{f}");
+    }
+    let config = json(&out.join("model/config.json"));
+    assert_eq!(config["id2label"]["0"], "neg");
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+
+    // The exported model predicts and evaluates; eval on the test file reproduces train's test metrics.
+    let model_dir = out.join("model");
+    let lines = ok(&kiln(&["predict", "--model", model_dir.to_str().unwrap(), "--text", "the movie was great", "--text", "boring plot"]));
+    let rows: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        let p: f64 = row["probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((p - 1.0).abs() < 1e-5);
+        assert!(["neg", "pos"].contains(&row["label"].as_str().unwrap()));
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&ok(&kiln(&["eval", "--model", model_dir.to_str().unwrap(), "--test", test.to_str().unwrap()]))).unwrap();
+    assert_eq!(eval["accuracy"], metrics["test"]["accuracy"]);
+    assert_eq!(eval["confusion"], metrics["test"]["confusion"]);
+
+    // A finished run is not overwritten by accident.
+    let again = kiln(&args);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("--overwrite"), "{err}");
+    let mut with_overwrite = args.to_vec();
+    with_overwrite.push("--overwrite");
+    ok(&kiln(&with_overwrite));
+}
+
+#[test]
+fn a_failed_run_says_why_in_one_line_and_writes_no_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 20);
+    let out = tmp.path().join("run");
+    let model = tiny_model();
+    for (flag, needle) in [("--lr=-1", "--lr"), ("--strategy=magic", "magic"), ("--label-column=stars", "stars")] {
+        let result = kiln(&["train", "--model", &model, "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap(), flag]);
+        assert!(!result.status.success());
+        let err = String::from_utf8_lossy(&result.stderr);
+        let last = err.lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: ") && last.contains(needle), "{err}");
+        assert!(!out.join("metrics.json").exists());
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_from_its_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 40);
+    let out = tmp.path().join("run");
+    let model = tiny_model();
+    let base = ["train", "--model", &model, "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap(), "--batch-size", "8"];
+    ok(&kiln(&[&base[..], &["--epochs", "1"]].concat()));
+    // Pretend the run died after its first epoch: no metrics.json, a checkpoint in place.
+    std::fs::remove_file(out.join("metrics.json")).unwrap();
+    assert!(out.join("checkpoints/last/state.json").is_file());
+    let resumed = kiln(&[&base[..], &["--epochs", "2", "--resume", out.to_str().unwrap()]].concat());
+    ok(&resumed);
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(err.contains("resumed from"), "{err}");
+    let metrics = json(&out.join("metrics.json"));
+    assert_eq!(metrics["valid"].as_array().unwrap().len(), 2, "epoch 1 from the checkpoint, epoch 2 run now");
+}
