@@ -283,8 +283,16 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     config.validate()?;
     let pooling = parse::<Pooling>("pooling", &o.pooling)?.unwrap_or_default();
     let precision = o.precision.clone().unwrap_or_else(|| "f32".into());
-    if !["f32", "f16", "bf16"].contains(&precision.as_str()) {
-        bail!("--precision {precision}: expected f32, f16 or bf16");
+    match precision.as_str() {
+        "f32" | "bf16" => {}
+        // Measured: the second step's loss is NaN. burn keeps no f32 master weights, so AdamW's
+        // state lives in f16, where ε = 1e-8 and the small second moments underflow to zero.
+        "f16" => bail!(
+            "--precision f16 cannot train: burn 0.22 keeps no f32 master weights, and AdamW's \
+             state in f16 underflows to NaN within two steps; use --precision bf16 (same range \
+             as f32) or f32"
+        ),
+        other => bail!("--precision {other}: expected f32, f16 or bf16"),
     }
     let data = DataArgs {
         data: o.data.clone(),
@@ -495,9 +503,6 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
 
     let mut device = backend::parse_device(&r.device)?;
     match r.precision.as_str() {
-        "f16" => device
-            .configure(burn::tensor::FloatDType::F16)
-            .map_err(|e| anyhow::anyhow!("--precision f16 on {}: {e:?}", r.device))?,
         "bf16" => device
             .configure(burn::tensor::FloatDType::BF16)
             .map_err(|e| anyhow::anyhow!("--precision bf16 on {}: {e:?}", r.device))?,
@@ -505,6 +510,12 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
     }
     device.seed(r.config.seed);
     let (model, report) = checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+    // burn has no autocast: half precision means the whole model in that dtype (weights and
+    // optimizer state), with the loss computed in f32.
+    let model = match r.precision.as_str() {
+        "bf16" => model.cast(burn::tensor::FloatDType::BF16),
+        _ => model,
+    };
     eprintln!(
         "model: {} ({} tensors loaded{}), new {}-class head, pooling {:?}, device {}",
         model_dir.display(),

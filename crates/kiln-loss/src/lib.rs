@@ -324,7 +324,11 @@ impl Loss {
     }
 
     /// `logits`: `[batch, classes]`, `targets`: `[batch]`. Returns `[1]`.
+    ///
+    /// Half-precision logits are widened to f32 first: the log-softmax and the mean are where
+    /// f16 loses most, and this is what autocast does in PyTorch.
     pub fn forward(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        let logits = logits.cast(burn::tensor::FloatDType::F32);
         match self {
             Loss::CrossEntropy {
                 label_smoothing,

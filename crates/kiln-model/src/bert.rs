@@ -258,8 +258,9 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Tensor<3> {
-        let mask_bias = padding_bias(attention_mask);
         let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        // The mask arrives as f32; the model may run in f16/bf16.
+        let mask_bias = padding_bias(attention_mask.cast(x.dtype()));
         for layer in &self.encoder.layers {
             x = layer.forward(x, mask_bias.clone());
         }
@@ -281,7 +282,7 @@ pub fn padding_bias(attention_mask: Tensor<2>) -> Tensor<4> {
 /// Mean of the hidden states over real tokens: `[batch, seq, hidden]`, `[batch, seq]` → `[batch, hidden]`.
 pub fn mean_pool(hidden: Tensor<3>, attention_mask: Tensor<2>) -> Tensor<2> {
     let [batch, seq, h] = hidden.dims();
-    let mask = attention_mask.reshape([batch, seq, 1]);
+    let mask = attention_mask.cast(hidden.dtype()).reshape([batch, seq, 1]);
     let summed = (hidden * mask.clone()).sum_dim(1).reshape([batch, h]);
     // clamp: a row with no real token must not divide by zero (sentence-transformers does the same).
     let counts = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1e-9);
@@ -379,7 +380,23 @@ impl BertClassifier {
 
     /// Logits from pooled features: `[batch, hidden]` → `[batch, num_labels]`.
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        let features = features.cast(self.classifier.weight.val().dtype());
         self.classifier.forward(self.dropout.forward(features))
+    }
+
+    /// Every float parameter converted to `dtype` (half-precision training and inference).
+    pub fn cast(self, dtype: burn::tensor::FloatDType) -> Self {
+        struct Cast(burn::tensor::FloatDType);
+        impl burn::module::ModuleMapper for Cast {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: burn::module::Param<Tensor<D>>,
+            ) -> burn::module::Param<Tensor<D>> {
+                let dtype = self.0;
+                param.map(|t| t.cast(dtype))
+            }
+        }
+        self.map(&mut Cast(dtype))
     }
 
     /// Logits `[batch, num_labels]`.
