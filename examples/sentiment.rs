@@ -61,6 +61,7 @@ fn main() -> Result<()> {
         valid: Arc::new(encode_examples(&tokenizer, &splits.valid)?),
         labels: labels.clone(),
         pad_id: tokenizer.pad_id(),
+        teacher_logits: None,
     };
     let config = TrainConfig { lr: 2e-5, epochs: 3, batch_size: 32, ..TrainConfig::default() };
     let outcome = train(model, &data, &config, &device, None, None, &mut PrintEpochs)?;

@@ -480,14 +480,65 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     kiln_model::checkpoint::write_atomic(path, bytes).map_err(Into::into)
 }
 
-/// Runs the whole job; prints a summary and returns the run directory.
+/// What `kiln distill` adds to `kiln train`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct DistillOptions {
+    /// The fine-tuned teacher: a kiln run's model/ or any BertForSequenceClassification directory.
+    #[arg(long)]
+    pub teacher: PathBuf,
+    /// Student depth K: the teacher's embeddings, every (L/K)-th encoder layer, pooler and head
+    /// (DistilBERT's initialisation). Default: half the teacher's layers.
+    #[arg(long)]
+    pub student_layers: Option<usize>,
+    /// Instead, any checkpoint with the teacher's vocabulary (it gets a new head).
+    #[arg(long, conflicts_with = "student_layers")]
+    pub student: Option<String>,
+    /// Softmax temperature T of the distillation term.
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    /// Weight α of the distillation term: (1−α)·CE + α·T²·KL.
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
+    #[command(flatten)]
+    pub train: TrainOptions,
+}
+
+/// Runs `kiln train`; prints a summary and returns the run directory.
 pub fn run(options: TrainOptions) -> Result<PathBuf> {
+    run_job(options, None)
+}
+
+/// Runs `kiln distill`: the same job with a student and the teacher's cached logits.
+pub fn run_distill(options: DistillOptions) -> Result<PathBuf> {
+    if options.train.model.is_some() {
+        bail!("kiln distill takes --teacher and --student-layers / --student, not --model");
+    }
+    let mut train = options.train.clone();
+    if train.out.is_none() && train.resume.is_none() {
+        let name = options.teacher.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let parent = options.teacher.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned());
+        let stem = if name == "model" { parent.unwrap_or(name) } else { name };
+        train.out = Some(PathBuf::from("runs").join(format!("{stem}-distilled")));
+    }
+    train.model = Some(options.teacher.display().to_string());
+    run_job(train, Some(options))
+}
+
+/// The teacher side of a distillation run.
+struct TeacherSide {
+    model: kiln_model::BertClassifier,
+    dir: PathBuf,
+    logits: Vec<f32>,
+}
+
+fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<PathBuf> {
     let resume = options.resume.clone();
     let overwrite = options.overwrite;
     let r = resolve(options)?;
     let started = Instant::now();
     prepare_out(&r.out, overwrite, resume.is_some())?;
 
+    // With distillation, `--model` is the teacher: its tokenizer serves both models.
     let model_dir = fetch::resolve_model(&r.model)?;
     let checkpoint = Checkpoint::open(&model_dir)?;
     let tokenizer = tokenizer_for(&checkpoint, r.data.max_len)?;
@@ -509,7 +560,67 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
         _ => {}
     }
     device.seed(r.config.seed);
-    let (model, report) = checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+    let mut config = r.config.clone();
+    let (model, model_config, report, teacher) = match &distill {
+        None => {
+            let (model, report) = checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+            (model, checkpoint.config.clone(), report, None)
+        }
+        Some(d) => {
+            let teacher = crate::predict::Classifier::load(&d.teacher, checkpoint.config.max_position_embeddings, device.clone())?;
+            if teacher.labels != labels {
+                bail!(
+                    "the teacher {} knows labels [{}] but the data has [{}]",
+                    d.teacher.display(),
+                    teacher.labels.join(", "),
+                    labels.join(", ")
+                );
+            }
+            let (student, student_config, report) = match &d.student {
+                Some(spec) => {
+                    let student_ckpt = Checkpoint::open(fetch::resolve_model(spec)?)?;
+                    if student_ckpt.config.vocab_size != checkpoint.config.vocab_size {
+                        bail!(
+                            "--student {spec} has a vocabulary of {} but the teacher's has {}: they must share a tokenizer",
+                            student_ckpt.config.vocab_size,
+                            checkpoint.config.vocab_size
+                        );
+                    }
+                    let (m, report) = student_ckpt.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+                    (m, student_ckpt.config.clone(), report)
+                }
+                None => {
+                    let depth = checkpoint.config.num_hidden_layers;
+                    let k = d.student_layers.unwrap_or((depth / 2).max(1));
+                    let init = kiln_model::StudentInit::new(depth, k).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let (m, c) = kiln_model::student_from_teacher(&teacher.model, &checkpoint.config, &init);
+                    eprintln!("student: {k} of the teacher's {depth} layers ({:?}), embeddings, pooler and head copied", init.layer_map);
+                    (m, c, kiln_model::LoadReport::default())
+                }
+            };
+            let (logits, computed) = crate::distill::teacher_logits(
+                &teacher.model,
+                &d.teacher,
+                &prepared.train,
+                config.eval_batch_size,
+                tokenizer.pad_id(),
+                &device,
+                &crate::distill::cache_root(),
+            )?;
+            if !computed {
+                eprintln!("teacher logits: read from the cache (same teacher, same token ids)");
+            }
+            config.distillation = Some(kiln_loss::DistillationLoss {
+                temperature: d.temperature,
+                alpha: d.alpha,
+                label_smoothing: config.label_smoothing,
+                class_weights: config.class_weights.clone(),
+            });
+            config.validate()?;
+            let teacher = TeacherSide { model: teacher.model, dir: d.teacher.clone(), logits };
+            (student, student_config, report, Some(teacher))
+        }
+    };
     // burn has no autocast: half precision means the whole model in that dtype (weights and
     // optimizer state), with the loss computed in f32.
     let model = match r.precision.as_str() {
@@ -551,10 +662,11 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
         valid: Arc::new(prepared.valid),
         labels: labels.clone(),
         pad_id: tokenizer.pad_id(),
+        teacher_logits: teacher.as_ref().map(|t| Arc::new(t.logits.clone())),
     };
     let checkpoints = r.out.join("checkpoints");
     let resume_dir = resume.as_ref().map(|_| last_dir(&checkpoints));
-    let outcome = train(model, &data, &r.config, &device, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
+    let outcome = train(model, &data, &config, &device, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
     console.bar.finish_and_clear();
 
     let test = evaluate(&outcome.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
@@ -566,7 +678,7 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
         outcome.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into())
     );
 
-    save_pretrained(&outcome.model, &checkpoint.config, &labels, Some(tokenizer.path()), &r.out.join("model"))?;
+    save_pretrained(&outcome.model, &model_config, &labels, Some(tokenizer.path()), &r.out.join("model"))?;
     let peak_rss = peak_rss_mib();
     let valid: Vec<serde_json::Value> = outcome
         .epochs
@@ -577,7 +689,7 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
             })
         })
         .collect();
-    let metrics = serde_json::json!({
+    let mut metrics = serde_json::json!({
         "test": {
             "accuracy": test.accuracy, "macro_f1": test.macro_f1, "precision": test.precision,
             "recall": test.recall, "loss": test.loss, "confusion": test.confusion,
@@ -600,7 +712,7 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
         "total_wall_seconds": started.elapsed().as_secs_f64(),
     });
 
-    let facts: Vec<(String, String)> = vec![
+    let mut facts: Vec<(String, String)> = vec![
         ("model".into(), r.model.clone()),
         ("data".into(), source.to_string()),
         ("labels".into(), labels.join(", ")),
@@ -613,7 +725,59 @@ pub fn run(options: TrainOptions) -> Result<PathBuf> {
         ("peak memory".into(), peak_rss.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "-".into())),
         ("device".into(), r.device.clone()),
     ];
-    let title = format!("kiln fine-tuning: {} on {}", r.model, source);
+    if let Some(t) = &teacher {
+        // Teacher vs student on the same test set and machine.
+        let teacher_test = evaluate(&t.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
+        let count = |m: &kiln_model::BertClassifier| -> usize {
+            kiln_train::params::collect_params(m).iter().map(|p| p.numel).sum()
+        };
+        let size_mb = |dir: &Path| -> Option<f64> {
+            ["model.safetensors", "pytorch_model.bin"]
+                .iter()
+                .find_map(|f| std::fs::metadata(dir.join(f)).ok())
+                .map(|m| m.len() as f64 / 1e6)
+        };
+        let speed = |m: &kiln_model::BertClassifier| {
+            crate::distill::inference_speed(m, &prepared.test, r.config.eval_batch_size, tokenizer.pad_id(), &device)
+        };
+        let side = |m: &ClassificationMetrics, params: usize, size: Option<f64>, sps: f64| {
+            serde_json::json!({
+                "accuracy": m.accuracy, "macro_f1": m.macro_f1, "precision": m.precision, "recall": m.recall,
+                "parameters": params, "size_mb": size, "inference_samples_per_second": sps,
+            })
+        };
+        let (teacher_sps, student_sps) = (speed(&t.model), speed(&outcome.model));
+        let (teacher_params, student_params) = (count(&t.model), count(&outcome.model));
+        let (teacher_size, student_size) = (size_mb(&t.dir), size_mb(&r.out.join("model")));
+        metrics["teacher"] = side(&teacher_test, teacher_params, teacher_size, teacher_sps);
+        metrics["student"] = side(&test, student_params, student_size, student_sps);
+        metrics["retention"] = serde_json::json!(test.accuracy / teacher_test.accuracy.max(1e-12));
+        metrics["speedup"] = serde_json::json!(student_sps / teacher_sps.max(1e-12));
+        eprintln!(
+            "teacher: accuracy {:.4}, {} parameters, {:.1} samples/s; student: accuracy {:.4} ({:.1}% of the teacher's), {} parameters, {:.1} samples/s ({:.2}× faster)",
+            teacher_test.accuracy,
+            teacher_params,
+            teacher_sps,
+            test.accuracy,
+            100.0 * test.accuracy / teacher_test.accuracy.max(1e-12),
+            student_params,
+            student_sps,
+            student_sps / teacher_sps.max(1e-12)
+        );
+        let fmt_size = |s: Option<f64>| s.map(|v| format!("{v:.1} MB")).unwrap_or_else(|| "-".into());
+        facts.extend([
+            ("teacher".into(), t.dir.display().to_string()),
+            ("test accuracy: teacher / student".into(), format!("{:.4} / {:.4} ({:.1}% kept)", teacher_test.accuracy, test.accuracy, 100.0 * test.accuracy / teacher_test.accuracy.max(1e-12))),
+            ("test macro-F1: teacher / student".into(), format!("{:.4} / {:.4}", teacher_test.macro_f1, test.macro_f1)),
+            ("parameters: teacher / student".into(), format!("{teacher_params} / {student_params}")),
+            ("size on disk: teacher / student".into(), format!("{} / {}", fmt_size(teacher_size), fmt_size(student_size))),
+            ("inference: teacher / student".into(), format!("{teacher_sps:.1} / {student_sps:.1} samples/s ({:.2}×)", student_sps / teacher_sps.max(1e-12))),
+        ]);
+    }
+    let title = match &teacher {
+        Some(_) => format!("kiln distillation: {} → student on {}", r.model, source),
+        None => format!("kiln fine-tuning: {} on {}", r.model, source),
+    };
     let html = report::render(&ReportInput {
         title: &title,
         facts: &facts,

@@ -17,6 +17,7 @@ pub use burn;
 
 pub mod backend;
 pub mod datasets;
+pub mod distill;
 pub mod embed;
 pub mod fetch;
 pub mod inspect;

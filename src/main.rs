@@ -51,6 +51,8 @@ enum Command {
     },
     /// Fine-tune a checkpoint on a labelled data set (defaults: minilm-l6 on rotten-tomatoes).
     Train(Box<TrainOptions>),
+    /// Distil a fine-tuned teacher into a smaller student (with train's data and recipe flags).
+    Distill(Box<kiln::finetune::DistillOptions>),
     /// Metrics of a fine-tuned model on a labelled file (prints JSON).
     Eval {
         /// A fine-tuned model directory (kiln's OUT/model, or a BertForSequenceClassification checkpoint).
@@ -158,6 +160,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(options) => {
             kiln::finetune::run(*options)?;
+        }
+        Command::Distill(options) => {
+            kiln::finetune::run_distill(*options)?;
         }
         Command::Eval {
             model,

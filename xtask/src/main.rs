@@ -130,17 +130,18 @@ fn bench_strategies(features: &Option<String>, extra: &[String]) -> Result<()> {
             .with_context(|| format!("reading {}", out.join("metrics.json").display()))?;
         let m: serde_json::Value = serde_json::from_str(&text)?;
         rows.push(format!(
-            "| {strategy} | {lr} | {pooling} | {} | {:.4} | {:.4} | {:.1} | {:.1} | {:.0} |",
+            "| {strategy} | {lr} | {pooling} | {} | {:.4} | {:.4} | {:.1} | {:.1} | {:.1} | {:.0} |",
             m["train"]["trainable_parameters"],
             m["test"]["accuracy"].as_f64().unwrap_or(f64::NAN),
             m["test"]["macro_f1"].as_f64().unwrap_or(f64::NAN),
+            m["total_wall_seconds"].as_f64().unwrap_or(f64::NAN),
             m["train"]["wall_seconds"].as_f64().unwrap_or(f64::NAN),
             m["train"]["samples_per_second"].as_f64().unwrap_or(f64::NAN),
             m["train"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
         ));
     }
-    println!("| strategy | lr | pooling | trainable params | test accuracy | test macro-F1 | train seconds | samples/s | peak RSS MiB |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| strategy | lr | pooling | trainable params | test accuracy | test macro-F1 | run seconds | training-loop seconds | training samples/s | peak RSS MiB |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }

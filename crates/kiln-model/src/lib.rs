@@ -13,8 +13,10 @@ pub mod bert;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod student;
 
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, Pooling};
 pub use checkpoint::{save_pretrained, Checkpoint, HeadInit, LoadReport};
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
+pub use student::{student_from_teacher, StudentInit};

@@ -10,11 +10,13 @@
 //! - [`metrics`]: accuracy, per-class precision / recall / F1, macro-F1, confusion matrix.
 //! - [`report`]: the self-contained HTML report.
 //! - [`checkpoint`]: epoch checkpoints and resume.
+//! - [`distill`]: `Distiller`, knowledge distillation from a teacher into a student.
 //!
 //! Depends on kiln-data, kiln-model and kiln-loss, never the other way round.
 
 pub mod checkpoint;
 pub mod clip;
+pub mod distill;
 pub mod error;
 pub mod metrics;
 pub mod optim;
@@ -24,6 +26,7 @@ pub mod schedule;
 pub mod strategy;
 pub mod trainer;
 
+pub use distill::Distiller;
 pub use error::TrainError;
 pub use metrics::{ClassificationMetrics, ConfusionMatrix};
 pub use strategy::{Plan, Strategy, StrategyConfig, StrategyKind};

@@ -19,7 +19,7 @@ use kiln_data::bucket::{BatchSize, BucketSampler};
 use kiln_data::loader::{bucketed_loader, ClassificationBatcher};
 use kiln_data::pipeline::EncodedExample;
 use kiln_data::TokenBatch;
-use kiln_loss::Loss;
+use kiln_loss::{DistillationLoss, Loss};
 use kiln_model::BertClassifier;
 
 use crate::checkpoint::{self, TrainState};
@@ -97,6 +97,9 @@ pub struct TrainConfig {
     /// Data-loader worker threads building batches.
     pub num_workers: usize,
     pub pad_to_multiple: usize,
+    /// Knowledge distillation: train against `TrainData::teacher_logits` with
+    /// (1−α)·CE + α·T²·KL (validation still reports plain cross-entropy).
+    pub distillation: Option<DistillationLoss>,
 }
 
 impl Default for TrainConfig {
@@ -124,6 +127,7 @@ impl Default for TrainConfig {
             seed: 42,
             num_workers: 1,
             pad_to_multiple: 1,
+            distillation: None,
         }
     }
 }
@@ -163,6 +167,9 @@ impl TrainConfig {
         self.optimizer.validate().map_err(TrainError::Config)?;
         self.strategy.validate().map_err(TrainError::Config)?;
         self.loss().validate().map_err(TrainError::Loss)?;
+        if let Some(d) = &self.distillation {
+            d.validate().map_err(TrainError::Loss)?;
+        }
         Ok(())
     }
 
@@ -188,6 +195,9 @@ pub struct TrainData {
     pub valid: Arc<Vec<EncodedExample>>,
     pub labels: Vec<String>,
     pub pad_id: u32,
+    /// A teacher's logits for every training example, row-major `[train.len(), labels]`
+    /// (computed once; see `TrainConfig::distillation`).
+    pub teacher_logits: Option<Arc<Vec<f32>>>,
 }
 
 /// What a run reports as it goes (the CLI draws a progress bar and writes log.jsonl).
@@ -331,6 +341,21 @@ pub fn train(
     if data.train.is_empty() {
         return Err(TrainError::Config("no training examples".into()));
     }
+    if config.distillation.is_some() {
+        let want = data.train.len() * data.labels.len();
+        match &data.teacher_logits {
+            Some(t) if t.len() == want => {}
+            Some(t) => {
+                return Err(TrainError::Config(format!(
+                    "teacher logits hold {} values; {} examples × {} labels need {want}",
+                    t.len(),
+                    data.train.len(),
+                    data.labels.len()
+                )))
+            }
+            None => return Err(TrainError::Config("distillation needs the teacher's logits".into())),
+        }
+    }
     if model.num_labels() != data.labels.len() {
         return Err(TrainError::Config(format!(
             "the model's head has {} outputs but the data has {} labels",
@@ -467,7 +492,18 @@ pub fn train(
                 }
                 (None, None) => return Err(TrainError::Config("no training input".into())),
             };
-            let loss = loss_fn.forward(logits, targets);
+            let loss = match (&config.distillation, &data.teacher_logits) {
+                (Some(kd), Some(teacher)) => {
+                    let n = data.labels.len();
+                    let mut rows = Vec::with_capacity(indices.len() * n);
+                    for &i in indices {
+                        rows.extend_from_slice(&teacher[i * n..(i + 1) * n]);
+                    }
+                    let teacher = Tensor::<2>::from_data(TensorData::new(rows, [indices.len(), n]), &ad);
+                    kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
+                }
+                _ => loss_fn.forward(logits, targets),
+            };
             let loss_value = loss.clone().into_scalar::<f64>();
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFinite {

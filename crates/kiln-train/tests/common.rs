@@ -66,6 +66,7 @@ pub fn data(train: usize, valid: usize) -> TrainData {
         valid: Arc::new(synthetic(valid, 2)),
         labels: vec!["a".into(), "b".into()],
         pad_id: 0,
+        teacher_logits: None,
     }
 }
 
