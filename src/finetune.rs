@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use kiln_data::pipeline::DataSource;
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
-use kiln_train::checkpoint::last_dir;
 use kiln_train::metrics::ClassificationMetrics;
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
 use kiln_train::report::{self, EpochPoint, ReportInput, StepPoint};
@@ -150,6 +149,16 @@ pub struct TrainOptions {
     /// Validate every N optimizer steps too.
     #[arg(long)]
     pub eval_every: Option<usize>,
+    /// Also checkpoint every N optimizer steps (default: at each epoch's end only).
+    #[arg(long)]
+    pub save_every: Option<usize>,
+    /// Checkpoints kept (default 2).
+    #[arg(long)]
+    pub keep_checkpoints: Option<usize>,
+    /// Stop after this many consecutive steps with a non-finite loss or gradient (default 5);
+    /// fewer are skipped and counted.
+    #[arg(long)]
+    pub max_bad_steps: Option<usize>,
     /// f32 (default), f16, bf16.
     #[arg(long)]
     pub precision: Option<String>,
@@ -194,7 +203,8 @@ impl TrainOptions {
             valid_ratio, test_ratio, max_len, augment, augment_copies, epochs, batch_size, token_budget,
             no_bucketing, lr, schedule, warmup_ratio, warmup_steps, optimizer, weight_decay, momentum, nesterov,
             grad_clip, grad_accum, label_smoothing, class_weights, strategy, top_k, unfreeze_every, llrd_decay,
-            lora_rank, lora_alpha, pooling, metric, patience, min_delta, eval_every, precision, seed, device, out,
+            lora_rank, lora_alpha, pooling, metric, patience, min_delta, eval_every, save_every, keep_checkpoints,
+            max_bad_steps, precision, seed, device, out,
         );
         Ok(self)
     }
@@ -277,6 +287,9 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         patience: o.patience,
         min_delta: o.min_delta.unwrap_or(0.0),
         eval_every_steps: o.eval_every,
+        save_every_steps: o.save_every,
+        keep_checkpoints: o.keep_checkpoints.unwrap_or(defaults.keep_checkpoints),
+        max_bad_steps: o.max_bad_steps.unwrap_or(defaults.max_bad_steps),
         seed,
         ..defaults
     };
@@ -451,6 +464,22 @@ impl Observer for Console {
     fn message(&mut self, text: &str) {
         self.say(text);
     }
+    fn should_stop(&mut self) -> bool {
+        INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ctrl-C once: finish the current step, save a checkpoint, exit cleanly. Twice: exit now.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: saving a checkpoint at the next step (Ctrl-C again to quit at once)");
+    });
 }
 
 /// Refuses to mix runs: an `--out` holding a finished run needs `--overwrite`.
@@ -665,7 +694,8 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         teacher_logits: teacher.as_ref().map(|t| Arc::new(t.logits.clone())),
     };
     let checkpoints = r.out.join("checkpoints");
-    let resume_dir = resume.as_ref().map(|_| last_dir(&checkpoints));
+    let resume_dir = resume.as_ref().map(|_| checkpoints.clone());
+    install_interrupt_handler();
     let outcome = train(model, &data, &config, &device, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
     console.bar.finish_and_clear();
 
@@ -704,6 +734,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
             "wall_seconds": outcome.stats.wall_seconds, "samples_per_second": outcome.stats.samples_per_second,
             "tokens_per_second": outcome.stats.tokens_per_second, "peak_rss_mib": peak_rss,
             "trainable_parameters": outcome.plan.trainable_count(), "parameters": outcome.plan.total_count(),
+            "bad_steps": outcome.bad_steps,
         },
         "strategy": r.config.strategy.kind.to_string(),
         "model": r.model,
@@ -723,6 +754,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         ("training time".into(), format!("{:.1} s", outcome.stats.wall_seconds)),
         ("throughput".into(), format!("{:.1} samples/s, {:.0} tokens/s", outcome.stats.samples_per_second, outcome.stats.tokens_per_second)),
         ("peak memory".into(), peak_rss.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "-".into())),
+        ("skipped steps (non-finite loss or gradient)".into(), outcome.bad_steps.to_string()),
         ("device".into(), r.device.clone()),
     ];
     if let Some(t) = &teacher {

@@ -242,7 +242,9 @@ impl Checkpoint {
                             .into(),
                     ));
                 }
-                self.config.labels().map(|l| l.len()).ok_or_else(|| {
+                // An empty `id2label` is the config's fault: without the filter it reached the
+                // "at least one label" check below, whose error blamed the weights file.
+                self.config.labels().map(|l| l.len()).filter(|&n| n > 0).ok_or_else(|| {
                     ModelError::Config {
                         path: self.dir.join(CONFIG_FILE),
                         message: "a model with a classification head needs `id2label` with keys 0..n"

@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 
+/// Most parameters (tensor elements) a config may describe: 4e9, 16 GB in f32, ten times
+/// the largest BERT-family encoders. Beyond it the config is taken as corrupt rather than
+/// allocated (an allocation failure aborts the process, it cannot be reported).
+const MAX_PARAMETERS: u128 = 4_000_000_000;
+/// Most encoder layers a config may describe (the deepest BERT-family encoders have 48).
+const MAX_LAYERS: usize = 1024;
+
 /// The hidden activation named by `hidden_act`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HiddenAct {
@@ -164,6 +171,43 @@ impl BertConfig {
                 return Err(format!("field `{name}` must be positive, got 0"));
             }
         }
+        // Sizes that parse but describe an absurd model (a corrupt or hostile config.json:
+        // `vocab_size: 1000000000000`) would make loading allocate terabytes, which aborts the
+        // process instead of returning an error; refuse them here, naming the fields.
+        let matrices = [
+            ("vocab_size", self.vocab_size, "hidden_size", self.hidden_size),
+            ("max_position_embeddings", self.max_position_embeddings, "hidden_size", self.hidden_size),
+            ("type_vocab_size", self.type_vocab_size, "hidden_size", self.hidden_size),
+            ("hidden_size", self.hidden_size, "hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size, "hidden_size", self.hidden_size),
+        ];
+        for (a, x, b, y) in matrices {
+            let elements = x as u128 * y as u128;
+            if elements > MAX_PARAMETERS {
+                return Err(format!(
+                    "fields `{a}` ({x}) × `{b}` ({y}) make a tensor of {elements} elements, above \
+                     the limit of {MAX_PARAMETERS}; the config is probably corrupt"
+                ));
+            }
+        }
+        // Layers are built eagerly (each ~20 KB of module structure before any weight is
+        // allocated), so a huge count exhausts memory even with tiny tensors.
+        if self.num_hidden_layers > MAX_LAYERS {
+            return Err(format!(
+                "field `num_hidden_layers` ({}) is above the limit of {MAX_LAYERS}; the config is \
+                 probably corrupt",
+                self.num_hidden_layers
+            ));
+        }
+        let parameters = self.parameter_count();
+        if parameters > MAX_PARAMETERS {
+            return Err(format!(
+                "the model described would have about {parameters} parameters (`num_hidden_layers` \
+                 {}, `hidden_size` {}, `intermediate_size` {}, `vocab_size` {}), above the limit \
+                 of {MAX_PARAMETERS}; the config is probably corrupt",
+                self.num_hidden_layers, self.hidden_size, self.intermediate_size, self.vocab_size
+            ));
+        }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(format!(
                 "field `hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
@@ -211,6 +255,31 @@ impl BertConfig {
             }
         }
         Ok(())
+    }
+
+    /// Parameters of the encoder this config describes, saturating (it runs on an unvalidated
+    /// config, where any size may be `usize::MAX`).
+    fn parameter_count(&self) -> u128 {
+        let [h, i, l, v, p, t] = [
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_hidden_layers,
+            self.vocab_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ]
+        .map(|x| x as u128);
+        let mul = u128::saturating_mul;
+        // Q, K, V, output (weights + biases), intermediate and output dense, two LayerNorms.
+        let per_layer = mul(4, mul(h, h).saturating_add(h))
+            .saturating_add(mul(mul(2, h), i))
+            .saturating_add(i)
+            .saturating_add(mul(5, h));
+        let embeddings = mul(v.saturating_add(p).saturating_add(t).saturating_add(2), h);
+        let pooler = mul(h, h).saturating_add(h);
+        embeddings
+            .saturating_add(mul(per_layer, l))
+            .saturating_add(pooler)
     }
 
     pub fn head_dim(&self) -> usize {

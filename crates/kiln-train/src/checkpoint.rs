@@ -1,15 +1,23 @@
 //! Training checkpoints: model, optimizer state, best model and the loop's state (steps, epoch,
-//! history, early-stopping counters), written at each epoch's end into a staging directory that
-//! replaces `DIR/last` in one rename, so a crash never leaves a half-written checkpoint.
+//! position inside the epoch, history, early-stopping and bad-step counters).
+//!
+//! Each checkpoint is a directory `ROOT/ckpt-STEP/` assembled under a temporary name, every file
+//! fsynced, a `checksums.json` (sha256 of every file) written last, then renamed into place: a
+//! crash never leaves a half-written checkpoint under a real name. The newest `keep` are kept.
+//! Loading verifies the checksums and falls back to the previous checkpoint, with a message,
+//! when the newest is damaged.
 //!
 //! The learning-rate schedule, the batch order and dropout are pure functions of (seed, step),
 //! so the step counters are all the "scheduler and RNG state" a resume needs.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use kiln_model::BertClassifier;
 
@@ -20,16 +28,28 @@ use crate::report::{EpochPoint, StepPoint};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TrainState {
     pub epochs_done: usize,
-    /// Optimizer steps taken.
+    /// Batches of the current epoch already consumed (0 at an epoch boundary).
+    #[serde(default)]
+    pub batch_in_epoch: usize,
+    /// Optimizer steps taken (skipped ones included).
     pub steps: u64,
     /// Forward/backward passes taken (seeds dropout).
     pub micro_steps: u64,
     pub examples_seen: u64,
     pub tokens_seen: u64,
     pub train_seconds: f64,
+    /// Sum and count of the current epoch's batch losses so far.
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
+    #[serde(default)]
+    pub epoch_batches: usize,
     pub best_score: Option<f64>,
     pub best_epoch: Option<u64>,
     pub epochs_without_improvement: usize,
+    #[serde(default)]
+    pub bad_steps: u64,
+    #[serde(default)]
+    pub bad_steps_in_row: u64,
     pub steps_log: Vec<StepPoint>,
     pub epochs: Vec<EpochPoint>,
 }
@@ -38,6 +58,8 @@ const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";
 const BEST: &str = "best.bpk";
 const STATE: &str = "state.json";
+const CHECKSUMS: &str = "checksums.json";
+const PREFIX: &str = "ckpt-";
 
 fn err(path: &Path, message: impl ToString) -> TrainError {
     TrainError::Checkpoint {
@@ -46,19 +68,45 @@ fn err(path: &Path, message: impl ToString) -> TrainError {
     }
 }
 
-/// The checkpoint directory inside a run's checkpoint root.
-pub fn last_dir(root: &Path) -> PathBuf {
-    root.join("last")
+fn sha256(path: &Path) -> Result<String, TrainError> {
+    let mut file = std::fs::File::open(path).map_err(|e| err(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| err(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
-/// Writes a checkpoint to `root/last`, replacing the previous one only once complete.
+/// Checkpoint directories under `root`, newest first.
+pub fn list(root: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix(PREFIX)?.parse::<u64>().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Writes a checkpoint for `state.steps` and prunes all but the newest `keep`.
 pub fn save(
     root: &Path,
     model: &BertClassifier,
     optim: &ModuleOptimizer,
     state: &TrainState,
     best: Option<&BertClassifier>,
-) -> Result<(), TrainError> {
+    keep: usize,
+) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
@@ -72,42 +120,80 @@ pub fn save(
     }
     let json = serde_json::to_vec_pretty(state).map_err(|e| err(&dir.join(STATE), e))?;
     std::fs::write(dir.join(STATE), json).map_err(|e| err(&dir.join(STATE), e))?;
-    for entry in std::fs::read_dir(dir).map_err(|e| err(dir, e))? {
-        let path = entry.map_err(|e| err(dir, e))?.path();
-        std::fs::File::open(&path)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| err(&path, e))?;
+    let mut sums = BTreeMap::new();
+    for name in [MODEL, OPTIMIZER, BEST, STATE] {
+        let path = dir.join(name);
+        if path.is_file() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| err(&path, e))?;
+            sums.insert(name.to_string(), sha256(&path)?);
+        }
     }
-    let target = last_dir(root);
-    let old = root.join(".previous");
-    let _ = std::fs::remove_dir_all(&old);
+    let sums_path = dir.join(CHECKSUMS);
+    std::fs::write(&sums_path, serde_json::to_vec_pretty(&sums).unwrap_or_default()).map_err(|e| err(&sums_path, e))?;
+    std::fs::File::open(&sums_path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| err(&sums_path, e))?;
+
+    let target = root.join(format!("{PREFIX}{:010}", state.steps));
     if target.exists() {
-        std::fs::rename(&target, &old).map_err(|e| err(&target, e))?;
+        std::fs::remove_dir_all(&target).map_err(|e| err(&target, e))?;
     }
     let staged = staging.keep();
     std::fs::rename(&staged, &target).map_err(|e| err(&target, e))?;
-    let _ = std::fs::remove_dir_all(&old);
+    if let Ok(d) = std::fs::File::open(root) {
+        let _ = d.sync_all();
+    }
+    // Only now, with the new checkpoint complete, the oldest go.
+    for old in list(root).into_iter().skip(keep.max(1)) {
+        let _ = std::fs::remove_dir_all(old);
+    }
+    Ok(target)
+}
+
+/// Whether every file listed in the checkpoint's checksums is present and unchanged.
+pub fn verify(dir: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(dir.join(CHECKSUMS)).map_err(|e| format!("no {CHECKSUMS}: {e}"))?;
+    let sums: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| format!("{CHECKSUMS}: {e}"))?;
+    for required in [MODEL, OPTIMIZER, STATE] {
+        if !sums.contains_key(required) {
+            return Err(format!("{required} is not listed"));
+        }
+    }
+    for (name, want) in &sums {
+        let got = sha256(&dir.join(name)).map_err(|e| e.to_string())?;
+        if &got != want {
+            return Err(format!("{name} does not match its checksum"));
+        }
+    }
     Ok(())
 }
 
-fn checkpoint_dir(root: &Path) -> PathBuf {
-    if root.join(STATE).is_file() {
-        root.to_path_buf()
-    } else {
-        last_dir(root)
+/// The newest intact checkpoint under `root` (or `root` itself when it is one); damaged ones
+/// are reported through `warn` and skipped.
+pub fn find_latest(root: &Path, warn: &mut dyn FnMut(&str)) -> Result<PathBuf, TrainError> {
+    let candidates = if root.join(STATE).is_file() { vec![root.to_path_buf()] } else { list(root) };
+    if candidates.is_empty() {
+        return Err(err(root, "no checkpoint to resume from"));
     }
+    for dir in candidates {
+        match verify(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(problem) => warn(&format!("checkpoint {} is damaged ({problem}); trying the previous one", dir.display())),
+        }
+    }
+    Err(err(root, "every checkpoint is damaged; cannot resume"))
 }
 
-/// Reads the model, the loop state and the best model from `root/last` (or `root` itself when
-/// it is a checkpoint) into `model`, which must be built as in the run that wrote it.
+/// Reads the model, the loop state and the best model of the checkpoint `dir` into `model`,
+/// which must be built as in the run that wrote it.
 pub fn load_model(
-    root: &Path,
+    dir: &Path,
     model: BertClassifier,
 ) -> Result<(BertClassifier, TrainState, Option<BertClassifier>), TrainError> {
-    let dir = checkpoint_dir(root);
     let state_path = dir.join(STATE);
-    let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| err(&state_path, format!("no checkpoint to resume: {e}")))?;
+    let text = std::fs::read_to_string(&state_path).map_err(|e| err(&state_path, e))?;
     let state: TrainState = serde_json::from_str(&text).map_err(|e| err(&state_path, e))?;
     let model = model
         .try_load_file(dir.join(MODEL))
@@ -126,8 +212,9 @@ pub fn load_model(
     Ok((model, state, best))
 }
 
-/// Reads the optimizer state; `optim` must have been built for the loaded model.
-pub fn load_optimizer(root: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
-    let path = checkpoint_dir(root).join(OPTIMIZER);
+/// Reads the optimizer state of the checkpoint `dir`; `optim` must have been built for the
+/// loaded model.
+pub fn load_optimizer(dir: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
+    let path = dir.join(OPTIMIZER);
     optim.load(&path).map_err(|e| err(&path, e))
 }

@@ -23,7 +23,7 @@ use kiln_loss::{DistillationLoss, Loss};
 use kiln_model::BertClassifier;
 
 use crate::checkpoint::{self, TrainState};
-use crate::clip::{clip_global_norm, scale_grads};
+use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::error::TrainError;
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
 use crate::optim::{module_lr, OptimizerSpec};
@@ -97,6 +97,17 @@ pub struct TrainConfig {
     /// Data-loader worker threads building batches.
     pub num_workers: usize,
     pub pad_to_multiple: usize,
+    /// Also checkpoint every N optimizer steps (the epoch-end checkpoint always happens); a run
+    /// killed at any moment resumes from the newest one exactly.
+    pub save_every_steps: Option<usize>,
+    /// Checkpoints kept (older ones are deleted once a newer one is complete).
+    pub keep_checkpoints: usize,
+    /// A step whose loss or gradient is NaN/infinite is skipped and counted; this many in a row
+    /// stop the run.
+    pub max_bad_steps: usize,
+    /// Deliberate faults for tests and drills (never set by the CLI).
+    #[serde(skip)]
+    pub faults: Faults,
     /// Knowledge distillation: train against `TrainData::teacher_logits` with
     /// (1−α)·CE + α·T²·KL (validation still reports plain cross-entropy).
     pub distillation: Option<DistillationLoss>,
@@ -128,6 +139,10 @@ impl Default for TrainConfig {
             num_workers: 1,
             pad_to_multiple: 1,
             distillation: None,
+            save_every_steps: None,
+            keep_checkpoints: 2,
+            max_bad_steps: 5,
+            faults: Faults::default(),
         }
     }
 }
@@ -154,6 +169,9 @@ impl TrainConfig {
             if !(c.is_finite() && c > 0.0) {
                 return bad(format!("--grad-clip must be positive, got {c}"));
             }
+        }
+        if self.keep_checkpoints == 0 || self.max_bad_steps == 0 || self.save_every_steps == Some(0) {
+            return bad("--keep-checkpoints, --max-bad-steps and --save-every must be at least 1".into());
         }
         if self.grad_accum == 0 {
             return bad("--grad-accum must be at least 1".into());
@@ -188,6 +206,12 @@ impl TrainConfig {
     }
 }
 
+/// Fault injection: make chosen micro-steps (0-based forward/backward passes) produce a NaN loss.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    pub nan_loss_at: Vec<u64>,
+}
+
 /// Tokenized training and validation examples.
 #[derive(Debug, Clone)]
 pub struct TrainData {
@@ -208,6 +232,11 @@ pub trait Observer {
     fn validation(&mut self, _epoch: usize, _step: u64, _metrics: &ClassificationMetrics) {}
     fn epoch_end(&mut self, _point: &EpochPoint, _is_best: bool) {}
     fn message(&mut self, _text: &str) {}
+    /// Polled at every optimizer-step boundary: true saves a checkpoint there and ends the run
+    /// with `TrainError::Interrupted` (Ctrl-C).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything (library use and tests).
@@ -233,6 +262,8 @@ pub struct TrainOutcome {
     pub epochs: Vec<EpochPoint>,
     pub best_epoch: Option<u64>,
     pub stopped_early: bool,
+    /// Steps skipped because the loss or a gradient was not finite.
+    pub bad_steps: u64,
     pub stats: TrainStats,
     pub plan: Plan,
 }
@@ -382,7 +413,11 @@ pub fn train(
     // loaded parameters.
     let mut state = TrainState::default();
     let mut best: Option<BertClassifier> = None;
-    if let Some(dir) = resume {
+    let resume = match resume {
+        Some(root) => Some(checkpoint::find_latest(root, &mut |m| observer.message(m))?),
+        None => None,
+    };
+    if let Some(dir) = &resume {
         let (m, s, b) = checkpoint::load_model(dir, model)?;
         model = m;
         state = s;
@@ -391,9 +426,15 @@ pub fn train(
     let mut plan = strategy.plan(&model, state.epochs_done, config.lr, config.optimizer.weight_decay);
     model = strategy.apply(model, &plan);
     let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
-    if let Some(dir) = resume {
+    if let Some(dir) = &resume {
         optim = checkpoint::load_optimizer(dir, optim)?;
-        observer.message(&format!("resumed from {} after epoch {}", dir.display(), state.epochs_done));
+        observer.message(&format!(
+            "resumed from {} (epoch {}, batch {} of it, step {})",
+            dir.display(),
+            state.epochs_done + 1,
+            state.batch_in_epoch,
+            state.steps
+        ));
     }
     observer.plan(state.epochs_done, &plan);
 
@@ -452,24 +493,25 @@ pub fn train(
             }
         }
         let plan_batches = sampler.epoch(epoch as u64);
+        // Resuming inside an epoch: the batches before the checkpoint are skipped.
+        let skip = state.batch_in_epoch;
         observer.epoch_start(epoch, plan_batches.len().div_ceil(config.grad_accum));
-        let epoch_start = Instant::now();
+        let mut epoch_start = Instant::now();
         let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
         let mut micro = 0usize;
         let mut micro_losses = 0.0;
-        let mut epoch_loss = 0.0;
-        let mut epoch_batches = 0usize;
+        let mut group_ok = true;
         let mut window_examples = 0usize;
         let mut window_start = Instant::now();
 
         // Full-model strategies read batches through burn's data loader (the same plan, built
         // by its workers); the frozen strategy reads its feature cache.
         let loader = (!frozen).then(|| {
-            bucketed_loader(data.train.clone(), &sampler, epoch as u64, 0, batcher, config.num_workers, &ad)
+            bucketed_loader(data.train.clone(), &sampler, epoch as u64, skip, batcher, config.num_workers, &ad)
         });
         let total = plan_batches.len();
         let mut loader_iter = loader.as_ref().map(|l| l.iter());
-        for (batch_index, indices) in plan_batches.iter().enumerate() {
+        for (batch_index, indices) in plan_batches.iter().enumerate().skip(skip) {
             // Dropout masks are a function of (seed, micro-step): resumable, thread-independent.
             ad.seed(mix(config.seed, state.micro_steps));
             let (logits, targets, examples, tokens) = match (&mut loader_iter, &train_cache) {
@@ -504,37 +546,66 @@ pub fn train(
                 }
                 _ => loss_fn.forward(logits, targets),
             };
+            let loss = if config.faults.nan_loss_at.contains(&state.micro_steps) {
+                loss.mul_scalar(f64::NAN)
+            } else {
+                loss
+            };
             let loss_value = loss.clone().into_scalar::<f64>();
-            if !loss_value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    epoch,
-                    step: state.steps,
-                    loss: loss_value,
-                });
+            if loss_value.is_finite() && group_ok {
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                accumulator.accumulate(&model, grads);
+            } else {
+                // A non-finite loss spoils the whole optimizer step it belongs to.
+                group_ok = false;
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulator.accumulate(&model, grads);
             micro += 1;
             state.micro_steps += 1;
             micro_losses += loss_value;
-            epoch_loss += loss_value;
-            epoch_batches += 1;
+            state.epoch_loss_sum += loss_value;
+            state.epoch_batches += 1;
             window_examples += examples;
             state.examples_seen += examples as u64;
             state.tokens_seen += tokens as u64;
 
             if micro == config.grad_accum || batch_index + 1 == total {
                 let mut grads = accumulator.grads();
-                if micro > 1 {
-                    // Average, not sum: k micro-batches of n make the same step as one of k·n.
-                    scale_grads(&model, &mut grads, 1.0 / micro as f64);
-                }
-                if let Some(max_norm) = config.grad_clip {
-                    clip_global_norm(&model, &mut grads, max_norm);
-                }
                 let lr = schedule.lr(state.steps as usize);
-                model = optim.step(module_lr(&plan, lr), model, grads);
+                let mut applied = false;
+                if group_ok {
+                    if micro > 1 {
+                        // Average, not sum: k micro-batches of n make the same step as one of k·n.
+                        scale_grads(&model, &mut grads, 1.0 / micro as f64);
+                    }
+                    let norm = match config.grad_clip {
+                        Some(max_norm) => clip_global_norm(&model, &mut grads, max_norm),
+                        None => global_norm(&model, &grads),
+                    };
+                    if norm.is_finite() {
+                        model = optim.step(module_lr(&plan, lr), model, grads);
+                        applied = true;
+                    }
+                }
                 state.steps += 1;
+                if applied {
+                    state.bad_steps_in_row = 0;
+                } else {
+                    // Skipped: the weights and the optimizer state stay as they were.
+                    state.bad_steps += 1;
+                    state.bad_steps_in_row += 1;
+                    observer.message(&format!(
+                        "step {}: non-finite loss or gradient, step skipped ({} in a row, {} in all)",
+                        state.steps, state.bad_steps_in_row, state.bad_steps
+                    ));
+                    if state.bad_steps_in_row >= config.max_bad_steps as u64 {
+                        return Err(TrainError::NonFinite {
+                            epoch,
+                            step: state.steps,
+                            loss: micro_losses / micro as f64,
+                            in_a_row: state.bad_steps_in_row,
+                        });
+                    }
+                }
                 let point = StepPoint {
                     step: state.steps,
                     epoch: epoch as f64 + (batch_index + 1) as f64 / total.max(1) as f64,
@@ -548,11 +619,28 @@ pub fn train(
                 state.steps_log.push(point);
                 micro = 0;
                 micro_losses = 0.0;
+                group_ok = true;
+                state.batch_in_epoch = batch_index + 1;
 
                 if let Some(every) = config.eval_every_steps {
                     if state.steps % every as u64 == 0 && batch_index + 1 != total && !data.valid.is_empty() {
                         let metrics = validate(&model);
                         observer.validation(epoch, state.steps, &metrics);
+                    }
+                }
+                let stop = observer.should_stop();
+                let periodic = config.save_every_steps.is_some_and(|n| state.steps % n as u64 == 0);
+                if (stop || periodic) && batch_index + 1 != total {
+                    state.train_seconds += epoch_start.elapsed().as_secs_f64();
+                    epoch_start = Instant::now();
+                    if let Some(dir) = checkpoint_dir {
+                        checkpoint::save(dir, &model, &optim, &state, best.as_ref(), config.keep_checkpoints)?;
+                    }
+                    if stop {
+                        return Err(TrainError::Interrupted {
+                            step: state.steps,
+                            checkpoint: checkpoint_dir.map(|d| d.to_path_buf()),
+                        });
                     }
                 }
             }
@@ -565,7 +653,7 @@ pub fn train(
         }
         let point = EpochPoint {
             epoch: epoch as u64 + 1,
-            train_loss: epoch_loss / epoch_batches.max(1) as f64,
+            train_loss: state.epoch_loss_sum / state.epoch_batches.max(1) as f64,
             valid: valid.clone(),
         };
         let score = valid.as_ref().map(|m| config.metric.score(m));
@@ -585,8 +673,17 @@ pub fn train(
         observer.epoch_end(&point, is_best);
         state.epochs.push(point);
         state.epochs_done = epoch + 1;
+        state.batch_in_epoch = 0;
+        state.epoch_loss_sum = 0.0;
+        state.epoch_batches = 0;
         if let Some(dir) = checkpoint_dir {
-            checkpoint::save(dir, &model, &optim, &state, best.as_ref())?;
+            checkpoint::save(dir, &model, &optim, &state, best.as_ref(), config.keep_checkpoints)?;
+        }
+        if observer.should_stop() && epoch + 1 < config.epochs {
+            return Err(TrainError::Interrupted {
+                step: state.steps,
+                checkpoint: checkpoint_dir.map(|d| d.to_path_buf()),
+            });
         }
         if let Some(patience) = config.patience {
             if state.epochs_without_improvement >= patience && epoch + 1 < config.epochs {
@@ -622,6 +719,7 @@ pub fn train(
         steps: state.steps_log,
         epochs: state.epochs,
         best_epoch: state.best_epoch,
+        bad_steps: state.bad_steps,
         stopped_early,
         plan,
     })

@@ -126,7 +126,7 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
         &config(2),
         &device,
         Some(tmp.path()),
-        Some(&kiln_train::checkpoint::last_dir(tmp.path())),
+        Some(tmp.path()),
         &mut Silent,
     )
     .unwrap();
@@ -165,4 +165,98 @@ fn bad_options_are_rejected_before_training() {
             .to_string();
         assert!(err.contains(needle), "{err}");
     }
+}
+
+/// Asks the loop to stop after `after` optimizer steps (as Ctrl-C does).
+struct StopAfter {
+    steps: u64,
+    after: u64,
+}
+
+impl kiln_train::Observer for StopAfter {
+    fn step(&mut self, _point: &kiln_train::report::StepPoint, _sps: f64) {
+        self.steps += 1;
+    }
+    fn should_stop(&mut self) -> bool {
+        self.steps >= self.after
+    }
+}
+
+fn resumable_config() -> TrainConfig {
+    TrainConfig {
+        epochs: 2,
+        batch_size: 4,
+        lr: 1e-3,
+        save_every_steps: Some(1),
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn a_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = data(24, 8);
+    let base = tiny_model(0.1, Pooling::Cls, &device);
+    let whole = train(base.clone(), &data, &resumable_config(), &device, None, None, &mut Silent).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // Stop at step 4 (inside epoch 1 of 6 steps), then at step 9 (inside epoch 2), then finish.
+    for after in [4, 5] {
+        let resume = kiln_train::checkpoint::list(tmp.path()).first().map(|_| tmp.path());
+        let err = train(base.clone(), &data, &resumable_config(), &device, Some(tmp.path()), resume, &mut StopAfter { steps: 0, after })
+            .err()
+            .expect("stopped");
+        assert!(err.to_string().contains("interrupted"), "{err}");
+    }
+    let resumed = train(base, &data, &resumable_config(), &device, Some(tmp.path()), Some(tmp.path()), &mut Silent).unwrap();
+    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed), losses(&whole));
+    assert_eq!(resumed.best_epoch, whole.best_epoch);
+    assert!(values(&resumed.model) == values(&whole.model), "bit-equal after two interruptions");
+    assert_eq!(kiln_train::checkpoint::list(tmp.path()).len(), 2, "only the newest two are kept");
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = data(24, 0);
+    let base = tiny_model(0.0, Pooling::Cls, &device);
+    let tmp = tempfile::tempdir().unwrap();
+    let _ = train(base.clone(), &data, &resumable_config(), &device, Some(tmp.path()), None, &mut StopAfter { steps: 0, after: 5 });
+    let list = kiln_train::checkpoint::list(tmp.path());
+    assert_eq!(list.len(), 2);
+    // Flip a byte in the newest model file.
+    let model = list[0].join("model.bpk");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    assert!(kiln_train::checkpoint::verify(&list[0]).is_err());
+    let mut warnings = Vec::new();
+    let chosen = kiln_train::checkpoint::find_latest(tmp.path(), &mut |m| warnings.push(m.to_string())).unwrap();
+    assert_eq!(chosen, list[1]);
+    assert!(warnings[0].contains("damaged"), "{warnings:?}");
+    // A run resumes from it and finishes.
+    let done = train(base, &data, &resumable_config(), &device, Some(tmp.path()), Some(tmp.path()), &mut Silent).unwrap();
+    assert_eq!(done.stats.epochs, 2);
+}
+
+#[test]
+fn non_finite_steps_are_skipped_counted_and_stop_the_run_when_repeated() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = data(24, 0);
+    let base = tiny_model(0.0, Pooling::Cls, &device);
+    let mut config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
+    config.faults.nan_loss_at = vec![2];
+    let outcome = train(base.clone(), &data, &config, &device, None, None, &mut Silent).unwrap();
+    assert_eq!(outcome.bad_steps, 1);
+    assert_eq!(outcome.stats.steps, 6);
+    assert!(outcome.steps[2].loss.is_nan() && outcome.steps[3].loss.is_finite());
+    // Three in a row with --max-bad-steps 3: the run stops and says why.
+    config.faults.nan_loss_at = vec![1, 2, 3];
+    config.max_bad_steps = 3;
+    let err = train(base, &data, &config, &device, None, None, &mut Silent).err().expect("stops").to_string();
+    assert!(err.contains("3 steps in a row") && err.contains("--max-bad-steps"), "{err}");
 }
