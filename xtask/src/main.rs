@@ -12,7 +12,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [data|strategies] | train … | eval … | predict … | fetch [NAME…] | embed … | data …>";
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [data|strategies] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
