@@ -390,7 +390,6 @@ struct Console {
     bar: indicatif::ProgressBar,
     log: std::io::BufWriter<std::fs::File>,
     epochs: usize,
-    labels: Vec<String>,
 }
 
 impl Console {
@@ -454,7 +453,6 @@ impl Observer for Console {
             point.train_loss,
             if is_best { "  (best so far)" } else { "" }
         ));
-        let _ = &self.labels;
         self.log(serde_json::json!({
             "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss,
             "valid": point.valid.as_ref().map(|m| serde_json::json!({"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss})),
@@ -683,7 +681,6 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         bar,
         log: std::io::BufWriter::new(log),
         epochs: r.config.epochs,
-        labels: labels.clone(),
     };
 
     let data = TrainData {
