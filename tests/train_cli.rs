@@ -135,3 +135,22 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let metrics = json(&out.join("metrics.json"));
     assert_eq!(metrics["valid"].as_array().unwrap().len(), 2, "epoch 1 from the checkpoint, epoch 2 run now");
 }
+
+#[test]
+fn an_unwritable_out_is_reported_before_any_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 20);
+    // A path below a regular file can never be created (permission bits would not stop root).
+    let blocker = tmp.path().join("not-a-directory");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = blocker.join("run");
+    let model = tiny_model();
+    let result = kiln(&["train", "--model", &model, "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!result.status.success());
+    let err = String::from_utf8_lossy(&result.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: ") && last.contains("not-a-directory"), "{err}");
+    // It stopped before loading data or a model: nothing about the data was printed.
+    assert!(!err.contains("examples") && !err.contains("parameter plan"), "{err}");
+}

@@ -230,3 +230,29 @@ fn a_head_is_required_when_asked_from_the_checkpoint() {
     // As an encoder it loads.
     assert!(Checkpoint::open(&dir).unwrap().load_encoder(&device).is_ok());
 }
+
+#[test]
+fn a_failed_save_leaves_the_previous_model_whole() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    let expected = saved_model(&dir, &device);
+    // A second save that fails part-way (its tokenizer.json does not exist).
+    device.seed(99);
+    let other = BertClassifier::new(&tiny_config(), 3, Pooling::Cls, &device);
+    let err = save_pretrained(&other, &tiny_config(), &labels(), Some(&tmp.path().join("missing.json")), &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.json"), "{err}");
+    let (model, _) = Checkpoint::open(&dir)
+        .unwrap()
+        .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+        .unwrap();
+    assert_eq!(logits(&model, &device), expected, "the previous model is intact");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "model")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
