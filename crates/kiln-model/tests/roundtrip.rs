@@ -35,6 +35,15 @@ fn logits(model: &BertClassifier, device: &Device) -> Vec<f32> {
     model.forward(ids, types, mask).into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// Everything beside the saved `model` directory (staging directories must not remain).
+fn leftovers(parent: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "model")
+        .collect()
+}
+
 fn saved_model(dir: &Path, device: &Device) -> Vec<f32> {
     device.seed(7);
     let model = BertClassifier::new(&tiny_config(), 3, Pooling::Cls, device);
@@ -119,12 +128,8 @@ fn saving_over_an_existing_model_replaces_it_whole() {
     assert!(!dir.join("stale.txt").exists());
     assert!(dir.join("model.safetensors").is_file());
     // Nothing staged is left beside it.
-    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "model")
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let left = leftovers(tmp.path());
+    assert!(left.is_empty(), "{left:?}");
 }
 
 fn error_of(dir: &Path) -> String {
@@ -249,10 +254,6 @@ fn a_failed_save_leaves_the_previous_model_whole() {
         .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
         .unwrap();
     assert_eq!(logits(&model, &device), expected, "the previous model is intact");
-    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "model")
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let left = leftovers(tmp.path());
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -143,13 +143,21 @@ impl LrScheduler for FixedLr {
     fn load_record(&mut self, _record: LrSchedulerRecord) {}
 }
 
-/// Learning rates for one step: `lr` times each group's multiplier (layer-wise decay).
-pub fn module_lr(plan: &Plan, lr: f64) -> ModuleLearningRate {
+/// The plan's parameter groups whose rate differs from the base rate (layer-wise decay), built
+/// once per plan.
+pub fn lr_groups(plan: &Plan) -> Vec<(f64, ParamGroup)> {
+    plan.lr_groups()
+        .into_iter()
+        .filter(|(mult, _)| (mult - 1.0).abs() > 1e-15)
+        .map(|(mult, paths)| (mult, ParamGroup::from_paths(paths)))
+        .collect()
+}
+
+/// Learning rates for one step: `lr`, times each group's multiplier.
+pub fn module_lr(groups: &[(f64, ParamGroup)], lr: f64) -> ModuleLearningRate {
     let mut scheduler = ModuleLrScheduler::new(FixedLr(lr));
-    for (mult, paths) in plan.lr_groups() {
-        if (mult - 1.0).abs() > 1e-15 {
-            scheduler = scheduler.with_group(ParamGroup::from_paths(paths), FixedLr(lr * mult));
-        }
+    for (mult, group) in groups {
+        scheduler = scheduler.with_group(group.clone(), FixedLr(lr * mult));
     }
     scheduler.step()
 }

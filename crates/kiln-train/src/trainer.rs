@@ -26,7 +26,7 @@ use crate::checkpoint::{self, TrainState};
 use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::error::TrainError;
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
-use crate::optim::{module_lr, OptimizerSpec};
+use crate::optim::{lr_groups, module_lr, OptimizerSpec};
 use crate::report::{EpochPoint, StepPoint};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
@@ -285,16 +285,9 @@ struct FeatureCache {
 impl FeatureCache {
     fn build(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> Self {
         let hidden = model.classifier.weight.dims()[0];
-        let mut rows = vec![0f32; examples.len() * hidden];
-        for (_, chunk) in sorted_chunks(examples, batch_size) {
-            let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
-            let batch = TokenBatch::pad(&encodings, pad_id, 1, device);
-            let features = model.features(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-            let values = features.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
-            for (row, &i) in chunk.iter().enumerate() {
-                rows[i * hidden..(i + 1) * hidden].copy_from_slice(&values[row * hidden..(row + 1) * hidden]);
-            }
-        }
+        let rows = rows_per_example(examples, batch_size, pad_id, device, hidden, |b| {
+            model.features(b.input_ids, b.token_type_ids, b.attention_mask)
+        });
         Self { rows, hidden }
     }
 
@@ -307,31 +300,38 @@ impl FeatureCache {
     }
 }
 
-/// Example indices sorted by length, in chunks (evaluation batches with little padding).
-fn sorted_chunks(examples: &[EncodedExample], batch_size: usize) -> Vec<(usize, Vec<usize>)> {
+/// Runs `f` over the examples in length-sorted batches (little padding) and returns its
+/// `width` outputs per example, row-major, back in input order.
+fn rows_per_example(
+    examples: &[EncodedExample],
+    batch_size: usize,
+    pad_id: u32,
+    device: &Device,
+    width: usize,
+    f: impl Fn(TokenBatch) -> Tensor<2>,
+) -> Vec<f32> {
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].len());
-    order
-        .chunks(batch_size.max(1))
-        .enumerate()
-        .map(|(k, c)| (k, c.to_vec()))
-        .collect()
+    let mut out = vec![0f32; examples.len() * width];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
+        let values = f(TokenBatch::pad(&encodings, pad_id, 1, device))
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        for (row, &i) in chunk.iter().enumerate() {
+            out[i * width..(i + 1) * width].copy_from_slice(&values[row * width..(row + 1) * width]);
+        }
+    }
+    out
 }
 
 /// Logits of every example (in input order), from an inference-mode model.
 pub fn predict_logits(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> Vec<f32> {
-    let n = model.num_labels();
-    let mut out = vec![0f32; examples.len() * n];
-    for (_, chunk) in sorted_chunks(examples, batch_size) {
-        let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
-        let batch = TokenBatch::pad(&encodings, pad_id, 1, device);
-        let logits = model.forward(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-        let values = logits.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
-        for (row, &i) in chunk.iter().enumerate() {
-            out[i * n..(i + 1) * n].copy_from_slice(&values[row * n..(row + 1) * n]);
-        }
-    }
-    out
+    rows_per_example(examples, batch_size, pad_id, device, model.num_labels(), |b| {
+        model.forward(b.input_ids, b.token_type_ids, b.attention_mask)
+    })
 }
 
 /// Metrics (and the mean loss) of `logits` against the examples' labels.
@@ -426,6 +426,8 @@ pub fn train(
     let mut plan = strategy.plan(&model, state.epochs_done, config.lr, config.optimizer.weight_decay);
     model = strategy.apply(model, &plan);
     let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
+    // Per-group learning-rate multipliers change only with the plan, not per step.
+    let mut lr_groups = lr_groups(&plan);
     if let Some(dir) = &resume {
         optim = checkpoint::load_optimizer(dir, optim)?;
         observer.message(&format!(
@@ -488,6 +490,7 @@ pub fn train(
             let next = strategy.plan(&model, epoch, config.lr, config.optimizer.weight_decay);
             if next.trainable_ids() != plan.trainable_ids() {
                 plan = next;
+                lr_groups = crate::optim::lr_groups(&plan);
                 model = strategy.apply(model, &plan);
                 observer.plan(epoch, &plan);
             }
@@ -582,7 +585,7 @@ pub fn train(
                         None => global_norm(&model, &grads),
                     };
                     if norm.is_finite() {
-                        model = optim.step(module_lr(&plan, lr), model, grads);
+                        model = optim.step(module_lr(&lr_groups, lr), model, grads);
                         applied = true;
                     }
                 }
