@@ -30,6 +30,12 @@ pub fn default_device_name() -> &'static str {
     compiled_backends().first().copied().unwrap_or("flex")
 }
 
+/// Parses a comma-separated device list (`cuda:0,cuda:1`): training splits every batch over
+/// them (data parallelism), the first holds the model, the optimizer and evaluation.
+pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
+    spec.split(',').map(|one| parse_device(one.trim())).collect()
+}
+
 /// Parses `flex`, `ndarray`, `wgpu`, `wgpu:N`, `cuda`, `cuda:N` (and `cpu` for the default CPU
 /// backend) into a device (inference device: call `.autodiff()` for training).
 pub fn parse_device(spec: &str) -> Result<Device> {
@@ -115,6 +121,15 @@ mod tests {
     fn missing_backend_names_the_feature() {
         let err = parse_device("cuda:0").unwrap_err().to_string();
         assert!(err.contains("--features cuda"), "{err}");
+    }
+
+    #[test]
+    #[cfg(feature = "flex")]
+    fn device_lists_parse_in_order_and_name_the_bad_entry() {
+        assert_eq!(parse_devices("flex, flex").unwrap().len(), 2);
+        let err = parse_devices("flex,gpu7").unwrap_err().to_string();
+        assert!(err.contains("gpu7"), "{err}");
+        assert!(parse_devices("flex,").is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use kiln_data::pipeline::EncodedExample;
 use kiln_model::BertClassifier;
-use kiln_train::trainer::predict_logits;
+use kiln_train::trainer::{predict_logits, timed_predict_logits};
 
 /// Where cached teacher logits live: `CACHE/teacher-logits/KEY.f32`.
 pub fn cache_root() -> PathBuf {
@@ -79,13 +79,9 @@ pub fn teacher_logits(
 
 /// Inference throughput of `model` over `examples` (best of two passes), samples per second.
 pub fn inference_speed(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> f64 {
-    let mut best = f64::INFINITY;
-    for _ in 0..2 {
-        let start = Instant::now();
-        let _ = predict_logits(model, examples, batch_size, pad_id, device);
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    examples.len() as f64 / best.max(1e-9)
+    (0..2)
+        .map(|_| timed_predict_logits(model, examples, batch_size, pad_id, device).1.samples_per_second)
+        .fold(0.0, f64::max)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use kiln_train::optim::{OptimizerKind, OptimizerSpec};
 use kiln_train::report::{self, EpochPoint, ReportInput, StepPoint};
 use kiln_train::schedule::ScheduleKind;
 use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
-use kiln_train::trainer::{evaluate, train, Observer, SelectionMetric, TrainConfig, TrainData};
+use kiln_train::trainer::{evaluate, train_on_devices, Observer, SelectionMetric, TrainConfig, TrainData};
 
 use crate::backend;
 use crate::datasets::DataArgs;
@@ -165,8 +165,10 @@ pub struct TrainOptions {
     /// Seeds the split, the batch order, dropout, augmentation and the new head (default 42).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// flex, ndarray, wgpu[:N], cuda[:N].
-    #[arg(long)]
+    /// flex, ndarray, wgpu[:N], cuda[:N]; a comma-separated list (`--devices cuda:0,cuda:1`)
+    /// trains data-parallel, each batch split over the devices.
+    #[arg(long, alias = "devices")]
+    #[serde(alias = "devices")]
     pub device: Option<String>,
     /// Run directory (default runs/MODEL-DATA-STRATEGY).
     #[arg(long)]
@@ -579,14 +581,16 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         }
     }
 
-    let mut device = backend::parse_device(&r.device)?;
-    match r.precision.as_str() {
-        "bf16" => device
-            .configure(burn::tensor::FloatDType::BF16)
-            .map_err(|e| anyhow::anyhow!("--precision bf16 on {}: {e:?}", r.device))?,
-        _ => {}
+    let mut devices = backend::parse_devices(&r.device)?;
+    for device in &mut devices {
+        if r.precision == "bf16" {
+            device
+                .configure(burn::tensor::FloatDType::BF16)
+                .map_err(|e| anyhow::anyhow!("--precision bf16 on {device:?}: {e:?}"))?;
+        }
+        device.seed(r.config.seed);
     }
-    device.seed(r.config.seed);
+    let device = devices[0].clone();
     let mut config = r.config.clone();
     let (model, model_config, report, teacher) = match &distill {
         None => {
@@ -693,7 +697,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     let checkpoints = r.out.join("checkpoints");
     let resume_dir = resume.as_ref().map(|_| checkpoints.clone());
     install_interrupt_handler();
-    let outcome = train(model, &data, &config, &device, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
+    let outcome = train_on_devices(model, &data, &config, &devices, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
     console.bar.finish_and_clear();
 
     let test = evaluate(&outcome.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
@@ -730,6 +734,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
             "examples": outcome.stats.examples, "epochs": outcome.stats.epochs, "steps": outcome.stats.steps,
             "wall_seconds": outcome.stats.wall_seconds, "samples_per_second": outcome.stats.samples_per_second,
             "tokens_per_second": outcome.stats.tokens_per_second, "peak_rss_mib": peak_rss,
+            "phases": outcome.stats.phases,
             "trainable_parameters": outcome.plan.trainable_count(), "parameters": outcome.plan.total_count(),
             "bad_steps": outcome.bad_steps,
         },

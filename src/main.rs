@@ -186,8 +186,10 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let classifier = run.load(&model)?;
             let read = kiln::data::read::ReadOptions { format, text_column, text_pair_column, label_column };
-            let metrics = classifier.evaluate_file(&test, &read, run.batch_size)?;
-            println!("{}", serde_json::to_string_pretty(&metrics)?);
+            let (metrics, speed) = classifier.evaluate_file(&test, &read, run.batch_size)?;
+            let mut out = serde_json::to_value(&metrics)?;
+            out["inference"] = serde_json::to_value(speed)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Predict {
             model,

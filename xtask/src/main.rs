@@ -2,17 +2,23 @@
 //!
 //! - `cargo xtask test`      fetch the real checkpoint and data sets (pip/npm), run the whole test suite
 //!                           in release mode, then check that the `wgpu` backend compiles.
+//! - `cargo xtask bench [torch]` kiln and PyTorch + transformers (a venv it installs) fine-tune
+//!                           the same checkpoint on the same split with the same recipe, one after
+//!                           the other: training and inference speed, peak memory, accuracy, kiln's
+//!                           time per training phase (runs/bench/table.md, results.json).
 //! - `cargo xtask bench data` tokenization throughput and padding share (kiln bench-data).
 //! - `cargo xtask bench strategies` fine-tune with each strategy, accuracy and time side by side.
 //! - `cargo xtask fetch …`   and every other `kiln` command (`embed`, …): run the release
 //!                           `kiln` binary with those arguments.
 //! - `cargo xtask --features wgpu <command> …` builds `kiln` with extra backend features.
 
-use std::process::{Command, ExitCode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [data|strategies] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] | bench data|strategies | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -51,13 +57,20 @@ fn build(features: &Option<String>) -> Result<()> {
     run(&mut cmd)
 }
 
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `target/release/kiln`, as `build` leaves it.
+fn kiln_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    target.join("release").join(format!("kiln{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// The freshly built `target/release/kiln ARGS`.
 fn kiln(features: &Option<String>, args: &[String]) -> Result<Command> {
     build(features)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let mut cmd = Command::new(target.join("release").join(format!("kiln{}", std::env::consts::EXE_SUFFIX)));
+    let mut cmd = Command::new(kiln_binary());
     cmd.args(args);
     Ok(cmd)
 }
@@ -89,16 +102,19 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench data|strategies`.
+/// `cargo xtask bench [torch|data|strategies]`; options without a name go to `torch`.
 fn bench(features: &Option<String>, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("data") | None => {
+        Some("torch") => bench_torch(features, &args[1..]),
+        None => bench_torch(features, args),
+        Some(option) if option.starts_with('-') => bench_torch(features, args),
+        Some("data") => {
             let mut rest = vec!["bench-data".to_string()];
             rest.extend(args.iter().skip(1).cloned());
             run(&mut kiln(features, &rest)?)
         }
         Some("strategies") => bench_strategies(features, &args[1..]),
-        Some(other) => bail!("unknown benchmark `{other}` (available: data, strategies)"),
+        Some(other) => bail!("unknown benchmark `{other}` (available: torch, data, strategies)"),
     }
 }
 
@@ -148,6 +164,443 @@ fn bench_strategies(features: &Option<String>, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Where `cargo xtask bench` puts the split, both runs and the results.
+const BENCH_DIR: &str = "runs/bench";
+/// Split seed, also the training seed of both sides.
+const SEED: &str = "42";
+const MAX_LEN: &str = "128";
+/// Batch size of the timed inference pass, on both sides.
+const INFER_BATCH_SIZE: &str = "64";
+
+/// The recipe both sides train with (kiln's defaults, spelled out), in the flag names that
+/// `kiln train` and compare_hf.py share.
+fn bench_recipe(epochs: usize) -> Vec<String> {
+    let epochs = epochs.to_string();
+    [
+        "--epochs", &epochs, "--batch-size", "32", "--lr", "5e-5", "--max-len", MAX_LEN, "--warmup-ratio", "0.1",
+        "--grad-clip", "1.0", "--weight-decay", "0.01", "--seed", SEED,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Options of `cargo xtask bench [torch]`.
+struct BenchOptions {
+    /// Threads of each side: kiln's RAYON_NUM_THREADS, PyTorch's torch.set_num_threads.
+    threads: usize,
+    /// Fewer than the recipe's 3 make a quick smoke run (accuracy then means little).
+    epochs: usize,
+}
+
+impl BenchOptions {
+    fn parse(args: &[String]) -> Result<Self> {
+        // A RAYON_NUM_THREADS the user set applies to both sides, so that they stay equal.
+        let env_threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
+        let mut options = Self { threads: env_threads.unwrap_or(2), epochs: 3 };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--threads" => options.threads = positive(args.next(), arg)?,
+                "--epochs" => options.epochs = positive(args.next(), arg)?,
+                other => bail!("unknown option `{other}` for `bench torch`\n{USAGE}"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn positive(value: Option<&String>, flag: &str) -> Result<usize> {
+    value
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .with_context(|| format!("{flag} needs a positive whole number\n{USAGE}"))
+}
+
+/// kiln against PyTorch + transformers on this machine, one after the other so that neither
+/// slows the other: all-MiniLM-L6-v2 fine-tuned on kiln's seed-42 rotten-tomatoes split with one
+/// recipe, each side's best model then timed over the 3,200 training examples (the inference
+/// workload), and one table of speed, memory and accuracy against the targets, plus kiln's time
+/// per training phase. Writes BENCH_DIR/{table.md,results.json}.
+fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
+    let options = BenchOptions::parse(args)?;
+    let threads = options.threads.to_string();
+    let recipe = bench_recipe(options.epochs);
+    build(features)?;
+    let kiln = |args: &[&str]| {
+        let mut cmd = Command::new(kiln_binary());
+        cmd.args(args).env("RAYON_NUM_THREADS", &threads);
+        cmd
+    };
+
+    let fetched = stdout_of(&mut kiln(&["fetch", "minilm-l6", "rotten-tomatoes"]))?;
+    let checkpoint = fetched
+        .lines()
+        .find_map(|line| line.strip_prefix("minilm-l6\t"))
+        .map(PathBuf::from)
+        .with_context(|| format!("`kiln fetch` printed no path for minilm-l6:\n{fetched}"))?;
+    // The checkpoint is CACHE/models/minilm-l6: the venv goes into the same cache ($KILN_CACHE).
+    let cache = checkpoint.ancestors().nth(2).context("the checkpoint path has no cache directory above it")?;
+    let python = bench_python(&cache.join("venv-bench"))?;
+
+    let dir = Path::new(BENCH_DIR);
+    let splits = dir.join("splits");
+    let kiln_run = dir.join("kiln");
+    let infer_file = splits.join("train.csv");
+    let pytorch_json = dir.join("pytorch.json");
+    run(kiln(&["data", "--data", "rotten-tomatoes", "--seed", SEED, "--write-splits"]).arg(&splits))?;
+    run(kiln(&["train", "--data", "rotten-tomatoes", "--overwrite"])
+        .arg("--model")
+        .arg(&checkpoint)
+        .args(&recipe)
+        .arg("--out")
+        .arg(&kiln_run))?;
+    let eval = stdout_of(
+        kiln(&["eval", "--max-len", MAX_LEN, "--batch-size", INFER_BATCH_SIZE])
+            .arg("--model")
+            .arg(kiln_run.join("model"))
+            .arg("--test")
+            .arg(&infer_file),
+    )?;
+    let kiln_eval: Value = serde_json::from_str(&eval).with_context(|| format!("`kiln eval` printed no JSON:\n{eval}"))?;
+    // --kiln-run: compare_hf.py warns if kiln's run used another recipe or other examples.
+    run(Command::new(&python)
+        .arg(repo_root().join("scripts/reference/compare_hf.py"))
+        .arg("--splits")
+        .arg(&splits)
+        .args(&recipe)
+        .args(["--threads", &threads, "--eval-batch-size", INFER_BATCH_SIZE])
+        .arg("--model-dir")
+        .arg(&checkpoint)
+        .arg("--infer-file")
+        .arg(&infer_file)
+        .arg("--kiln-run")
+        .arg(&kiln_run)
+        .arg("--json")
+        .arg(&pytorch_json)
+        .env("OMP_NUM_THREADS", &threads))?;
+
+    let setup = Setup::of_this_machine(options.threads);
+    let (table, results) =
+        bench_report(&read_json(&kiln_run.join("metrics.json"))?, &kiln_eval, &read_json(&pytorch_json)?, &recipe, &setup);
+    println!("\n{table}");
+    std::fs::write(dir.join("table.md"), &table)?;
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    eprintln!("xtask: wrote {0}/table.md and {0}/results.json", dir.display());
+    Ok(())
+}
+
+/// Runs `cmd` with its stderr on the console and returns its stdout.
+fn stdout_of(cmd: &mut Command) -> Result<String> {
+    eprintln!("xtask: running {cmd:?}");
+    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed ({})", out.status);
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{cmd:?} printed invalid UTF-8"))
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The Python of a venv at `venv` holding scripts/bench/requirements.txt: created when missing,
+/// installed again when that file changed since (the venv keeps a copy of it as the stamp).
+fn bench_python(venv: &Path) -> Result<PathBuf> {
+    let requirements_path = repo_root().join("scripts/bench/requirements.txt");
+    let requirements =
+        std::fs::read_to_string(&requirements_path).with_context(|| format!("reading {}", requirements_path.display()))?;
+    let python = venv.join("bin").join("python");
+    let stamp = venv.join("kiln-requirements.txt");
+    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == requirements) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        let version = first_line_of("python3", &["--version"])
+            .context("python3 not found: the PyTorch side of `cargo xtask bench` needs Python 3.11+ with venv and pip")?;
+        // compare_hf.py reads kiln's config.toml with tomllib (Python 3.11+).
+        let new_enough = Command::new("python3")
+            .args(["-c", "import sys; sys.exit(sys.version_info < (3, 11))"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !new_enough {
+            bail!("python3 is {version}: the PyTorch side of `cargo xtask bench` needs Python 3.11+");
+        }
+        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv))
+            .context("could not create the venv (on Debian/Ubuntu: apt install python3-venv)")?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "--version"]))
+        .context("the venv has no pip (on Debian/Ubuntu: apt install python3-venv python3-pip)")?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "-r"])
+        .arg(&requirements_path))
+    .context("installing the PyTorch side into the venv (from PyPI)")?;
+    std::fs::write(&stamp, &requirements).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(python)
+}
+
+/// The first line `program args` prints, or None if it does not run: for the description of the
+/// machine, where a missing tool should not stop the benchmark.
+fn first_line_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string())
+}
+
+/// What a benchmark ran on, and when.
+struct Setup {
+    cpu: Option<String>,
+    logical_cpus: Option<usize>,
+    kernel: Option<String>,
+    threads: usize,
+    kiln_commit: Option<String>,
+    date: Option<String>,
+}
+
+impl Setup {
+    fn of_this_machine(threads: usize) -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        });
+        let root = repo_root().display().to_string();
+        let kiln_commit = first_line_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"]).map(|commit| {
+            // Benchmarks of work in progress are common; the commit alone would misdescribe them.
+            match first_line_of("git", &["-C", &root, "status", "--porcelain", "--untracked-files=no"]) {
+                Some(change) if !change.is_empty() => format!("{commit} + uncommitted changes"),
+                _ => commit,
+            }
+        });
+        Self {
+            cpu,
+            logical_cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
+            kernel: first_line_of("uname", &["-r"]),
+            threads,
+            kiln_commit,
+            date: first_line_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        }
+    }
+}
+
+/// The issue's target for one row of the comparison.
+#[derive(Clone, Copy)]
+enum Target {
+    /// kiln / PyTorch at least this.
+    AtLeast(f64),
+    /// kiln / PyTorch at most this.
+    AtMost(f64),
+    /// kiln − PyTorch within ± this many points (a 0–1 metric × 100).
+    WithinPoints(f64),
+    /// Shown for context only.
+    None,
+}
+
+impl Target {
+    fn describe(self) -> String {
+        match self {
+            Target::AtLeast(t) => format!("≥ {t:.1}×"),
+            Target::AtMost(t) => format!("≤ {t:.1}×"),
+            Target::WithinPoints(t) => format!("± {t} point"),
+            Target::None => "—".into(),
+        }
+    }
+}
+
+/// One row of the kiln vs PyTorch table.
+struct Row {
+    name: &'static str,
+    kiln: Option<f64>,
+    pytorch: Option<f64>,
+    decimals: usize,
+    target: Target,
+}
+
+impl Row {
+    /// kiln / PyTorch, or kiln − PyTorch in points for a `WithinPoints` row.
+    fn comparison(&self) -> Option<f64> {
+        let (kiln, pytorch) = (self.kiln?, self.pytorch?);
+        match self.target {
+            Target::WithinPoints(_) => Some(100.0 * (kiln - pytorch)),
+            _ => (pytorch > 0.0).then(|| kiln / pytorch),
+        }
+    }
+
+    fn met(&self) -> Option<bool> {
+        let c = self.comparison()?;
+        match self.target {
+            Target::AtLeast(t) => Some(c >= t),
+            Target::AtMost(t) => Some(c <= t),
+            Target::WithinPoints(t) => Some(c.abs() <= t),
+            Target::None => None,
+        }
+    }
+
+    fn markdown(&self) -> String {
+        let value = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.*}", self.decimals));
+        let comparison = match (self.comparison(), self.target) {
+            (None, _) => "n/a".to_string(),
+            (Some(points), Target::WithinPoints(_)) => format!("{points:+.2} points"),
+            (Some(ratio), _) => format!("{ratio:.2}×"),
+        };
+        let met = match (self.met(), self.target) {
+            (_, Target::None) => "",
+            (Some(true), _) => "met",
+            (Some(false), _) => "**not met**",
+            (None, _) => "n/a",
+        };
+        format!(
+            "| {} | {} | {} | {comparison} | {} | {met} |",
+            self.name,
+            value(self.kiln),
+            value(self.pytorch),
+            self.target.describe()
+        )
+    }
+
+    fn json(&self) -> Value {
+        let comparison_key = match self.target {
+            Target::WithinPoints(_) => "kiln_minus_pytorch_points",
+            _ => "kiln_over_pytorch",
+        };
+        json!({
+            "metric": self.name, "kiln": self.kiln, "pytorch": self.pytorch,
+            comparison_key: self.comparison(), "target": self.target.describe(), "met": self.met(),
+        })
+    }
+}
+
+/// The table (markdown) and results.json of `bench torch`, from kiln's metrics.json, `kiln
+/// eval`'s output and compare_hf.py's --json. A figure missing from them (an older kiln) is n/a.
+fn bench_report(kiln_train: &Value, kiln_eval: &Value, pytorch: &Value, recipe: &[String], setup: &Setup) -> (String, Value) {
+    let rows = [
+        Row {
+            name: "training samples/s",
+            kiln: kiln_train["train"]["samples_per_second"].as_f64(),
+            pytorch: pytorch["train"]["samples_per_second"].as_f64(),
+            decimals: 1,
+            target: Target::AtLeast(1.0),
+        },
+        Row {
+            name: "training tokens/s",
+            kiln: kiln_train["train"]["tokens_per_second"].as_f64(),
+            pytorch: pytorch["train"]["tokens_per_second"].as_f64(),
+            decimals: 0,
+            target: Target::None,
+        },
+        Row {
+            name: "inference samples/s",
+            kiln: kiln_eval["inference"]["samples_per_second"].as_f64(),
+            pytorch: pytorch["inference"]["samples_per_second"].as_f64(),
+            decimals: 1,
+            target: Target::AtLeast(1.5),
+        },
+        Row {
+            name: "peak RSS MiB (training run)",
+            kiln: kiln_train["train"]["peak_rss_mib"].as_f64(),
+            pytorch: pytorch["train"]["peak_rss_mib"].as_f64(),
+            decimals: 0,
+            target: Target::AtMost(0.5),
+        },
+        Row {
+            name: "test accuracy",
+            kiln: kiln_train["test"]["accuracy"].as_f64(),
+            pytorch: pytorch["test"]["accuracy"].as_f64(),
+            decimals: 4,
+            target: Target::WithinPoints(1.0),
+        },
+    ];
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    let torch_version = text(&pytorch["versions"]["torch"]);
+    let transformers_version = text(&pytorch["versions"]["transformers"]);
+    let python_version = text(&pytorch["versions"]["python"]);
+
+    let mut md = String::from("## kiln vs PyTorch + transformers\n\n");
+    md += "| | kiln | PyTorch | kiln/PyTorch | target | status |\n|---|---|---|---|---|---|\n";
+    for row in &rows {
+        md += &row.markdown();
+        md.push('\n');
+    }
+    let kiln_loop = kiln_train["train"]["wall_seconds"].as_f64();
+    let seconds = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1} s"));
+    md += &format!(
+        "\nTraining loop (per-epoch validation and checkpoint saves excluded on both sides): kiln {}, PyTorch {}.\n",
+        seconds(kiln_loop),
+        seconds(pytorch["train"]["loop_seconds"].as_f64()),
+    );
+
+    // (key in metrics.json and results.json, name in the table, seconds)
+    let phases: Option<Vec<(&str, &str, f64)>> =
+        [("forward", "forward"), ("backward", "backward"), ("optimizer", "optimizer step"), ("data", "data")]
+            .into_iter()
+            .map(|(key, name)| kiln_train["train"]["phases"][&format!("{key}_seconds")].as_f64().map(|s| (key, name, s)))
+            .collect();
+    let phase_json = match (kiln_loop, phases) {
+        (Some(wall), Some(mut phases)) => {
+            let timed: f64 = phases.iter().map(|&(_, _, s)| s).sum();
+            phases.push(("other", "other (loop − phases)", wall - timed));
+            md += "\n| kiln training phase | seconds | share of the training loop |\n|---|---|---|\n";
+            let mut json = serde_json::Map::new();
+            for (key, name, s) in phases {
+                md += &format!("| {name} | {s:.1} | {:.1}% |\n", 100.0 * s / wall);
+                json.insert(key.to_string(), json!({ "seconds": s, "share": s / wall }));
+            }
+            md += &format!("| training loop | {wall:.1} | 100% |\n");
+            Value::Object(json)
+        }
+        _ => {
+            md += "\nkiln's time per training phase: n/a (its metrics.json has no train.phases).\n";
+            Value::Null
+        }
+    };
+
+    let machine = format!(
+        "{}, {} logical CPUs, Linux {}",
+        unknown(&setup.cpu),
+        setup.logical_cpus.map_or("?".to_string(), |n| n.to_string()),
+        unknown(&setup.kernel)
+    );
+    let count = |v: &Value| v.as_u64().map_or("?".to_string(), |n| n.to_string());
+    md += &format!(
+        "\n- Machine: {machine}\n- Threads: {} each (kiln: RAYON_NUM_THREADS; PyTorch: torch.set_num_threads)\n\
+         - Versions: kiln {} (device {}); torch {}, transformers {}, Python {}\n\
+         - Training: all-MiniLM-L6-v2 on kiln's seed-{SEED} rotten-tomatoes split ({} training examples), \
+         AdamW with warmup + linear decay, `{}` on both sides\n\
+         - Inference: each side's best model over {} examples (the training split), length-sorted batches \
+         of {INFER_BATCH_SIZE} padded to their longest, tokenization excluded\n- Date: {}\n",
+        setup.threads,
+        unknown(&setup.kiln_commit),
+        unknown(&text(&kiln_train["device"])),
+        unknown(&torch_version),
+        unknown(&transformers_version),
+        unknown(&python_version),
+        count(&kiln_train["train"]["examples"]),
+        recipe.join(" "),
+        count(&pytorch["inference"]["examples"]),
+        unknown(&setup.date),
+    );
+
+    let results = json!({
+        "date": setup.date,
+        "machine": { "cpu": setup.cpu, "logical_cpus": setup.logical_cpus, "kernel": setup.kernel },
+        "threads": setup.threads,
+        "recipe": recipe.join(" "),
+        "versions": {
+            "kiln_commit": setup.kiln_commit, "torch": torch_version,
+            "transformers": transformers_version, "python": python_version,
+        },
+        "comparison": rows.iter().map(Row::json).collect::<Vec<_>>(),
+        "kiln_phases": phase_json,
+        "kiln": { "train": kiln_train, "eval": kiln_eval },
+        "pytorch": pytorch,
+    });
+    (md, results)
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut features = None;
@@ -174,5 +627,78 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> Setup {
+        Setup {
+            cpu: Some("Test CPU".into()),
+            logical_cpus: Some(2),
+            kernel: Some("6.1.0".into()),
+            threads: 2,
+            kiln_commit: Some("abc1234".into()),
+            date: Some("2026-01-01 00:00 UTC".into()),
+        }
+    }
+
+    fn pytorch() -> Value {
+        json!({
+            "test": {"accuracy": 0.8375},
+            "train": {"samples_per_second": 40.0, "tokens_per_second": 1000.0, "peak_rss_mib": 2000.0, "loop_seconds": 240.0},
+            "inference": {"examples": 3200, "samples_per_second": 100.0},
+            "versions": {"torch": "2.15.0", "transformers": "5.24.0", "python": "3.11.7"},
+        })
+    }
+
+    #[test]
+    fn report_compares_against_the_targets_and_splits_the_training_loop() {
+        let kiln_train = json!({
+            "device": "flex",
+            "test": {"accuracy": 0.8425},
+            "train": {
+                "examples": 3200, "wall_seconds": 200.0, "samples_per_second": 48.0, "tokens_per_second": 1300.0,
+                "peak_rss_mib": 900.0,
+                "phases": {"data_seconds": 10.0, "forward_seconds": 60.0, "backward_seconds": 100.0, "optimizer_seconds": 20.0},
+            },
+        });
+        let kiln_eval = json!({"accuracy": 0.9, "inference": {"examples": 3200, "samples_per_second": 120.0}});
+        let (md, results) = bench_report(&kiln_train, &kiln_eval, &pytorch(), &bench_recipe(3), &setup());
+        assert!(md.contains("| training samples/s | 48.0 | 40.0 | 1.20× | ≥ 1.0× | met |"), "{md}");
+        assert!(md.contains("| training tokens/s | 1300 | 1000 | 1.30× | — |  |"), "{md}");
+        assert!(md.contains("| inference samples/s | 120.0 | 100.0 | 1.20× | ≥ 1.5× | **not met** |"), "{md}");
+        assert!(md.contains("| peak RSS MiB (training run) | 900 | 2000 | 0.45× | ≤ 0.5× | met |"), "{md}");
+        assert!(md.contains("| test accuracy | 0.8425 | 0.8375 | +0.50 points | ± 1 point | met |"), "{md}");
+        assert!(md.contains("| backward | 100.0 | 50.0% |"), "{md}");
+        assert!(md.contains("| other (loop − phases) | 10.0 | 5.0% |"), "{md}");
+        assert!(md.contains("kiln abc1234 (device flex); torch 2.15.0"), "{md}");
+        assert!(md.contains("`--epochs 3 --batch-size 32"), "{md}");
+        assert!(md.contains("best model over 3200 examples"), "{md}");
+        assert_eq!(results["comparison"][2]["met"], json!(false));
+        assert_eq!(results["comparison"][4]["kiln_minus_pytorch_points"].as_f64().map(|p| (p * 100.0).round()), Some(50.0));
+        assert_eq!(results["kiln_phases"]["optimizer"]["seconds"], json!(20.0));
+    }
+
+    #[test]
+    fn figures_an_older_kiln_lacks_are_not_available() {
+        let kiln_train = json!({"test": {"accuracy": 0.8425}, "train": {"wall_seconds": 200.0, "samples_per_second": 48.0}});
+        let (md, results) = bench_report(&kiln_train, &json!({"accuracy": 0.9}), &pytorch(), &bench_recipe(1), &setup());
+        assert!(md.contains("| inference samples/s | n/a | 100.0 | n/a | ≥ 1.5× | n/a |"), "{md}");
+        assert!(md.contains("time per training phase: n/a"), "{md}");
+        assert_eq!(results["kiln_phases"], Value::Null);
+        assert_eq!(results["comparison"][2]["met"], Value::Null);
+    }
+
+    #[test]
+    fn bench_options_are_checked() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let options = BenchOptions::parse(&args(&["--threads", "4", "--epochs", "1"])).unwrap();
+        assert_eq!((options.threads, options.epochs), (4, 1));
+        assert!(BenchOptions::parse(&args(&["--limit", "64"])).is_err());
+        assert!(BenchOptions::parse(&args(&["--epochs"])).is_err());
+        assert!(BenchOptions::parse(&args(&["--threads", "0"])).is_err());
     }
 }

@@ -11,8 +11,10 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation;
+use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::{BertConfig, HiddenAct};
+use crate::dropout;
 
 /// Additive attention bias for padding positions. BERT's original value: large enough that
 /// exp() underflows to exactly 0 in f32, small enough to stay finite in f16/bf16.
@@ -79,7 +81,7 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(positions);
-        self.dropout.forward(self.layer_norm.forward(x))
+        dropout::forward(&self.dropout, self.layer_norm.forward(x))
     }
 }
 
@@ -128,13 +130,21 @@ impl BertAttention {
         let k = self.split_heads(self.key.forward(x.clone()));
         let v = self.split_heads(self.value.forward(x.clone()));
         let scale = (self.head_dim as f64).sqrt().recip();
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
-        let probs = self.probs_dropout.forward(activation::softmax(scores, 3));
-        let context = probs
-            .matmul(v)
+        let context = if x.device().is_autodiff() {
+            // Training: the probabilities go through dropout, so they are computed here.
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+            let probs = dropout::forward(&self.probs_dropout, activation::softmax(scores, 3));
+            probs.matmul(v)
+        } else {
+            // Inference: the backend's fused softmax(QKᵀ·scale + bias)V (flex tiles it and never
+            // materialises the probabilities as a tensor).
+            let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
+            burn::tensor::module::attention(q, k, v, None, Some(mask_bias), options)
+        };
+        let context = context
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);
-        let out = self.output_dropout.forward(self.output.forward(context));
+        let out = dropout::forward(&self.output_dropout, self.output.forward(context));
         self.attention_norm.forward(out + x)
     }
 }
@@ -171,7 +181,7 @@ impl BertLayer {
             HiddenAct::GeluNew => activation::gelu_approximate(inner),
             HiddenAct::Relu => activation::relu(inner),
         };
-        let out = self.dropout.forward(self.output.forward(inner));
+        let out = dropout::forward(&self.dropout, self.output.forward(inner));
         self.output_norm.forward(out + attended)
     }
 }
@@ -381,7 +391,7 @@ impl BertClassifier {
     /// Logits from pooled features: `[batch, hidden]` → `[batch, num_labels]`.
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
         let features = features.cast(self.classifier.weight.val().dtype());
-        self.classifier.forward(self.dropout.forward(features))
+        self.classifier.forward(dropout::forward(&self.dropout, features))
     }
 
     /// Every float parameter converted to `dtype` (half-precision training and inference).

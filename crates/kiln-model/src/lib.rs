@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: `BertConfig`, a mirror of HF's `config.json`.
 //! - [`bert`]: embeddings, attention, layers, pooler, `BertModel`, `BertClassifier`, pooling.
+//! - [`dropout`]: dropout whose masks are drawn on the host for CPU devices (seeded per step).
 //! - [`checkpoint`]: `Checkpoint::open(dir)` → load (safetensors or PyTorch `.bin`, with or
 //!   without the `bert.` prefix) with a clear report of missing, unexpected and wrong-shaped
 //!   tensors; `save_pretrained` writes HF layout atomically.
@@ -12,6 +13,7 @@
 pub mod bert;
 pub mod checkpoint;
 pub mod config;
+pub mod dropout;
 pub mod error;
 pub mod student;
 

@@ -23,6 +23,7 @@ use kiln_model::BertClassifier;
 
 use crate::error::TrainError;
 use crate::report::{EpochPoint, StepPoint};
+use crate::trainer::PhaseSeconds;
 
 /// The loop's own state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,6 +39,9 @@ pub struct TrainState {
     pub examples_seen: u64,
     pub tokens_seen: u64,
     pub train_seconds: f64,
+    /// Where `train_seconds` went (data, forward, backward, optimizer).
+    #[serde(default)]
+    pub phases: PhaseSeconds,
     /// Sum and count of the current epoch's batch losses so far.
     #[serde(default)]
     pub epoch_loss_sum: f64,

@@ -6,7 +6,9 @@
 //!   and LayerNorm; per-group learning rates.
 //! - [`schedule`]: constant / linear / cosine with warmup, HF's formulas.
 //! - [`clip`]: global-norm gradient clipping.
-//! - [`trainer`]: the loop (accumulation, validation, early stopping, best model, checkpoints).
+//! - [`trainer`]: the loop (accumulation, validation, early stopping, best model, checkpoints,
+//!   per-phase timing).
+//! - [`parallel`]: one micro-batch split over several devices (data parallelism).
 //! - [`metrics`]: accuracy, per-class precision / recall / F1, macro-F1, confusion matrix.
 //! - [`report`]: the self-contained HTML report.
 //! - [`checkpoint`]: epoch checkpoints and resume.
@@ -20,6 +22,7 @@ pub mod distill;
 pub mod error;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod report;
 pub mod schedule;
@@ -30,4 +33,4 @@ pub use distill::Distiller;
 pub use error::TrainError;
 pub use metrics::{ClassificationMetrics, ConfusionMatrix};
 pub use strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
-pub use trainer::{evaluate, predict_logits, train, Observer, SelectionMetric, Silent, TrainConfig, TrainData, TrainOutcome, TrainStats};
+pub use trainer::{evaluate, predict_logits, train, train_on_devices, Observer, SelectionMetric, Silent, TrainConfig, TrainData, TrainOutcome, TrainStats};

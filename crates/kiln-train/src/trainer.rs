@@ -6,6 +6,7 @@
 //! and dropout is reseeded from (seed, micro-step) before every forward, so a run resumed from
 //! an epoch checkpoint replays exactly what the uninterrupted run would have done.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +21,7 @@ use kiln_data::loader::{bucketed_loader, ClassificationBatcher};
 use kiln_data::pipeline::EncodedExample;
 use kiln_data::TokenBatch;
 use kiln_loss::{DistillationLoss, Loss};
+use kiln_model::dropout::mix;
 use kiln_model::BertClassifier;
 
 use crate::checkpoint::{self, TrainState};
@@ -27,6 +29,7 @@ use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::error::TrainError;
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
 use crate::optim::{lr_groups, module_lr, OptimizerSpec};
+use crate::parallel::{data_parallel_step, ParallelStep};
 use crate::report::{EpochPoint, StepPoint};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
@@ -253,6 +256,54 @@ pub struct TrainStats {
     pub wall_seconds: f64,
     pub samples_per_second: f64,
     pub tokens_per_second: f64,
+    /// Where the training loop's time went.
+    pub phases: PhaseSeconds,
+}
+
+/// Seconds spent in each phase of the training loop, summed over the run. The device is
+/// synchronised at each boundary, so an asynchronous backend's work lands in the phase that
+/// queued it; what is left of the loop's wall time (checkpoints, logging) is in none of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    /// Waiting for the next batch (the loader's workers tokenize nothing: they pad and stack).
+    pub data_seconds: f64,
+    /// Model forward and loss, up to the loss value on the host.
+    pub forward_seconds: f64,
+    /// Backpropagation and gradient accumulation.
+    pub backward_seconds: f64,
+    /// Averaging, clipping and the optimizer's update.
+    pub optimizer_seconds: f64,
+}
+
+impl PhaseSeconds {
+    pub fn total(&self) -> f64 {
+        self.data_seconds + self.forward_seconds + self.backward_seconds + self.optimizer_seconds
+    }
+}
+
+/// Times consecutive phases: each `lap` ends the current phase (after the device finished it).
+struct Lap<'a> {
+    device: &'a Device,
+    since: Instant,
+}
+
+impl<'a> Lap<'a> {
+    fn start(device: &'a Device) -> Self {
+        Self { device, since: Instant::now() }
+    }
+
+    /// Starts the next phase now, accounting the time since the last lap nowhere.
+    fn restart(&mut self) {
+        self.since = Instant::now();
+    }
+
+    fn lap(&mut self, into: &mut f64) {
+        // A failed sync surfaces at the next read of a tensor; timing is no place to report it.
+        let _ = self.device.sync();
+        let now = Instant::now();
+        *into += (now - self.since).as_secs_f64();
+        self.since = now;
+    }
 }
 
 pub struct TrainOutcome {
@@ -268,12 +319,10 @@ pub struct TrainOutcome {
     pub plan: Plan,
 }
 
-/// Mixes the seed with a counter (splitmix64) so each micro-step gets its own dropout stream.
-fn mix(seed: u64, counter: u64) -> u64 {
-    let mut z = seed ^ counter.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// One micro-batch's loss: a tensor to backpropagate, or a data-parallel step that already did.
+enum MicroLoss {
+    Single(Tensor<1>),
+    Parallel(ParallelStep),
 }
 
 /// Pooled features of a frozen backbone, one row per example (the `frozen` strategy's cache).
@@ -334,6 +383,46 @@ pub fn predict_logits(model: &BertClassifier, examples: &[EncodedExample], batch
     })
 }
 
+/// How fast a model labelled a set of examples (one pass of `predict_logits`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InferenceSpeed {
+    pub examples: usize,
+    /// Real (non-padding) tokens.
+    pub tokens: usize,
+    pub batch_size: usize,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    pub tokens_per_second: f64,
+}
+
+impl InferenceSpeed {
+    pub fn new(examples: &[EncodedExample], batch_size: usize, seconds: f64) -> Self {
+        let tokens = examples.iter().map(|e| e.len()).sum();
+        let s = seconds.max(1e-9);
+        Self {
+            examples: examples.len(),
+            tokens,
+            batch_size,
+            seconds,
+            samples_per_second: examples.len() as f64 / s,
+            tokens_per_second: tokens as f64 / s,
+        }
+    }
+}
+
+/// Logits of every example and the time the pass took.
+pub fn timed_predict_logits(
+    model: &BertClassifier,
+    examples: &[EncodedExample],
+    batch_size: usize,
+    pad_id: u32,
+    device: &Device,
+) -> (Vec<f32>, InferenceSpeed) {
+    let start = Instant::now();
+    let logits = predict_logits(model, examples, batch_size, pad_id, device);
+    (logits, InferenceSpeed::new(examples, batch_size, start.elapsed().as_secs_f64()))
+}
+
 /// Metrics (and the mean loss) of `logits` against the examples' labels.
 pub fn metrics_from_logits(logits: &[f32], examples: &[EncodedExample], labels: &[String], loss: &Loss, device: &Device) -> ClassificationMetrics {
     let n = labels.len();
@@ -368,7 +457,25 @@ pub fn train(
     resume: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
+    train_on_devices(model, data, config, std::slice::from_ref(device), checkpoint_dir, resume, observer)
+}
+
+/// [`train`], data-parallel over `devices` (see [`crate::parallel`]): the model, the optimizer,
+/// validation and checkpoints live on the first; every batch is split over all of them. The
+/// `frozen` strategy trains its head on the first device alone (its features are computed once).
+pub fn train_on_devices(
+    model: BertClassifier,
+    data: &TrainData,
+    config: &TrainConfig,
+    devices: &[Device],
+    checkpoint_dir: Option<&Path>,
+    resume: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
     config.validate()?;
+    let Some(device) = devices.first() else {
+        return Err(TrainError::Config("no training device".into()));
+    };
     if data.train.is_empty() {
         return Err(TrainError::Config("no training examples".into()));
     }
@@ -395,6 +502,11 @@ pub fn train(
         )));
     }
     let ad = device.clone().autodiff();
+    let replicas: Vec<Device> = if config.strategy.kind == StrategyKind::Frozen {
+        vec![ad.clone()]
+    } else {
+        devices.iter().map(|d| d.clone().autodiff()).collect()
+    };
     let loss_fn = config.loss();
     // `fork` keeps a plain module plain; `train` turns its parameters into autodiff leaves.
     let model = model.fork(&ad).train();
@@ -516,51 +628,77 @@ pub fn train(
         let mut loader_iter = loader.as_ref().map(|l| l.iter());
         for (batch_index, indices) in plan_batches.iter().enumerate().skip(skip) {
             // Dropout masks are a function of (seed, micro-step): resumable, thread-independent.
-            ad.seed(mix(config.seed, state.micro_steps));
-            let (logits, targets, examples, tokens) = match (&mut loader_iter, &train_cache) {
+            let dropout_seed = mix(config.seed, state.micro_steps);
+            ad.seed(dropout_seed);
+            kiln_model::dropout::seed(dropout_seed);
+            let mut lap = Lap::start(&ad);
+            // The loss of rows `rows` of this batch (all of them on one device, a shard of them
+            // on several).
+            let loss_of = |logits: Tensor<2>, targets: Tensor<1, Int>, rows: Range<usize>| -> Tensor<1> {
+                match (&config.distillation, &data.teacher_logits) {
+                    (Some(kd), Some(teacher)) => {
+                        let n = data.labels.len();
+                        let mut values = Vec::with_capacity(rows.len() * n);
+                        for &i in &indices[rows.clone()] {
+                            values.extend_from_slice(&teacher[i * n..(i + 1) * n]);
+                        }
+                        let teacher = Tensor::<2>::from_data(TensorData::new(values, [rows.len(), n]), &logits.device());
+                        kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
+                    }
+                    _ => loss_fn.forward(logits, targets),
+                }
+            };
+            let (micro_loss, examples, tokens) = match (&mut loader_iter, &train_cache) {
                 (Some(it), _) => {
                     let b = it
                         .next()
                         .ok_or_else(|| TrainError::Data("the data loader ended early".into()))?
                         .map_err(|e| TrainError::Data(e.to_string()))?;
+                    lap.lap(&mut state.phases.data_seconds);
                     let examples = b.tokens.lengths.len();
                     let tokens: usize = b.tokens.lengths.iter().sum();
-                    let logits = model.forward(b.tokens.input_ids, b.tokens.token_type_ids, b.tokens.attention_mask);
-                    (logits, b.labels, examples, tokens)
+                    let micro_loss = if replicas.len() > 1 {
+                        MicroLoss::Parallel(data_parallel_step(&model, &replicas, &b.tokens, &b.labels, dropout_seed, &loss_of))
+                    } else {
+                        let logits = model.forward(b.tokens.input_ids, b.tokens.token_type_ids, b.tokens.attention_mask);
+                        MicroLoss::Single(loss_of(logits, b.labels, 0..examples))
+                    };
+                    (micro_loss, examples, tokens)
                 }
                 (None, Some(cache)) => {
                     let features = cache.batch(indices, &ad);
                     let labels: Vec<i64> = indices.iter().map(|&i| data.train[i].label as i64).collect();
                     let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
                     let tokens = indices.iter().map(|&i| data.train[i].len()).sum();
-                    (model.head(features), targets, indices.len(), tokens)
+                    lap.lap(&mut state.phases.data_seconds);
+                    (MicroLoss::Single(loss_of(model.head(features), targets, 0..indices.len())), indices.len(), tokens)
                 }
                 (None, None) => return Err(TrainError::Config("no training input".into())),
             };
-            let loss = match (&config.distillation, &data.teacher_logits) {
-                (Some(kd), Some(teacher)) => {
-                    let n = data.labels.len();
-                    let mut rows = Vec::with_capacity(indices.len() * n);
-                    for &i in indices {
-                        rows.extend_from_slice(&teacher[i * n..(i + 1) * n]);
-                    }
-                    let teacher = Tensor::<2>::from_data(TensorData::new(rows, [indices.len(), n]), &ad);
-                    kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
+            let fault = config.faults.nan_loss_at.contains(&state.micro_steps);
+            let (loss_value, grads) = match micro_loss {
+                MicroLoss::Single(loss) => {
+                    let loss = if fault { loss.mul_scalar(f64::NAN) } else { loss };
+                    let value = loss.clone().into_scalar::<f64>();
+                    lap.lap(&mut state.phases.forward_seconds);
+                    let grads = (value.is_finite() && group_ok).then(|| GradientsParams::from_grads(loss.backward(), &model));
+                    (value, grads)
                 }
-                _ => loss_fn.forward(logits, targets),
+                MicroLoss::Parallel(step) => {
+                    state.phases.forward_seconds += step.forward_seconds;
+                    state.phases.backward_seconds += step.backward_seconds;
+                    lap.restart();
+                    let value = if fault { f64::NAN } else { step.loss };
+                    (value, (value.is_finite() && group_ok).then_some(step.grads))
+                }
             };
-            let loss = if config.faults.nan_loss_at.contains(&state.micro_steps) {
-                loss.mul_scalar(f64::NAN)
-            } else {
-                loss
-            };
-            let loss_value = loss.clone().into_scalar::<f64>();
-            if loss_value.is_finite() && group_ok {
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                accumulator.accumulate(&model, grads);
-            } else {
+            match grads {
+                Some(grads) => {
+                    accumulator.accumulate(&model, grads);
+                    lap.lap(&mut state.phases.backward_seconds);
+                }
                 // A non-finite loss spoils the whole optimizer step it belongs to.
-                group_ok = false;
+                None => group_ok = false,
             }
             micro += 1;
             state.micro_steps += 1;
@@ -589,6 +727,7 @@ pub fn train(
                         applied = true;
                     }
                 }
+                lap.lap(&mut state.phases.optimizer_seconds);
                 state.steps += 1;
                 if applied {
                     state.bad_steps_in_row = 0;
@@ -718,6 +857,7 @@ pub fn train(
             wall_seconds: state.train_seconds,
             samples_per_second: state.examples_seen as f64 / wall,
             tokens_per_second: state.tokens_seen as f64 / wall,
+            phases: state.phases,
         },
         steps: state.steps_log,
         epochs: state.epochs,

@@ -1,4 +1,5 @@
-//! Accumulation averages, clipping uses the global norm, resume replays the run exactly, and a
+//! Accumulation averages, a batch split over devices makes the one-device step, clipping uses
+//! the global norm, resume replays the run exactly, and a
 //! tiny model learns separable data.
 
 mod common;
@@ -12,7 +13,7 @@ use kiln_model::Pooling;
 use kiln_train::clip::{clip_global_norm, global_norm};
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
 use kiln_train::schedule::ScheduleKind;
-use kiln_train::{train, Silent, TrainConfig, TrainData};
+use kiln_train::{train, train_on_devices, Silent, TrainConfig, TrainData};
 
 fn sgd(batch_size: usize, grad_accum: usize) -> TrainConfig {
     TrainConfig {
@@ -52,6 +53,37 @@ fn accumulating_k_batches_of_n_equals_one_batch_of_k_times_n() {
     // Two separate steps are a different thing: the test can tell them apart.
     let differs = a.iter().any(|(p, v)| v.iter().zip(&c[p]).any(|(x, y)| (x - y).abs() > 1e-4));
     assert!(differs);
+}
+
+#[test]
+fn a_batch_split_over_devices_makes_the_step_one_device_makes() {
+    // Two (and three, unevenly split) replicas on the one CPU device: each forks the model, runs
+    // its shard in its own thread and sends its gradients back. Shards of 3+3+2 of 8 examples
+    // must be weighted by size, or the step differs from the single-device one.
+    let _serial = serial();
+    let device = Device::flex();
+    let data = TrainData { valid: Arc::new(Vec::new()), ..data(8, 0) };
+    let config = TrainConfig { grad_clip: Some(0.5), ..sgd(8, 1) };
+    let one = train(tiny_model(0.0, Pooling::Cls, &device), &data, &config, &device, None, None, &mut Silent).unwrap();
+    let start = values(&tiny_model(0.0, Pooling::Cls, &device));
+    let single = values(&one.model);
+    for n in [2, 3] {
+        let devices = vec![device.clone(); n];
+        let split = train_on_devices(tiny_model(0.0, Pooling::Cls, &device), &data, &config, &devices, None, None, &mut Silent).unwrap();
+        assert_eq!(split.stats.steps, 1);
+        let parallel = values(&split.model);
+        let (mut worst, mut moved) = (0f32, 0f32);
+        for (path, v) in &single {
+            for ((x, y), s) in v.iter().zip(&parallel[path]).zip(&start[path]) {
+                worst = worst.max((x - y).abs());
+                moved = moved.max((x - s).abs());
+            }
+        }
+        assert!(moved > 1e-3, "the step moved the weights ({moved})");
+        assert!(worst < 1e-5, "{n} devices vs one: max abs diff {worst}");
+        let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
+        assert!((a - b).abs() < 1e-5, "batch loss {a} on one device, {b} on {n}");
+    }
 }
 
 #[test]
