@@ -177,7 +177,7 @@ impl BertLayer {
         let attended = self.attention.forward(x, mask_bias);
         let inner = self.intermediate.forward(attended.clone());
         let inner = match self.activation {
-            HiddenAct::Gelu => activation::gelu(inner),
+            HiddenAct::Gelu => crate::activation::gelu(inner),
             HiddenAct::GeluNew => activation::gelu_approximate(inner),
             HiddenAct::Relu => activation::relu(inner),
         };

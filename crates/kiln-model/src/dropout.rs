@@ -19,6 +19,8 @@ use std::cell::Cell;
 use burn::nn::Dropout;
 use burn::prelude::*;
 
+use crate::activation::is_cpu;
+
 thread_local! {
     /// (seed, masks drawn since it was set).
     static STREAM: Cell<(u64, u64)> = Cell::new((initial_seed(), 0));
@@ -76,12 +78,6 @@ pub fn host_mask(stream_seed: u64, n: usize, keep: f64, scale: f32) -> Vec<f32> 
     mask
 }
 
-/// Whether masks for `device` are drawn on the host. The dispatch enum's variants depend on the
-/// backend features the final binary enables, which this crate cannot see: its `Debug` name can.
-fn host_masks(device: &Device) -> bool {
-    let name = format!("{:?}", device.clone().without_autodiff().as_dispatch());
-    name.starts_with("Flex") || name.starts_with("NdArray")
-}
 
 /// Whether `dropout` changes its input on `device`: burn's conditions (a frozen or `valid()`
 /// layer, an inference device or p = 0 leave the input alone).
@@ -95,7 +91,7 @@ pub fn forward<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Tensor<D>
     if !active(dropout, &device) {
         return input;
     }
-    if !host_masks(&device) {
+    if !is_cpu(&device) {
         return dropout.forward(input);
     }
     let keep = 1.0 - dropout.prob;

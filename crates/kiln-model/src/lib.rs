@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: `BertConfig`, a mirror of HF's `config.json`.
 //! - [`bert`]: embeddings, attention, layers, pooler, `BertModel`, `BertClassifier`, pooling.
+//! - [`activation`]: GELU computed on the host for CPU devices (vectorised erf).
 //! - [`dropout`]: dropout whose masks are drawn on the host for CPU devices (seeded per step).
 //! - [`checkpoint`]: `Checkpoint::open(dir)` → load (safetensors or PyTorch `.bin`, with or
 //!   without the `bert.` prefix) with a clear report of missing, unexpected and wrong-shaped
@@ -10,6 +11,7 @@
 //!
 //! This crate knows nothing of data sets, losses or training: it takes tensors and returns tensors.
 
+pub mod activation;
 pub mod bert;
 pub mod checkpoint;
 pub mod config;
