@@ -21,6 +21,8 @@ use kiln::predict::Classifier;
 use kiln::train::{evaluate, Distiller, Silent, TrainConfig, TrainData};
 
 fn main() -> Result<()> {
+    // Keeps tensor-sized blocks in the heap between steps (see kiln::allocator).
+    kiln::allocator::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let teacher_dir = PathBuf::from(args.next().context("usage: distill TEACHER_DIR [STUDENT_LAYERS]")?);
     let layers: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);

@@ -15,6 +15,8 @@ use kiln::data::{TextTokenizer, TokenBatch};
 use kiln::model::{save_pretrained, Checkpoint, HeadInit, Pooling};
 
 fn main() -> Result<()> {
+    // Keeps tensor-sized blocks in the heap between steps (see kiln::allocator).
+    kiln::allocator::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let usage = "usage: export_hf MODEL_DIR OUT_DIR TEXT...";
     let model_dir = PathBuf::from(args.next().context(usage)?);

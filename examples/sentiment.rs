@@ -35,6 +35,8 @@ impl Observer for PrintEpochs {
 }
 
 fn main() -> Result<()> {
+    // Keeps tensor-sized blocks in the heap between steps (see kiln::allocator).
+    kiln::allocator::keep_freed_memory();
     let limit: Option<usize> = std::env::args().nth(1).map(|s| s.parse()).transpose()?;
     let cache = fetch::cache_dir();
 

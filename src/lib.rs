@@ -2,8 +2,9 @@
 //!
 //! This facade re-exports the workspace's crates (one job each) and owns what an application
 //! needs around them: the backend features and device selection ([`backend`]), fetching real
-//! checkpoints and data sets into a cache ([`fetch`]), and the jobs behind the `kiln` CLI
-//! ([`embed`]).
+//! checkpoints and data sets into a cache ([`fetch`]), the jobs behind the `kiln` CLI
+//! ([`embed`], [`finetune`], [`predict`], [`distill`]) and the allocator settings tensor
+//! workloads want ([`allocator`]).
 //!
 //! Data flows one way: files → examples → batches ([`data`]) → model ([`model`]) → loss
 //! ([`loss`]) → optimizer and metrics ([`train`]) → report.
@@ -15,6 +16,7 @@ pub use kiln_train as train;
 
 pub use burn;
 
+pub mod allocator;
 pub mod backend;
 pub mod datasets;
 pub mod distill;

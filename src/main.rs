@@ -18,6 +18,7 @@ use kiln::predict::Classifier;
 use kiln::finetune::TrainOptions;
 use kiln::model::Pooling;
 
+
 #[derive(Parser)]
 #[command(name = "kiln", version, about = "Fine-tune pretrained BERT-family transformers on burn")]
 struct Cli {
@@ -293,6 +294,7 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    kiln::allocator::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
