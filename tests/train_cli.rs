@@ -57,6 +57,14 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
         assert!(metrics["train"].get(key).is_some(), "train.{key}");
     }
     assert!(metrics["best_epoch"].as_u64().is_some());
+    // Where the training loop's time went: four phases, together within the loop's wall time.
+    let phases = &metrics["train"]["phases"];
+    let spent: f64 = ["data_seconds", "forward_seconds", "backward_seconds", "optimizer_seconds"]
+        .iter()
+        .map(|k| phases[k].as_f64().unwrap_or_else(|| panic!("train.phases.{k} in {phases}")))
+        .sum();
+    let wall = metrics["train"]["wall_seconds"].as_f64().unwrap();
+    assert!(spent > 0.0 && spent <= wall * 1.001, "phases {spent} s of a {wall} s loop");
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("epochs = 2") && resolved.contains("batch-size = 8"), "{resolved}");
     let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
@@ -88,6 +96,9 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
         serde_json::from_str(&ok(&kiln(&["eval", "--model", model_dir.to_str().unwrap(), "--test", test.to_str().unwrap()]))).unwrap();
     assert_eq!(eval["accuracy"], metrics["test"]["accuracy"]);
     assert_eq!(eval["confusion"], metrics["test"]["confusion"]);
+    let speed = &eval["inference"];
+    assert_eq!(speed["examples"], 12);
+    assert!(speed["seconds"].as_f64().unwrap() > 0.0 && speed["samples_per_second"].as_f64().unwrap() > 0.0, "{speed}");
 
     // A finished run is not overwritten by accident.
     let again = kiln(&args);
@@ -153,4 +164,27 @@ fn an_unwritable_out_is_reported_before_any_training() {
     assert!(last.starts_with("error: ") && last.contains("not-a-directory"), "{err}");
     // It stopped before loading data or a model: nothing about the data was printed.
     assert!(!err.contains("examples") && !err.contains("parameter plan"), "{err}");
+}
+
+#[test]
+fn devices_split_each_batch_and_a_missing_backend_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 40);
+    let out = tmp.path().join("run");
+    let model = tiny_model();
+    // Two replicas on the one CPU device: the data-parallel path end to end.
+    let args = [
+        "train", "--model", &model, "--train", train.to_str().unwrap(), "--epochs", "1", "--batch-size", "8",
+        "--max-len", "32", "--devices", "flex,flex", "--out", out.to_str().unwrap(),
+    ];
+    ok(&kiln(&args));
+    assert_eq!(json(&out.join("metrics.json"))["train"]["steps"], 4);
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(resolved.contains("device = \"flex,flex\""), "{resolved}");
+
+    let err = kiln(&["train", "--model", &model, "--train", train.to_str().unwrap(), "--devices", "flex,cuda:1", "--out", tmp.path().join("other").to_str().unwrap()]);
+    assert!(!err.status.success());
+    let text = String::from_utf8_lossy(&err.stderr);
+    assert!(text.contains("cuda:1") && text.contains("--features cuda"), "{text}");
 }

@@ -102,13 +102,53 @@ pub fn list(root: &Path) -> Vec<PathBuf> {
     found.into_iter().map(|(_, p)| p).collect()
 }
 
+/// Where the best model so far is. A run with checkpoints keeps it on disk, as Hugging Face's
+/// Trainer does: a copy in memory would hold a second set of weights (91 MB for MiniLM) through
+/// every later epoch.
+#[derive(Debug, Clone, Default)]
+pub enum Best {
+    /// No epoch has been scored yet.
+    #[default]
+    None,
+    /// The model being trained, as it is now (until its next step).
+    Current,
+    /// A copy in memory (runs without a checkpoint directory).
+    Memory(BertClassifier),
+    /// The `best.bpk` of a checkpoint.
+    File(PathBuf),
+}
+
+impl Best {
+    /// The best model, for inference: `model` is the one being trained.
+    pub fn resolve(self, model: &BertClassifier) -> Result<BertClassifier, TrainError> {
+        match self {
+            Best::None | Best::Current => Ok(model.valid()),
+            Best::Memory(best) => Ok(best),
+            Best::File(path) => Ok(model
+                .clone()
+                .try_load_file(&path)
+                .map_err(|e| err(&path, e))?
+                .valid()),
+        }
+    }
+
+    /// After a checkpoint was written to `dir`: the best model is in its `best.bpk` (the model
+    /// being trained moves on, and older checkpoints get pruned).
+    pub fn saved_in(self, dir: &Path) -> Self {
+        match self {
+            Best::Current | Best::File(_) => Best::File(dir.join(BEST)),
+            other => other,
+        }
+    }
+}
+
 /// Writes a checkpoint for `state.steps` and prunes all but the newest `keep`.
 pub fn save(
     root: &Path,
     model: &BertClassifier,
     optim: &ModuleOptimizer,
     state: &TrainState,
-    best: Option<&BertClassifier>,
+    best: &Best,
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
@@ -119,8 +159,16 @@ pub fn save(
     let dir = staging.path();
     model.clone().save_file(dir.join(MODEL)).map_err(|e| err(&dir.join(MODEL), e))?;
     optim.save(dir.join(OPTIMIZER)).map_err(|e| err(&dir.join(OPTIMIZER), e))?;
-    if let Some(best) = best {
-        best.clone().save_file(dir.join(BEST)).map_err(|e| err(&dir.join(BEST), e))?;
+    match best {
+        Best::None => {}
+        Best::Current => {
+            std::fs::copy(dir.join(MODEL), dir.join(BEST)).map_err(|e| err(&dir.join(BEST), e))?;
+        }
+        Best::Memory(best) => best.clone().save_file(dir.join(BEST)).map_err(|e| err(&dir.join(BEST), e))?,
+        // Copied before any older checkpoint is pruned (below), so the source still exists.
+        Best::File(from) => {
+            std::fs::copy(from, dir.join(BEST)).map_err(|e| err(from, e))?;
+        }
     }
     let json = serde_json::to_vec_pretty(state).map_err(|e| err(&dir.join(STATE), e))?;
     std::fs::write(dir.join(STATE), json).map_err(|e| err(&dir.join(STATE), e))?;
@@ -190,29 +238,16 @@ pub fn find_latest(root: &Path, warn: &mut dyn FnMut(&str)) -> Result<PathBuf, T
     Err(err(root, "every checkpoint is damaged; cannot resume"))
 }
 
-/// Reads the model, the loop state and the best model of the checkpoint `dir` into `model`,
-/// which must be built as in the run that wrote it.
-pub fn load_model(
-    dir: &Path,
-    model: BertClassifier,
-) -> Result<(BertClassifier, TrainState, Option<BertClassifier>), TrainError> {
+/// Reads the model and the loop state of the checkpoint `dir` into `model`, which must be built
+/// as in the run that wrote it, and says where its best model is.
+pub fn load_model(dir: &Path, model: BertClassifier) -> Result<(BertClassifier, TrainState, Best), TrainError> {
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| err(&state_path, e))?;
     let state: TrainState = serde_json::from_str(&text).map_err(|e| err(&state_path, e))?;
     let model = model
         .try_load_file(dir.join(MODEL))
         .map_err(|e| err(&dir.join(MODEL), e))?;
-    let best = if dir.join(BEST).is_file() {
-        Some(
-            model
-                .clone()
-                .try_load_file(dir.join(BEST))
-                .map_err(|e| err(&dir.join(BEST), e))?
-                .valid(),
-        )
-    } else {
-        None
-    };
+    let best = if dir.join(BEST).is_file() { Best::File(dir.join(BEST)) } else { Best::None };
     Ok((model, state, best))
 }
 

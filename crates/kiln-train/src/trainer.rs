@@ -24,7 +24,7 @@ use kiln_loss::{DistillationLoss, Loss};
 use kiln_model::dropout::mix;
 use kiln_model::BertClassifier;
 
-use crate::checkpoint::{self, TrainState};
+use crate::checkpoint::{self, Best, TrainState};
 use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::error::TrainError;
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
@@ -524,7 +524,7 @@ pub fn train_on_devices(
     // A resumed run loads its weights first: the plan and the optimizer's groups refer to the
     // loaded parameters.
     let mut state = TrainState::default();
-    let mut best: Option<BertClassifier> = None;
+    let mut best = Best::None;
     let resume = match resume {
         Some(root) => Some(checkpoint::find_latest(root, &mut |m| observer.message(m))?),
         None => None,
@@ -776,7 +776,8 @@ pub fn train_on_devices(
                     state.train_seconds += epoch_start.elapsed().as_secs_f64();
                     epoch_start = Instant::now();
                     if let Some(dir) = checkpoint_dir {
-                        checkpoint::save(dir, &model, &optim, &state, best.as_ref(), config.keep_checkpoints)?;
+                        let saved = checkpoint::save(dir, &model, &optim, &state, &best, config.keep_checkpoints)?;
+                        best = best.saved_in(&saved);
                     }
                     if stop {
                         return Err(TrainError::Interrupted {
@@ -808,7 +809,7 @@ pub fn train_on_devices(
             state.best_score = score;
             state.best_epoch = Some(epoch as u64 + 1);
             state.epochs_without_improvement = 0;
-            best = Some(model.valid());
+            best = if checkpoint_dir.is_some() { Best::Current } else { Best::Memory(model.valid()) };
         } else {
             state.epochs_without_improvement += 1;
         }
@@ -819,7 +820,8 @@ pub fn train_on_devices(
         state.epoch_loss_sum = 0.0;
         state.epoch_batches = 0;
         if let Some(dir) = checkpoint_dir {
-            checkpoint::save(dir, &model, &optim, &state, best.as_ref(), config.keep_checkpoints)?;
+            let saved = checkpoint::save(dir, &model, &optim, &state, &best, config.keep_checkpoints)?;
+            best = best.saved_in(&saved);
         }
         if observer.should_stop() && epoch + 1 < config.epochs {
             return Err(TrainError::Interrupted {
@@ -840,7 +842,7 @@ pub fn train_on_devices(
         }
     }
 
-    let final_model = best.unwrap_or_else(|| model.valid());
+    let final_model = best.resolve(&model)?;
     // LoRA adapters are folded into plain weights, so the result is an ordinary BERT.
     let final_model = if config.strategy.kind == StrategyKind::Lora {
         final_model.materialize()
