@@ -755,6 +755,13 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         ("epochs / optimizer steps".into(), format!("{} / {}", outcome.stats.epochs, outcome.stats.steps)),
         ("training time".into(), format!("{:.1} s", outcome.stats.wall_seconds)),
         ("throughput".into(), format!("{:.1} samples/s, {:.0} tokens/s", outcome.stats.samples_per_second, outcome.stats.tokens_per_second)),
+        ("training time by phase".into(), {
+            let p = &outcome.stats.phases;
+            format!(
+                "forward {:.1} s, backward {:.1} s, optimizer {:.1} s, data {:.1} s",
+                p.forward_seconds, p.backward_seconds, p.optimizer_seconds, p.data_seconds
+            )
+        }),
         ("peak memory".into(), peak_rss.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "-".into())),
         ("skipped steps (non-finite loss or gradient)".into(), outcome.bad_steps.to_string()),
         ("device".into(), r.device.clone()),

@@ -107,13 +107,15 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return activation::gelu(x);
     }
     let shape = x.shape();
-    let Ok(mut values) = x.clone().into_data().try_to_vec::<f32>() else {
-        return activation::gelu(x);
-    };
     if !device.is_autodiff() {
+        // The input is not needed afterwards: no clone, so the backend may hand over its buffer.
+        let mut values = x.into_data().try_into_vec::<f32>().expect("an f32 tensor holds f32 values");
         gelu_in_place(&mut values);
         return Tensor::from_data(TensorData::new(values, shape), &device);
     }
+    let Ok(values) = x.clone().into_data().try_to_vec::<f32>() else {
+        return activation::gelu(x);
+    };
     let (out, grad) = gelu_with_grad(&values);
     let out = Tensor::<D>::from_data(TensorData::new(out, shape.clone()), &device);
     let grad = Tensor::<D>::from_data(TensorData::new(grad, shape), &device);
