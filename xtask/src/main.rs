@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] | bench data|strategies | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] | bench data|strategies | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -191,18 +191,24 @@ struct BenchOptions {
     threads: usize,
     /// Fewer than the recipe's 3 make a quick smoke run (accuracy then means little).
     epochs: usize,
+    /// kiln's device (`--device wgpu` with `--features wgpu`); the PyTorch side stays on the CPU.
+    device: Option<String>,
 }
 
 impl BenchOptions {
     fn parse(args: &[String]) -> Result<Self> {
         // A RAYON_NUM_THREADS the user set applies to both sides, so that they stay equal.
         let env_threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
-        let mut options = Self { threads: env_threads.unwrap_or(2), epochs: 3 };
+        let mut options = Self { threads: env_threads.unwrap_or(2), epochs: 3, device: None };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--threads" => options.threads = positive(args.next(), arg)?,
                 "--epochs" => options.epochs = positive(args.next(), arg)?,
+                "--device" => {
+                    let device = args.next().filter(|d| !d.starts_with('-'));
+                    options.device = Some(device.with_context(|| format!("--device needs a device name\n{USAGE}"))?.clone());
+                }
                 other => bail!("unknown option `{other}` for `bench torch`\n{USAGE}"),
             }
         }
@@ -227,6 +233,9 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
     let threads = options.threads.to_string();
     let recipe = bench_recipe(options.epochs);
     build(features)?;
+    // What was built is what is measured: the commit is read now, not after the long runs.
+    let setup = Setup::of_this_machine(options.threads);
+    let device: Vec<&str> = options.device.as_deref().map(|d| vec!["--device", d]).unwrap_or_default();
     let kiln = |args: &[&str]| {
         let mut cmd = Command::new(kiln_binary());
         cmd.args(args).env("RAYON_NUM_THREADS", &threads);
@@ -250,6 +259,7 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
     let pytorch_json = dir.join("pytorch.json");
     run(kiln(&["data", "--data", "rotten-tomatoes", "--seed", SEED, "--write-splits"]).arg(&splits))?;
     run(kiln(&["train", "--data", "rotten-tomatoes", "--overwrite"])
+        .args(&device)
         .arg("--model")
         .arg(&checkpoint)
         .args(&recipe)
@@ -257,6 +267,7 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .arg(&kiln_run))?;
     let eval = stdout_of(
         kiln(&["eval", "--max-len", MAX_LEN, "--batch-size", INFER_BATCH_SIZE])
+            .args(&device)
             .arg("--model")
             .arg(kiln_run.join("model"))
             .arg("--test")
@@ -280,7 +291,6 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .arg(&pytorch_json)
         .env("OMP_NUM_THREADS", &threads))?;
 
-    let setup = Setup::of_this_machine(options.threads);
     let (table, results) =
         bench_report(&read_json(&kiln_run.join("metrics.json"))?, &kiln_eval, &read_json(&pytorch_json)?, &recipe, &setup);
     println!("\n{table}");
@@ -700,5 +710,9 @@ mod tests {
         assert!(BenchOptions::parse(&args(&["--limit", "64"])).is_err());
         assert!(BenchOptions::parse(&args(&["--epochs"])).is_err());
         assert!(BenchOptions::parse(&args(&["--threads", "0"])).is_err());
+        let on_gpu = BenchOptions::parse(&args(&["--device", "wgpu"])).unwrap();
+        assert_eq!(on_gpu.device.as_deref(), Some("wgpu"));
+        assert!(BenchOptions::parse(&args(&["--device"])).is_err());
+        assert!(BenchOptions::parse(&args(&["--device", "--epochs", "1"])).is_err());
     }
 }

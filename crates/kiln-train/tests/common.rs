@@ -95,3 +95,16 @@ pub fn values<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
     model.visit(&mut v);
     v.values
 }
+
+/// Largest |a − b| and largest |a − start| over every parameter: how far two trained models are
+/// apart, and how far training moved the first.
+pub fn gaps(a: &BTreeMap<String, Vec<f32>>, b: &BTreeMap<String, Vec<f32>>, start: &BTreeMap<String, Vec<f32>>) -> (f32, f32) {
+    let (mut apart, mut moved) = (0f32, 0f32);
+    for (path, v) in a {
+        for ((x, y), s) in v.iter().zip(&b[path]).zip(&start[path]) {
+            apart = apart.max((x - y).abs());
+            moved = moved.max((x - s).abs());
+        }
+    }
+    (apart, moved)
+}

@@ -40,14 +40,7 @@ fn accumulating_k_batches_of_n_equals_one_batch_of_k_times_n() {
     assert_eq!((one.stats.steps, acc.stats.steps, summed.stats.steps), (1, 1, 2));
     let (a, b, c) = (values(&one.model), values(&acc.model), values(&summed.model));
     let start = values(&tiny_model(0.0, Pooling::Cls, &device));
-    let mut worst = 0f32;
-    let mut moved = 0f32;
-    for (path, v) in &a {
-        for ((x, y), s) in v.iter().zip(&b[path]).zip(&start[path]) {
-            worst = worst.max((x - y).abs());
-            moved = moved.max((x - s).abs());
-        }
-    }
+    let (worst, moved) = gaps(&a, &b, &start);
     assert!(moved > 1e-3, "the step moved the weights ({moved})");
     assert!(worst < 1e-5, "accumulated vs single batch: max abs diff {worst}");
     // Two separate steps are a different thing: the test can tell them apart.
@@ -71,14 +64,7 @@ fn a_batch_split_over_devices_makes_the_step_one_device_makes() {
         let devices = vec![device.clone(); n];
         let split = train_on_devices(tiny_model(0.0, Pooling::Cls, &device), &data, &config, &devices, None, None, &mut Silent).unwrap();
         assert_eq!(split.stats.steps, 1);
-        let parallel = values(&split.model);
-        let (mut worst, mut moved) = (0f32, 0f32);
-        for (path, v) in &single {
-            for ((x, y), s) in v.iter().zip(&parallel[path]).zip(&start[path]) {
-                worst = worst.max((x - y).abs());
-                moved = moved.max((x - s).abs());
-            }
-        }
+        let (worst, moved) = gaps(&single, &values(&split.model), &start);
         assert!(moved > 1e-3, "the step moved the weights ({moved})");
         assert!(worst < 1e-5, "{n} devices vs one: max abs diff {worst}");
         let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
