@@ -275,12 +275,6 @@ pub struct PhaseSeconds {
     pub optimizer_seconds: f64,
 }
 
-impl PhaseSeconds {
-    pub fn total(&self) -> f64 {
-        self.data_seconds + self.forward_seconds + self.backward_seconds + self.optimizer_seconds
-    }
-}
-
 /// Times consecutive phases: each `lap` ends the current phase (after the device finished it).
 struct Lap<'a> {
     device: &'a Device,
