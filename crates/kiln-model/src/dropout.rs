@@ -4,39 +4,48 @@
 //! scalar ChaCha stream producing one `f64` per element, then two multiplications (by the mask, by
 //! 1/keep), each recorded for backpropagation. A profile of fine-tuning MiniLM on flex put the
 //! random numbers alone at ~8% of a training step. Here the mask is filled on the host by a
-//! counter-seeded wyrand stream (one 64-bit draw per two elements), already scaled (0 or 1/keep),
-//! and applied with one multiplication. GPU devices keep burn's `Dropout` (their generator runs on
-//! the device; a host mask would cross the bus on every layer).
+//! wyrand stream (one 64-bit draw per two elements) as booleans (a quarter of an f32 mask's
+//! memory, held until backward) and applied with `mask_fill` and one scaling. GPU devices keep
+//! burn's `Dropout` (their generator runs on the device; a host mask would cross the bus on every
+//! layer).
 //!
 //! The layer stays burn's `Dropout` module (same fields, same freeze/`valid()` behaviour); only
 //! its forward goes through [`forward`].
 //!
-//! Masks are a function of the seed given to [`seed`] and of how many masks this thread drew
-//! since: a training loop that seeds every micro-step gets the same masks on a resumed run.
+//! Each mask's stream is seeded from burn's generator (four 16-bit draws), so `device.seed(s)`
+//! makes masks repeat exactly as it does for burn's `Dropout`. A thread that called [`seed`]
+//! draws from its own counter instead: data-parallel workers, which would otherwise race for
+//! burn's one process-wide generator.
 
 use std::cell::Cell;
 
 use burn::nn::Dropout;
 use burn::prelude::*;
+use burn::tensor::Distribution;
 
 use crate::activation::is_cpu;
 
 thread_local! {
-    /// (seed, masks drawn since it was set).
-    static STREAM: Cell<(u64, u64)> = Cell::new((initial_seed(), 0));
+    /// (seed, masks drawn since it was set), once [`seed`] was called on this thread.
+    static STREAM: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
 }
 
-/// Unseeded threads still get different masks in different processes.
-fn initial_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x6b69_6c6e);
-    h.finish()
-}
-
-/// Seeds this thread's dropout masks (and restarts their count).
+/// Seeds this thread's dropout masks (and restarts their count): from now on they no longer come
+/// from burn's generator.
 pub fn seed(seed: u64) {
-    STREAM.with(|s| s.set((seed, 0)));
+    STREAM.with(|s| s.set(Some((seed, 0))));
+}
+
+/// The seed of the next mask's stream.
+fn next_stream_seed(device: &Device) -> u64 {
+    if let Some((seed, drawn)) = STREAM.with(|s| s.get()) {
+        STREAM.with(|s| s.set(Some((seed, drawn + 1))));
+        return mix(seed, drawn);
+    }
+    // Four 16-bit draws: exact in every int dtype a backend may use.
+    let draws = Tensor::<1, Int>::random([4], Distribution::Uniform(0.0, 65536.0), &device.clone().without_autodiff());
+    let words = draws.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+    words.iter().fold(0u64, |acc, &w| (acc << 16) | (w as u64 & 0xffff))
 }
 
 /// splitmix64: decorrelates nearby (seed, counter) pairs.
@@ -95,11 +104,7 @@ pub fn forward<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Tensor<D>
     }
     let keep = 1.0 - dropout.prob;
     let shape = input.shape();
-    let stream_seed = STREAM.with(|s| {
-        let (seed, drawn) = s.get();
-        s.set((seed, drawn + 1));
-        mix(seed, drawn)
-    });
+    let stream_seed = next_stream_seed(&device);
     let dropped = host_dropped(stream_seed, shape.num_elements(), keep);
     let dropped = Tensor::<D, Bool>::from_data(TensorData::new(dropped, shape), &device);
     // A boolean mask (one byte an element) is what backpropagation keeps until the backward
@@ -156,6 +161,24 @@ mod tests {
         assert_eq!(again, values);
         let next: Vec<f32> = forward(&layer, Tensor::<1>::ones([n], &device)).into_data().try_to_vec::<f32>().unwrap();
         assert_ne!(next, values);
+    }
+
+    #[test]
+    fn an_unseeded_thread_follows_burns_generator() {
+        // A fresh thread: its stream was never seeded, so `device.seed` decides the masks.
+        std::thread::spawn(|| {
+            use burn::nn::DropoutConfig;
+            let device = Device::flex().autodiff();
+            let layer = DropoutConfig::new(0.5).init();
+            let draw = || -> Vec<f32> { forward(&layer, Tensor::<1>::ones([4096], &device)).into_data().try_to_vec::<f32>().unwrap() };
+            device.seed(9);
+            let (first, second) = (draw(), draw());
+            assert_ne!(first, second);
+            device.seed(9);
+            assert_eq!((draw(), draw()), (first, second));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

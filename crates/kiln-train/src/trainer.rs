@@ -624,7 +624,6 @@ pub fn train_on_devices(
             // Dropout masks are a function of (seed, micro-step): resumable, thread-independent.
             let dropout_seed = mix(config.seed, state.micro_steps);
             ad.seed(dropout_seed);
-            kiln_model::dropout::seed(dropout_seed);
             let mut lap = Lap::start(&ad);
             // The loss of rows `rows` of this batch (all of them on one device, a shard of them
             // on several).
