@@ -23,7 +23,7 @@ pub fn is_cpu(device: &Device) -> bool {
 }
 
 /// erf(x) for f32, branch-free: a rational minimax approximation on [-4, 4] (erf is ±1 in f32
-/// beyond). Max abs error ~1e-7 against libm (tested below).
+/// beyond). Max abs error below 5e-7 against libm (tested below).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
@@ -67,21 +67,15 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 /// Elements per rayon task: small tensors stay on one thread.
 const CHUNK: usize = 1 << 15;
 
-/// gelu(x) = x·Φ(x), Φ the standard normal CDF (HF's exact "gelu").
+/// Φ(x), the standard normal CDF.
 #[inline(always)]
-fn gelu_one(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
+fn normal_cdf(x: f32) -> f32 {
+    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2))
 }
 
-/// gelu'(x) = Φ(x) + x·φ(x).
-#[inline(always)]
-fn gelu_grad_one(x: f32) -> f32 {
-    0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * exp_non_positive(-0.5 * x * x)
-}
-
-/// gelu of every value, in place.
+/// gelu of every value, in place: gelu(x) = x·Φ(x) (HF's exact "gelu").
 pub fn gelu_in_place(values: &mut [f32]) {
-    values.par_chunks_mut(CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|v| *v = gelu_one(*v)));
+    values.par_chunks_mut(CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|v| *v *= normal_cdf(*v)));
 }
 
 /// (gelu(x), gelu'(x)) of every value.
@@ -93,8 +87,10 @@ pub fn gelu_with_grad(values: &[f32]) -> (Vec<f32>, Vec<f32>) {
         .zip(values.par_chunks(CHUNK))
         .for_each(|((out, grad), x)| {
             for ((o, g), &x) in out.iter_mut().zip(grad.iter_mut()).zip(x) {
-                *o = gelu_one(x);
-                *g = gelu_grad_one(x);
+                // gelu(x) = x·Φ(x), gelu'(x) = Φ(x) + x·φ(x): one erf for both.
+                let cdf = normal_cdf(x);
+                *o = x * cdf;
+                *g = cdf + x * FRAC_1_SQRT_2PI * exp_non_positive(-0.5 * x * x);
             }
         });
     (out, grad)
@@ -113,7 +109,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         gelu_in_place(&mut values);
         return Tensor::from_data(TensorData::new(values, shape), &device);
     }
-    let Ok(values) = x.clone().into_data().try_to_vec::<f32>() else {
+    let Ok(values) = x.clone().into_data().try_into_vec::<f32>() else {
         return activation::gelu(x);
     };
     let (out, grad) = gelu_with_grad(&values);

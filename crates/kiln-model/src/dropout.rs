@@ -89,7 +89,7 @@ pub fn host_dropped(stream_seed: u64, n: usize, keep: f64) -> Vec<bool> {
 
 /// Whether `dropout` changes its input on `device`: burn's conditions (a frozen or `valid()`
 /// layer, an inference device or p = 0 leave the input alone).
-pub fn active(dropout: &Dropout, device: &Device) -> bool {
+fn active(dropout: &Dropout, device: &Device) -> bool {
     dropout.training.is_enabled() && device.is_autodiff() && dropout.prob > 0.0
 }
 
