@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod distill;
 pub mod error;
+pub mod fused_adamw;
 pub mod metrics;
 pub mod optim;
 pub mod parallel;

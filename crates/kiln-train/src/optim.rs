@@ -1,4 +1,4 @@
-//! Optimizers (burn-optim) with PyTorch's defaults and HF Trainer's parameter groups, and the
+//! Optimizers (burn-optim; AdamW's CPU step fused, `fused_adamw`) with PyTorch's defaults and HF Trainer's parameter groups, and the
 //! per-group learning rates of one step.
 
 use std::str::FromStr;
@@ -8,9 +8,10 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::fused_adamw::FusedAdamW;
 use crate::strategy::Plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -91,14 +92,8 @@ impl OptimizerSpec {
         let group = ParamGroup::from_paths(no_decay);
         match self.kind {
             OptimizerKind::AdamW => {
-                let config = |wd: f64| {
-                    AdamWConfig::new()
-                        .with_beta_1(self.beta1 as f32)
-                        .with_beta_2(self.beta2 as f32)
-                        .with_epsilon(self.epsilon as f32)
-                        .with_weight_decay(wd as f32)
-                };
-                config(self.weight_decay).init().with_group(group, config(0.0).build(), None)
+                let adamw = |wd: f64| FusedAdamW::new(self.beta1 as f32, self.beta2 as f32, self.epsilon as f32, wd as f32);
+                ModuleOptimizer::from(adamw(self.weight_decay)).with_group(group, adamw(0.0), None)
             }
             OptimizerKind::Adam => {
                 let config = |wd: f64| {
