@@ -13,6 +13,7 @@
 use burn::prelude::*;
 use burn::tensor::{activation, DType};
 use rayon::prelude::*;
+use crate::simd::vectorized;
 
 /// Whether work for `device` may be done on the host: CPU backends, whose tensors live there. The
 /// dispatch enum's variants depend on the backend features the final binary enables, which this
@@ -75,7 +76,9 @@ fn normal_cdf(x: f32) -> f32 {
 
 /// gelu of every value, in place: gelu(x) = x·Φ(x) (HF's exact "gelu").
 pub fn gelu_in_place(values: &mut [f32]) {
-    values.par_chunks_mut(CHUNK).for_each(|chunk| chunk.iter_mut().for_each(|v| *v *= normal_cdf(*v)));
+    values
+        .par_chunks_mut(CHUNK)
+        .for_each(|chunk| vectorized(|| chunk.iter_mut().for_each(|v| *v *= normal_cdf(*v))));
 }
 
 /// (gelu(x), gelu'(x)) of every value.
@@ -86,12 +89,14 @@ pub fn gelu_with_grad(values: &[f32]) -> (Vec<f32>, Vec<f32>) {
         .zip(grad.par_chunks_mut(CHUNK))
         .zip(values.par_chunks(CHUNK))
         .for_each(|((out, grad), x)| {
-            for ((o, g), &x) in out.iter_mut().zip(grad.iter_mut()).zip(x) {
-                // gelu(x) = x·Φ(x), gelu'(x) = Φ(x) + x·φ(x): one erf for both.
-                let cdf = normal_cdf(x);
-                *o = x * cdf;
-                *g = cdf + x * FRAC_1_SQRT_2PI * exp_non_positive(-0.5 * x * x);
-            }
+            vectorized(|| {
+                for ((o, g), &x) in out.iter_mut().zip(grad.iter_mut()).zip(x) {
+                    // gelu(x) = x·Φ(x), gelu'(x) = Φ(x) + x·φ(x): one erf for both.
+                    let cdf = normal_cdf(x);
+                    *o = x * cdf;
+                    *g = cdf + x * FRAC_1_SQRT_2PI * exp_non_positive(-0.5 * x * x);
+                }
+            })
         });
     (out, grad)
 }

@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod dropout;
 pub mod error;
+pub mod simd;
 pub mod student;
 
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, Pooling};

@@ -4,13 +4,15 @@
 //! allocating and filling a new tensor the size of the parameter (for the word embeddings, 47 MB
 //! and above glibc's mmap threshold, so page-faulted anew each time): a fifth of a CPU training
 //! step (BENCHMARKS.md). On a CPU device, where tensors live in host memory, [`FusedAdamW`] does
-//! the same arithmetic, in the same order and precision, in one parallel loop. Elsewhere (GPUs,
-//! non-f32 parameters) it is burn's `AdamW`. Its state is burn's `AdamWState`, so optimizer
-//! records and checkpoints are the same either way.
+//! the same arithmetic, in the same order and precision, in one parallel loop (compiled for
+//! AVX-512/AVX2 at run time, `kiln_model::simd`). Elsewhere (GPUs, non-f32 parameters) it is
+//! burn's `AdamW`. Its state is burn's `AdamWState`, so optimizer records and checkpoints are
+//! the same either way.
 
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use kiln_model::activation::is_cpu;
+use kiln_model::simd::vectorized;
 use rayon::prelude::*;
 
 /// Elements per parallel task: small parameters (biases, LayerNorm) stay on one thread.
@@ -112,41 +114,10 @@ struct Update {
 }
 
 impl Update {
-    /// The binary targets baseline x86-64 (SSE2); the same loop compiled for AVX-512 or AVX2
-    /// does 16 or 8 elements at a time. No FMA contraction happens either way (Rust never fuses
-    /// a multiply and an add on its own), so every build rounds alike.
     fn apply(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { self.apply_avx512(p, m, v, g) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2 (checked just above).
-                return unsafe { self.apply_avx2(p, m, v, g) };
-            }
-        }
-        self.apply_portable(p, m, v, g)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn apply_avx512(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        self.apply_portable(p, m, v, g)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn apply_avx2(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        self.apply_portable(p, m, v, g)
-    }
-
-    #[inline(always)]
-    fn apply_portable(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
         let Self { b1, b2, f1, f2, c1, c2, eps, keep, lr } = *self;
         let elements = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g);
-        match keep {
+        vectorized(|| match keep {
             Some(keep) => elements.for_each(|(((p, m), v), &g)| {
                 *m = *m * b1 + g * f1;
                 *v = *v * b2 + (g * g) * f2;
@@ -157,7 +128,7 @@ impl Update {
                 *v = *v * b2 + (g * g) * f2;
                 *p -= (*m / c1) / ((*v / c2).sqrt() + eps) * lr;
             }),
-        }
+        })
     }
 }
 
