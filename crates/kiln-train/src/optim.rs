@@ -1,5 +1,5 @@
-//! Optimizers (burn-optim; AdamW's CPU step fused, `fused_adamw`) with PyTorch's defaults and HF Trainer's parameter groups, and the
-//! per-group learning rates of one step.
+//! Optimizers (burn-optim; AdamW's CPU step fused, `fused_adamw`) with PyTorch's defaults and
+//! HF Trainer's parameter groups, and the per-group learning rates of one step.
 
 use std::str::FromStr;
 
