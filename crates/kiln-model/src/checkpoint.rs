@@ -1,10 +1,11 @@
 //! Hugging Face checkpoints in and out: `config.json` + `model.safetensors` or
 //! `pytorch_model.bin` (+ `tokenizer.json`), with or without the `bert.` prefix.
 //!
-//! Tensor files are read and written by burn-store; this file only maps HF names to the
-//! module tree of `bert.rs` and checks that every tensor found a home.
+//! Tensor files are read and written by burn-store; this file maps HF names to the module tree
+//! of `bert.rs`, checks that every tensor found a home, and stages every saved file so that it
+//! appears whole, with the user's umask, and (for weights) byte-identical for identical weights.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
@@ -12,6 +13,7 @@ use burn::store::{
     ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::bert::{BertClassifier, BertModel, Pooling};
 use crate::config::BertConfig;
@@ -228,10 +230,7 @@ impl Checkpoint {
             .into_iter()
             .collect();
         let has_pooler = keys.iter().any(|k| k.starts_with("bert.pooler."));
-        let head_in_file = keys
-            .iter()
-            .find(|k| *k == "classifier.weight")
-            .is_some();
+        let head_in_file = keys.iter().find(|k| *k == "classifier.weight").is_some();
         let num_labels = match head {
             HeadInit::New(n) => n,
             HeadInit::FromCheckpoint => {
@@ -244,13 +243,16 @@ impl Checkpoint {
                 }
                 // An empty `id2label` is the config's fault: without the filter it reached the
                 // "at least one label" check below, whose error blamed the weights file.
-                self.config.labels().map(|l| l.len()).filter(|&n| n > 0).ok_or_else(|| {
-                    ModelError::Config {
+                self.config
+                    .labels()
+                    .map(|l| l.len())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| ModelError::Config {
                         path: self.dir.join(CONFIG_FILE),
-                        message: "a model with a classification head needs `id2label` with keys 0..n"
-                            .into(),
-                    }
-                })?
+                        message:
+                            "a model with a classification head needs `id2label` with keys 0..n"
+                                .into(),
+                    })?
             }
         };
         if num_labels == 0 {
@@ -291,7 +293,11 @@ impl Checkpoint {
     }
 
     /// Turns burn-store's result into a list of missing / unexpected / wrong-shaped tensors.
-    fn check(&self, result: ApplyResult, allowed_missing: &[&str]) -> Result<LoadReport, ModelError> {
+    fn check(
+        &self,
+        result: ApplyResult,
+        allowed_missing: &[&str],
+    ) -> Result<LoadReport, ModelError> {
         let mut problems = Vec::new();
         let missing: Vec<&String> = result
             .missing
@@ -331,7 +337,8 @@ impl Checkpoint {
                     found,
                 } => format!(
                     "{path}: shape {:?} in the file, {:?} expected from config.json",
-                    found.as_slice(), expected.as_slice()
+                    found.as_slice(),
+                    expected.as_slice()
                 ),
                 other => other.to_string(),
             });
@@ -362,26 +369,186 @@ impl Checkpoint {
 fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     let items: Vec<&str> = items.collect();
     const SHOWN: usize = 12;
-    let mut text = items.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     if items.len() > SHOWN {
         text.push_str(&format!(", … ({} more)", items.len() - SHOWN));
     }
     text
 }
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory, fsynced, renamed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    use std::io::Write;
+/// Mode bits asked of the kernel for staged files and directories. tempfile makes its files
+/// 0600, right for scratch data but not for results that are renamed into place and must be as
+/// readable as any other tool's output: the kernel takes the umask off these bits (0644 and
+/// 0755 under umask 022), so nothing here reads or changes the umask itself.
+const FILE_MODE: u32 = 0o666;
+const DIR_MODE: u32 = 0o777;
+
+fn staging_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+}
+
+/// A temporary directory in `parent` (named `PREFIX…`) for output that is assembled there and
+/// then renamed into place. It takes the umask like a plain `mkdir`, so the renamed directory
+/// is as readable as the rest of the user's files; it is removed on drop unless kept.
+pub fn staging_dir(parent: &Path, prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    staging_builder(prefix, DIR_MODE).tempdir_in(parent)
+}
+
+/// Writes `path` atomically: `fill` writes the content into a temp file beside it (mode
+/// 0666 less the umask), which is fsynced and renamed over `path`. A reader sees the old file
+/// or the new one, never a part.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ModelError> {
     let save_err = |e: std::io::Error| ModelError::Save {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(save_err)?;
-    tmp.write_all(bytes).map_err(save_err)?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = staging_builder(".tmp", FILE_MODE)
+        .tempfile_in(parent)
+        .map_err(save_err)?;
+    fill(tmp.as_file_mut()).map_err(save_err)?;
     tmp.as_file().sync_all().map_err(save_err)?;
     tmp.persist(path).map_err(|e| save_err(e.error))?;
     Ok(())
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    use std::io::Write;
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// One tensor's entry in a safetensors header. Unknown fields are refused rather than dropped,
+/// so a future safetensors that adds one fails the save loudly instead of losing it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TensorEntry {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// A safetensors header in a fixed order: `__metadata__` first with its keys sorted, then the
+/// tensors in the order of their data (as safetensors itself lays them out).
+struct Header {
+    metadata: Option<BTreeMap<String, String>>,
+    tensors: Vec<(String, TensorEntry)>,
+}
+
+impl Serialize for Header {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = self.tensors.len() + usize::from(self.metadata.is_some());
+        let mut map = serializer.serialize_map(Some(len))?;
+        if let Some(metadata) = &self.metadata {
+            map.serialize_entry("__metadata__", metadata)?;
+        }
+        for (name, entry) in &self.tensors {
+            map.serialize_entry(name, entry)?;
+        }
+        map.end()
+    }
+}
+
+/// The header JSON `header` in canonical order, padded with spaces to a multiple of 8 bytes as
+/// safetensors pads it (so the tensor data stays aligned).
+fn canonical_header(header: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut entries: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)?;
+    let metadata = entries
+        .remove("__metadata__")
+        .map(serde_json::from_value::<BTreeMap<String, String>>)
+        .transpose()?;
+    let mut tensors = entries
+        .into_iter()
+        .map(|(name, entry)| Ok((name, serde_json::from_value::<TensorEntry>(entry)?)))
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    // Stable: tensors with equal offsets (empty ones) stay in name order.
+    tensors.sort_by_key(|(_, entry)| entry.data_offsets);
+    let mut bytes = serde_json::to_vec(&Header { metadata, tensors })?;
+    bytes.resize(bytes.len().next_multiple_of(8), b' ');
+    Ok(bytes)
+}
+
+/// Reads the header JSON of the safetensors file `file`, leaving it positioned at the data.
+fn read_header(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let size = file.metadata()?.len();
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix)?;
+    let len = u64::from_le_bytes(prefix);
+    if len > size.saturating_sub(8) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a header of {len} bytes in a file of {size}"),
+        ));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)?;
+    Ok(header)
+}
+
+/// Copies the safetensors file `from` to `to` with its header in canonical order. burn-store
+/// hands its metadata to safetensors as a HashMap, whose order changes from one map to the
+/// next, so identical weights gave different files; it also writes through safetensors' own
+/// temp file, which leaves the file 0600. The tensor bytes are copied unchanged (in the
+/// kernel, no copy in memory): their offsets count from the end of the header.
+fn write_canonical_safetensors(from: &Path, to: &Path) -> Result<(), ModelError> {
+    use std::io::Write;
+    let read_err = |message: String| ModelError::Save {
+        path: from.to_path_buf(),
+        message,
+    };
+    let mut file = std::fs::File::open(from).map_err(|e| read_err(e.to_string()))?;
+    let header = read_header(&mut file).map_err(|e| read_err(e.to_string()))?;
+    let header = canonical_header(&header).map_err(|e| read_err(format!("header: {e}")))?;
+    write_atomic_with(to, |out| {
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(&header)?;
+        std::io::copy(&mut file, out)?;
+        Ok(())
+    })
+}
+
+/// Writes `model`'s weights to `path` (in a staging directory) with HF names and `format=pt`.
+fn write_weights(model: &BertClassifier, path: &Path) -> Result<(), ModelError> {
+    // burn-store writes a scratch file beside `path`; the published file is its canonical copy.
+    let mut scratch = path.as_os_str().to_owned();
+    scratch.push(".burn");
+    let scratch = PathBuf::from(scratch);
+    let mut store = SafetensorsStore::from_file(&scratch)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .remap(kiln_to_hf())
+        // transformers refuses safetensors files whose metadata lacks format=pt.
+        .metadata("format", "pt");
+    model.save_into(&mut store).map_err(|e| ModelError::Save {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_canonical_safetensors(&scratch, path)?;
+    std::fs::remove_file(&scratch).map_err(|e| ModelError::Save {
+        path: scratch.clone(),
+        message: e.to_string(),
+    })
 }
 
 /// Saves a classifier in Hugging Face layout so that `transformers` loads it unchanged:
@@ -417,10 +584,8 @@ pub fn save_pretrained(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| save_err(&parent, e.to_string()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".kiln-save-")
-        .tempdir_in(&parent)
-        .map_err(|e| save_err(&parent, e.to_string()))?;
+    let staging =
+        staging_dir(&parent, ".kiln-save-").map_err(|e| save_err(&parent, e.to_string()))?;
 
     let mut config = config.clone();
     // Fields that describe the source checkpoint, not this model.
@@ -429,9 +594,10 @@ pub fn save_pretrained(
     config.set_labels(labels);
     config.architectures = Some(vec!["BertForSequenceClassification".into()]);
     config.model_type = "bert".into();
-    config
-        .extra
-        .insert("kiln_pooling".into(), serde_json::to_value(model.pooling).unwrap());
+    config.extra.insert(
+        "kiln_pooling".into(),
+        serde_json::to_value(model.pooling).unwrap(),
+    );
     if model.bert.pooler.is_none() || model.pooling == Pooling::Mean {
         // transformers' BertForSequenceClassification reads the pooler; say plainly when
         // this head does not, so nobody trusts Python predictions that differ.
@@ -444,19 +610,11 @@ pub fn save_pretrained(
             ),
         );
     }
-    let config_json = serde_json::to_string_pretty(&config)
-        .map_err(|e| save_err(out_dir, e.to_string()))?;
+    let config_json =
+        serde_json::to_string_pretty(&config).map_err(|e| save_err(out_dir, e.to_string()))?;
     write_atomic(&staging.path().join(CONFIG_FILE), config_json.as_bytes())?;
 
-    let weights = staging.path().join(SAFETENSORS_FILE);
-    let mut store = SafetensorsStore::from_file(&weights)
-        .with_to_adapter(BurnToPyTorchAdapter)
-        .remap(kiln_to_hf())
-        // transformers refuses safetensors files whose metadata lacks format=pt.
-        .metadata("format", "pt");
-    model
-        .save_into(&mut store)
-        .map_err(|e| save_err(&weights, e.to_string()))?;
+    write_weights(model, &staging.path().join(SAFETENSORS_FILE))?;
 
     if let Some(tok) = tokenizer_json {
         let bytes = std::fs::read(tok).map_err(|e| save_err(tok, e.to_string()))?;
@@ -473,7 +631,8 @@ pub fn save_pretrained(
         }
         let path = source.join(TOKENIZER_CONFIG_FILE);
         let mut tokenizer_config: serde_json::Map<String, serde_json::Value> = if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| save_err(&path, e.to_string()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| save_err(&path, e.to_string()))?;
             serde_json::from_str(&text).map_err(|e| save_err(&path, e.to_string()))?
         } else {
             serde_json::Map::new()
@@ -482,7 +641,8 @@ pub fn save_pretrained(
             .entry("model_max_length")
             .or_insert(serde_json::json!(config.max_position_embeddings));
         tokenizer_config.remove("name_or_path");
-        let text = serde_json::to_string_pretty(&tokenizer_config).map_err(|e| save_err(out_dir, e.to_string()))?;
+        let text = serde_json::to_string_pretty(&tokenizer_config)
+            .map_err(|e| save_err(out_dir, e.to_string()))?;
         write_atomic(&staging.path().join(TOKENIZER_CONFIG_FILE), text.as_bytes())?;
     }
 
@@ -491,7 +651,10 @@ pub fn save_pretrained(
     let old = if out_dir.exists() {
         let old = parent.join(format!(
             ".kiln-old-{}",
-            out_dir.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+            out_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("model")
         ));
         let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(out_dir, &old).map_err(|e| save_err(out_dir, e.to_string()))?;

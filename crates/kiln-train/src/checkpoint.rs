@@ -152,10 +152,9 @@ pub fn save(
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(root)
-        .map_err(|e| err(root, e))?;
+    // Made through kiln-model's helper so that the renamed checkpoint takes the umask.
+    let staging =
+        kiln_model::checkpoint::staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
     let dir = staging.path();
     model.clone().save_file(dir.join(MODEL)).map_err(|e| err(&dir.join(MODEL), e))?;
     optim.save(dir.join(OPTIMIZER)).map_err(|e| err(&dir.join(OPTIMIZER), e))?;

@@ -278,3 +278,127 @@ fn non_finite_steps_are_skipped_counted_and_stop_the_run_when_repeated() {
     let err = train(base, &data, &config, &device, None, None, &mut Silent).err().expect("stops").to_string();
     assert!(err.contains("3 steps in a row") && err.contains("--max-bad-steps"), "{err}");
 }
+
+/// This process's umask, as Linux reports it (`Umask:` in /proc/self/status, since 4.7).
+#[cfg(target_os = "linux")]
+fn current_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .expect("no Umask line");
+    u32::from_str_radix(line.trim(), 8).unwrap()
+}
+
+/// Permission bits of `root` and of everything below it.
+#[cfg(unix)]
+fn modes(root: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(root).unwrap().permissions().mode() & 0o777;
+    let mut found = vec![(root.to_path_buf(), mode)];
+    if root.is_dir() {
+        for entry in std::fs::read_dir(root).unwrap() {
+            found.extend(modes(&entry.unwrap().path()));
+        }
+    }
+    found
+}
+
+/// The entries of `found` whose mode is not what `umask` gives a new file (0666 less the umask)
+/// or directory (0777 less the umask), each as "path: mode, expected".
+#[cfg(unix)]
+fn wrong_modes(found: &[(std::path::PathBuf, u32)], umask: u32) -> Vec<String> {
+    found
+        .iter()
+        .filter_map(|(path, mode)| {
+            let want = if path.is_dir() {
+                0o777 & !umask
+            } else {
+                0o666 & !umask
+            };
+            (*mode != want).then(|| format!("{}: {mode:o}, {want:o} expected", path.display()))
+        })
+        .collect()
+}
+
+/// Runs the ignored test `name` of this test binary in a child process under umask `mask`:
+/// the umask belongs to the whole process, so setting it here would change the files of the
+/// tests running beside this one.
+#[cfg(target_os = "linux")]
+fn run_under_umask(name: &str, mask: &str) {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            r#"umask {mask} && exec "$0" --exact {name} --ignored --test-threads=1"#
+        ))
+        .arg(std::env::current_exe().unwrap())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name} under umask {mask}:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "{name} did not run under umask {mask}:\n{text}"
+    );
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn checkpoints_take_the_umask() {
+    for mask in ["022", "077"] {
+        run_under_umask("checkpointing_under_this_umask", mask);
+    }
+}
+
+/// Trains with a checkpoint directory and checks the mode of every checkpoint directory and
+/// file against this process's umask.
+#[test]
+#[cfg(target_os = "linux")]
+#[ignore = "run by checkpoints_take_the_umask in a child process with a set umask"]
+fn checkpointing_under_this_umask() {
+    let umask = current_umask();
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("checkpoints");
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 8,
+        ..TrainConfig::default()
+    };
+    let model = tiny_model(0.0, Pooling::Cls, &device);
+    train(
+        model,
+        &data(16, 8),
+        &config,
+        &device,
+        Some(&root),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+
+    let found = modes(&root);
+    let names: Vec<String> = found
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "model.bpk",
+        "optimizer.bpk",
+        "best.bpk",
+        "state.json",
+        "checksums.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not saved: {names:?}"
+        );
+    }
+    assert!(names.iter().any(|n| n.starts_with("ckpt-")), "{names:?}");
+    let wrong = wrong_modes(&found, umask);
+    assert!(wrong.is_empty(), "under umask {umask:03o}: {wrong:#?}");
+}
