@@ -25,6 +25,24 @@ pub fn compiled_backends() -> Vec<&'static str> {
     v
 }
 
+/// `--device` help: the devices this build can run (others need a rebuild with a feature).
+pub fn device_help() -> String {
+    format!("Device: {}", device_choices())
+}
+
+/// The devices this build can run, for help texts: `flex, wgpu[:N] (default flex)`.
+pub fn device_choices() -> String {
+    let forms: Vec<&str> = compiled_backends()
+        .into_iter()
+        .map(|b| match b {
+            "wgpu" => "wgpu[:N]",
+            "cuda" => "cuda[:N]",
+            other => other,
+        })
+        .collect();
+    format!("{} (default {})", forms.join(", "), default_device_name())
+}
+
 /// The default device: flex when compiled in, else the first compiled backend.
 pub fn default_device_name() -> &'static str {
     compiled_backends().first().copied().unwrap_or("flex")

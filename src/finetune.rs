@@ -24,7 +24,8 @@ use kiln_data::pipeline::DataSource;
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
 use kiln_train::metrics::ClassificationMetrics;
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
-use kiln_train::report::{self, EpochPoint, ReportInput, StepPoint};
+use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
+use kiln_train::report::{self, ReportInput};
 use kiln_train::schedule::ScheduleKind;
 use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
 use kiln_train::trainer::{evaluate, train_on_devices, Observer, SelectionMetric, TrainConfig, TrainData};
@@ -42,26 +43,36 @@ pub struct TrainOptions {
     /// Checkpoint directory (Hugging Face layout) or a known name (minilm-l6). Default minilm-l6.
     #[arg(long)]
     pub model: Option<String>,
-    /// Built-in data set (default rotten-tomatoes).
-    #[arg(long)]
+    /// A built-in data set, fetched on first use.
+    #[arg(long, help = builtin_help())]
     pub data: Option<String>,
+    /// Training file: CSV, TSV or JSONL with a header row (keys in JSONL).
     #[arg(long)]
     pub train: Option<PathBuf>,
+    /// Validation file; split off --train (stratified, seeded, --valid-ratio) when absent.
     #[arg(long)]
     pub valid: Option<PathBuf>,
+    /// Test file; split off --train (stratified, seeded, --test-ratio) when absent.
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// csv, tsv, jsonl or json (default: from the extension).
     #[arg(long)]
     pub format: Option<String>,
+    /// Column (JSONL key) holding the text. Default text.
     #[arg(long)]
     pub text_column: Option<String>,
+    /// Column of the second text, for sentence-pair tasks.
     #[arg(long)]
     pub text_pair_column: Option<String>,
+    /// Column holding the label (strings or integers). Default label.
     #[arg(long)]
     pub label_column: Option<String>,
+    /// Share of each label held out for validation when no --valid file is given (default
+    /// 0.1; 0 trains without validation).
     #[arg(long)]
     pub valid_ratio: Option<f64>,
+    /// Share of each label held out for testing when no --test file is given (default 0.1;
+    /// 0 skips the test evaluation).
     #[arg(long)]
     pub test_ratio: Option<f64>,
     /// Tokens per example (default 128).
@@ -70,6 +81,7 @@ pub struct TrainOptions {
     /// e.g. delete=0.1,swap=0.1,mask=0.15 (training split only).
     #[arg(long)]
     pub augment: Option<String>,
+    /// Augmented copies of each training example (with --augment; default 1).
     #[arg(long)]
     pub augment_copies: Option<usize>,
     /// Default 3.
@@ -81,9 +93,10 @@ pub struct TrainOptions {
     /// Bucketed batches of at most this many (padded) tokens instead of --batch-size examples.
     #[arg(long)]
     pub token_budget: Option<usize>,
-    /// Plain shuffled batches instead of length-bucketed ones.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub no_bucketing: Option<bool>,
+    /// How batches are drawn: bucketed (similar lengths together, default) or shuffled
+    /// (plain random batches).
+    #[arg(long)]
+    pub sampler: Option<Sampler>,
     /// Peak learning rate (default 5e-5).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -114,6 +127,7 @@ pub struct TrainOptions {
     /// Micro-batches per optimizer step (default 1).
     #[arg(long)]
     pub grad_accum: Option<usize>,
+    /// Label smoothing ε of the cross-entropy, as PyTorch's (default 0).
     #[arg(long)]
     pub label_smoothing: Option<f64>,
     /// Comma-separated weights, one per label in label order.
@@ -131,53 +145,66 @@ pub struct TrainOptions {
     /// llrd: per-layer decay γ (default 0.9).
     #[arg(long)]
     pub llrd_decay: Option<f64>,
+    /// lora: rank of the adapters (default 8).
     #[arg(long)]
     pub lora_rank: Option<usize>,
+    /// lora: scaling α of the adapters (default 16; the update is scaled by α/rank).
     #[arg(long)]
     pub lora_alpha: Option<f64>,
-    /// cls (pooler over [CLS], like BertForSequenceClassification; default) or mean.
+    /// cls (pooler over [CLS], like BertForSequenceClassification; default) or mean (the
+    /// exported model then predicts differently in transformers: see config.json's kiln_note).
     #[arg(long)]
     pub pooling: Option<String>,
     /// Validation metric for the best model and early stopping: accuracy (default), macro-f1, loss.
     #[arg(long)]
     pub metric: Option<String>,
-    /// Stop after this many epochs without improvement.
+    /// Stop after this many evaluations in a row without improvement.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// The least gain in --metric that counts as an improvement (default 0).
     #[arg(long)]
     pub min_delta: Option<f64>,
-    /// Validate every N optimizer steps too.
+    /// Also validate every N optimizer steps; every evaluation competes for the best model and
+    /// counts for --patience.
     #[arg(long)]
     pub eval_every: Option<usize>,
     /// Also checkpoint every N optimizer steps (default: at each epoch's end only).
     #[arg(long)]
     pub save_every: Option<usize>,
-    /// Checkpoints kept (default 2).
+    /// Checkpoints kept while training (default 2; older ones are deleted).
     #[arg(long)]
-    pub keep_checkpoints: Option<usize>,
+    pub save_total_limit: Option<usize>,
+    /// Keep the resume checkpoints of a finished run (by default they are deleted once the
+    /// best model is exported to OUT/model).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub keep_checkpoints: Option<bool>,
+    /// A progress line every N optimizer steps when stderr is not a terminal (default 50;
+    /// terminals get a progress bar).
+    #[arg(long)]
+    pub logging_steps: Option<usize>,
     /// Stop after this many consecutive steps with a non-finite loss or gradient (default 5);
     /// fewer are skipped and counted.
     #[arg(long)]
     pub max_bad_steps: Option<usize>,
-    /// f32 (default), f16, bf16.
-    #[arg(long)]
+    /// Training precision.
+    #[arg(long, help = precision_help())]
     pub precision: Option<String>,
     /// Seeds the split, the batch order, dropout, augmentation and the new head (default 42).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// flex, ndarray, wgpu[:N], cuda[:N]; a comma-separated list (`--devices cuda:0,cuda:1`)
-    /// trains data-parallel, each batch split over the devices.
-    #[arg(long, alias = "devices")]
+    /// The device; a comma-separated list trains data-parallel, each batch split over them.
+    #[arg(long, alias = "devices", help = train_device_help())]
     #[serde(alias = "devices")]
     pub device: Option<String>,
     /// Run directory (default runs/MODEL-DATA-STRATEGY).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
+    /// Continue the run in this directory from its newest intact checkpoint, with the run's
+    /// own options (OUT/config.toml); flags that would change the run are refused.
     #[arg(long)]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
-    /// Replace a finished run in --out.
+    /// Replace a finished or interrupted run in --out.
     #[arg(long)]
     #[serde(skip)]
     pub overwrite: bool,
@@ -185,30 +212,77 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// What `kiln distill` adds (recorded in config.toml so that a resume can check it).
+    #[arg(skip)]
+    pub distill: Option<DistillRecord>,
 }
 
-macro_rules! fill {
-    ($flags:ident, $file:ident, $($field:ident),* $(,)?) => {
-        $( if $flags.$field.is_none() { $flags.$field = $file.$field.clone(); } )*
-    };
+/// How training batches are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sampler {
+    /// Similar lengths batched together (seeded; batch order shuffled): little padding.
+    #[default]
+    Bucketed,
+    /// Plain shuffled batches, padded to each batch's longest example.
+    Shuffled,
+}
+
+/// A distillation run's own options, as config.toml records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DistillRecord {
+    pub teacher: PathBuf,
+    pub student_layers: Option<usize>,
+    pub student: Option<String>,
+    pub temperature: f64,
+    pub alpha: f64,
+}
+
+fn builtin_help() -> String {
+    let names: Vec<&str> = kiln_data::builtin::Builtin::all().iter().map(|b| b.name()).collect();
+    format!("A built-in data set, fetched on first use: {} (default {})", names.join(", "), crate::datasets::DEFAULT_DATA)
+}
+
+fn train_device_help() -> String {
+    format!(
+        "Device: {}; a comma-separated list (--devices a,b) trains data-parallel, each batch split over them",
+        backend::device_choices()
+    )
+}
+
+fn precision_help() -> String {
+    "Training precision: f32 (default) or bf16 (the whole model and optimizer state in bf16; \
+     see the README)"
+        .into()
+}
+
+/// Options that cannot change a run's result: a resume may give them anew.
+const RESUME_MAY_CHANGE: &[&str] = &["save-every", "save-total-limit", "keep-checkpoints", "logging-steps", "out"];
+
+/// `top` over `base`: every option `top` sets wins (a generic merge through the options' TOML
+/// form, so a new option needs no code here).
+fn overlay(base: &TrainOptions, top: &TrainOptions) -> Result<TrainOptions> {
+    let mut merged = toml::Table::try_from(base).context("merging options")?;
+    merged.extend(toml::Table::try_from(top).context("merging options")?);
+    let mut out: TrainOptions = merged.try_into().context("merging options")?;
+    out.resume = top.resume.clone().or_else(|| base.resume.clone());
+    out.overwrite = top.overwrite || base.overwrite;
+    out.config = top.config.clone().or_else(|| base.config.clone());
+    Ok(out)
+}
+
+/// Reads a TOML file of options (config.toml or `--config`), naming the file on errors.
+fn read_options_file(path: &Path) -> Result<TrainOptions> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 impl TrainOptions {
     /// Flags, with the config file (when given) filling what the flags leave out.
-    pub fn with_config_file(mut self) -> Result<Self> {
+    pub fn with_config_file(self) -> Result<Self> {
         let Some(path) = self.config.clone() else { return Ok(self) };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let file: TrainOptions = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let flags = &mut self;
-        fill!(
-            flags, file, model, data, train, valid, test, format, text_column, text_pair_column, label_column,
-            valid_ratio, test_ratio, max_len, augment, augment_copies, epochs, batch_size, token_budget,
-            no_bucketing, lr, schedule, warmup_ratio, warmup_steps, optimizer, weight_decay, momentum, nesterov,
-            grad_clip, grad_accum, label_smoothing, class_weights, strategy, top_k, unfreeze_every, llrd_decay,
-            lora_rank, lora_alpha, pooling, metric, patience, min_delta, eval_every, save_every, keep_checkpoints,
-            max_bad_steps, precision, seed, device, out,
-        );
-        Ok(self)
+        overlay(&read_options_file(&path)?, &self)
     }
 }
 
@@ -231,13 +305,15 @@ pub struct Resolved {
     pub precision: String,
     pub device: String,
     pub out: PathBuf,
+    pub logging_steps: usize,
+    pub keep_checkpoints: bool,
     /// The options as resolved, for `config.toml` (flags and file merged, defaults filled).
     pub options: TrainOptions,
 }
 
-/// Fills defaults and checks every option.
+/// Fills defaults and checks every option (a `--config` file already merged in).
 pub fn resolve(options: TrainOptions) -> Result<Resolved> {
-    let o = options.with_config_file()?;
+    let o = options;
     let defaults = TrainConfig::default();
     let strategy_defaults = StrategyConfig::default();
     let optimizer_defaults = OptimizerSpec::default();
@@ -268,7 +344,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         epochs: o.epochs.unwrap_or(defaults.epochs),
         batch_size: o.batch_size.unwrap_or(defaults.batch_size),
         token_budget: o.token_budget,
-        bucketing: !o.no_bucketing.unwrap_or(false),
+        bucketing: o.sampler.unwrap_or_default() == Sampler::Bucketed,
         lr: o.lr.unwrap_or(defaults.lr),
         schedule: parse::<ScheduleKind>("schedule", &o.schedule)?.unwrap_or_default(),
         warmup_ratio: o.warmup_ratio.unwrap_or(defaults.warmup_ratio),
@@ -290,7 +366,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         min_delta: o.min_delta.unwrap_or(0.0),
         eval_every_steps: o.eval_every,
         save_every_steps: o.save_every,
-        keep_checkpoints: o.keep_checkpoints.unwrap_or(defaults.keep_checkpoints),
+        keep_checkpoints: o.save_total_limit.unwrap_or(defaults.keep_checkpoints),
         max_bad_steps: o.max_bad_steps.unwrap_or(defaults.max_bad_steps),
         seed,
         ..defaults
@@ -367,6 +443,30 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     resolved.seed = Some(seed);
     resolved.device = Some(device.clone());
     resolved.out = Some(out.clone());
+    // Every default written out, so that config.toml reproduces the run whatever later
+    // versions take as defaults.
+    resolved.data = o.data.clone().or_else(|| data.train.is_none().then(|| data_name.clone()));
+    resolved.text_column = Some(data.text_column.clone());
+    resolved.label_column = Some(data.label_column.clone());
+    resolved.augment_copies = Some(data.augment_copies);
+    resolved.sampler = Some(o.sampler.unwrap_or_default());
+    resolved.momentum = Some(config.optimizer.momentum);
+    resolved.nesterov = Some(config.optimizer.nesterov);
+    resolved.top_k = Some(config.strategy.top_k);
+    resolved.unfreeze_every = Some(config.strategy.unfreeze_every);
+    resolved.llrd_decay = Some(config.strategy.llrd_decay);
+    resolved.lora_rank = Some(config.strategy.lora_rank);
+    resolved.lora_alpha = Some(config.strategy.lora_alpha);
+    resolved.min_delta = Some(config.min_delta);
+    resolved.save_total_limit = Some(config.keep_checkpoints);
+    resolved.max_bad_steps = Some(config.max_bad_steps);
+    let logging_steps = o.logging_steps.unwrap_or(50);
+    if logging_steps == 0 {
+        bail!("--logging-steps must be at least 1");
+    }
+    resolved.logging_steps = Some(logging_steps);
+    let keep_checkpoints = o.keep_checkpoints.unwrap_or(false);
+    resolved.keep_checkpoints = Some(keep_checkpoints);
     Ok(Resolved {
         model,
         data,
@@ -375,8 +475,78 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         precision,
         device,
         out,
+        logging_steps,
+        keep_checkpoints,
         options: resolved,
     })
+}
+
+/// The options of a resumed run: the run's own resolved options (`DIR/config.toml`), with the
+/// flags (and `--config` file) given now on top. A flag that would change the data, the model,
+/// the plan of batches or the recipe is refused with every difference named; only options
+/// that cannot change the result may differ. Checked before anything is loaded or written.
+fn options_for_resume(dir: &Path, flags: TrainOptions, distill: Option<&DistillOptions>) -> Result<TrainOptions> {
+    if !dir.is_dir() {
+        bail!("--resume {}: no such directory", dir.display());
+    }
+    if dir.join("metrics.json").exists() {
+        bail!(
+            "--resume {}: that run finished (metrics.json); nothing to resume — pass --overwrite \
+             without --resume to train it again from scratch",
+            dir.display()
+        );
+    }
+    let checkpoints = dir.join("checkpoints");
+    let newest = kiln_train::checkpoint::find_latest(&checkpoints, &mut |m| eprintln!("{m}"))
+        .map_err(|e| anyhow::anyhow!("--resume {}: no checkpoint to resume from ({e})", dir.display()))?;
+    let saved_path = dir.join("config.toml");
+    if !saved_path.is_file() {
+        bail!("--resume {}: {} is missing, so the run's options are unknown", dir.display(), saved_path.display());
+    }
+    let saved = read_options_file(&saved_path)?;
+    if let Some(out) = &flags.out {
+        if out != dir {
+            bail!("--out {} and --resume {} name different runs; a resumed run stays in its directory", out.display(), dir.display());
+        }
+    }
+    let flags = flags.with_config_file()?;
+    let mut merged = overlay(&saved, &flags)?;
+    merged.out = Some(dir.to_path_buf());
+    merged.resume = Some(dir.to_path_buf());
+    merged.distill = distill.map(DistillOptions::record);
+    match (&saved.distill, &merged.distill) {
+        (None, Some(_)) => bail!("--resume {}: that run is a `kiln train` run; resume it with kiln train", dir.display()),
+        (Some(_), None) => bail!("--resume {}: that run is a distillation; resume it with kiln distill", dir.display()),
+        _ => {}
+    }
+    let before = toml::Table::try_from(&resolve(saved.clone())?.options).context("comparing options")?;
+    let after = toml::Table::try_from(&resolve(merged.clone())?.options).context("comparing options")?;
+    let differences = option_differences(&before, &after);
+    if !differences.is_empty() {
+        bail!(
+            "--resume {}: these options differ from the run's own ({}), and resuming with them \
+             would mix two runs: {}. Drop them to continue the run as it was, or start a new run \
+             with another --out",
+            dir.display(),
+            saved_path.display(),
+            differences.join("; ")
+        );
+    }
+    eprintln!("resuming {} from {} with the run's own options ({})", dir.display(), newest.display(), saved_path.display());
+    Ok(merged)
+}
+
+/// `--key: the run had A, now B` for every option that differs and matters for the result.
+fn option_differences(before: &toml::Table, after: &toml::Table) -> Vec<String> {
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let shown = |v: Option<&toml::Value>| v.map_or_else(|| "nothing".to_string(), |v| v.to_string());
+    keys.into_iter()
+        .filter(|k| !RESUME_MAY_CHANGE.contains(&k.as_str()))
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| format!("--{k}: the run had {}, now {}", shown(before.get(k)), shown(after.get(k))))
+        .collect()
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
@@ -387,11 +557,17 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Progress bar, console lines and `log.jsonl`.
+/// Progress bar (on a terminal) or a progress line every `logging_steps` steps (otherwise),
+/// console lines and `log.jsonl`.
 struct Console {
     bar: indicatif::ProgressBar,
     log: std::io::BufWriter<std::fs::File>,
     epochs: usize,
+    logging_steps: usize,
+    /// Optimizer steps per epoch, for the overall ETA.
+    steps_per_epoch: usize,
+    /// When this process's first step started, and the global step it started from.
+    since: Option<(Instant, u64)>,
 }
 
 impl Console {
@@ -407,6 +583,23 @@ impl Console {
             self.bar.println(line);
         }
     }
+    /// Seconds left in the whole run at this pace (the steps this process has taken so far).
+    fn eta_seconds(&self, step: u64) -> Option<f64> {
+        let (start, first) = self.since?;
+        let done = step.checked_sub(first)?.max(1) as f64;
+        let total = (self.steps_per_epoch * self.epochs) as u64;
+        Some(start.elapsed().as_secs_f64() / done * total.saturating_sub(step) as f64)
+    }
+}
+
+/// `1h02m`, `3m05s`, `42s`.
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec:02}s"),
+        (h, min, _) => format!("{h}h{min:02}m"),
+    }
 }
 
 impl Observer for Console {
@@ -414,25 +607,54 @@ impl Observer for Console {
         self.say(&format!("parameter plan (epoch {}):\n{plan}", epoch + 1));
     }
     fn epoch_start(&mut self, epoch: usize, optimizer_steps: usize) {
+        self.steps_per_epoch = optimizer_steps;
         self.bar.reset();
         self.bar.set_length(optimizer_steps as u64);
         self.bar.set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
     }
     fn step(&mut self, point: &StepPoint, samples_per_second: f64) {
+        if self.since.is_none() {
+            self.since = Some((Instant::now(), point.step.saturating_sub(1)));
+        }
         self.bar.inc(1);
         self.bar.set_message(format!(
             "loss {:.4}  lr {:.2e}  {:.0} samples/s",
             point.loss, point.lr, samples_per_second
         ));
+        if self.bar.is_hidden() && point.step % self.logging_steps as u64 == 0 {
+            let eta = self.eta_seconds(point.step).map(format_duration).unwrap_or_else(|| "-".into());
+            eprintln!(
+                "step {}/{} (epoch {:.2}/{}): loss {:.4}  lr {:.2e}  {:.0} samples/s  eta {eta}",
+                point.step,
+                self.steps_per_epoch * self.epochs,
+                point.epoch,
+                self.epochs,
+                point.loss,
+                point.lr,
+                samples_per_second
+            );
+        }
         self.log(serde_json::json!({
             "kind": "step", "step": point.step, "epoch": point.epoch, "loss": point.loss,
             "lr": point.lr, "samples_per_second": samples_per_second,
         }));
     }
-    fn validation(&mut self, epoch: usize, step: u64, m: &ClassificationMetrics) {
+    fn validation(&mut self, point: &EvalPoint, is_best: bool) {
+        let m = &point.metrics;
+        if !point.epoch_end {
+            self.say(&format!(
+                "step {} (epoch {:.2}): valid accuracy {:.4}  macro-F1 {:.4}  loss {:.4}{}",
+                point.step,
+                point.epoch,
+                m.accuracy,
+                m.macro_f1,
+                m.loss.unwrap_or(f64::NAN),
+                if is_best { "  (best so far)" } else { "" }
+            ));
+        }
         self.log(serde_json::json!({
-            "kind": "validation", "epoch": epoch + 1, "step": step, "accuracy": m.accuracy,
-            "macro_f1": m.macro_f1, "loss": m.loss,
+            "kind": "validation", "epoch": point.epoch, "step": point.step, "accuracy": m.accuracy,
+            "macro_f1": m.macro_f1, "loss": m.loss, "best": is_best,
         }));
     }
     fn epoch_end(&mut self, point: &EpochPoint, is_best: bool) {
@@ -482,19 +704,38 @@ fn install_interrupt_handler() {
     });
 }
 
-/// Refuses to mix runs: an `--out` holding a finished run needs `--overwrite`.
+/// What a run writes into its directory (and `--overwrite` removes).
+const RUN_FILES: &[&str] = &["metrics.json", "log.jsonl", "report.html", "config.toml"];
+const RUN_DIRS: &[&str] = &["checkpoints", "model"];
+
+/// Refuses to mix runs: an `--out` holding a finished or an interrupted run needs `--resume`
+/// (interrupted) or `--overwrite`; `--overwrite` removes the old run's files first.
 fn prepare_out(out: &Path, overwrite: bool, resuming: bool) -> Result<()> {
-    if out.join("metrics.json").exists() && !overwrite {
-        bail!(
-            "{} holds a finished run (metrics.json); pass --overwrite to replace it or choose another --out",
-            out.display()
-        );
-    }
-    if out.exists() && !resuming && overwrite {
-        for name in ["metrics.json", "log.jsonl", "report.html", "config.toml"] {
-            let _ = std::fs::remove_file(out.join(name));
+    if !resuming {
+        if out.join("metrics.json").exists() && !overwrite {
+            bail!(
+                "{} holds a finished run (metrics.json); pass --overwrite to replace it or choose another --out",
+                out.display()
+            );
         }
-        let _ = std::fs::remove_dir_all(out.join("checkpoints"));
+        let leftovers: Vec<&str> = RUN_FILES.iter().chain(RUN_DIRS).copied().filter(|f| out.join(f).exists()).collect();
+        if !leftovers.is_empty() && !overwrite {
+            bail!(
+                "{} holds an unfinished run ({}); pass --resume {} to continue it, --overwrite to \
+                 start over, or choose another --out",
+                out.display(),
+                leftovers.join(", "),
+                out.display()
+            );
+        }
+        if overwrite {
+            for name in RUN_FILES {
+                remove_if_present(&out.join(name), false)?;
+            }
+            for name in RUN_DIRS {
+                remove_if_present(&out.join(name), true)?;
+            }
+        }
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     // Find an unwritable or full disk now, not after an hour of training.
@@ -505,8 +746,55 @@ fn prepare_out(out: &Path, overwrite: bool, resuming: bool) -> Result<()> {
     Ok(())
 }
 
+fn remove_if_present(path: &Path, dir: bool) -> Result<()> {
+    let removed = if dir { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("--overwrite: removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A resumed run's log.jsonl keeps what happened up to its checkpoint: records of the steps
+/// after it (done before the interruption, done again now) are dropped, so the log never
+/// holds a step twice. A `resume` record marks the place.
+fn trim_log_for_resume(log: &Path, checkpoint_state: &kiln_train::checkpoint::TrainState) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(log) else { return Ok(()) };
+    let keep = |record: &serde_json::Value| -> bool {
+        match record["kind"].as_str() {
+            Some("epoch") => record["epoch"].as_u64().is_some_and(|e| e <= checkpoint_state.epochs_done as u64),
+            Some("resume") => true,
+            _ => record["step"].as_u64().is_none_or(|s| s <= checkpoint_state.steps),
+        }
+    };
+    let mut kept = String::new();
+    for line in text.lines() {
+        // A torn last line (the process was killed mid-write) is dropped too.
+        if let Ok(record) = serde_json::from_str::<serde_json::Value>(line) {
+            if keep(&record) {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+    }
+    kept.push_str(&serde_json::json!({"kind": "resume", "step": checkpoint_state.steps, "epoch": checkpoint_state.epochs_done}).to_string());
+    kept.push('\n');
+    write_atomic(log, kept.as_bytes())
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     kiln_model::checkpoint::write_atomic(path, bytes).map_err(Into::into)
+}
+
+/// Which evaluation picked the exported model, in words.
+fn describe_best(outcome: &kiln_train::TrainOutcome) -> String {
+    let mid_epoch = outcome.evals.iter().any(|e| !e.epoch_end);
+    match (outcome.best_epoch, outcome.best_step) {
+        (Some(epoch), Some(step)) if mid_epoch => format!("step {step} (epoch {epoch})"),
+        (Some(epoch), _) => format!("epoch {epoch}"),
+        _ => "the last step".into(),
+    }
 }
 
 /// What `kiln distill` adds to `kiln train`'s options.
@@ -530,6 +818,19 @@ pub struct DistillOptions {
     pub alpha: f64,
     #[command(flatten)]
     pub train: TrainOptions,
+}
+
+impl DistillOptions {
+    /// The distillation options as config.toml records them.
+    pub fn record(&self) -> DistillRecord {
+        DistillRecord {
+            teacher: self.teacher.clone(),
+            student_layers: self.student_layers,
+            student: self.student.clone(),
+            temperature: self.temperature,
+            alpha: self.alpha,
+        }
+    }
 }
 
 /// Runs `kiln train`; prints a summary and returns the run directory.
@@ -563,7 +864,20 @@ struct TeacherSide {
 fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<PathBuf> {
     let resume = options.resume.clone();
     let overwrite = options.overwrite;
+    if resume.is_some() && overwrite {
+        bail!("--resume continues a run and --overwrite replaces it: give one of them");
+    }
+    // Everything that can be refused is checked before any data is read or file written.
+    let options = match &resume {
+        Some(dir) => options_for_resume(dir, options, distill.as_ref())?,
+        None => {
+            let mut o = options.with_config_file()?;
+            o.distill = distill.as_ref().map(DistillOptions::record);
+            o
+        }
+    };
     let r = resolve(options)?;
+    let mut devices = backend::parse_devices(&r.device)?;
     let started = Instant::now();
     prepare_out(&r.out, overwrite, resume.is_some())?;
 
@@ -581,7 +895,6 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         }
     }
 
-    let mut devices = backend::parse_devices(&r.device)?;
     for device in &mut devices {
         if r.precision == "bf16" {
             device
@@ -669,7 +982,16 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     );
 
     let config_toml = toml::to_string_pretty(&r.options).context("writing the resolved config")?;
-    write_atomic(&r.out.join("config.toml"), config_toml.as_bytes())?;
+    let checkpoints = r.out.join("checkpoints");
+    match &resume {
+        // A resumed run keeps its config.toml (the merged options equal it) and its log up to
+        // the checkpoint it continues from.
+        Some(_) => {
+            let newest = kiln_train::checkpoint::find_latest(&checkpoints, &mut |_| {})?;
+            trim_log_for_resume(&r.out.join("log.jsonl"), &kiln_train::checkpoint::read_state(&newest)?)?;
+        }
+        None => write_atomic(&r.out.join("config.toml"), config_toml.as_bytes())?,
+    }
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -685,6 +1007,9 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         bar,
         log: std::io::BufWriter::new(log),
         epochs: r.config.epochs,
+        logging_steps: r.logging_steps,
+        steps_per_epoch: 0,
+        since: None,
     };
 
     let data = TrainData {
@@ -694,21 +1019,32 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         pad_id: tokenizer.pad_id(),
         teacher_logits: teacher.as_ref().map(|t| Arc::new(t.logits.clone())),
     };
-    let checkpoints = r.out.join("checkpoints");
     let resume_dir = resume.as_ref().map(|_| checkpoints.clone());
     install_interrupt_handler();
     let outcome = train_on_devices(model, &data, &config, &devices, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
     console.bar.finish_and_clear();
 
-    let test = evaluate(&outcome.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
-    eprintln!(
-        "test: accuracy {:.4}  macro-F1 {:.4}  ({} examples, best epoch {})",
-        test.accuracy,
-        test.macro_f1,
-        test.examples,
-        outcome.best_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into())
-    );
+    let best = describe_best(&outcome);
+    // An empty test split only happens with --test-ratio 0 (kiln-data refuses an empty one
+    // otherwise): no test metrics rather than zeros.
+    let test = (!prepared.test.is_empty()).then(|| {
+        evaluate(&outcome.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device)
+    });
+    match &test {
+        Some(test) => eprintln!(
+            "test: accuracy {:.4}  macro-F1 {:.4}  ({} examples; model of {best})",
+            test.accuracy, test.macro_f1, test.examples
+        ),
+        None => eprintln!("test: no test set (--test-ratio 0 and no --test file); model of {best}"),
+    }
 
+    if r.pooling == Pooling::Mean {
+        eprintln!(
+            "note: the exported model pools by mean over tokens (--pooling mean); transformers' \
+             BertForSequenceClassification applies the pooler to [CLS] instead, so it predicts \
+             differently there — serve it with kiln (see kiln_note in model/config.json)"
+        );
+    }
     save_pretrained(&outcome.model, &model_config, &labels, Some(tokenizer.path()), &r.out.join("model"))?;
     let peak_rss = peak_rss_mib();
     let valid: Vec<serde_json::Value> = outcome
@@ -720,14 +1056,24 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
             })
         })
         .collect();
+    let evaluations: Vec<serde_json::Value> = outcome
+        .evals
+        .iter()
+        .map(|e| {
+            let m = &e.metrics;
+            serde_json::json!({"step": e.step, "epoch": e.epoch, "epoch_end": e.epoch_end, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss})
+        })
+        .collect();
     let mut metrics = serde_json::json!({
-        "test": {
+        "test": test.as_ref().map(|test| serde_json::json!({
             "accuracy": test.accuracy, "macro_f1": test.macro_f1, "precision": test.precision,
             "recall": test.recall, "loss": test.loss, "confusion": test.confusion,
             "per_class": test.per_class, "examples": test.examples,
-        },
+        })),
         "valid": valid,
+        "evaluations": evaluations,
         "best_epoch": outcome.best_epoch,
+        "best_step": outcome.best_step,
         "stopped_early": outcome.stopped_early,
         "labels": labels,
         "train": {
@@ -766,7 +1112,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         ("skipped steps (non-finite loss or gradient)".into(), outcome.bad_steps.to_string()),
         ("device".into(), r.device.clone()),
     ];
-    if let Some(t) = &teacher {
+    if let (Some(t), Some(test)) = (&teacher, &test) {
         // Teacher vs student on the same test set and machine.
         let teacher_test = evaluate(&t.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
         let count = |m: &kiln_model::BertClassifier| -> usize {
@@ -824,13 +1170,22 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         facts: &facts,
         steps: &outcome.steps,
         epochs: &outcome.epochs,
+        evals: &outcome.evals,
         best_epoch: outcome.best_epoch,
-        test: Some(&test),
+        best_step: outcome.best_step,
+        test: test.as_ref(),
         config_json: &config_toml,
     });
     write_atomic(&r.out.join("report.html"), html.as_bytes())?;
     // Last: a run without metrics.json did not finish.
     write_atomic(&r.out.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    if r.keep_checkpoints {
+        eprintln!("kept the resume checkpoints in {} (--keep-checkpoints)", checkpoints.display());
+    } else {
+        // The best model is exported; the checkpoints (model, optimizer state and best model:
+        // hundreds of MB) only served a resume, and a finished run is not resumed.
+        remove_if_present(&checkpoints, true)?;
+    }
     eprintln!("wrote {}/{{metrics.json, model/, report.html, log.jsonl, config.toml}}", r.out.display());
     Ok(r.out)
 }

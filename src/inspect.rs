@@ -35,6 +35,9 @@ pub struct PreparedData {
 
 pub fn prepare(args: &DataArgs, source: &DataSource, tokenizer: &TextTokenizer) -> Result<PreparedData> {
     let mut splits = load_splits(source, &args.options())?;
+    for warning in splits.unmeasured_labels() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(augment) = args.augment_config() {
         let mask = ["[MASK]", "<mask>"]
             .into_iter()

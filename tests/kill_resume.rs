@@ -63,6 +63,10 @@ fn sigkill_at_random_points_then_resume_gives_the_uninterrupted_result() {
             if resume {
                 args.push("--resume".into());
                 args.push(out.display().to_string());
+            } else {
+                // Killed before its first checkpoint: nothing to resume, so start over (an
+                // unfinished run is never restarted silently).
+                args.push("--overwrite".into());
             }
             let mut child = kiln().args(&args).spawn().unwrap();
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

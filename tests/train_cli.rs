@@ -128,26 +128,6 @@ fn a_failed_run_says_why_in_one_line_and_writes_no_metrics() {
 }
 
 #[test]
-fn an_interrupted_run_resumes_from_its_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train.csv");
-    write_csv(&train, 40);
-    let out = tmp.path().join("run");
-    let model = tiny_model();
-    let base = ["train", "--model", &model, "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap(), "--batch-size", "8"];
-    ok(&kiln(&[&base[..], &["--epochs", "1"]].concat()));
-    // Pretend the run died after its first epoch: no metrics.json, a checkpoint in place.
-    std::fs::remove_file(out.join("metrics.json")).unwrap();
-    assert!(!kiln::train::checkpoint::list(&out.join("checkpoints")).is_empty());
-    let resumed = kiln(&[&base[..], &["--epochs", "2", "--resume", out.to_str().unwrap()]].concat());
-    ok(&resumed);
-    let err = String::from_utf8_lossy(&resumed.stderr);
-    assert!(err.contains("resumed from"), "{err}");
-    let metrics = json(&out.join("metrics.json"));
-    assert_eq!(metrics["valid"].as_array().unwrap().len(), 2, "epoch 1 from the checkpoint, epoch 2 run now");
-}
-
-#[test]
 fn an_unwritable_out_is_reported_before_any_training() {
     let tmp = tempfile::tempdir().unwrap();
     let train = tmp.path().join("train.csv");

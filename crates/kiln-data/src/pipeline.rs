@@ -94,6 +94,7 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
     let all_train = labels.encode(&train_raw)?;
     let valid_given = valid_raw.map(|d| labels.encode(&d)).transpose()?;
     let test_given = test_raw.map(|d| labels.encode(&d)).transpose()?;
+    let all_train_len = all_train.len();
     let label_of = |e: &Example| e.label;
     let (train, valid, test) = match (valid_given, test_given) {
         (Some(valid), Some(test)) => (all_train, valid, test),
@@ -126,6 +127,26 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
             message: format!("no training examples left from {source} after the split"),
         });
     }
+    // A split asked for (ratio above 0) that came out empty would report "accuracy 0 on 0
+    // examples": refuse, and say what would work.
+    for (name, flag, ratio, given, split) in [
+        ("validation", "valid", options.valid_ratio, matches!(source, DataSource::Files { valid: Some(_), .. }), &valid),
+        ("test", "test", options.test_ratio, matches!(source, DataSource::Files { test: Some(_), .. }), &test),
+    ] {
+        if split.is_empty() && (given || ratio > 0.0) {
+            let message = if given {
+                format!("the --{flag} file holds no examples")
+            } else {
+                format!(
+                    "{} training examples are too few to hold out {ratio} of each label for {name} \
+                     (a label keeps its examples in training until it has enough); give a --{flag} \
+                     file, raise --{flag}-ratio, or pass --{flag}-ratio 0 to go without {name}",
+                    all_train_len
+                )
+            };
+            return Err(DataError::Invalid { what: format!("{name} split of {source}"), message });
+        }
+    }
     Ok(Splits {
         labels,
         train,
@@ -135,6 +156,26 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
 }
 
 impl Splits {
+    /// Labels that training has but a held-out split lacks (too rare to split off, or absent
+    /// from a given file): the metrics of that split cannot see them. One line per split.
+    pub fn unmeasured_labels(&self) -> Vec<String> {
+        let names = self.labels.labels();
+        let count = |split: &[Example], label: usize| split.iter().filter(|e| e.label == label).count();
+        [("validation", &self.valid), ("test", &self.test)]
+            .into_iter()
+            .filter(|(_, split)| !split.is_empty())
+            .filter_map(|(name, split)| {
+                let missing: Vec<String> = (0..names.len())
+                    .filter(|&l| count(split, l) == 0)
+                    .map(|l| format!("{} ({} in training)", names[l], count(&self.train, l)))
+                    .collect();
+                (!missing.is_empty()).then(|| {
+                    format!("the {name} split has no example of {}: its metrics cannot measure them", missing.join(", "))
+                })
+            })
+            .collect()
+    }
+
     /// Adds `config.copies` augmented copies of every training example (originals kept).
     /// Validation and test data are never augmented.
     pub fn augment_train(&mut self, config: &AugmentConfig, mask_token: &str, seed: u64) {

@@ -598,17 +598,26 @@ pub fn save_pretrained(
         "kiln_pooling".into(),
         serde_json::to_value(model.pooling).unwrap(),
     );
-    if model.bert.pooler.is_none() || model.pooling == Pooling::Mean {
-        // transformers' BertForSequenceClassification reads the pooler; say plainly when
-        // this head does not, so nobody trusts Python predictions that differ.
-        config.extra.insert(
-            "kiln_note".into(),
-            serde_json::Value::String(
-                "this head pools differently from BertForSequenceClassification; \
-                 load it with kiln for identical predictions"
-                    .into(),
-            ),
-        );
+    // transformers' BertForSequenceClassification always feeds the classifier the pooler's
+    // dense + tanh over [CLS]; say plainly, and exactly, when this head does not, so nobody
+    // trusts Python predictions that differ.
+    let note = match (model.pooling, model.bert.pooler.is_some()) {
+        (Pooling::Mean, _) => Some(
+            "kiln_pooling=mean: the classifier reads the mean of the last hidden states over the \
+             real (non-padding) tokens, without the pooler; transformers' \
+             BertForSequenceClassification feeds it the pooler (dense + tanh) over [CLS] instead, \
+             so it predicts differently there. kiln predict/eval read kiln_pooling and match \
+             training",
+        ),
+        (Pooling::Cls, false) => Some(
+            "this model has no pooler: the classifier reads the [CLS] hidden state directly, \
+             while transformers' BertForSequenceClassification expects pooler weights (it would \
+             initialise them at random); load it with kiln for identical predictions",
+        ),
+        (Pooling::Cls, true) => None,
+    };
+    if let Some(note) = note {
+        config.extra.insert("kiln_note".into(), serde_json::Value::String(note.into()));
     }
     let config_json =
         serde_json::to_string_pretty(&config).map_err(|e| save_err(out_dir, e.to_string()))?;

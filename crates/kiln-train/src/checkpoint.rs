@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use kiln_model::BertClassifier;
 
 use crate::error::TrainError;
-use crate::report::{EpochPoint, StepPoint};
+use crate::history::{EpochPoint, EvalPoint, StepPoint};
 use crate::trainer::PhaseSeconds;
 
 /// The loop's own state.
@@ -49,13 +49,25 @@ pub struct TrainState {
     pub epoch_batches: usize,
     pub best_score: Option<f64>,
     pub best_epoch: Option<u64>,
-    pub epochs_without_improvement: usize,
+    /// The optimizer step of the best evaluation.
+    #[serde(default)]
+    pub best_step: Option<u64>,
+    /// Evaluations since the best one (patience counts these).
+    #[serde(alias = "epochs_without_improvement")]
+    pub evals_without_improvement: usize,
     #[serde(default)]
     pub bad_steps: u64,
     #[serde(default)]
     pub bad_steps_in_row: u64,
     pub steps_log: Vec<StepPoint>,
     pub epochs: Vec<EpochPoint>,
+    /// Every evaluation so far (epoch ends and every-N-steps ones).
+    #[serde(default)]
+    pub evals: Vec<EvalPoint>,
+    /// Digest of the run's options and examples: a checkpoint continues only the run that
+    /// wrote it.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 const MODEL: &str = "model.bpk";
@@ -240,9 +252,7 @@ pub fn find_latest(root: &Path, warn: &mut dyn FnMut(&str)) -> Result<PathBuf, T
 /// Reads the model and the loop state of the checkpoint `dir` into `model`, which must be built
 /// as in the run that wrote it, and says where its best model is.
 pub fn load_model(dir: &Path, model: BertClassifier) -> Result<(BertClassifier, TrainState, Best), TrainError> {
-    let state_path = dir.join(STATE);
-    let text = std::fs::read_to_string(&state_path).map_err(|e| err(&state_path, e))?;
-    let state: TrainState = serde_json::from_str(&text).map_err(|e| err(&state_path, e))?;
+    let state = read_state(dir)?;
     let model = model
         .try_load_file(dir.join(MODEL))
         .map_err(|e| err(&dir.join(MODEL), e))?;
@@ -250,9 +260,33 @@ pub fn load_model(dir: &Path, model: BertClassifier) -> Result<(BertClassifier, 
     Ok((model, state, best))
 }
 
+/// The loop state of the checkpoint `dir` (where it stands: epoch, step, history).
+pub fn read_state(dir: &Path) -> Result<TrainState, TrainError> {
+    let state_path = dir.join(STATE);
+    let text = std::fs::read_to_string(&state_path).map_err(|e| err(&state_path, e))?;
+    serde_json::from_str(&text).map_err(|e| err(&state_path, e))
+}
+
 /// Reads the optimizer state of the checkpoint `dir`; `optim` must have been built for the
 /// loaded model.
 pub fn load_optimizer(dir: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
     let path = dir.join(OPTIMIZER);
     optim.load(&path).map_err(|e| err(&path, e))
+}
+
+/// The file that holds a best model found between checkpoints (a mid-epoch evaluation).
+const BEST_BETWEEN: &str = "best.bpk";
+
+/// Writes `model` as the best model so far to `ROOT/best.bpk` (staged, then renamed: a crash
+/// keeps the previous one whole) and returns its path; the next checkpoint copies it.
+pub fn save_best(root: &Path, model: &BertClassifier) -> Result<PathBuf, TrainError> {
+    std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
+    let target = root.join(BEST_BETWEEN);
+    let staged = root.join(".best-staging.bpk");
+    model.clone().save_file(&staged).map_err(|e| err(&staged, e))?;
+    std::fs::File::open(&staged)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| err(&staged, e))?;
+    std::fs::rename(&staged, &target).map_err(|e| err(&target, e))?;
+    Ok(target)
 }

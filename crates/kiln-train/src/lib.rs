@@ -10,6 +10,8 @@
 //!   per-phase timing).
 //! - [`parallel`]: one micro-batch split over several devices (data parallelism).
 //! - [`metrics`]: accuracy, per-class precision / recall / F1, macro-F1, confusion matrix.
+//! - [`history`]: the run's step, epoch and evaluation records (saved in checkpoints, drawn
+//!   in the report).
 //! - [`report`]: the self-contained HTML report.
 //! - [`checkpoint`]: epoch checkpoints and resume.
 //! - [`distill`]: `Distiller`, knowledge distillation from a teacher into a student.
@@ -21,6 +23,7 @@ pub mod clip;
 pub mod distill;
 pub mod error;
 pub mod fused_adamw;
+pub mod history;
 pub mod metrics;
 pub mod optim;
 pub mod parallel;

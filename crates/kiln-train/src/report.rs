@@ -13,33 +13,9 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
-
 use crate::metrics::ClassificationMetrics;
 
-/// One optimizer step of the training log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepPoint {
-    /// The global step number.
-    pub step: u64,
-    /// The (fractional) epoch at this step.
-    pub epoch: f64,
-    /// The training loss of this step.
-    pub loss: f64,
-    /// The learning rate used at this step.
-    pub lr: f64,
-}
-
-/// One epoch of the training log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochPoint {
-    /// The epoch number.
-    pub epoch: u64,
-    /// The mean training loss over the epoch.
-    pub train_loss: f64,
-    /// The validation metrics after the epoch, if validation ran.
-    pub valid: Option<ClassificationMetrics>,
-}
+pub use crate::history::{EpochPoint, EvalPoint, StepPoint};
 
 /// Everything the report shows.
 pub struct ReportInput<'a> {
@@ -51,8 +27,14 @@ pub struct ReportInput<'a> {
     pub steps: &'a [StepPoint],
     /// The per-epoch log.
     pub epochs: &'a [EpochPoint],
-    /// The epoch whose weights were kept, marked in the epoch charts and table.
+    /// Every validation run (epoch ends and, with `eval_every_steps`, steps in between).
+    pub evals: &'a [EvalPoint],
+    /// The epoch whose weights were kept (the epoch of the best evaluation), marked in the
+    /// epoch charts and table.
     pub best_epoch: Option<u64>,
+    /// The step of the best evaluation, marked in the validation charts when evaluations ran
+    /// between epoch ends.
+    pub best_step: Option<u64>,
     /// The test-set metrics, if a test set was evaluated.
     pub test: Option<&'a ClassificationMetrics>,
     /// The resolved configuration, shown verbatim (pass it pretty-printed).
@@ -879,26 +861,36 @@ fn validation_section(html: &mut String, input: &ReportInput) {
         html.push_str("<p class=\"note\">No epochs were completed.</p>\n</section>\n");
         return;
     }
-    let best_line = input.best_epoch.map(|b| {
+    // Evaluations between epoch ends are drawn where they happened (fractional epochs); the
+    // best one is marked where it was, even mid-epoch.
+    let mid_epoch = input.evals.iter().any(|e| !e.epoch_end);
+    let best_x = match input.best_step.and_then(|s| input.evals.iter().find(|e| e.step == s)) {
+        Some(e) if mid_epoch => Some((e.epoch, format!("best: step {} (epoch {:.2})", e.step, e.epoch))),
+        _ => input.best_epoch.map(|b| (b as f64, format!("best: epoch {b}"))),
+    };
+    let best_line = best_x.map(|(x, label)| {
         vec![VLine {
-            x: b as f64,
-            label: format!("best: epoch {b}"),
+            x,
+            label,
             color: BEST.to_string(),
         }]
     });
     let valid = |f: fn(&ClassificationMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+        if mid_epoch {
+            return input.evals.iter().filter_map(|e| f(&e.metrics).map(|v| (e.epoch, v))).collect();
+        }
         input
             .epochs
             .iter()
             .filter_map(|e| e.valid.as_ref().and_then(f).map(|v| (e.epoch as f64, v)))
             .collect()
     };
-    let has_valid = input.epochs.iter().any(|e| e.valid.is_some());
+    let has_valid = input.epochs.iter().any(|e| e.valid.is_some()) || !input.evals.is_empty();
 
     html.push_str("<div class=\"grid2\">\n");
     if has_valid {
         let mut opts = ChartOptions::new("Validation accuracy and macro-F1", "epoch", "score");
-        opts.integer_x = true;
+        opts.integer_x = !mid_epoch;
         opts.vlines = best_line.clone().unwrap_or_default();
         let series = [
             Series::new("accuracy", BLUE, valid(|m| Some(m.accuracy))).with_markers(),
@@ -909,7 +901,7 @@ fn validation_section(html: &mut String, input: &ReportInput) {
         html.push_str("</div>\n");
     }
     let mut opts = ChartOptions::new("Loss per epoch", "epoch", "loss");
-    opts.integer_x = true;
+    opts.integer_x = !mid_epoch;
     opts.vlines = best_line.unwrap_or_default();
     let train: Vec<(f64, f64)> = input
         .epochs
@@ -1168,6 +1160,8 @@ mod tests {
             steps: &steps,
             epochs: &epochs,
             best_epoch: Some(2),
+            evals: &[],
+            best_step: None,
             test: Some(&test),
             config_json: CONFIG,
         };
@@ -1261,7 +1255,9 @@ mod tests {
             facts: &facts,
             steps,
             epochs,
+            evals: &[],
             best_epoch,
+            best_step: None,
             test,
             config_json: "not json <at all>",
         };
@@ -1285,6 +1281,8 @@ mod tests {
             steps: &one_step,
             epochs: &one_epoch,
             best_epoch: Some(1),
+            evals: &[],
+            best_step: None,
             test: None,
             config_json: "{}",
         });

@@ -15,6 +15,7 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use kiln_data::bucket::{BatchSize, BucketSampler};
 use kiln_data::loader::{bucketed_loader, ClassificationBatcher};
@@ -30,7 +31,7 @@ use crate::error::TrainError;
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
 use crate::optim::{lr_groups, module_lr, OptimizerSpec};
 use crate::parallel::{data_parallel_step, ParallelStep};
-use crate::report::{EpochPoint, StepPoint};
+use crate::history::{EpochPoint, EvalPoint, StepPoint};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
 
@@ -90,10 +91,13 @@ pub struct TrainConfig {
     pub class_weights: Option<Vec<f32>>,
     pub strategy: StrategyConfig,
     pub metric: SelectionMetric,
-    /// Stop after this many epochs without improvement; none = never stop early.
+    /// Stop after this many evaluations in a row without improvement (epoch ends, plus every
+    /// `eval_every_steps` steps when set); none = never stop early.
     pub patience: Option<usize>,
     pub min_delta: f64,
-    /// Also validate every N optimizer steps (the epoch-end validation always happens).
+    /// Also validate every N optimizer steps (the epoch-end validation always happens). Every
+    /// evaluation competes for the best model and counts for patience, as with Hugging Face's
+    /// `eval_strategy="steps"` + `load_best_model_at_end`.
     pub eval_every_steps: Option<usize>,
     pub eval_batch_size: usize,
     pub seed: u64,
@@ -232,7 +236,9 @@ pub trait Observer {
     fn plan(&mut self, _epoch: usize, _plan: &Plan) {}
     fn epoch_start(&mut self, _epoch: usize, _optimizer_steps: usize) {}
     fn step(&mut self, _point: &StepPoint, _samples_per_second: f64) {}
-    fn validation(&mut self, _epoch: usize, _step: u64, _metrics: &ClassificationMetrics) {}
+    /// After every evaluation on the validation set (mid-epoch and at epoch ends); `is_best`
+    /// when it beat every earlier one and its model is now the one kept.
+    fn validation(&mut self, _point: &EvalPoint, _is_best: bool) {}
     fn epoch_end(&mut self, _point: &EpochPoint, _is_best: bool) {}
     fn message(&mut self, _text: &str) {}
     /// Polled at every optimizer-step boundary: true saves a checkpoint there and ends the run
@@ -305,7 +311,12 @@ pub struct TrainOutcome {
     pub model: BertClassifier,
     pub steps: Vec<StepPoint>,
     pub epochs: Vec<EpochPoint>,
+    /// Every evaluation on the validation set, in order.
+    pub evals: Vec<EvalPoint>,
+    /// The epoch (1-based) of the best evaluation.
     pub best_epoch: Option<u64>,
+    /// The optimizer step of the best evaluation.
+    pub best_step: Option<u64>,
     pub stopped_early: bool,
     /// Steps skipped because the loss or a gradient was not finite.
     pub bad_steps: u64,
@@ -523,12 +534,33 @@ pub fn train_on_devices(
         Some(root) => Some(checkpoint::find_latest(root, &mut |m| observer.message(m))?),
         None => None,
     };
+    let fingerprint = run_fingerprint(config, data);
     if let Some(dir) = &resume {
         let (m, s, b) = checkpoint::load_model(dir, model)?;
+        if s.fingerprint.as_ref().is_some_and(|f| *f != fingerprint) {
+            return Err(TrainError::Config(format!(
+                "checkpoint {} was written by a run with other data or other options; it cannot \
+                 continue this one",
+                dir.display()
+            )));
+        }
+        // More epochs may follow a finished plan only where the steps already taken had the
+        // learning rates this run would give them (a constant schedule, or fixed warmup steps).
+        if let Some(p) = s.steps_log.iter().find(|p| schedule.lr(p.step.saturating_sub(1) as usize) != p.lr) {
+            return Err(TrainError::Config(format!(
+                "checkpoint {}: step {} ran at learning rate {:e}, but this run's schedule gives \
+                 it {:e}; a different number of epochs or steps would mix two schedules",
+                dir.display(),
+                p.step,
+                p.lr,
+                schedule.lr(p.step.saturating_sub(1) as usize)
+            )));
+        }
         model = m;
         state = s;
         best = b;
     }
+    state.fingerprint = Some(fingerprint);
     let mut plan = strategy.plan(&model, state.epochs_done, config.lr, config.optimizer.weight_decay);
     model = strategy.apply(model, &plan);
     let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
@@ -591,7 +623,7 @@ pub fn train_on_devices(
     };
 
     let mut stopped_early = false;
-    for epoch in state.epochs_done..config.epochs {
+    'epochs: for epoch in state.epochs_done..config.epochs {
         if strategy.changes_over_epochs() && epoch > 0 {
             let next = strategy.plan(&model, epoch, config.lr, config.optimizer.weight_decay);
             if next.trainable_ids() != plan.trainable_ids() {
@@ -751,6 +783,7 @@ pub fn train_on_devices(
                 observer.step(&point, window_examples as f64 / elapsed.max(1e-9));
                 window_examples = 0;
                 window_start = Instant::now();
+                let step_epoch = point.epoch;
                 state.steps_log.push(point);
                 micro = 0;
                 micro_losses = 0.0;
@@ -759,8 +792,20 @@ pub fn train_on_devices(
 
                 if let Some(every) = config.eval_every_steps {
                     if state.steps % every as u64 == 0 && batch_index + 1 != total && !data.valid.is_empty() {
-                        let metrics = validate(&model);
-                        observer.validation(epoch, state.steps, &metrics);
+                        let point = EvalPoint {
+                            step: state.steps,
+                            epoch: step_epoch,
+                            epoch_end: false,
+                            metrics: validate(&model),
+                        };
+                        let is_best = record_evaluation(&point, config, &mut state, &mut best, &model, checkpoint_dir)?;
+                        observer.validation(&point, is_best);
+                        if patience_exhausted(config, &state) {
+                            observer.message(&early_stop_message(config, &point));
+                            stopped_early = true;
+                            state.train_seconds += epoch_start.elapsed().as_secs_f64();
+                            break 'epochs;
+                        }
                     }
                 }
                 let stop = observer.should_stop();
@@ -783,29 +828,31 @@ pub fn train_on_devices(
         }
         state.train_seconds += epoch_start.elapsed().as_secs_f64();
 
-        let valid = (!data.valid.is_empty()).then(|| validate(&model));
-        if let Some(m) = &valid {
-            observer.validation(epoch, state.steps, m);
-        }
+        let valid = (!data.valid.is_empty()).then(|| EvalPoint {
+            step: state.steps,
+            epoch: epoch as f64 + 1.0,
+            epoch_end: true,
+            metrics: validate(&model),
+        });
+        let is_best = match &valid {
+            Some(eval) => {
+                let is_best = record_evaluation(eval, config, &mut state, &mut best, &model, checkpoint_dir)?;
+                observer.validation(eval, is_best);
+                is_best
+            }
+            // Without validation data the last epoch's model is the one kept.
+            None => {
+                state.best_epoch = Some(epoch as u64 + 1);
+                state.best_step = Some(state.steps);
+                best = keep_current(&model, checkpoint_dir);
+                true
+            }
+        };
         let point = EpochPoint {
             epoch: epoch as u64 + 1,
             train_loss: state.epoch_loss_sum / state.epoch_batches.max(1) as f64,
-            valid: valid.clone(),
+            valid: valid.map(|e| e.metrics),
         };
-        let score = valid.as_ref().map(|m| config.metric.score(m));
-        let is_best = match (score, state.best_score) {
-            (Some(s), Some(b)) => s > b + config.min_delta,
-            (Some(_), None) => true,
-            (None, _) => true,
-        };
-        if is_best {
-            state.best_score = score;
-            state.best_epoch = Some(epoch as u64 + 1);
-            state.epochs_without_improvement = 0;
-            best = if checkpoint_dir.is_some() { Best::Current } else { Best::Memory(model.valid()) };
-        } else {
-            state.epochs_without_improvement += 1;
-        }
         observer.epoch_end(&point, is_best);
         state.epochs.push(point);
         state.epochs_done = epoch + 1;
@@ -822,16 +869,12 @@ pub fn train_on_devices(
                 checkpoint: checkpoint_dir.map(|d| d.to_path_buf()),
             });
         }
-        if let Some(patience) = config.patience {
-            if state.epochs_without_improvement >= patience && epoch + 1 < config.epochs {
-                observer.message(&format!(
-                    "early stopping after epoch {}: no {:?} improvement for {patience} epoch(s)",
-                    epoch + 1,
-                    config.metric
-                ));
-                stopped_early = true;
-                break;
+        if patience_exhausted(config, &state) && epoch + 1 < config.epochs {
+            if let Some(last) = state.evals.last() {
+                observer.message(&early_stop_message(config, last));
             }
+            stopped_early = true;
+            break;
         }
     }
 
@@ -856,10 +899,97 @@ pub fn train_on_devices(
         },
         steps: state.steps_log,
         epochs: state.epochs,
+        evals: state.evals,
         best_epoch: state.best_epoch,
+        best_step: state.best_step,
         bad_steps: state.bad_steps,
         stopped_early,
         plan,
     })
 }
 
+/// Scores an evaluation against the best so far and counts it for patience. A new best model
+/// is kept: in memory without a checkpoint directory; with one, on disk — mid-epoch in its own
+/// file (the model moves on before the next checkpoint), at an epoch's end in the checkpoint
+/// written right after.
+fn record_evaluation(
+    point: &EvalPoint,
+    config: &TrainConfig,
+    state: &mut TrainState,
+    best: &mut Best,
+    model: &BertClassifier,
+    checkpoint_dir: Option<&Path>,
+) -> Result<bool, TrainError> {
+    let score = config.metric.score(&point.metrics);
+    let is_best = state.best_score.is_none_or(|b| score > b + config.min_delta);
+    if is_best {
+        state.best_score = Some(score);
+        // The epoch the evaluation belongs to, 1-based: step 30 of 40 in the second epoch is 2.
+        state.best_epoch = Some(point.epoch.ceil() as u64);
+        state.best_step = Some(point.step);
+        state.evals_without_improvement = 0;
+        *best = match checkpoint_dir {
+            Some(dir) if !point.epoch_end => Best::File(checkpoint::save_best(dir, model)?),
+            _ => keep_current(model, checkpoint_dir),
+        };
+    } else {
+        state.evals_without_improvement += 1;
+    }
+    state.evals.push(point.clone());
+    Ok(is_best)
+}
+
+/// The model as it is now becomes the best: with checkpoints, the epoch-end checkpoint that
+/// follows copies it to disk; without, a copy stays in memory.
+fn keep_current(model: &BertClassifier, checkpoint_dir: Option<&Path>) -> Best {
+    match checkpoint_dir {
+        Some(_) => Best::Current,
+        None => Best::Memory(model.valid()),
+    }
+}
+
+fn patience_exhausted(config: &TrainConfig, state: &TrainState) -> bool {
+    config.patience.is_some_and(|p| state.evals_without_improvement >= p)
+}
+
+fn early_stop_message(config: &TrainConfig, last: &EvalPoint) -> String {
+    format!(
+        "early stopping at step {} (epoch {:.2}): no {:?} improvement in {} evaluation(s)",
+        last.step,
+        last.epoch,
+        config.metric,
+        config.patience.unwrap_or(0)
+    )
+}
+
+/// A digest of everything that decides a run's result: the options (less those that only say
+/// where and how often to save, and the number of epochs, which the resume checks against the
+/// learning rates already used) and the exact training and validation examples. A checkpoint
+/// carries it, so that a resume with other data or options is refused instead of mixing runs.
+fn run_fingerprint(config: &TrainConfig, data: &TrainData) -> String {
+    let mut recipe = config.clone();
+    recipe.epochs = 0;
+    recipe.save_every_steps = None;
+    recipe.keep_checkpoints = 1;
+    recipe.num_workers = 1;
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&recipe).unwrap_or_default());
+    hasher.update(serde_json::to_vec(&data.labels).unwrap_or_default());
+    for split in [&data.train, &data.valid] {
+        hasher.update((split.len() as u64).to_le_bytes());
+        for e in split.iter() {
+            hasher.update((e.label as u64).to_le_bytes());
+            hasher.update((e.encoding.input_ids.len() as u64).to_le_bytes());
+            for (id, ty) in e.encoding.input_ids.iter().zip(&e.encoding.token_type_ids) {
+                hasher.update(id.to_le_bytes());
+                hasher.update(ty.to_le_bytes());
+            }
+        }
+    }
+    if let Some(t) = &data.teacher_logits {
+        for v in t.iter() {
+            hasher.update(v.to_le_bytes());
+        }
+    }
+    format!("{:x}", hasher.finalize())
+}

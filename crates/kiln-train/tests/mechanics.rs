@@ -402,3 +402,40 @@ fn checkpointing_under_this_umask() {
     let wrong = wrong_modes(&found, umask);
     assert!(wrong.is_empty(), "under umask {umask:03o}: {wrong:#?}");
 }
+
+#[test]
+fn a_checkpoint_continues_only_the_run_that_wrote_it() {
+    let _serial = serial();
+    let device = Device::flex();
+    let config = |epochs, schedule| TrainConfig {
+        epochs,
+        batch_size: 8,
+        lr: 1e-3,
+        schedule,
+        warmup_ratio: 0.0,
+        ..TrainConfig::default()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = config(1, ScheduleKind::Linear);
+    train(tiny_model(0.1, Pooling::Cls, &device), &data(24, 0), &run, &device, Some(tmp.path()), None, &mut Silent).unwrap();
+    let resume = |data: &TrainData, config: &TrainConfig| -> String {
+        match train(tiny_model(0.1, Pooling::Cls, &device), data, config, &device, Some(tmp.path()), Some(tmp.path()), &mut Silent) {
+            Ok(_) => panic!("the resume was accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    // Other training examples (an edited file), or another option that decides the result.
+    let mut other_data = data(24, 0);
+    other_data.train = Arc::new(synthetic(24, 9));
+    assert!(resume(&other_data, &run).contains("other data or other options"));
+    let mut other_lr = run.clone();
+    other_lr.lr = 2e-3;
+    assert!(resume(&data(24, 0), &other_lr).contains("other data or other options"));
+    // More epochs under a linear decay: the steps taken so far had other learning rates.
+    assert!(resume(&data(24, 0), &config(2, ScheduleKind::Linear)).contains("learning rate"));
+    // Options that only say how often to save do not matter.
+    let mut saving = run.clone();
+    saving.save_every_steps = Some(1);
+    saving.keep_checkpoints = 5;
+    assert!(train(tiny_model(0.1, Pooling::Cls, &device), &data(24, 0), &saving, &device, Some(tmp.path()), Some(tmp.path()), &mut Silent).is_ok());
+}
