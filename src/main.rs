@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use kiln::backend;
-use kiln::embed::{read_lines, Embedder};
+use kiln::embed::{read_lines, EmbedOverrides, EmbedPooling, EmbedSettings, Embedder};
 use kiln::datasets::DataArgs;
 use kiln::fetch::{self, Artifact};
 use kiln::inspect;
@@ -16,7 +16,6 @@ use kiln::data::bucket::BatchSize;
 use kiln::model::Checkpoint;
 use kiln::predict::Classifier;
 use kiln::finetune::TrainOptions;
-use kiln::model::Pooling;
 
 
 #[derive(Parser)]
@@ -52,20 +51,34 @@ enum Command {
         /// minilm-l6, rotten-tomatoes, pang-lee, uci-sentiment
         names: Vec<String>,
     },
-    /// Print one JSON array per non-empty input line: the sentence embedding of that line.
+    /// Print one JSON array per non-empty input line: the sentence embedding of that line
+    /// (for a sentence-transformers checkpoint, what its modules.json says; stderr names the
+    /// pooling, normalisation and truncation used).
     Embed {
         /// A checkpoint directory (Hugging Face layout) or a known name (minilm-l6).
         #[arg(long, default_value = "minilm-l6")]
         model: String,
-        /// `mean` (last hidden state averaged over real tokens) or `cls` ([CLS] hidden state).
-        #[arg(long, default_value = "mean")]
-        pooling: Pooling,
+        /// `cls` ([CLS] hidden state), `mean` (last hidden state averaged over real tokens) or
+        /// `max` (its maximum over real tokens, per dimension) [default: the Pooling module of
+        /// modules.json, else mean].
+        #[arg(long)]
+        pooling: Option<EmbedPooling>,
+        /// `true` or `false`: L2-normalise each vector [default: true when modules.json has a
+        /// Normalize module, else false].
+        #[arg(long)]
+        normalize: Option<bool>,
+        /// Truncation length in tokens, [CLS] and [SEP] included, capped at the model's
+        /// max_position_embeddings [default: sentence_bert_config.json's max_seq_length, else
+        /// max_position_embeddings].
+        #[arg(long)]
+        max_len: Option<usize>,
         /// Text file; each non-empty line is embedded.
         #[arg(long)]
         input: PathBuf,
         /// flex, ndarray, wgpu[:N], cuda[:N]
         #[arg(long, default_value = backend::default_device_name())]
         device: String,
+        /// Texts per forward pass (grouped by length).
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
@@ -91,16 +104,14 @@ enum Command {
         #[command(flatten)]
         run: InferenceArgs,
     },
-    /// Label texts with a fine-tuned model: one JSON line per text (label and class probabilities).
+    /// Label texts with a fine-tuned model: one JSON line per input record, in input order
+    /// (index, optional id, label, and class probabilities or the top k).
     Predict {
+        /// A fine-tuned model directory (kiln's OUT/model, or a BertForSequenceClassification checkpoint).
         #[arg(long)]
         model: PathBuf,
-        /// A text file: each non-empty line is one text.
-        #[arg(long, conflicts_with = "text")]
-        input: Option<PathBuf>,
-        /// One text (repeatable).
-        #[arg(long)]
-        text: Vec<String>,
+        #[command(flatten)]
+        input: kiln::predict::PredictArgs,
         #[command(flatten)]
         run: InferenceArgs,
     },
@@ -152,16 +163,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Embed {
             model,
             pooling,
+            normalize,
+            max_len,
             input,
             device,
             batch_size,
         } => {
             let dir = fetch::resolve_model(&model)?;
+            let overrides = EmbedOverrides { pooling, normalize, max_len };
+            let settings = EmbedSettings::resolve(&dir, overrides)?;
             let device = backend::parse_device(&device)?;
-            let embedder = Embedder::load(&dir, device)?;
+            let embedder = Embedder::load_with_max_len(&settings.model_dir, settings.max_len, device)?;
             let lines = read_lines(&input)?;
+            eprintln!("{}", settings.describe(embedder.tokenizer.max_len()));
             let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
-            let vectors = embedder.embed(&texts, pooling, batch_size)?;
+            let vectors = embedder.embed_settings(&texts, &settings, batch_size)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             for v in vectors {
@@ -192,37 +208,13 @@ fn run(cli: Cli) -> Result<()> {
             out["inference"] = serde_json::to_value(speed)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        Command::Predict {
-            model,
-            input,
-            text,
-            run,
-        } => {
-            let texts: Vec<String> = match input {
-                Some(path) => read_lines(&path)?,
-                None if !text.is_empty() => text,
-                None => anyhow::bail!("give --input FILE or --text \"…\""),
-            };
+        Command::Predict { model, input, run } => {
+            // The input first: its mistakes show before the model loads.
+            let records = input.read()?;
             let classifier = run.load(&model)?;
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let probabilities = classifier.predict(&refs, run.batch_size)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            for (text, p) in texts.iter().zip(probabilities) {
-                let best = p
-                    .iter()
-                    .enumerate()
-                    .fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
-                let probs: serde_json::Map<String, serde_json::Value> = classifier
-                    .labels
-                    .iter()
-                    .zip(&p)
-                    .map(|(l, &v)| (l.clone(), serde_json::json!(v)))
-                    .collect();
-                serde_json::to_writer(&mut out, &serde_json::json!({"text": text, "label": classifier.labels[best], "probabilities": probs}))?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
+            kiln::predict::write_predictions(&classifier, &records, input.output(), run.batch_size, &mut out)?;
         }
         Command::Data {
             model,

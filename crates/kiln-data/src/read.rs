@@ -461,31 +461,8 @@ impl Columns {
         header: &[&str],
         options: &ReadOptions,
     ) -> Result<Columns, DataError> {
-        let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
-        let find = |column: &str| -> Result<usize, DataError> {
-            let mut positions = names
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.as_str() == column)
-                .map(|(i, _)| i);
-            let first = positions.next().ok_or_else(|| DataError::MissingColumn {
-                path: path.to_path_buf(),
-                column: column.to_string(),
-                available: names.clone(),
-            })?;
-            if let Some(second) = positions.next() {
-                return Err(DataError::Parse {
-                    path: path.to_path_buf(),
-                    line,
-                    message: format!(
-                        "the header names column `{column}` twice (fields {} and {})",
-                        first + 1,
-                        second + 1
-                    ),
-                });
-            }
-            Ok(first)
-        };
+        let names = header_names(header);
+        let find = |column: &str| find_column(path, line, &names, column);
         Ok(Columns {
             width: names.len(),
             header_line: line,
@@ -497,6 +474,69 @@ impl Columns {
             label: find(&options.label_column)?,
         })
     }
+}
+
+/// A CSV/TSV header's column names, trimmed.
+fn header_names(header: &[&str]) -> Vec<String> {
+    header.iter().map(|h| h.trim().to_string()).collect()
+}
+
+/// The position of `column` in a header (`line` is the header's line).
+fn find_column(path: &Path, line: u64, names: &[String], column: &str) -> Result<usize, DataError> {
+    let mut positions = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.as_str() == column)
+        .map(|(i, _)| i);
+    let first = positions.next().ok_or_else(|| DataError::MissingColumn {
+        path: path.to_path_buf(),
+        column: column.to_string(),
+        available: names.to_vec(),
+    })?;
+    if let Some(second) = positions.next() {
+        return Err(DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message: format!(
+                "the header names column `{column}` twice (fields {} and {})",
+                first + 1,
+                second + 1
+            ),
+        });
+    }
+    Ok(first)
+}
+
+/// A row whose field count differs from the header's.
+fn ragged_row(
+    path: &Path,
+    line: u64,
+    found: usize,
+    header_line: u64,
+    width: usize,
+    delimiter: u8,
+) -> DataError {
+    DataError::Parse {
+        path: path.to_path_buf(),
+        line,
+        message: format!(
+            "{found} fields, but the header (line {header_line}) has {width}; quote fields that contain a {}",
+            delimiter_name(delimiter)
+        ),
+    }
+}
+
+/// One CSV/TSV cell as a trimmed, non-empty string.
+fn delimited_cell(path: &Path, line: u64, field: &str, column: &str) -> Result<String, DataError> {
+    let value = field.trim();
+    if value.is_empty() {
+        return Err(DataError::EmptyValue {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+        });
+    }
+    Ok(value.to_string())
 }
 
 fn delimiter_name(delimiter: u8) -> &'static str {
@@ -521,29 +561,16 @@ fn read_delimited(
             return Ok(());
         };
         if fields.len() != c.width {
-            return Err(DataError::Parse {
-                path: path.to_path_buf(),
+            return Err(ragged_row(
+                path,
                 line,
-                message: format!(
-                    "{} fields, but the header (line {}) has {}; quote fields that contain a {}",
-                    fields.len(),
-                    c.header_line,
-                    c.width,
-                    delimiter_name(delimiter)
-                ),
-            });
+                fields.len(),
+                c.header_line,
+                c.width,
+                delimiter,
+            ));
         }
-        let cell = |index: usize, column: &str| -> Result<String, DataError> {
-            let value = fields[index].trim();
-            if value.is_empty() {
-                return Err(DataError::EmptyValue {
-                    path: path.to_path_buf(),
-                    line,
-                    column: column.to_string(),
-                });
-            }
-            Ok(value.to_string())
-        };
+        let cell = |index: usize, column: &str| delimited_cell(path, line, fields[index], column);
         let text = cell(c.text, &options.text_column)?;
         let text_pair = match (c.text_pair, &options.text_pair_column) {
             (Some(index), Some(column)) => Some(cell(index, column)?),
@@ -589,6 +616,19 @@ fn read_jsonl(
     options: &ReadOptions,
 ) -> Result<Vec<RawExample>, DataError> {
     let mut examples = Vec::new();
+    visit_jsonl(path, body, |line, object| {
+        examples.push(example_from_object(path, line, "", object, options)?);
+        Ok(())
+    })?;
+    Ok(examples)
+}
+
+/// Calls `visit` with each JSON Lines record's 1-based line and object; blank lines are skipped.
+fn visit_jsonl(
+    path: &Path,
+    body: &[u8],
+    mut visit: impl FnMut(u64, &Map<String, Value>) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line = index as u64 + 1;
         let text = std::str::from_utf8(raw).map_err(|_| DataError::InvalidUtf8 {
@@ -619,9 +659,9 @@ fn read_jsonl(
             }
             return Err(parse(message));
         };
-        examples.push(example_from_object(path, line, "", &object, options)?);
+        visit(line, &object)?;
     }
-    Ok(examples)
+    Ok(())
 }
 
 fn read_json_array(
@@ -629,6 +669,21 @@ fn read_json_array(
     body: &[u8],
     options: &ReadOptions,
 ) -> Result<Vec<RawExample>, DataError> {
+    let mut examples = Vec::new();
+    visit_json_array(path, body, |line, prefix, object| {
+        examples.push(example_from_object(path, line, prefix, object, options)?);
+        Ok(())
+    })?;
+    Ok(examples)
+}
+
+/// Calls `visit` with each element's 1-based index (its `line`), the `element N: ` prefix for
+/// messages, and the element's object.
+fn visit_json_array(
+    path: &Path,
+    body: &[u8],
+    mut visit: impl FnMut(u64, &str, &Map<String, Value>) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let mut message = json_error_message(&e);
         if message.contains("trailing characters") {
@@ -650,7 +705,6 @@ fn read_json_array(
             ),
         });
     };
-    let mut examples = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let line = index as u64 + 1;
         let Value::Object(object) = item else {
@@ -664,9 +718,97 @@ fn read_json_array(
             });
         };
         let prefix = format!("element {line}: ");
-        examples.push(example_from_object(path, line, &prefix, object, options)?);
+        visit(line, &prefix, object)?;
     }
-    Ok(examples)
+    Ok(())
+}
+
+/// One record read by [`read_records`]: the requested columns' values (trimmed, non-empty), in
+/// the order they were asked for, and the record's 1-based line (as [`RawExample::line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub values: Vec<String>,
+    pub line: u64,
+}
+
+/// Reads the given columns of every record of `bytes` (a file's contents, or standard input's)
+/// without asking for a label column: what inference needs. `path` names the source in errors
+/// (`<stdin>` for standard input).
+///
+/// Accepts what [`read_file`] accepts and fails as it does: an empty body, a header without rows,
+/// a missing column, a ragged row, an empty cell or JSON value, malformed quoting or JSON — each
+/// an error naming `path` and, where there is one, the line. Records are returned in file order;
+/// blank lines (and CSV/TSV rows whose cells are all empty) are not records.
+pub fn read_records(
+    path: &Path,
+    bytes: &[u8],
+    format: Format,
+    columns: &[&str],
+) -> Result<Vec<Record>, DataError> {
+    let body = strip_bom(path, bytes)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(DataError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut records = Vec::new();
+    match format {
+        Format::Csv | Format::Tsv => {
+            let delimiter = if format == Format::Tsv { b'\t' } else { b',' };
+            // (header line, header width, position of each requested column)
+            let mut header: Option<(u64, usize, Vec<usize>)> = None;
+            visit_delimited(path, body, delimiter, |line, fields| {
+                let Some((header_line, width, positions)) = &header else {
+                    let names = header_names(fields);
+                    let positions = columns
+                        .iter()
+                        .map(|c| find_column(path, line, &names, c))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    header = Some((line, names.len(), positions));
+                    return Ok(());
+                };
+                if fields.len() != *width {
+                    return Err(ragged_row(
+                        path,
+                        line,
+                        fields.len(),
+                        *header_line,
+                        *width,
+                        delimiter,
+                    ));
+                }
+                let values = positions
+                    .iter()
+                    .zip(columns)
+                    .map(|(&i, column)| delimited_cell(path, line, fields[i], column))
+                    .collect::<Result<Vec<_>, _>>()?;
+                records.push(Record { values, line });
+                Ok(())
+            })?;
+        }
+        Format::Jsonl => visit_jsonl(path, body, |line, object| {
+            let values = columns
+                .iter()
+                .map(|column| json_field(path, line, "", object, column))
+                .collect::<Result<Vec<_>, _>>()?;
+            records.push(Record { values, line });
+            Ok(())
+        })?,
+        Format::Json => visit_json_array(path, body, |line, prefix, object| {
+            let values = columns
+                .iter()
+                .map(|column| json_field(path, line, prefix, object, column))
+                .collect::<Result<Vec<_>, _>>()?;
+            records.push(Record { values, line });
+            Ok(())
+        })?,
+    }
+    if records.is_empty() {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(records)
 }
 
 fn example_from_object(
@@ -1305,6 +1447,92 @@ mod tests {
         assert_eq!(n("18446744073709551615"), "18446744073709551615");
     }
 
+    // ---- records without a label column ----
+
+    #[test]
+    fn records_read_the_asked_columns_in_order() {
+        let path = Path::new("in.csv");
+        let got = read_records(
+            path,
+            b"\xEF\xBB\xBFid,text\r\n1, hello \r\n,\r\n2,\"a,b\"\r\n",
+            Format::Csv,
+            &["text", "id"],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Record {
+                    values: vec!["hello".into(), "1".into()],
+                    line: 2
+                },
+                Record {
+                    values: vec!["a,b".into(), "2".into()],
+                    line: 4
+                },
+            ]
+        );
+        let got = read_records(Path::new("in.tsv"), b"text\nx\n", Format::Tsv, &["text"]).unwrap();
+        assert_eq!(got[0].values, vec!["x"]);
+        let got = read_records(
+            Path::new("in.jsonl"),
+            b"{\"text\": \"x\", \"id\": 7}\n\n{\"text\": \"y\", \"id\": \"b\"}\n",
+            Format::Jsonl,
+            &["text", "id"],
+        )
+        .unwrap();
+        let values: Vec<(Vec<String>, u64)> = got.into_iter().map(|r| (r.values, r.line)).collect();
+        assert_eq!(
+            values,
+            vec![
+                (vec!["x".into(), "7".into()], 1),
+                (vec!["y".into(), "b".into()], 3)
+            ]
+        );
+        let got = read_records(
+            Path::new("in.json"),
+            b"[{\"text\": \"x\"}]",
+            Format::Json,
+            &["text"],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![Record {
+                values: vec!["x".into()],
+                line: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn records_errors_name_the_source_and_line() {
+        let err = |body: &[u8], format: Format| {
+            read_records(Path::new("<stdin>"), body, format, &["text"])
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(b"review\nx\n", Format::Csv),
+            "<stdin>: no column `text` (columns: review)"
+        );
+        assert_eq!(
+            err(b"text,b\nx,1\ny\n", Format::Csv),
+            "<stdin>:3: 1 fields, but the header (line 1) has 2; quote fields that contain a `,`"
+        );
+        assert_eq!(
+            err(b"text,b\n ,1\n", Format::Csv),
+            "<stdin>:2: column `text` is empty"
+        );
+        assert_eq!(
+            err(b"text\n", Format::Csv),
+            "<stdin>: no data rows (only a header, or only blank lines)"
+        );
+        assert_eq!(err(b"  \n", Format::Jsonl), "<stdin>: the file is empty");
+        assert!(err(b"{\"text\": 1}\n{\"id\": 2}\n", Format::Jsonl)
+            .starts_with("<stdin>:2: no key `text`"));
+    }
+
     // ---- properties ----
 
     /// Bytes drawn mostly from the characters that drive the CSV and JSON grammars.
@@ -1350,6 +1578,9 @@ mod tests {
             };
             // Ok or Err, never a panic; errors always name the file.
             if let Err(e) = read_file(&path, &options) {
+                assert!(e.to_string().contains("fuzz.dat"), "{e}");
+            }
+            if let Err(e) = read_records(&path, content, format, &["text", "id"]) {
                 assert!(e.to_string().contains("fuzz.dat"), "{e}");
             }
         }
