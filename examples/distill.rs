@@ -24,7 +24,10 @@ fn main() -> Result<()> {
     // Keeps tensor-sized blocks in the heap between steps (see kiln::allocator).
     kiln::allocator::keep_freed_memory();
     let mut args = std::env::args().skip(1);
-    let teacher_dir = PathBuf::from(args.next().context("usage: distill TEACHER_DIR [STUDENT_LAYERS]")?);
+    let teacher_dir = PathBuf::from(
+        args.next()
+            .context("usage: distill TEACHER_DIR [STUDENT_LAYERS]")?,
+    );
     let layers: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
 
     let device = Device::flex();
@@ -33,7 +36,13 @@ fn main() -> Result<()> {
     let teacher_config = kiln::model::Checkpoint::open(&teacher_dir)?.config;
 
     let dir = fetch::fetch(Artifact::RottenTomatoes, &fetch::cache_dir())?;
-    let splits = load_splits(&DataSource::Builtin { set: Builtin::RottenTomatoes, dir }, &DataOptions::default())?;
+    let splits = load_splits(
+        &DataSource::Builtin {
+            set: Builtin::RottenTomatoes,
+            dir,
+        },
+        &DataOptions::default(),
+    )?;
     let data = TrainData {
         train: Arc::new(encode_examples(&teacher.tokenizer, &splits.train)?),
         valid: Arc::new(encode_examples(&teacher.tokenizer, &splits.valid)?),
@@ -42,11 +51,20 @@ fn main() -> Result<()> {
         teacher_logits: None,
     };
 
-    let init = StudentInit::new(teacher_config.num_hidden_layers, layers).map_err(anyhow::Error::msg)?;
+    let init =
+        StudentInit::new(teacher_config.num_hidden_layers, layers).map_err(anyhow::Error::msg)?;
     let (student, _student_config) = student_from_teacher(&teacher.model, &teacher_config, &init);
     let distiller = Distiller::new(
-        DistillationLoss { temperature: 2.0, alpha: 0.5, ..DistillationLoss::default() },
-        TrainConfig { epochs: 3, lr: 5e-5, ..TrainConfig::default() },
+        DistillationLoss {
+            temperature: 2.0,
+            alpha: 0.5,
+            ..DistillationLoss::default()
+        },
+        TrainConfig {
+            epochs: 3,
+            lr: 5e-5,
+            ..TrainConfig::default()
+        },
     );
     let outcome = distiller.distill(student, &teacher.model, &data, &device, None, &mut Silent)?;
 
@@ -55,7 +73,10 @@ fn main() -> Result<()> {
     let pad = teacher.tokenizer.pad_id();
     let t = evaluate(&teacher.model, &test, &data.labels, &loss, 64, pad, &device);
     let s = evaluate(&outcome.model, &test, &data.labels, &loss, 64, pad, &device);
-    println!("teacher ({} layers): test accuracy {:.4}", teacher_config.num_hidden_layers, t.accuracy);
+    println!(
+        "teacher ({} layers): test accuracy {:.4}",
+        teacher_config.num_hidden_layers, t.accuracy
+    );
     println!(
         "student ({layers} layers {:?}): test accuracy {:.4} — {:.1}% of the teacher's",
         init.layer_map,

@@ -29,7 +29,11 @@ fn main() -> Result<()> {
     let labels = vec!["negative".to_string(), "positive".to_string()];
     let (model, report) =
         checkpoint.load_classifier(HeadInit::New(labels.len()), Pooling::Cls, &device)?;
-    eprintln!("loaded {} tensors from {}", report.applied, report.weights.display());
+    eprintln!(
+        "loaded {} tensors from {}",
+        report.applied,
+        report.weights.display()
+    );
     save_pretrained(
         &model,
         &checkpoint.config,

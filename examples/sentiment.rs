@@ -42,7 +42,10 @@ fn main() -> Result<()> {
 
     // 1. Data: the built-in set, split 80/10/10 stratified by label with a fixed seed.
     let data_dir = fetch::fetch(Artifact::RottenTomatoes, &cache)?;
-    let source = DataSource::Builtin { set: Builtin::RottenTomatoes, dir: data_dir };
+    let source = DataSource::Builtin {
+        set: Builtin::RottenTomatoes,
+        dir: data_dir,
+    };
     let mut splits = load_splits(&source, &DataOptions::default())?;
     if let Some(n) = limit {
         // Every k-th example, not the first n: the split keeps the file's order, which for this
@@ -58,7 +61,8 @@ fn main() -> Result<()> {
     let tokenizer = TextTokenizer::from_file(checkpoint.tokenizer_path(), 128)?;
     let device = Device::flex();
     device.seed(42);
-    let (model, _) = checkpoint.load_classifier(HeadInit::New(labels.len()), Pooling::Cls, &device)?;
+    let (model, _) =
+        checkpoint.load_classifier(HeadInit::New(labels.len()), Pooling::Cls, &device)?;
 
     // 3. Fine-tune: AdamW at 2e-5, three epochs, batches of 32, linear decay after 10% warmup.
     let data = TrainData {
@@ -68,12 +72,25 @@ fn main() -> Result<()> {
         pad_id: tokenizer.pad_id(),
         teacher_logits: None,
     };
-    let config = TrainConfig { lr: 2e-5, epochs: 3, batch_size: 32, ..TrainConfig::default() };
+    let config = TrainConfig {
+        lr: 2e-5,
+        epochs: 3,
+        batch_size: 32,
+        ..TrainConfig::default()
+    };
     let outcome = train(model, &data, &config, &device, None, None, &mut PrintEpochs)?;
 
     // 4. The best epoch's model on the test split.
     let test = encode_examples(&tokenizer, &splits.test)?;
-    let metrics = evaluate(&outcome.model, &test, &labels, &config.loss(), 64, tokenizer.pad_id(), &device);
+    let metrics = evaluate(
+        &outcome.model,
+        &test,
+        &labels,
+        &config.loss(),
+        64,
+        tokenizer.pad_id(),
+        &device,
+    );
     println!(
         "test accuracy {:.4}, macro-F1 {:.4} (best epoch {:?}, {:.0} training samples/s)",
         metrics.accuracy, metrics.macro_f1, outcome.best_epoch, outcome.stats.samples_per_second

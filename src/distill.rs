@@ -61,7 +61,10 @@ pub fn teacher_logits(
                 .collect();
             return Ok((logits, false));
         }
-        eprintln!("note: ignoring a teacher-logit cache of the wrong size: {}", path.display());
+        eprintln!(
+            "note: ignoring a teacher-logit cache of the wrong size: {}",
+            path.display()
+        );
     }
     let start = Instant::now();
     let logits = predict_logits(teacher, examples, batch_size, pad_id, device);
@@ -71,16 +74,27 @@ pub fn teacher_logits(
         start.elapsed().as_secs_f64(),
         path.display()
     );
-    std::fs::create_dir_all(cache_root).with_context(|| format!("creating {}", cache_root.display()))?;
+    std::fs::create_dir_all(cache_root)
+        .with_context(|| format!("creating {}", cache_root.display()))?;
     let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
     kiln_model::checkpoint::write_atomic(&path, &bytes)?;
     Ok((logits, true))
 }
 
 /// Inference throughput of `model` over `examples` (best of two passes), samples per second.
-pub fn inference_speed(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> f64 {
+pub fn inference_speed(
+    model: &BertClassifier,
+    examples: &[EncodedExample],
+    batch_size: usize,
+    pad_id: u32,
+    device: &Device,
+) -> f64 {
     (0..2)
-        .map(|_| timed_predict_logits(model, examples, batch_size, pad_id, device).1.samples_per_second)
+        .map(|_| {
+            timed_predict_logits(model, examples, batch_size, pad_id, device)
+                .1
+                .samples_per_second
+        })
         .fold(0.0, f64::max)
 }
 
@@ -117,14 +131,17 @@ mod tests {
             .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
             .unwrap();
         let data = examples(0);
-        let (first, computed) = teacher_logits(&teacher, &fixture(), &data, 4, 0, &device, &cache).unwrap();
+        let (first, computed) =
+            teacher_logits(&teacher, &fixture(), &data, 4, 0, &device, &cache).unwrap();
         assert!(computed);
         assert_eq!(first.len(), 5 * 3);
-        let (again, computed) = teacher_logits(&teacher, &fixture(), &data, 4, 0, &device, &cache).unwrap();
+        let (again, computed) =
+            teacher_logits(&teacher, &fixture(), &data, 4, 0, &device, &cache).unwrap();
         assert!(!computed, "the second call reads the cache");
         assert_eq!(first, again);
         // Other token ids: another key.
-        let (_, computed) = teacher_logits(&teacher, &fixture(), &examples(1), 4, 0, &device, &cache).unwrap();
+        let (_, computed) =
+            teacher_logits(&teacher, &fixture(), &examples(1), 4, 0, &device, &cache).unwrap();
         assert!(computed);
         // Another teacher (a copy whose weights differ by one byte): another key.
         let other = tmp.path().join("teacher2");

@@ -555,7 +555,7 @@ pub fn l2_normalize(v: &mut [f32]) {
     }
 }
 
-/// The lines of `input` to embed: every line that is not empty, kept as written (leading
+/// The lines of `input` to embed: every line that is not blank, kept as written (leading
 /// spaces included), without its line ending.
 pub fn read_lines(input: &Path) -> Result<Vec<String>> {
     let text =
@@ -563,7 +563,8 @@ pub fn read_lines(input: &Path) -> Result<Vec<String>> {
     Ok(text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .filter(|l| !l.is_empty())
+        // Whitespace-only lines are skipped like blank ones (as `kiln predict` does).
+        .filter(|l| !l.trim().is_empty())
         .map(str::to_string)
         .collect())
 }

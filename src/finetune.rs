@@ -22,13 +22,15 @@ use serde::{Deserialize, Serialize};
 
 use kiln_data::pipeline::DataSource;
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
+use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
 use kiln_train::metrics::ClassificationMetrics;
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
-use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
 use kiln_train::report::{self, ReportInput};
 use kiln_train::schedule::ScheduleKind;
 use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
-use kiln_train::trainer::{evaluate, train_on_devices, Observer, SelectionMetric, TrainConfig, TrainData};
+use kiln_train::trainer::{
+    evaluate, train_on_devices, Observer, SelectionMetric, TrainConfig, TrainData,
+};
 
 use crate::backend;
 use crate::datasets::DataArgs;
@@ -240,8 +242,15 @@ pub struct DistillRecord {
 }
 
 fn builtin_help() -> String {
-    let names: Vec<&str> = kiln_data::builtin::Builtin::all().iter().map(|b| b.name()).collect();
-    format!("A built-in data set, fetched on first use: {} (default {})", names.join(", "), crate::datasets::DEFAULT_DATA)
+    let names: Vec<&str> = kiln_data::builtin::Builtin::all()
+        .iter()
+        .map(|b| b.name())
+        .collect();
+    format!(
+        "A built-in data set, fetched on first use: {} (default {})",
+        names.join(", "),
+        crate::datasets::DEFAULT_DATA
+    )
 }
 
 fn train_device_help() -> String {
@@ -258,7 +267,13 @@ fn precision_help() -> String {
 }
 
 /// Options that cannot change a run's result: a resume may give them anew.
-const RESUME_MAY_CHANGE: &[&str] = &["save-every", "save-total-limit", "keep-checkpoints", "logging-steps", "out"];
+const RESUME_MAY_CHANGE: &[&str] = &[
+    "save-every",
+    "save-total-limit",
+    "keep-checkpoints",
+    "logging-steps",
+    "out",
+];
 
 /// `top` over `base`: every option `top` sets wins (a generic merge through the options' TOML
 /// form, so a new option needs no code here).
@@ -274,14 +289,17 @@ fn overlay(base: &TrainOptions, top: &TrainOptions) -> Result<TrainOptions> {
 
 /// Reads a TOML file of options (config.toml or `--config`), naming the file on errors.
 fn read_options_file(path: &Path) -> Result<TrainOptions> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 impl TrainOptions {
     /// Flags, with the config file (when given) filling what the flags leave out.
     pub fn with_config_file(self) -> Result<Self> {
-        let Some(path) = self.config.clone() else { return Ok(self) };
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
         overlay(&read_options_file(&path)?, &self)
     }
 }
@@ -292,7 +310,10 @@ where
 {
     value
         .as_deref()
-        .map(|v| v.parse::<T>().map_err(|e| anyhow::anyhow!("--{flag} {v}: {e}")))
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|e| anyhow::anyhow!("--{flag} {v}: {e}"))
+        })
         .transpose()
 }
 
@@ -330,12 +351,16 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         .as_deref()
         .map(|s| {
             s.split(',')
-                .map(|w| w.trim().parse::<f32>().map_err(|_| anyhow::anyhow!("--class-weights: `{w}` is not a number")))
+                .map(|w| {
+                    w.trim()
+                        .parse::<f32>()
+                        .map_err(|_| anyhow::anyhow!("--class-weights: `{w}` is not a number"))
+                })
                 .collect::<Result<Vec<f32>>>()
         })
         .transpose()?;
     let grad_clip = match o.grad_clip {
-        Some(c) if c == 0.0 => None,
+        Some(0.0) => None,
         Some(c) => Some(c),
         None => defaults.grad_clip,
     };
@@ -418,8 +443,13 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         .out
         .clone()
         .or_else(|| o.resume.clone())
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{model_name}-{data_name}-{}", config.strategy.kind)));
-    let device = o.device.clone().unwrap_or_else(|| backend::default_device_name().to_string());
+        .unwrap_or_else(|| {
+            PathBuf::from("runs").join(format!("{model_name}-{data_name}-{}", config.strategy.kind))
+        });
+    let device = o
+        .device
+        .clone()
+        .unwrap_or_else(|| backend::default_device_name().to_string());
     // The resolved options, as a config file that reproduces the run.
     let mut resolved = o.clone();
     resolved.model = Some(model.clone());
@@ -445,7 +475,10 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     resolved.out = Some(out.clone());
     // Every default written out, so that config.toml reproduces the run whatever later
     // versions take as defaults.
-    resolved.data = o.data.clone().or_else(|| data.train.is_none().then(|| data_name.clone()));
+    resolved.data = o
+        .data
+        .clone()
+        .or_else(|| data.train.is_none().then(|| data_name.clone()));
     resolved.text_column = Some(data.text_column.clone());
     resolved.label_column = Some(data.label_column.clone());
     resolved.augment_copies = Some(data.augment_copies);
@@ -485,7 +518,11 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
 /// flags (and `--config` file) given now on top. A flag that would change the data, the model,
 /// the plan of batches or the recipe is refused with every difference named; only options
 /// that cannot change the result may differ. Checked before anything is loaded or written.
-fn options_for_resume(dir: &Path, flags: TrainOptions, distill: Option<&DistillOptions>) -> Result<TrainOptions> {
+fn options_for_resume(
+    dir: &Path,
+    flags: TrainOptions,
+    distill: Option<&DistillOptions>,
+) -> Result<TrainOptions> {
     if !dir.is_dir() {
         bail!("--resume {}: no such directory", dir.display());
     }
@@ -498,10 +535,19 @@ fn options_for_resume(dir: &Path, flags: TrainOptions, distill: Option<&DistillO
     }
     let checkpoints = dir.join("checkpoints");
     let newest = kiln_train::checkpoint::find_latest(&checkpoints, &mut |m| eprintln!("{m}"))
-        .map_err(|e| anyhow::anyhow!("--resume {}: no checkpoint to resume from ({e})", dir.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--resume {}: no checkpoint to resume from ({e})",
+                dir.display()
+            )
+        })?;
     let saved_path = dir.join("config.toml");
     if !saved_path.is_file() {
-        bail!("--resume {}: {} is missing, so the run's options are unknown", dir.display(), saved_path.display());
+        bail!(
+            "--resume {}: {} is missing, so the run's options are unknown",
+            dir.display(),
+            saved_path.display()
+        );
     }
     let saved = read_options_file(&saved_path)?;
     if let Some(out) = &flags.out {
@@ -515,12 +561,20 @@ fn options_for_resume(dir: &Path, flags: TrainOptions, distill: Option<&DistillO
     merged.resume = Some(dir.to_path_buf());
     merged.distill = distill.map(DistillOptions::record);
     match (&saved.distill, &merged.distill) {
-        (None, Some(_)) => bail!("--resume {}: that run is a `kiln train` run; resume it with kiln train", dir.display()),
-        (Some(_), None) => bail!("--resume {}: that run is a distillation; resume it with kiln distill", dir.display()),
+        (None, Some(_)) => bail!(
+            "--resume {}: that run is a `kiln train` run; resume it with kiln train",
+            dir.display()
+        ),
+        (Some(_), None) => bail!(
+            "--resume {}: that run is a distillation; resume it with kiln distill",
+            dir.display()
+        ),
         _ => {}
     }
-    let before = toml::Table::try_from(&resolve(saved.clone())?.options).context("comparing options")?;
-    let after = toml::Table::try_from(&resolve(merged.clone())?.options).context("comparing options")?;
+    let before =
+        toml::Table::try_from(&resolve(saved.clone())?.options).context("comparing options")?;
+    let after =
+        toml::Table::try_from(&resolve(merged.clone())?.options).context("comparing options")?;
     let differences = option_differences(&before, &after);
     if !differences.is_empty() {
         bail!(
@@ -532,7 +586,12 @@ fn options_for_resume(dir: &Path, flags: TrainOptions, distill: Option<&DistillO
             differences.join("; ")
         );
     }
-    eprintln!("resuming {} from {} with the run's own options ({})", dir.display(), newest.display(), saved_path.display());
+    eprintln!(
+        "resuming {} from {} with the run's own options ({})",
+        dir.display(),
+        newest.display(),
+        saved_path.display()
+    );
     Ok(merged)
 }
 
@@ -541,11 +600,18 @@ fn option_differences(before: &toml::Table, after: &toml::Table) -> Vec<String> 
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();
     keys.dedup();
-    let shown = |v: Option<&toml::Value>| v.map_or_else(|| "nothing".to_string(), |v| v.to_string());
+    let shown =
+        |v: Option<&toml::Value>| v.map_or_else(|| "nothing".to_string(), |v| v.to_string());
     keys.into_iter()
         .filter(|k| !RESUME_MAY_CHANGE.contains(&k.as_str()))
         .filter(|k| before.get(*k) != after.get(*k))
-        .map(|k| format!("--{k}: the run had {}, now {}", shown(before.get(k)), shown(after.get(k))))
+        .map(|k| {
+            format!(
+                "--{k}: the run had {}, now {}",
+                shown(before.get(k)),
+                shown(after.get(k))
+            )
+        })
         .collect()
 }
 
@@ -610,7 +676,8 @@ impl Observer for Console {
         self.steps_per_epoch = optimizer_steps;
         self.bar.reset();
         self.bar.set_length(optimizer_steps as u64);
-        self.bar.set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
+        self.bar
+            .set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
     }
     fn step(&mut self, point: &StepPoint, samples_per_second: f64) {
         if self.since.is_none() {
@@ -621,8 +688,11 @@ impl Observer for Console {
             "loss {:.4}  lr {:.2e}  {:.0} samples/s",
             point.loss, point.lr, samples_per_second
         ));
-        if self.bar.is_hidden() && point.step % self.logging_steps as u64 == 0 {
-            let eta = self.eta_seconds(point.step).map(format_duration).unwrap_or_else(|| "-".into());
+        if self.bar.is_hidden() && point.step.is_multiple_of(self.logging_steps as u64) {
+            let eta = self
+                .eta_seconds(point.step)
+                .map(format_duration)
+                .unwrap_or_else(|| "-".into());
             eprintln!(
                 "step {}/{} (epoch {:.2}/{}): loss {:.4}  lr {:.2e}  {:.0} samples/s  eta {eta}",
                 point.step,
@@ -700,7 +770,9 @@ fn install_interrupt_handler() {
             eprintln!("\ninterrupted again: exiting without a checkpoint");
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: saving a checkpoint at the next step (Ctrl-C again to quit at once)");
+        eprintln!(
+            "\ninterrupt: saving a checkpoint at the next step (Ctrl-C again to quit at once)"
+        );
     });
 }
 
@@ -718,7 +790,12 @@ fn prepare_out(out: &Path, overwrite: bool, resuming: bool) -> Result<()> {
                 out.display()
             );
         }
-        let leftovers: Vec<&str> = RUN_FILES.iter().chain(RUN_DIRS).copied().filter(|f| out.join(f).exists()).collect();
+        let leftovers: Vec<&str> = RUN_FILES
+            .iter()
+            .chain(RUN_DIRS)
+            .copied()
+            .filter(|f| out.join(f).exists())
+            .collect();
         if !leftovers.is_empty() && !overwrite {
             bail!(
                 "{} holds an unfinished run ({}); pass --resume {} to continue it, --overwrite to \
@@ -747,7 +824,11 @@ fn prepare_out(out: &Path, overwrite: bool, resuming: bool) -> Result<()> {
 }
 
 fn remove_if_present(path: &Path, dir: bool) -> Result<()> {
-    let removed = if dir { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    let removed = if dir {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
     match removed {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("--overwrite: removing {}", path.display()))
@@ -759,13 +840,22 @@ fn remove_if_present(path: &Path, dir: bool) -> Result<()> {
 /// A resumed run's log.jsonl keeps what happened up to its checkpoint: records of the steps
 /// after it (done before the interruption, done again now) are dropped, so the log never
 /// holds a step twice. A `resume` record marks the place.
-fn trim_log_for_resume(log: &Path, checkpoint_state: &kiln_train::checkpoint::TrainState) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(log) else { return Ok(()) };
+fn trim_log_for_resume(
+    log: &Path,
+    checkpoint_state: &kiln_train::checkpoint::TrainState,
+) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return Ok(());
+    };
     let keep = |record: &serde_json::Value| -> bool {
         match record["kind"].as_str() {
-            Some("epoch") => record["epoch"].as_u64().is_some_and(|e| e <= checkpoint_state.epochs_done as u64),
+            Some("epoch") => record["epoch"]
+                .as_u64()
+                .is_some_and(|e| e <= checkpoint_state.epochs_done as u64),
             Some("resume") => true,
-            _ => record["step"].as_u64().is_none_or(|s| s <= checkpoint_state.steps),
+            _ => record["step"]
+                .as_u64()
+                .is_none_or(|s| s <= checkpoint_state.steps),
         }
     };
     let mut kept = String::new();
@@ -845,9 +935,21 @@ pub fn run_distill(options: DistillOptions) -> Result<PathBuf> {
     }
     let mut train = options.train.clone();
     if train.out.is_none() && train.resume.is_none() {
-        let name = options.teacher.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let parent = options.teacher.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned());
-        let stem = if name == "model" { parent.unwrap_or(name) } else { name };
+        let name = options
+            .teacher
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = options
+            .teacher
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|s| s.to_string_lossy().into_owned());
+        let stem = if name == "model" {
+            parent.unwrap_or(name)
+        } else {
+            name
+        };
         train.out = Some(PathBuf::from("runs").join(format!("{stem}-distilled")));
     }
     train.model = Some(options.teacher.display().to_string());
@@ -891,7 +993,12 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     let labels = prepared.splits.labels.labels().to_vec();
     if let Some(w) = &r.config.class_weights {
         if w.len() != labels.len() {
-            bail!("--class-weights has {} values but the data has {} labels ({})", w.len(), labels.len(), labels.join(", "));
+            bail!(
+                "--class-weights has {} values but the data has {} labels ({})",
+                w.len(),
+                labels.len(),
+                labels.join(", ")
+            );
         }
     }
 
@@ -907,11 +1014,16 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     let mut config = r.config.clone();
     let (model, model_config, report, teacher) = match &distill {
         None => {
-            let (model, report) = checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+            let (model, report) =
+                checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
             (model, checkpoint.config.clone(), report, None)
         }
         Some(d) => {
-            let teacher = crate::predict::Classifier::load(&d.teacher, checkpoint.config.max_position_embeddings, device.clone())?;
+            let teacher = crate::predict::Classifier::load(
+                &d.teacher,
+                checkpoint.config.max_position_embeddings,
+                device.clone(),
+            )?;
             if teacher.labels != labels {
                 bail!(
                     "the teacher {} knows labels [{}] but the data has [{}]",
@@ -930,14 +1042,20 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                             checkpoint.config.vocab_size
                         );
                     }
-                    let (m, report) = student_ckpt.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+                    let (m, report) = student_ckpt.load_classifier(
+                        HeadInit::New(labels.len()),
+                        r.pooling,
+                        &device,
+                    )?;
                     (m, student_ckpt.config.clone(), report)
                 }
                 None => {
                     let depth = checkpoint.config.num_hidden_layers;
                     let k = d.student_layers.unwrap_or((depth / 2).max(1));
-                    let init = kiln_model::StudentInit::new(depth, k).map_err(|e| anyhow::anyhow!("{e}"))?;
-                    let (m, c) = kiln_model::student_from_teacher(&teacher.model, &checkpoint.config, &init);
+                    let init = kiln_model::StudentInit::new(depth, k)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let (m, c) =
+                        kiln_model::student_from_teacher(&teacher.model, &checkpoint.config, &init);
                     eprintln!("student: {k} of the teacher's {depth} layers ({:?}), embeddings, pooler and head copied", init.layer_map);
                     (m, c, kiln_model::LoadReport::default())
                 }
@@ -961,7 +1079,11 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 class_weights: config.class_weights.clone(),
             });
             config.validate()?;
-            let teacher = TeacherSide { model: teacher.model, dir: d.teacher.clone(), logits };
+            let teacher = TeacherSide {
+                model: teacher.model,
+                dir: d.teacher.clone(),
+                logits,
+            };
             (student, student_config, report, Some(teacher))
         }
     };
@@ -975,7 +1097,11 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         "model: {} ({} tensors loaded{}), new {}-class head, pooling {:?}, device {}",
         model_dir.display(),
         report.applied,
-        if report.has_pooler { ", with pooler" } else { ", no pooler" },
+        if report.has_pooler {
+            ", with pooler"
+        } else {
+            ", no pooler"
+        },
         labels.len(),
         r.pooling,
         r.device
@@ -988,7 +1114,10 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         // the checkpoint it continues from.
         Some(_) => {
             let newest = kiln_train::checkpoint::find_latest(&checkpoints, &mut |_| {})?;
-            trim_log_for_resume(&r.out.join("log.jsonl"), &kiln_train::checkpoint::read_state(&newest)?)?;
+            trim_log_for_resume(
+                &r.out.join("log.jsonl"),
+                &kiln_train::checkpoint::read_state(&newest)?,
+            )?;
         }
         None => write_atomic(&r.out.join("config.toml"), config_toml.as_bytes())?,
     }
@@ -1021,15 +1150,32 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     };
     let resume_dir = resume.as_ref().map(|_| checkpoints.clone());
     install_interrupt_handler();
-    let outcome = train_on_devices(model, &data, &config, &devices, Some(&checkpoints), resume_dir.as_deref(), &mut console)?;
+    let outcome = train_on_devices(
+        model,
+        &data,
+        &config,
+        &devices,
+        Some(&checkpoints),
+        resume_dir.as_deref(),
+        &mut console,
+    )?;
     console.bar.finish_and_clear();
 
     let best = describe_best(&outcome);
     // An empty test split only happens with --test-ratio 0 (kiln-data refuses an empty one
     // otherwise): no test metrics rather than zeros.
-    let test = (!prepared.test.is_empty()).then(|| {
-        evaluate(&outcome.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device)
-    });
+    let evaluate_on_test = |model: &kiln_model::BertClassifier| {
+        evaluate(
+            model,
+            &prepared.test,
+            &labels,
+            &r.config.loss(),
+            r.config.eval_batch_size,
+            tokenizer.pad_id(),
+            &device,
+        )
+    };
+    let test = (!prepared.test.is_empty()).then(|| evaluate_on_test(&outcome.model));
     match &test {
         Some(test) => eprintln!(
             "test: accuracy {:.4}  macro-F1 {:.4}  ({} examples; model of {best})",
@@ -1045,7 +1191,13 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
              differently there — serve it with kiln (see kiln_note in model/config.json)"
         );
     }
-    save_pretrained(&outcome.model, &model_config, &labels, Some(tokenizer.path()), &r.out.join("model"))?;
+    save_pretrained(
+        &outcome.model,
+        &model_config,
+        &labels,
+        Some(tokenizer.path()),
+        &r.out.join("model"),
+    )?;
     let peak_rss = peak_rss_mib();
     let valid: Vec<serde_json::Value> = outcome
         .epochs
@@ -1095,12 +1247,39 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         ("model".into(), r.model.clone()),
         ("data".into(), source.to_string()),
         ("labels".into(), labels.join(", ")),
-        ("examples (train / valid / test)".into(), format!("{} / {} / {}", data.train.len(), data.valid.len(), prepared.test.len())),
+        (
+            "examples (train / valid / test)".into(),
+            format!(
+                "{} / {} / {}",
+                data.train.len(),
+                data.valid.len(),
+                prepared.test.len()
+            ),
+        ),
         ("strategy".into(), r.config.strategy.kind.to_string()),
-        ("trainable parameters".into(), format!("{} of {}", outcome.plan.trainable_count(), outcome.plan.total_count())),
-        ("epochs / optimizer steps".into(), format!("{} / {}", outcome.stats.epochs, outcome.stats.steps)),
-        ("training time".into(), format!("{:.1} s", outcome.stats.wall_seconds)),
-        ("throughput".into(), format!("{:.1} samples/s, {:.0} tokens/s", outcome.stats.samples_per_second, outcome.stats.tokens_per_second)),
+        (
+            "trainable parameters".into(),
+            format!(
+                "{} of {}",
+                outcome.plan.trainable_count(),
+                outcome.plan.total_count()
+            ),
+        ),
+        (
+            "epochs / optimizer steps".into(),
+            format!("{} / {}", outcome.stats.epochs, outcome.stats.steps),
+        ),
+        (
+            "training time".into(),
+            format!("{:.1} s", outcome.stats.wall_seconds),
+        ),
+        (
+            "throughput".into(),
+            format!(
+                "{:.1} samples/s, {:.0} tokens/s",
+                outcome.stats.samples_per_second, outcome.stats.tokens_per_second
+            ),
+        ),
         ("training time by phase".into(), {
             let p = &outcome.stats.phases;
             format!(
@@ -1108,15 +1287,26 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 p.forward_seconds, p.backward_seconds, p.optimizer_seconds, p.data_seconds
             )
         }),
-        ("peak memory".into(), peak_rss.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "-".into())),
-        ("skipped steps (non-finite loss or gradient)".into(), outcome.bad_steps.to_string()),
+        (
+            "peak memory".into(),
+            peak_rss
+                .map(|m| format!("{m:.0} MiB"))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "skipped steps (non-finite loss or gradient)".into(),
+            outcome.bad_steps.to_string(),
+        ),
         ("device".into(), r.device.clone()),
     ];
     if let (Some(t), Some(test)) = (&teacher, &test) {
         // Teacher vs student on the same test set and machine.
-        let teacher_test = evaluate(&t.model, &prepared.test, &labels, &r.config.loss(), r.config.eval_batch_size, tokenizer.pad_id(), &device);
+        let teacher_test = evaluate_on_test(&t.model);
         let count = |m: &kiln_model::BertClassifier| -> usize {
-            kiln_train::params::collect_params(m).iter().map(|p| p.numel).sum()
+            kiln_train::params::collect_params(m)
+                .iter()
+                .map(|p| p.numel)
+                .sum()
         };
         let size_mb = |dir: &Path| -> Option<f64> {
             ["model.safetensors", "pytorch_model.bin"]
@@ -1125,7 +1315,13 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 .map(|m| m.len() as f64 / 1e6)
         };
         let speed = |m: &kiln_model::BertClassifier| {
-            crate::distill::inference_speed(m, &prepared.test, r.config.eval_batch_size, tokenizer.pad_id(), &device)
+            crate::distill::inference_speed(
+                m,
+                &prepared.test,
+                r.config.eval_batch_size,
+                tokenizer.pad_id(),
+                &device,
+            )
         };
         let side = |m: &ClassificationMetrics, params: usize, size: Option<f64>, sps: f64| {
             serde_json::json!({
@@ -1137,7 +1333,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         let (teacher_params, student_params) = (count(&t.model), count(&outcome.model));
         let (teacher_size, student_size) = (size_mb(&t.dir), size_mb(&r.out.join("model")));
         metrics["teacher"] = side(&teacher_test, teacher_params, teacher_size, teacher_sps);
-        metrics["student"] = side(&test, student_params, student_size, student_sps);
+        metrics["student"] = side(test, student_params, student_size, student_sps);
         metrics["retention"] = serde_json::json!(test.accuracy / teacher_test.accuracy.max(1e-12));
         metrics["speedup"] = serde_json::json!(student_sps / teacher_sps.max(1e-12));
         eprintln!(
@@ -1151,14 +1347,40 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
             student_sps,
             student_sps / teacher_sps.max(1e-12)
         );
-        let fmt_size = |s: Option<f64>| s.map(|v| format!("{v:.1} MB")).unwrap_or_else(|| "-".into());
+        let fmt_size = |s: Option<f64>| {
+            s.map(|v| format!("{v:.1} MB"))
+                .unwrap_or_else(|| "-".into())
+        };
         facts.extend([
             ("teacher".into(), t.dir.display().to_string()),
-            ("test accuracy: teacher / student".into(), format!("{:.4} / {:.4} ({:.1}% kept)", teacher_test.accuracy, test.accuracy, 100.0 * test.accuracy / teacher_test.accuracy.max(1e-12))),
-            ("test macro-F1: teacher / student".into(), format!("{:.4} / {:.4}", teacher_test.macro_f1, test.macro_f1)),
-            ("parameters: teacher / student".into(), format!("{teacher_params} / {student_params}")),
-            ("size on disk: teacher / student".into(), format!("{} / {}", fmt_size(teacher_size), fmt_size(student_size))),
-            ("inference: teacher / student".into(), format!("{teacher_sps:.1} / {student_sps:.1} samples/s ({:.2}×)", student_sps / teacher_sps.max(1e-12))),
+            (
+                "test accuracy: teacher / student".into(),
+                format!(
+                    "{:.4} / {:.4} ({:.1}% kept)",
+                    teacher_test.accuracy,
+                    test.accuracy,
+                    100.0 * test.accuracy / teacher_test.accuracy.max(1e-12)
+                ),
+            ),
+            (
+                "test macro-F1: teacher / student".into(),
+                format!("{:.4} / {:.4}", teacher_test.macro_f1, test.macro_f1),
+            ),
+            (
+                "parameters: teacher / student".into(),
+                format!("{teacher_params} / {student_params}"),
+            ),
+            (
+                "size on disk: teacher / student".into(),
+                format!("{} / {}", fmt_size(teacher_size), fmt_size(student_size)),
+            ),
+            (
+                "inference: teacher / student".into(),
+                format!(
+                    "{teacher_sps:.1} / {student_sps:.1} samples/s ({:.2}×)",
+                    student_sps / teacher_sps.max(1e-12)
+                ),
+            ),
         ]);
     }
     let title = match &teacher {
@@ -1178,14 +1400,23 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     });
     write_atomic(&r.out.join("report.html"), html.as_bytes())?;
     // Last: a run without metrics.json did not finish.
-    write_atomic(&r.out.join("metrics.json"), serde_json::to_string_pretty(&metrics)?.as_bytes())?;
+    write_atomic(
+        &r.out.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
     if r.keep_checkpoints {
-        eprintln!("kept the resume checkpoints in {} (--keep-checkpoints)", checkpoints.display());
+        eprintln!(
+            "kept the resume checkpoints in {} (--keep-checkpoints)",
+            checkpoints.display()
+        );
     } else {
         // The best model is exported; the checkpoints (model, optimizer state and best model:
         // hundreds of MB) only served a resume, and a finished run is not resumed.
         remove_if_present(&checkpoints, true)?;
     }
-    eprintln!("wrote {}/{{metrics.json, model/, report.html, log.jsonl, config.toml}}", r.out.display());
+    eprintln!(
+        "wrote {}/{{metrics.json, model/, report.html, log.jsonl, config.toml}}",
+        r.out.display()
+    );
     Ok(r.out)
 }

@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::Result;
 
 use kiln_data::bucket::{padding_share, BatchSize, BucketSampler};
-use kiln_data::pipeline::{encode_examples, load_splits, DataSource, DataSummary, EncodedExample, SplitSummary, Splits};
+use kiln_data::pipeline::{
+    encode_examples, load_splits, DataSource, DataSummary, EncodedExample, SplitSummary, Splits,
+};
 use kiln_data::TextTokenizer;
 use kiln_model::Checkpoint;
 
@@ -21,7 +23,10 @@ pub fn tokenizer_for(checkpoint: &Checkpoint, max_len: usize) -> Result<TextToke
     } else {
         max_len
     };
-    Ok(TextTokenizer::from_file(checkpoint.tokenizer_path(), max_len)?)
+    Ok(TextTokenizer::from_file(
+        checkpoint.tokenizer_path(),
+        max_len,
+    )?)
 }
 
 /// Splits (augmented when asked), encoded, with their summary.
@@ -33,7 +38,11 @@ pub struct PreparedData {
     pub summary: DataSummary,
 }
 
-pub fn prepare(args: &DataArgs, source: &DataSource, tokenizer: &TextTokenizer) -> Result<PreparedData> {
+pub fn prepare(
+    args: &DataArgs,
+    source: &DataSource,
+    tokenizer: &TextTokenizer,
+) -> Result<PreparedData> {
     let mut splits = load_splits(source, &args.options())?;
     for warning in splits.unmeasured_labels() {
         eprintln!("warning: {warning}");
@@ -57,11 +66,23 @@ pub fn prepare(args: &DataArgs, source: &DataSource, tokenizer: &TextTokenizer) 
         valid: SplitSummary::new(&valid, n),
         test: SplitSummary::new(&test, n),
     };
-    Ok(PreparedData { splits, train, valid, test, summary })
+    Ok(PreparedData {
+        splits,
+        train,
+        valid,
+        test,
+        summary,
+    })
 }
 
 /// Padding share of one epoch of `examples` under a batch plan.
-pub fn epoch_padding(examples: &[EncodedExample], batch: BatchSize, bucketing: bool, seed: u64, multiple: usize) -> Result<f64> {
+pub fn epoch_padding(
+    examples: &[EncodedExample],
+    batch: BatchSize,
+    bucketing: bool,
+    seed: u64,
+    multiple: usize,
+) -> Result<f64> {
     let lengths: Vec<usize> = examples.iter().map(|e| e.len()).collect();
     let sampler = BucketSampler::new(lengths.clone(), batch, bucketing, seed)?;
     Ok(padding_share(&lengths, &sampler.epoch(0), multiple))
@@ -85,12 +106,30 @@ pub struct DataBench {
 /// Tokenization throughput (best of `repeat` passes over every example of the set) and the
 /// training split's padding share at `batch_size`: random batches, length-bucketed batches, and
 /// bucketed batches under a token budget of `batch_size × p95 length`.
-pub fn bench_data(name: &str, checkpoint: &Checkpoint, max_len: usize, batch_size: usize, repeat: usize) -> Result<DataBench> {
+pub fn bench_data(
+    name: &str,
+    checkpoint: &Checkpoint,
+    max_len: usize,
+    batch_size: usize,
+    repeat: usize,
+) -> Result<DataBench> {
     let source = builtin(name)?;
     let tokenizer = tokenizer_for(checkpoint, max_len)?;
     let args_seed = 42;
-    let splits = load_splits(&source, &kiln_data::pipeline::DataOptions { seed: args_seed, ..Default::default() })?;
-    let all: Vec<_> = splits.train.iter().chain(&splits.valid).chain(&splits.test).cloned().collect();
+    let splits = load_splits(
+        &source,
+        &kiln_data::pipeline::DataOptions {
+            seed: args_seed,
+            ..Default::default()
+        },
+    )?;
+    let all: Vec<_> = splits
+        .train
+        .iter()
+        .chain(&splits.valid)
+        .chain(&splits.test)
+        .cloned()
+        .collect();
     let mut best = f64::INFINITY;
     let mut tokens = 0;
     for _ in 0..repeat.max(1) {
@@ -109,8 +148,20 @@ pub fn bench_data(name: &str, checkpoint: &Checkpoint, max_len: usize, batch_siz
         tokens,
         examples_per_second: all.len() as f64 / best,
         tokens_per_second: tokens as f64 / best,
-        padding_random: epoch_padding(&train, BatchSize::Examples(batch_size), false, args_seed, 1)?,
-        padding_bucketed: epoch_padding(&train, BatchSize::Examples(batch_size), true, args_seed, 1)?,
+        padding_random: epoch_padding(
+            &train,
+            BatchSize::Examples(batch_size),
+            false,
+            args_seed,
+            1,
+        )?,
+        padding_bucketed: epoch_padding(
+            &train,
+            BatchSize::Examples(batch_size),
+            true,
+            args_seed,
+            1,
+        )?,
         padding_token_budget: epoch_padding(&train, BatchSize::Tokens(budget), true, args_seed, 1)?,
         token_budget: budget,
     })
@@ -119,8 +170,17 @@ pub fn bench_data(name: &str, checkpoint: &Checkpoint, max_len: usize, batch_siz
 /// Writes the splits as CSV files (text[, text_pair], label name), each atomically.
 pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let pairs = splits.train.iter().chain(&splits.valid).chain(&splits.test).any(|e| e.text_pair.is_some());
-    for (name, examples) in [("train", &splits.train), ("valid", &splits.valid), ("test", &splits.test)] {
+    let pairs = splits
+        .train
+        .iter()
+        .chain(&splits.valid)
+        .chain(&splits.test)
+        .any(|e| e.text_pair.is_some());
+    for (name, examples) in [
+        ("train", &splits.train),
+        ("valid", &splits.valid),
+        ("test", &splits.test),
+    ] {
         let mut writer = csv::Writer::from_writer(Vec::new());
         if pairs {
             writer.write_record(["text", "text_pair", "label"])?;
@@ -130,7 +190,11 @@ pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
         for e in examples.iter() {
             let label = splits.labels.name(e.label).unwrap_or_default();
             if pairs {
-                writer.write_record([e.text.as_str(), e.text_pair.as_deref().unwrap_or(""), label])?;
+                writer.write_record([
+                    e.text.as_str(),
+                    e.text_pair.as_deref().unwrap_or(""),
+                    label,
+                ])?;
             } else {
                 writer.write_record([e.text.as_str(), label])?;
             }

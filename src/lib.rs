@@ -22,6 +22,6 @@ pub mod datasets;
 pub mod distill;
 pub mod embed;
 pub mod fetch;
+pub mod finetune;
 pub mod inspect;
 pub mod predict;
-pub mod finetune;

@@ -8,18 +8,21 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use kiln::backend;
-use kiln::embed::{read_lines, EmbedOverrides, EmbedPooling, EmbedSettings, Embedder};
-use kiln::datasets::DataArgs;
-use kiln::fetch::{self, Artifact};
-use kiln::inspect;
 use kiln::data::bucket::BatchSize;
+use kiln::datasets::DataArgs;
+use kiln::embed::{read_lines, EmbedOverrides, EmbedPooling, EmbedSettings, Embedder};
+use kiln::fetch::{self, Artifact};
+use kiln::finetune::TrainOptions;
+use kiln::inspect;
 use kiln::model::Checkpoint;
 use kiln::predict::Classifier;
-use kiln::finetune::TrainOptions;
-
 
 #[derive(Parser)]
-#[command(name = "kiln", version, about = "Fine-tune pretrained BERT-family transformers on burn")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Fine-tune pretrained BERT-family transformers on burn"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,10 +34,10 @@ struct InferenceArgs {
     /// Truncation length (capped at the model's positions).
     #[arg(long, default_value_t = 512)]
     max_len: usize,
+    /// Examples per forward pass (sorted by length, so padding stays small).
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// flex, ndarray, wgpu[:N], cuda[:N]
-    #[arg(long, default_value = backend::default_device_name())]
+    #[arg(long, default_value = backend::default_device_name(), help = backend::device_help())]
     device: String,
 }
 
@@ -75,8 +78,7 @@ enum Command {
         /// Text file; each non-empty line is embedded.
         #[arg(long)]
         input: PathBuf,
-        /// flex, ndarray, wgpu[:N], cuda[:N]
-        #[arg(long, default_value = backend::default_device_name())]
+        #[arg(long, default_value = backend::default_device_name(), help = backend::device_help())]
         device: String,
         /// Texts per forward pass (grouped by length).
         #[arg(long, default_value_t = 32)]
@@ -91,14 +93,19 @@ enum Command {
         /// A fine-tuned model directory (kiln's OUT/model, or a BertForSequenceClassification checkpoint).
         #[arg(long)]
         model: PathBuf,
+        /// Labelled file: CSV, TSV or JSONL with a header row (keys in JSONL).
         #[arg(long)]
         test: PathBuf,
+        /// csv, tsv, jsonl or json (default: from the extension).
         #[arg(long)]
         format: Option<kiln::data::read::Format>,
+        /// Column (JSONL key) holding the text.
         #[arg(long, default_value = "text")]
         text_column: String,
+        /// Column holding the label; every label must be one the model knows.
         #[arg(long, default_value = "label")]
         label_column: String,
+        /// Column of the second text, for sentence-pair models.
         #[arg(long)]
         text_pair_column: Option<String>,
         #[command(flatten)]
@@ -133,8 +140,10 @@ enum Command {
     /// Benchmark the data pipeline on rotten-tomatoes and pang-lee: tokenization throughput and
     /// padding share with and without length bucketing.
     BenchData {
+        /// Whose tokenizer: a checkpoint directory or a known name (minilm-l6).
         #[arg(long, default_value = "minilm-l6")]
         model: String,
+        /// Examples per batch, for the padding shares.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
         /// Tokenization passes; the best is reported.
@@ -170,10 +179,15 @@ fn run(cli: Cli) -> Result<()> {
             batch_size,
         } => {
             let dir = fetch::resolve_model(&model)?;
-            let overrides = EmbedOverrides { pooling, normalize, max_len };
+            let overrides = EmbedOverrides {
+                pooling,
+                normalize,
+                max_len,
+            };
             let settings = EmbedSettings::resolve(&dir, overrides)?;
             let device = backend::parse_device(&device)?;
-            let embedder = Embedder::load_with_max_len(&settings.model_dir, settings.max_len, device)?;
+            let embedder =
+                Embedder::load_with_max_len(&settings.model_dir, settings.max_len, device)?;
             let lines = read_lines(&input)?;
             eprintln!("{}", settings.describe(embedder.tokenizer.max_len()));
             let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -202,7 +216,12 @@ fn run(cli: Cli) -> Result<()> {
             run,
         } => {
             let classifier = run.load(&model)?;
-            let read = kiln::data::read::ReadOptions { format, text_column, text_pair_column, label_column };
+            let read = kiln::data::read::ReadOptions {
+                format,
+                text_column,
+                text_pair_column,
+                label_column,
+            };
             let (metrics, speed) = classifier.evaluate_file(&test, &read, run.batch_size)?;
             let mut out = serde_json::to_value(&metrics)?;
             out["inference"] = serde_json::to_value(speed)?;
@@ -214,7 +233,13 @@ fn run(cli: Cli) -> Result<()> {
             let classifier = run.load(&model)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            kiln::predict::write_predictions(&classifier, &records, input.output(), run.batch_size, &mut out)?;
+            kiln::predict::write_predictions(
+                &classifier,
+                &records,
+                input.output(),
+                run.batch_size,
+                &mut out,
+            )?;
         }
         Command::Data {
             model,
@@ -229,10 +254,18 @@ fn run(cli: Cli) -> Result<()> {
             print!("{}", prepared.summary);
             for (what, batch, bucketing) in [
                 ("random batches", BatchSize::Examples(batch_size), false),
-                ("length-bucketed batches", BatchSize::Examples(batch_size), true),
+                (
+                    "length-bucketed batches",
+                    BatchSize::Examples(batch_size),
+                    true,
+                ),
             ] {
-                let share = inspect::epoch_padding(&prepared.train, batch, bucketing, data.seed, 1)?;
-                println!("  padding share of the training split, {batch_size} per batch, {what}: {:.1}%", 100.0 * share);
+                let share =
+                    inspect::epoch_padding(&prepared.train, batch, bucketing, data.seed, 1)?;
+                println!(
+                    "  padding share of the training split, {batch_size} per batch, {what}: {:.1}%",
+                    100.0 * share
+                );
             }
             if let Some(dir) = write_splits {
                 inspect::write_splits(&prepared.splits, &dir)?;
@@ -247,9 +280,21 @@ fn run(cli: Cli) -> Result<()> {
             let checkpoint = Checkpoint::open(fetch::resolve_model(&model)?)?;
             println!(
                 "{:<16} {:>7} {:>8} {:>9} {:>12} {:>12}  {:>8} {:>9} {:>14}",
-                "data", "max_len", "examples", "tokens", "examples/s", "tokens/s", "pad rand", "pad bucket", "pad budget"
+                "data",
+                "max_len",
+                "examples",
+                "tokens",
+                "examples/s",
+                "tokens/s",
+                "pad rand",
+                "pad bucket",
+                "pad budget"
             );
-            for (name, max_len) in [("rotten-tomatoes", 128), ("pang-lee", 128), ("pang-lee", 512)] {
+            for (name, max_len) in [
+                ("rotten-tomatoes", 128),
+                ("pang-lee", 128),
+                ("pang-lee", 512),
+            ] {
                 let b = inspect::bench_data(name, &checkpoint, max_len, batch_size, repeat)?;
                 println!(
                     "{:<16} {:>7} {:>8} {:>9} {:>12.0} {:>12.0}  {:>7.1}% {:>9.1}% {:>8.1}% ({})",
@@ -285,14 +330,51 @@ fn one_line(e: &anyhow::Error) -> String {
     message
 }
 
+/// The command line, with `distill`'s help not offering `--model` (the teacher takes its
+/// place; distill refuses it).
+fn parse_cli() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let command =
+        Cli::command().mut_subcommand("distill", |c| c.mut_arg("model", |a| a.hide(true)));
+    Cli::from_arg_matches(&command.get_matches())
+}
+
 fn main() -> ExitCode {
     kiln::allocator::keep_freed_memory();
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag of every command says what it does in `--help`.
+    #[test]
+    fn every_option_of_every_command_has_help() {
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                let help = arg
+                    .get_help()
+                    .or(arg.get_long_help())
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                if help.trim().is_empty() {
+                    missing.push(format!("kiln {} --{}", command.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "options without help: {missing:?}");
     }
 }

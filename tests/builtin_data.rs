@@ -32,11 +32,18 @@ fn builtin_sets_have_the_published_counts() {
             let n = raw.examples.iter().filter(|e| e.label == label).count();
             assert_eq!(n, per_label, "{name} {label}");
         }
-        assert!(raw.examples.iter().all(|e| !e.text.trim().is_empty() && e.text.trim() == e.text));
+        assert!(raw
+            .examples
+            .iter()
+            .all(|e| !e.text.trim().is_empty() && e.text.trim() == e.text));
 
-        let splits = load_splits(&DataSource::Builtin { set, dir }, &DataOptions::default()).unwrap();
+        let splits =
+            load_splits(&DataSource::Builtin { set, dir }, &DataOptions::default()).unwrap();
         assert_eq!(splits.labels.labels(), &["negative", "positive"]);
-        assert_eq!(splits.train.len() + splits.valid.len() + splits.test.len(), total);
+        assert_eq!(
+            splits.train.len() + splits.valid.len() + splits.test.len(),
+            total
+        );
         assert_eq!(splits.test.len(), total / 10, "{name}");
         assert_eq!(splits.valid.len(), total / 10, "{name}");
         for held_out in [&splits.valid, &splits.test] {

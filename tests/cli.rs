@@ -30,7 +30,11 @@ fn embed_prints_transformers_embeddings_one_line_each() {
         &std::fs::read_to_string(fixtures().join("tiny-bert/expected.json")).unwrap(),
     )
     .unwrap();
-    let singles: Vec<&Example> = expected.examples.iter().filter(|e| e.text_pair.is_none()).collect();
+    let singles: Vec<&Example> = expected
+        .examples
+        .iter()
+        .filter(|e| e.text_pair.is_none())
+        .collect();
     assert!(singles.len() >= 3);
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("lines.txt");
@@ -49,14 +53,26 @@ fn embed_prints_transformers_embeddings_one_line_each() {
             .arg(&input)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), singles.len());
         for (line, e) in lines.iter().zip(&singles) {
             let v: Vec<f32> = serde_json::from_str(line).unwrap();
-            let want = if pick == 0 { &e.mean_pooled } else { &e.last_hidden_state[0] };
-            let d = v.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let want = if pick == 0 {
+                &e.mean_pooled
+            } else {
+                &e.last_hidden_state[0]
+            };
+            let d = v
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
             assert_eq!(v.len(), want.len());
             assert!(d <= 1e-4, "{pooling} {:?}: {d}", e.text);
         }

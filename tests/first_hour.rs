@@ -3,43 +3,11 @@
 //! evaluation picks the model, help texts, empty splits, progress lines, checkpoint cleanup,
 //! and an unavailable device found before anything is read or written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn kiln(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).output().unwrap()
-}
+use std::path::Path;
 
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn fails(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a failure; stderr: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn tiny_model() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert").display().to_string()
-}
-
-/// `n` rows alternating two labels (with `extra` appended verbatim).
-fn write_csv(path: &Path, n: usize, extra: &str) {
-    let good = ["great", "good", "loved", "fun"];
-    let bad = ["bad", "boring", "plot", "was"];
-    let mut text = String::from("text,label\n");
-    for i in 0..n {
-        let (words, label) = if i % 2 == 0 { (good, "pos") } else { (bad, "neg") };
-        text.push_str(&format!("\"the movie {} {}\",{label}\n", words[i % 4], words[(i / 2) % 4]));
-    }
-    text.push_str(extra);
-    std::fs::write(path, text).unwrap();
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use common::{failure_of as fails, json, kiln, stderr_of as ok, tiny_model, write_csv};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -78,11 +46,31 @@ fn resume_continues_with_the_runs_own_options_and_refuses_changes() {
     let model = tiny_model();
     // Options unlike the defaults everywhere a silent fallback would show.
     let args = [
-        "train", "--model", &model, "--train", s(&train), "--epochs", "2", "--batch-size", "8", "--max-len", "16",
-        "--lr", "2e-3", "--seed", "7", "--keep-checkpoints", "--out", s(&full),
+        "train",
+        "--model",
+        &model,
+        "--train",
+        s(&train),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "16",
+        "--lr",
+        "2e-3",
+        "--seed",
+        "7",
+        "--keep-checkpoints",
+        "--out",
+        s(&full),
     ];
     ok(&kiln(&args));
-    assert_eq!(kiln::train::checkpoint::list(&full.join("checkpoints")).len(), 2, "epoch 1 and epoch 2 checkpoints kept");
+    assert_eq!(
+        kiln::train::checkpoint::list(&full.join("checkpoints")).len(),
+        2,
+        "epoch 1 and epoch 2 checkpoints kept"
+    );
 
     // The same run, as if killed during epoch 2: epoch 1's checkpoint and epoch 2's log lines.
     let cut = tmp.path().join("cut");
@@ -96,21 +84,59 @@ fn resume_continues_with_the_runs_own_options_and_refuses_changes() {
     let config_before = std::fs::read(cut.join("config.toml")).unwrap();
 
     // Flags that would change the run are refused, each named, and nothing is touched.
-    let err = fails(&kiln(&["train", "--resume", s(&cut), "--lr", "1e-3", "--epochs", "3", "--max-len", "16"]));
+    let err = fails(&kiln(&[
+        "train",
+        "--resume",
+        s(&cut),
+        "--lr",
+        "1e-3",
+        "--epochs",
+        "3",
+        "--max-len",
+        "16",
+    ]));
     let last = err.lines().last().unwrap();
-    assert!(last.contains("--lr") && last.contains("--epochs") && !last.contains("--max-len"), "{err}");
-    assert_eq!(std::fs::read(cut.join("config.toml")).unwrap(), config_before);
+    assert!(
+        last.contains("--lr") && last.contains("--epochs") && !last.contains("--max-len"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(cut.join("config.toml")).unwrap(),
+        config_before
+    );
     let err = fails(&kiln(&["train", "--resume", s(&cut), "--data", "pang-lee"]));
     assert!(err.contains("--data"), "{err}");
-    let err = fails(&kiln(&["distill", "--teacher", s(&full.join("model")), "--resume", s(&cut)]));
+    let err = fails(&kiln(&[
+        "distill",
+        "--teacher",
+        s(&full.join("model")),
+        "--resume",
+        s(&cut),
+    ]));
     assert!(err.contains("kiln train"), "{err}");
 
     // No other flags: the run's own options (epochs 2, batch 8, max-len 16, lr 2e-3, seed 7);
     // options that cannot change the result may be given.
-    let resumed = ok(&kiln(&["train", "--resume", s(&cut), "--logging-steps", "1"]));
-    assert!(resumed.contains("resumed from") && resumed.contains("epoch 2"), "{resumed}");
-    assert_eq!(std::fs::read(cut.join("config.toml")).unwrap(), config_before, "config.toml is the run's own");
-    let (a, b) = (json(&full.join("metrics.json")), json(&cut.join("metrics.json")));
+    let resumed = ok(&kiln(&[
+        "train",
+        "--resume",
+        s(&cut),
+        "--logging-steps",
+        "1",
+    ]));
+    assert!(
+        resumed.contains("resumed from") && resumed.contains("epoch 2"),
+        "{resumed}"
+    );
+    assert_eq!(
+        std::fs::read(cut.join("config.toml")).unwrap(),
+        config_before,
+        "config.toml is the run's own"
+    );
+    let (a, b) = (
+        json(&full.join("metrics.json")),
+        json(&cut.join("metrics.json")),
+    );
     assert_eq!(a["test"], b["test"]);
     assert_eq!(a["valid"], b["valid"]);
     assert_eq!(a["train"]["steps"], b["train"]["steps"]);
@@ -132,13 +158,28 @@ fn an_unfinished_out_is_never_restarted_silently() {
     write_csv(&train, 24, "");
     let out = tmp.path().join("run");
     let model = tiny_model();
-    let args = ["train", "--model", &model, "--train", s(&train), "--epochs", "1", "--batch-size", "8", "--out", s(&out)];
+    let args = [
+        "train",
+        "--model",
+        &model,
+        "--train",
+        s(&train),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        s(&out),
+    ];
     ok(&kiln(&args));
     // Unfinished: no metrics.json, its other files still there.
     std::fs::remove_file(out.join("metrics.json")).unwrap();
     let err = fails(&kiln(&args));
     let last = err.lines().last().unwrap();
-    assert!(last.contains("unfinished") && last.contains("--resume") && last.contains("--overwrite"), "{err}");
+    assert!(
+        last.contains("unfinished") && last.contains("--resume") && last.contains("--overwrite"),
+        "{err}"
+    );
     // --overwrite starts over: one clean log, not two runs in one file.
     ok(&kiln(&[&args[..], &["--overwrite"]].concat()));
     let steps = logged_steps(&out.join("log.jsonl"));
@@ -155,12 +196,25 @@ fn resume_without_a_checkpoint_is_refused_before_anything_is_read_or_written() {
     // The training file does not exist: an error about it would mean data was read first.
     let no_file = tmp.path().join("no-such.csv");
     for dir in [&missing, &empty] {
-        let err = fails(&kiln(&["train", "--resume", s(dir), "--train", s(&no_file)]));
+        let err = fails(&kiln(&[
+            "train",
+            "--resume",
+            s(dir),
+            "--train",
+            s(&no_file),
+        ]));
         let last = err.lines().last().unwrap();
-        assert!(last.contains("--resume") && !last.contains("no-such.csv"), "{err}");
+        assert!(
+            last.contains("--resume") && !last.contains("no-such.csv"),
+            "{err}"
+        );
     }
     assert!(!missing.exists(), "nothing created");
-    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "nothing written"
+    );
     let finished = tmp.path().join("finished");
     std::fs::create_dir(&finished).unwrap();
     std::fs::write(finished.join("metrics.json"), "{}").unwrap();
@@ -173,12 +227,37 @@ fn step_evaluations_pick_the_model_and_count_for_patience() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, valid) = (tmp.path().join("train.csv"), tmp.path().join("valid.csv"));
     write_csv(&train, 64, "");
-    write_csv(&valid, 16, "\"good boring\",pos\n\"fun plot\",neg\n\"loved was\",neg\n");
+    write_csv(
+        &valid,
+        16,
+        "\"good boring\",pos\n\"fun plot\",neg\n\"loved was\",neg\n",
+    );
     let model = tiny_model();
     let out = tmp.path().join("run");
     let stderr = ok(&kiln(&[
-        "train", "--model", &model, "--train", s(&train), "--valid", s(&valid), "--test", s(&valid), "--epochs", "4",
-        "--batch-size", "8", "--max-len", "16", "--lr", "3e-3", "--eval-every", "3", "--patience", "4", "--out", s(&out),
+        "train",
+        "--model",
+        &model,
+        "--train",
+        s(&train),
+        "--valid",
+        s(&valid),
+        "--test",
+        s(&valid),
+        "--epochs",
+        "4",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "16",
+        "--lr",
+        "3e-3",
+        "--eval-every",
+        "3",
+        "--patience",
+        "4",
+        "--out",
+        s(&out),
     ]));
     let m = json(&out.join("metrics.json"));
     let evals = m["evaluations"].as_array().unwrap();
@@ -186,7 +265,10 @@ fn step_evaluations_pick_the_model_and_count_for_patience() {
     assert!(!mid.is_empty(), "{m}");
     // Printed as they happen.
     let first = mid[0]["step"].as_u64().unwrap();
-    assert!(stderr.contains(&format!("step {first} (epoch ")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("step {first} (epoch ")),
+        "{stderr}"
+    );
 
     // The best evaluation is the first one that no later one beats (accuracy), wherever it was.
     let mut best = 0;
@@ -206,7 +288,8 @@ fn step_evaluations_pick_the_model_and_count_for_patience() {
     assert_eq!(m["best_step"], evals[best]["step"], "{m}");
     // Patience counts evaluations: the run stops at the 4th evaluation in a row without a gain.
     // (The last epoch's closing evaluation ends the run anyway: that is no early stop.)
-    let last_is_final = |i: usize| evals[i]["epoch_end"] == true && evals[i]["epoch"].as_f64() == Some(4.0);
+    let last_is_final =
+        |i: usize| evals[i]["epoch_end"] == true && evals[i]["epoch"].as_f64() == Some(4.0);
     match stop_at {
         Some(i) => {
             assert_eq!(evals.len(), i + 1, "no evaluation after the stop: {m}");
@@ -216,12 +299,24 @@ fn step_evaluations_pick_the_model_and_count_for_patience() {
     }
     // The exported model is the best evaluation's: eval on the validation file reproduces it.
     let eval: serde_json::Value = serde_json::from_slice(
-        &kiln(&["eval", "--model", s(&out.join("model")), "--test", s(&valid), "--max-len", "16"]).stdout,
+        &kiln(&[
+            "eval",
+            "--model",
+            s(&out.join("model")),
+            "--test",
+            s(&valid),
+            "--max-len",
+            "16",
+        ])
+        .stdout,
     )
     .unwrap();
     assert_eq!(eval["accuracy"], evals[best]["accuracy"], "{m}");
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(report.contains(&format!("best: step {}", evals[best]["step"])), "the report marks the best step");
+    assert!(
+        report.contains(&format!("best: step {}", evals[best]["step"])),
+        "the report marks the best step"
+    );
 }
 
 #[test]
@@ -232,13 +327,34 @@ fn patience_stops_mid_epoch_when_evaluations_stop_improving() {
     let out = tmp.path().join("run");
     // lr so small that nothing changes: every evaluation after the first ties it.
     ok(&kiln(&[
-        "train", "--model", &tiny_model(), "--train", s(&train), "--epochs", "3", "--batch-size", "4", "--max-len", "16",
-        "--lr", "1e-9", "--eval-every", "2", "--patience", "2", "--out", s(&out),
+        "train",
+        "--model",
+        &tiny_model(),
+        "--train",
+        s(&train),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "4",
+        "--max-len",
+        "16",
+        "--lr",
+        "1e-9",
+        "--eval-every",
+        "2",
+        "--patience",
+        "2",
+        "--out",
+        s(&out),
     ]));
     let m = json(&out.join("metrics.json"));
     assert_eq!(m["stopped_early"], true, "{m}");
     let evals = m["evaluations"].as_array().unwrap();
-    assert_eq!(evals.len(), 3, "the first evaluation, then two without a gain: {m}");
+    assert_eq!(
+        evals.len(),
+        3,
+        "the first evaluation, then two without a gain: {m}"
+    );
     assert_eq!(evals[2]["step"], 6);
     assert_eq!(m["best_step"], 2);
 }
@@ -247,11 +363,20 @@ fn patience_stops_mid_epoch_when_evaluations_stop_improving() {
 fn help_describes_every_option_and_offers_only_what_this_build_runs() {
     use clap::Args;
     for (command, cmd) in [
-        ("train", kiln::finetune::TrainOptions::augment_args(clap::Command::new("train"))),
-        ("distill", kiln::finetune::DistillOptions::augment_args(clap::Command::new("distill"))),
+        (
+            "train",
+            kiln::finetune::TrainOptions::augment_args(clap::Command::new("train")),
+        ),
+        (
+            "distill",
+            kiln::finetune::DistillOptions::augment_args(clap::Command::new("distill")),
+        ),
     ] {
         for arg in cmd.get_arguments() {
-            let described = arg.get_help().or(arg.get_long_help()).is_some_and(|h| !h.to_string().trim().is_empty());
+            let described = arg
+                .get_help()
+                .or(arg.get_long_help())
+                .is_some_and(|h| !h.to_string().trim().is_empty());
             assert!(described, "{command} --{} has no description", arg.get_id());
         }
     }
@@ -261,17 +386,37 @@ fn help_describes_every_option_and_offers_only_what_this_build_runs() {
     }
     assert!(help.contains("--sampler") && !help.contains("--no-bucketing"));
     assert!(help.contains("--save-total-limit") && help.contains("--logging-steps"));
-    let precision = help.lines().skip_while(|l| !l.contains("--precision")).take(3).collect::<String>();
-    assert!(precision.contains("bf16") && !precision.contains("f16,") && !precision.contains(" f16"), "{precision}");
-    let device = help.lines().skip_while(|l| !l.trim_start().starts_with("--device")).take(3).collect::<String>();
+    let precision = help
+        .lines()
+        .skip_while(|l| !l.contains("--precision"))
+        .take(3)
+        .collect::<String>();
+    assert!(
+        precision.contains("bf16") && !precision.contains("f16,") && !precision.contains(" f16"),
+        "{precision}"
+    );
+    let device = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--device"))
+        .take(3)
+        .collect::<String>();
     assert!(device.contains("flex"));
     for (backend, feature) in [("ndarray", "ndarray"), ("wgpu", "wgpu"), ("cuda", "cuda")] {
         let compiled = kiln::backend::compiled_backends().contains(&feature);
-        assert_eq!(device.contains(backend), compiled, "--device offers {backend} only when compiled in: {device}");
+        assert_eq!(
+            device.contains(backend),
+            compiled,
+            "--device offers {backend} only when compiled in: {device}"
+        );
     }
     let distill = String::from_utf8(kiln(&["distill", "--help"]).stdout).unwrap();
     assert!(distill.contains("--teacher"), "{distill}");
-    assert!(!distill.lines().any(|l| l.trim_start().starts_with("--model")), "{distill}");
+    assert!(
+        !distill
+            .lines()
+            .any(|l| l.trim_start().starts_with("--model")),
+        "{distill}"
+    );
 }
 
 #[test]
@@ -282,14 +427,37 @@ fn an_empty_split_is_refused_and_a_rare_label_is_named() {
     // Two examples of each label: nothing can be held out.
     write_csv(&train, 4, "");
     let out = tmp.path().join("run");
-    let err = fails(&kiln(&["train", "--model", &model, "--train", s(&train), "--out", s(&out)]));
+    let err = fails(&kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--train",
+        s(&train),
+        "--out",
+        s(&out),
+    ]));
     let last = err.lines().last().unwrap();
-    assert!(last.contains("too few") && last.contains("--valid-ratio 0"), "{err}");
+    assert!(
+        last.contains("too few") && last.contains("--valid-ratio 0"),
+        "{err}"
+    );
     assert!(!out.join("metrics.json").exists());
     // Without validation and test, asked for: trains, and reports no test instead of zeros.
     let err = ok(&kiln(&[
-        "train", "--model", &model, "--train", s(&train), "--valid-ratio", "0", "--test-ratio", "0", "--epochs", "1",
-        "--out", s(&out), "--overwrite",
+        "train",
+        "--model",
+        &model,
+        "--train",
+        s(&train),
+        "--valid-ratio",
+        "0",
+        "--test-ratio",
+        "0",
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
+        "--overwrite",
     ]));
     assert!(err.contains("no test set"), "{err}");
     assert!(json(&out.join("metrics.json"))["test"].is_null());
@@ -297,7 +465,10 @@ fn an_empty_split_is_refused_and_a_rare_label_is_named() {
     let rare = tmp.path().join("rare.csv");
     write_csv(&rare, 40, "\"an odd one\",odd\n\"another odd one\",odd\n");
     let err = ok(&kiln(&["data", "--model", &model, "--train", s(&rare)]));
-    assert!(err.contains("warning") && err.contains("odd (2 in training)"), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("odd (2 in training)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -307,35 +478,84 @@ fn progress_lines_when_not_a_terminal_and_checkpoints_cleaned_up() {
     write_csv(&train, 40, "");
     let out = tmp.path().join("run");
     let err = ok(&kiln(&[
-        "train", "--model", &tiny_model(), "--train", s(&train), "--epochs", "2", "--batch-size", "8",
-        "--logging-steps", "2", "--save-every", "1", "--out", s(&out),
+        "train",
+        "--model",
+        &tiny_model(),
+        "--train",
+        s(&train),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--logging-steps",
+        "2",
+        "--save-every",
+        "1",
+        "--out",
+        s(&out),
     ]));
     // 4 steps per epoch: a line at steps 2, 4, 6 and 8 with loss, lr, speed and ETA.
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("step ") && l.contains("eta")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("step ") && l.contains("eta"))
+        .collect();
     assert_eq!(lines.len(), 4, "{err}");
-    assert!(lines[0].starts_with("step 2/8 (epoch 0.50/2): loss ") && lines[0].contains("samples/s"), "{err}");
+    assert!(
+        lines[0].starts_with("step 2/8 (epoch 0.50/2): loss ") && lines[0].contains("samples/s"),
+        "{err}"
+    );
     // A finished run keeps its model, not its resume checkpoints.
     assert!(out.join("model/model.safetensors").is_file());
     assert!(!out.join("checkpoints").exists());
     let kept = tmp.path().join("kept");
     ok(&kiln(&[
-        "train", "--model", &tiny_model(), "--train", s(&train), "--epochs", "2", "--batch-size", "8", "--save-every", "1",
-        "--save-total-limit", "1", "--keep-checkpoints", "--out", s(&kept),
+        "train",
+        "--model",
+        &tiny_model(),
+        "--train",
+        s(&train),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--save-every",
+        "1",
+        "--save-total-limit",
+        "1",
+        "--keep-checkpoints",
+        "--out",
+        s(&kept),
     ]));
-    assert_eq!(kiln::train::checkpoint::list(&kept.join("checkpoints")).len(), 1);
+    assert_eq!(
+        kiln::train::checkpoint::list(&kept.join("checkpoints")).len(),
+        1
+    );
 }
 
 #[test]
 fn an_unavailable_device_is_reported_before_reading_data() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let missing = ["wgpu", "cuda", "ndarray"].into_iter().find(|b| !kiln::backend::compiled_backends().contains(b));
+    let missing = ["wgpu", "cuda", "ndarray"]
+        .into_iter()
+        .find(|b| !kiln::backend::compiled_backends().contains(b));
     let Some(device) = missing else {
         panic!("this build has every backend compiled in; the test needs one that is not")
     };
-    let err = fails(&kiln(&["train", "--train", s(&tmp.path().join("no-such.csv")), "--device", device, "--out", s(&out)]));
+    let err = fails(&kiln(&[
+        "train",
+        "--train",
+        s(&tmp.path().join("no-such.csv")),
+        "--device",
+        device,
+        "--out",
+        s(&out),
+    ]));
     let last = err.lines().last().unwrap();
-    assert!(last.contains(&format!("--features {device}")) && !last.contains("no-such.csv"), "{err}");
+    assert!(
+        last.contains(&format!("--features {device}")) && !last.contains("no-such.csv"),
+        "{err}"
+    );
     assert!(!out.exists(), "no run directory");
 }
 
@@ -346,9 +566,22 @@ fn mean_pooling_says_what_differs_in_transformers() {
     write_csv(&train, 24, "");
     let out = tmp.path().join("run");
     let err = ok(&kiln(&[
-        "train", "--model", &tiny_model(), "--train", s(&train), "--epochs", "1", "--pooling", "mean", "--out", s(&out),
+        "train",
+        "--model",
+        &tiny_model(),
+        "--train",
+        s(&train),
+        "--epochs",
+        "1",
+        "--pooling",
+        "mean",
+        "--out",
+        s(&out),
     ]));
-    assert!(err.contains("pools by mean") && err.contains("BertForSequenceClassification"), "{err}");
+    assert!(
+        err.contains("pools by mean") && err.contains("BertForSequenceClassification"),
+        "{err}"
+    );
     let config = json(&out.join("model/config.json"));
     assert_eq!(config["kiln_pooling"], "mean");
     let note = config["kiln_note"].as_str().unwrap();

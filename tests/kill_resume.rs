@@ -9,12 +9,20 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn write_csv(path: &Path, n: usize) {
-    let words = ["the", "movie", "was", "great", "bad", "plot", "good", "boring", "loved", "fun"];
+    let words = [
+        "the", "movie", "was", "great", "bad", "plot", "good", "boring", "loved", "fun",
+    ];
     let mut text = String::from("text,label\n");
     for i in 0..n {
         let len = 2 + (i * 7) % 9;
-        let t: Vec<&str> = (0..len).map(|j| words[(i * 3 + j * 5) % words.len()]).collect();
-        text.push_str(&format!("\"{}\",{}\n", t.join(" "), if i % 3 == 0 { "pos" } else { "neg" }));
+        let t: Vec<&str> = (0..len)
+            .map(|j| words[(i * 3 + j * 5) % words.len()])
+            .collect();
+        text.push_str(&format!(
+            "\"{}\",{}\n",
+            t.join(" "),
+            if i % 3 == 0 { "pos" } else { "neg" }
+        ));
     }
     std::fs::write(path, text).unwrap();
 }
@@ -22,8 +30,23 @@ fn write_csv(path: &Path, n: usize) {
 fn train_args(train: &Path, out: &Path) -> Vec<String> {
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
     [
-        "train", "--model", model.to_str().unwrap(), "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap(),
-        "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--max-len", "32", "--save-every", "1",
+        "train",
+        "--model",
+        model.to_str().unwrap(),
+        "--train",
+        train.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--max-len",
+        "32",
+        "--save-every",
+        "1",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -43,7 +66,10 @@ fn sigkill_at_random_points_then_resume_gives_the_uninterrupted_result() {
     write_csv(&train, 800);
     let reference = tmp.path().join("reference");
     let started = std::time::Instant::now();
-    let status = kiln().args(train_args(&train, &reference)).status().unwrap();
+    let status = kiln()
+        .args(train_args(&train, &reference))
+        .status()
+        .unwrap();
     assert!(status.success());
     // Kill times are drawn as fractions of the uninterrupted run's duration on this machine.
     let full_ms = started.elapsed().as_millis() as u64;
@@ -69,7 +95,9 @@ fn sigkill_at_random_points_then_resume_gives_the_uninterrupted_result() {
                 args.push("--overwrite".into());
             }
             let mut child = kiln().args(&args).spawn().unwrap();
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let delay = full_ms / 10 + (state >> 33) % (full_ms / 5).max(1);
             std::thread::sleep(Duration::from_millis(delay));
             if child.try_wait().unwrap().is_none() {
@@ -80,31 +108,57 @@ fn sigkill_at_random_points_then_resume_gives_the_uninterrupted_result() {
                 continue;
             }
             let output = child.wait_with_output().unwrap();
-            assert!(output.status.success(), "a resumed run failed: {}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "a resumed run failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             break;
         }
         if kills >= 2 {
             break;
         }
     }
-    assert!(out.join("metrics.json").is_file(), "the killed run eventually finished");
-    assert!(kills >= 2, "the test must actually kill the run (killed {kills} times)");
+    assert!(
+        out.join("metrics.json").is_file(),
+        "the killed run eventually finished"
+    );
+    assert!(
+        kills >= 2,
+        "the test must actually kill the run (killed {kills} times)"
+    );
     // Tensor by tensor (the file's header lists tensors in hash-map order, which differs
     // between processes).
     let a = std::fs::read(reference.join("model/model.safetensors")).unwrap();
     let b = std::fs::read(out.join("model/model.safetensors")).unwrap();
-    let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(&a).unwrap(),
+        safetensors::SafeTensors::deserialize(&b).unwrap(),
+    );
     let mut names = a.names();
     names.sort();
     let mut names_b = b.names();
     names_b.sort();
     assert_eq!(names, names_b);
     for name in names {
-        assert!(a.tensor(name).unwrap().data() == b.tensor(name).unwrap().data(), "{name} differs after {kills} kills");
+        assert!(
+            a.tensor(name).unwrap().data() == b.tensor(name).unwrap().data(),
+            "{name} differs after {kills} kills"
+        );
     }
-    let m = |d: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap()).unwrap() };
-    assert_eq!(m(&reference)["test"], m(&out)["test"], "test metrics after {kills} kills");
-    assert_eq!(m(&reference)["valid"], m(&out)["valid"], "validation history after {kills} kills");
+    let m = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("metrics.json")).unwrap()).unwrap()
+    };
+    assert_eq!(
+        m(&reference)["test"],
+        m(&out)["test"],
+        "test metrics after {kills} kills"
+    );
+    assert_eq!(
+        m(&reference)["valid"],
+        m(&out)["valid"],
+        "validation history after {kills} kills"
+    );
 }
 
 #[test]
@@ -121,7 +175,9 @@ fn sigint_saves_a_checkpoint_and_exits_cleanly() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let output = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
     if output.status.success() {
@@ -129,7 +185,10 @@ fn sigint_saves_a_checkpoint_and_exits_cleanly() {
         eprintln!("SKIPPED: the run finished before SIGINT");
         return;
     }
-    assert!(err.contains("interrupted at step") && err.contains("--resume"), "{err}");
+    assert!(
+        err.contains("interrupted at step") && err.contains("--resume"),
+        "{err}"
+    );
     assert!(!out.join("metrics.json").exists());
     let mut args = train_args(&train, &out);
     args.push("--resume".into());

@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
+use kiln::data::TokenBatch;
 use kiln::embed::Embedder;
 use kiln::fetch::{self, Artifact};
 use kiln::model::Pooling;
-use kiln::data::TokenBatch;
 use serde::Deserialize;
 
 const TOLERANCE: f32 = 1e-4;
@@ -34,7 +34,10 @@ fn minilm() -> Option<PathBuf> {
     let dir = fetch::cached(Artifact::MiniLmL6, &fetch::cache_dir());
     if dir.is_none() {
         if std::env::var_os("KILN_REQUIRE_REAL").is_some() {
-            panic!("KILN_REQUIRE_REAL is set but minilm-l6 is not in the cache ({})", fetch::cache_dir().display());
+            panic!(
+                "KILN_REQUIRE_REAL is set but minilm-l6 is not in the cache ({})",
+                fetch::cache_dir().display()
+            );
         }
         eprintln!("SKIPPED: minilm-l6 is not in the cache; run `cargo xtask fetch minilm-l6`");
     }
@@ -42,13 +45,17 @@ fn minilm() -> Option<PathBuf> {
 }
 
 fn expected() -> Expected {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/expected.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm/expected.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -77,14 +84,23 @@ fn minilm_pooler_matches_transformers() {
     let Some(dir) = minilm() else { return };
     let e = expected();
     let embedder = Embedder::load(&dir, Device::flex()).unwrap();
-    assert!(embedder.model.pooler.is_some(), "all-MiniLM-L6-v2 ships a pooler");
+    assert!(
+        embedder.model.pooler.is_some(),
+        "all-MiniLM-L6-v2 ships a pooler"
+    );
     for s in e.sentences.iter().take(3) {
         let enc = embedder.tokenizer.encode(&s.text, None).unwrap();
         let batch = TokenBatch::pad(&[&enc], embedder.tokenizer.pad_id(), 1, &embedder.device);
-        let out = embedder
-            .model
-            .forward(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-        let pooled = out.pooler_output.unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let out =
+            embedder
+                .model
+                .forward(batch.input_ids, batch.token_type_ids, batch.attention_mask);
+        let pooled = out
+            .pooler_output
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let d = max_abs_diff(&pooled, &s.pooler_output);
         assert!(d <= TOLERANCE, "pooler {:?}: max abs diff {d}", s.text);
     }

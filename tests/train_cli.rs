@@ -1,35 +1,12 @@
 //! `kiln train`, `kiln predict` and `kiln eval` end to end on the tiny fixture model and a small
 //! CSV written here (seconds, not a real training run).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn kiln(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).output().unwrap()
-}
+use common::{json, kiln, stdout_of as ok, tiny_model};
 
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn tiny_model() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert").display().to_string()
-}
-
-fn write_csv(path: &Path, n: usize) {
-    let good = ["great", "good", "loved", "fun"];
-    let bad = ["bad", "boring", "plot", "was"];
-    let mut text = String::from("text,label\n");
-    for i in 0..n {
-        let (words, label) = if i % 2 == 0 { (good, "pos") } else { (bad, "neg") };
-        text.push_str(&format!("\"the movie {} {}\",{label}\n", words[i % 4], words[(i / 2) % 4]));
-    }
-    std::fs::write(path, text).unwrap();
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+fn write_csv(path: &std::path::Path, n: usize) {
+    common::write_csv(path, n, "");
 }
 
 #[test]
@@ -40,39 +17,91 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
     write_csv(&test, 12);
     let out = tmp.path().join("run");
     let config = tmp.path().join("run.toml");
-    std::fs::write(&config, "epochs = 1\nbatch-size = 8\nlr = 0.001\nmax-len = 32\n").unwrap();
+    std::fs::write(
+        &config,
+        "epochs = 1\nbatch-size = 8\nlr = 0.001\nmax-len = 32\n",
+    )
+    .unwrap();
     let model = tiny_model();
     let args = [
-        "train", "--model", &model, "--train", train.to_str().unwrap(), "--test", test.to_str().unwrap(),
-        "--config", config.to_str().unwrap(), "--epochs", "2", "--out", out.to_str().unwrap(),
+        "train",
+        "--model",
+        &model,
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
     ];
     ok(&kiln(&args));
 
     let metrics = json(&out.join("metrics.json"));
     for key in ["accuracy", "macro_f1", "precision", "recall", "confusion"] {
-        assert!(metrics["test"].get(key).is_some(), "test.{key} in {metrics}");
+        assert!(
+            metrics["test"].get(key).is_some(),
+            "test.{key} in {metrics}"
+        );
     }
-    assert_eq!(metrics["valid"].as_array().unwrap().len(), 2, "flags win over the file: 2 epochs");
-    for key in ["examples", "epochs", "steps", "wall_seconds", "samples_per_second", "tokens_per_second", "peak_rss_mib"] {
+    assert_eq!(
+        metrics["valid"].as_array().unwrap().len(),
+        2,
+        "flags win over the file: 2 epochs"
+    );
+    for key in [
+        "examples",
+        "epochs",
+        "steps",
+        "wall_seconds",
+        "samples_per_second",
+        "tokens_per_second",
+        "peak_rss_mib",
+    ] {
         assert!(metrics["train"].get(key).is_some(), "train.{key}");
     }
     assert!(metrics["best_epoch"].as_u64().is_some());
     // Where the training loop's time went: four phases, together within the loop's wall time.
     let phases = &metrics["train"]["phases"];
-    let spent: f64 = ["data_seconds", "forward_seconds", "backward_seconds", "optimizer_seconds"]
-        .iter()
-        .map(|k| phases[k].as_f64().unwrap_or_else(|| panic!("train.phases.{k} in {phases}")))
-        .sum();
+    let spent: f64 = [
+        "data_seconds",
+        "forward_seconds",
+        "backward_seconds",
+        "optimizer_seconds",
+    ]
+    .iter()
+    .map(|k| {
+        phases[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("train.phases.{k} in {phases}"))
+    })
+    .sum();
     let wall = metrics["train"]["wall_seconds"].as_f64().unwrap();
-    assert!(spent > 0.0 && spent <= wall * 1.001, "phases {spent} s of a {wall} s loop");
+    assert!(
+        spent > 0.0 && spent <= wall * 1.001,
+        "phases {spent} s of a {wall} s loop"
+    );
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(resolved.contains("epochs = 2") && resolved.contains("batch-size = 8"), "{resolved}");
+    assert!(
+        resolved.contains("epochs = 2") && resolved.contains("batch-size = 8"),
+        "{resolved}"
+    );
     let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
     let kinds: Vec<String> = log
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert!(kinds.iter().filter(|k| *k == "epoch").count() == 2 && kinds.iter().any(|k| k == "step"));
+    assert!(
+        kinds.iter().filter(|k| *k == "epoch").count() == 2 && kinds.iter().any(|k| k == "step")
+    );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("<svg") && report.contains("pos") && report.contains("neg"));
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
@@ -84,21 +113,47 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
 
     // The exported model predicts and evaluates; eval on the test file reproduces train's test metrics.
     let model_dir = out.join("model");
-    let lines = ok(&kiln(&["predict", "--model", model_dir.to_str().unwrap(), "--text", "the movie was great", "--text", "boring plot"]));
-    let rows: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = ok(&kiln(&[
+        "predict",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--text",
+        "the movie was great",
+        "--text",
+        "boring plot",
+    ]));
+    let rows: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 2);
     for row in &rows {
-        let p: f64 = row["probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        let p: f64 = row["probabilities"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
         assert!((p - 1.0).abs() < 1e-5);
         assert!(["neg", "pos"].contains(&row["label"].as_str().unwrap()));
     }
-    let eval: serde_json::Value =
-        serde_json::from_str(&ok(&kiln(&["eval", "--model", model_dir.to_str().unwrap(), "--test", test.to_str().unwrap()]))).unwrap();
+    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
+        "eval",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ])))
+    .unwrap();
     assert_eq!(eval["accuracy"], metrics["test"]["accuracy"]);
     assert_eq!(eval["confusion"], metrics["test"]["confusion"]);
     let speed = &eval["inference"];
     assert_eq!(speed["examples"], 12);
-    assert!(speed["seconds"].as_f64().unwrap() > 0.0 && speed["samples_per_second"].as_f64().unwrap() > 0.0, "{speed}");
+    assert!(
+        speed["seconds"].as_f64().unwrap() > 0.0
+            && speed["samples_per_second"].as_f64().unwrap() > 0.0,
+        "{speed}"
+    );
 
     // A finished run is not overwritten by accident.
     let again = kiln(&args);
@@ -117,12 +172,28 @@ fn a_failed_run_says_why_in_one_line_and_writes_no_metrics() {
     write_csv(&train, 20);
     let out = tmp.path().join("run");
     let model = tiny_model();
-    for (flag, needle) in [("--lr=-1", "--lr"), ("--strategy=magic", "magic"), ("--label-column=stars", "stars")] {
-        let result = kiln(&["train", "--model", &model, "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap(), flag]);
+    for (flag, needle) in [
+        ("--lr=-1", "--lr"),
+        ("--strategy=magic", "magic"),
+        ("--label-column=stars", "stars"),
+    ] {
+        let result = kiln(&[
+            "train",
+            "--model",
+            &model,
+            "--train",
+            train.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            flag,
+        ]);
         assert!(!result.status.success());
         let err = String::from_utf8_lossy(&result.stderr);
         let last = err.lines().last().unwrap_or_default();
-        assert!(last.starts_with("error: ") && last.contains(needle), "{err}");
+        assert!(
+            last.starts_with("error: ") && last.contains(needle),
+            "{err}"
+        );
         assert!(!out.join("metrics.json").exists());
     }
 }
@@ -137,13 +208,27 @@ fn an_unwritable_out_is_reported_before_any_training() {
     std::fs::write(&blocker, "x").unwrap();
     let out = blocker.join("run");
     let model = tiny_model();
-    let result = kiln(&["train", "--model", &model, "--train", train.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let result = kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--train",
+        train.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!result.status.success());
     let err = String::from_utf8_lossy(&result.stderr);
     let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: ") && last.contains("not-a-directory"), "{err}");
+    assert!(
+        last.starts_with("error: ") && last.contains("not-a-directory"),
+        "{err}"
+    );
     // It stopped before loading data or a model: nothing about the data was printed.
-    assert!(!err.contains("examples") && !err.contains("parameter plan"), "{err}");
+    assert!(
+        !err.contains("examples") && !err.contains("parameter plan"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -155,16 +240,42 @@ fn devices_split_each_batch_and_a_missing_backend_is_named() {
     let model = tiny_model();
     // Two replicas on the one CPU device: the data-parallel path end to end.
     let args = [
-        "train", "--model", &model, "--train", train.to_str().unwrap(), "--epochs", "1", "--batch-size", "8",
-        "--max-len", "32", "--devices", "flex,flex", "--out", out.to_str().unwrap(),
+        "train",
+        "--model",
+        &model,
+        "--train",
+        train.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "32",
+        "--devices",
+        "flex,flex",
+        "--out",
+        out.to_str().unwrap(),
     ];
     ok(&kiln(&args));
     assert_eq!(json(&out.join("metrics.json"))["train"]["steps"], 4);
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("device = \"flex,flex\""), "{resolved}");
 
-    let err = kiln(&["train", "--model", &model, "--train", train.to_str().unwrap(), "--devices", "flex,cuda:1", "--out", tmp.path().join("other").to_str().unwrap()]);
+    let err = kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--train",
+        train.to_str().unwrap(),
+        "--devices",
+        "flex,cuda:1",
+        "--out",
+        tmp.path().join("other").to_str().unwrap(),
+    ]);
     assert!(!err.status.success());
     let text = String::from_utf8_lossy(&err.stderr);
-    assert!(text.contains("cuda:1") && text.contains("--features cuda"), "{text}");
+    assert!(
+        text.contains("cuda:1") && text.contains("--features cuda"),
+        "{text}"
+    );
 }

@@ -52,7 +52,7 @@ def main() -> int:
             lines = [l.rstrip("\n").rstrip("\r") for l in f]
         lines = [l for l in lines if l]
         proc = subprocess.run(
-            ["cargo", "xtask", "embed", "--model", "minilm-l6", "--pooling", "mean", "--input", path],
+            ["cargo", "xtask", "embed", "--model", "minilm-l6", "--pooling", "mean", "--normalize", "false", "--max-len", "512", "--input", path],
             check=True, capture_output=True, text=True,
         )
         kiln = [json.loads(l) for l in proc.stdout.splitlines()]

@@ -103,7 +103,7 @@ def main() -> int:
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(texts) + "\n")
         proc = subprocess.run(
-            [a.kiln, "predict", "--model", a.model_dir, "--input", path, "--max-len", str(a.max_len)],
+            [a.kiln, "predict", "--model", a.model_dir, "--input", path, "--max-len", str(a.max_len), "--echo-text"],
             capture_output=True, text=True, encoding="utf-8",
         )
     if proc.returncode != 0:

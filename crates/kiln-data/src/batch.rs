@@ -20,7 +20,12 @@ pub struct TokenBatch {
 impl TokenBatch {
     /// Pads `encodings` to the longest one, rounded up to a multiple of `pad_to_multiple`
     /// (1 for none), with `pad_id`.
-    pub fn pad(encodings: &[&Encoding], pad_id: u32, pad_to_multiple: usize, device: &Device) -> Self {
+    pub fn pad(
+        encodings: &[&Encoding],
+        pad_id: u32,
+        pad_to_multiple: usize,
+        device: &Device,
+    ) -> Self {
         let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
         let multiple = pad_to_multiple.max(1);
         let seq = longest.div_ceil(multiple) * multiple;

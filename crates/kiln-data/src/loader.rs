@@ -120,7 +120,9 @@ pub fn bucketed_loader(
 ) -> Arc<dyn DataLoader<ClassificationBatch>> {
     let plan: Vec<Vec<usize>> = sampler.epoch(epoch).into_iter().skip(skip).collect();
     let dataset = PlannedDataset { examples, plan };
-    let mut builder = DataLoaderBuilder::new(batcher).batch_size(1).set_device(device.clone());
+    let mut builder = DataLoaderBuilder::new(batcher)
+        .batch_size(1)
+        .set_device(device.clone());
     if num_workers > 1 {
         builder = builder.num_workers(num_workers);
     }

@@ -86,8 +86,13 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
         DataSource::Builtin { set, dir } => (set.load(dir)?, None, None),
         DataSource::Files { train, valid, test } => (
             read(train, &options.read)?,
-            valid.as_deref().map(|p| read(p, &options.read)).transpose()?,
-            test.as_deref().map(|p| read(p, &options.read)).transpose()?,
+            valid
+                .as_deref()
+                .map(|p| read(p, &options.read))
+                .transpose()?,
+            test.as_deref()
+                .map(|p| read(p, &options.read))
+                .transpose()?,
         ),
     };
     let labels = LabelMap::from_examples(&train_raw.examples);
@@ -130,8 +135,20 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
     // A split asked for (ratio above 0) that came out empty would report "accuracy 0 on 0
     // examples": refuse, and say what would work.
     for (name, flag, ratio, given, split) in [
-        ("validation", "valid", options.valid_ratio, matches!(source, DataSource::Files { valid: Some(_), .. }), &valid),
-        ("test", "test", options.test_ratio, matches!(source, DataSource::Files { test: Some(_), .. }), &test),
+        (
+            "validation",
+            "valid",
+            options.valid_ratio,
+            matches!(source, DataSource::Files { valid: Some(_), .. }),
+            &valid,
+        ),
+        (
+            "test",
+            "test",
+            options.test_ratio,
+            matches!(source, DataSource::Files { test: Some(_), .. }),
+            &test,
+        ),
     ] {
         if split.is_empty() && (given || ratio > 0.0) {
             let message = if given {
@@ -144,7 +161,10 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
                     all_train_len
                 )
             };
-            return Err(DataError::Invalid { what: format!("{name} split of {source}"), message });
+            return Err(DataError::Invalid {
+                what: format!("{name} split of {source}"),
+                message,
+            });
         }
     }
     Ok(Splits {
@@ -160,7 +180,8 @@ impl Splits {
     /// from a given file): the metrics of that split cannot see them. One line per split.
     pub fn unmeasured_labels(&self) -> Vec<String> {
         let names = self.labels.labels();
-        let count = |split: &[Example], label: usize| split.iter().filter(|e| e.label == label).count();
+        let count =
+            |split: &[Example], label: usize| split.iter().filter(|e| e.label == label).count();
         [("validation", &self.valid), ("test", &self.test)]
             .into_iter()
             .filter(|(_, split)| !split.is_empty())
@@ -170,7 +191,10 @@ impl Splits {
                     .map(|l| format!("{} ({} in training)", names[l], count(&self.train, l)))
                     .collect();
                 (!missing.is_empty()).then(|| {
-                    format!("the {name} split has no example of {}: its metrics cannot measure them", missing.join(", "))
+                    format!(
+                        "the {name} split has no example of {}: its metrics cannot measure them",
+                        missing.join(", ")
+                    )
                 })
             })
             .collect()
@@ -283,13 +307,23 @@ pub struct DataSummary {
 
 impl std::fmt::Display for DataSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "data: {} — {} labels: {}", self.source, self.labels.len(), self.labels.join(", "))?;
+        writeln!(
+            f,
+            "data: {} — {} labels: {}",
+            self.source,
+            self.labels.len(),
+            self.labels.join(", ")
+        )?;
         writeln!(
             f,
             "  {:<6} {:>8}  {:<28} {:>5} {:>5} {:>5}  truncated at {}",
             "split", "examples", "per label", "p50", "p95", "max", self.max_len
         )?;
-        for (name, s) in [("train", &self.train), ("valid", &self.valid), ("test", &self.test)] {
+        for (name, s) in [
+            ("train", &self.train),
+            ("valid", &self.valid),
+            ("test", &self.test),
+        ] {
             let per_label = s
                 .per_label
                 .iter()

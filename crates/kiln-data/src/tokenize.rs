@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::{EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+};
 
 use crate::error::DataError;
 
@@ -126,7 +128,10 @@ impl TextTokenizer {
 
 impl TextTokenizer {
     /// Encodes many texts (or pairs) at once; `tokenizers` spreads them over its thread pool.
-    pub fn encode_batch(&self, inputs: &[(&str, Option<&str>)]) -> Result<Vec<Encoding>, DataError> {
+    pub fn encode_batch(
+        &self,
+        inputs: &[(&str, Option<&str>)],
+    ) -> Result<Vec<Encoding>, DataError> {
         let batch: Vec<EncodeInput> = inputs
             .iter()
             .map(|&(a, b)| match b {
@@ -134,10 +139,13 @@ impl TextTokenizer {
                 Some(b) => EncodeInput::Dual(a.into(), b.into()),
             })
             .collect();
-        let encodings = self.inner.encode_batch(batch, true).map_err(|e| DataError::Encode {
-            what: format!("a batch of {} texts", inputs.len()),
-            message: e.to_string(),
-        })?;
+        let encodings = self
+            .inner
+            .encode_batch(batch, true)
+            .map_err(|e| DataError::Encode {
+                what: format!("a batch of {} texts", inputs.len()),
+                message: e.to_string(),
+            })?;
         Ok(encodings
             .into_iter()
             .map(|encoding| Encoding {

@@ -13,11 +13,14 @@ use kiln_data::pipeline::{encode_examples, load_splits, DataOptions, DataSource,
 use kiln_data::{DataError, TextTokenizer};
 
 fn tokenizer() -> TextTokenizer {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert/tokenizer.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/tiny-bert/tokenizer.json");
     TextTokenizer::from_file(path, 16).unwrap()
 }
 
-const WORDS: [&str; 8] = ["the", "movie", "was", "great", "bad", "plot", "good", "boring"];
+const WORDS: [&str; 8] = [
+    "the", "movie", "was", "great", "bad", "plot", "good", "boring",
+];
 
 /// A CSV of `n` rows over `labels`, texts of varied length from the tiny vocabulary.
 fn write_csv(path: &Path, n: usize, labels: &[&str]) {
@@ -25,7 +28,11 @@ fn write_csv(path: &Path, n: usize, labels: &[&str]) {
     for i in 0..n {
         let len = 1 + (i * 7) % 13;
         let words: Vec<&str> = (0..len).map(|j| WORDS[(i + j) % WORDS.len()]).collect();
-        text.push_str(&format!("\"{}\",{}\n", words.join(" "), labels[i % labels.len()]));
+        text.push_str(&format!(
+            "\"{}\",{}\n",
+            words.join(" "),
+            labels[i % labels.len()]
+        ));
     }
     std::fs::write(path, text).unwrap();
 }
@@ -55,29 +62,51 @@ fn one_file_is_split_stratified_and_deterministically() {
     assert_eq!(a.train, b.train);
     assert_eq!(a.test, b.test);
     // Stratified: each held-out set has the label proportions of the whole (1:1:2).
-    assert_eq!(counts(a.test.iter().map(|e| e.label)), BTreeMap::from([(0, 5), (1, 5), (2, 10)]));
-    let other = load_splits(&files(train, None, None), &DataOptions { seed: 7, ..options }).unwrap();
+    assert_eq!(
+        counts(a.test.iter().map(|e| e.label)),
+        BTreeMap::from([(0, 5), (1, 5), (2, 10)])
+    );
+    let other = load_splits(
+        &files(train, None, None),
+        &DataOptions { seed: 7, ..options },
+    )
+    .unwrap();
     assert_ne!(a.test, other.test, "another seed gives another split");
 }
 
 #[test]
 fn given_valid_and_test_files_are_used_and_unknown_labels_rejected() {
     let tmp = tempfile::tempdir().unwrap();
-    let (train, valid, test) = (tmp.path().join("t.csv"), tmp.path().join("v.csv"), tmp.path().join("s.csv"));
+    let (train, valid, test) = (
+        tmp.path().join("t.csv"),
+        tmp.path().join("v.csv"),
+        tmp.path().join("s.csv"),
+    );
     write_csv(&train, 40, &["a", "b"]);
     write_csv(&valid, 10, &["a", "b"]);
     write_csv(&test, 6, &["b", "a"]);
-    let s = load_splits(&files(train.clone(), Some(valid.clone()), Some(test.clone())), &DataOptions::default()).unwrap();
+    let s = load_splits(
+        &files(train.clone(), Some(valid.clone()), Some(test.clone())),
+        &DataOptions::default(),
+    )
+    .unwrap();
     assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (40, 10, 6));
 
     // Only --valid: the test set is split off the training file.
-    let s = load_splits(&files(train.clone(), Some(valid.clone()), None), &DataOptions::default()).unwrap();
+    let s = load_splits(
+        &files(train.clone(), Some(valid.clone()), None),
+        &DataOptions::default(),
+    )
+    .unwrap();
     assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (36, 10, 4));
 
     write_csv(&test, 6, &["a", "zebra"]);
-    let err = load_splits(&files(train, Some(valid), Some(test)), &DataOptions::default())
-        .unwrap_err()
-        .to_string();
+    let err = load_splits(
+        &files(train, Some(valid), Some(test)),
+        &DataOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("zebra") && err.contains("s.csv"), "{err}");
 }
 
@@ -86,7 +115,11 @@ fn bad_ratios_are_rejected() {
     let tmp = tempfile::tempdir().unwrap();
     let train = tmp.path().join("train.csv");
     write_csv(&train, 20, &["a", "b"]);
-    let options = DataOptions { valid_ratio: 0.6, test_ratio: 0.5, ..DataOptions::default() };
+    let options = DataOptions {
+        valid_ratio: 0.6,
+        test_ratio: 0.5,
+        ..DataOptions::default()
+    };
     let err = load_splits(&files(train, None, None), &options).unwrap_err();
     assert!(matches!(err, DataError::Invalid { .. }), "{err}");
 }
@@ -102,7 +135,11 @@ fn encoding_and_summary() {
     assert_eq!(encoded.len(), s.train.len());
     for (e, x) in encoded.iter().zip(&s.train) {
         assert_eq!(e.label, x.label);
-        assert_eq!(e.encoding, tok.encode(&x.text, None).unwrap(), "batch encoding = one by one");
+        assert_eq!(
+            e.encoding,
+            tok.encode(&x.text, None).unwrap(),
+            "batch encoding = one by one"
+        );
     }
     let summary = SplitSummary::new(&encoded, 2);
     assert_eq!(summary.examples, 80);
@@ -122,13 +159,19 @@ fn augmentation_adds_copies_to_train_only() {
     let (valid, test) = (s.valid.clone(), s.test.clone());
     let n = s.train.len();
     let config: AugmentConfig = "delete=0.2,swap=0.1,mask=0.15".parse().unwrap();
-    let config = AugmentConfig { copies: 2, ..config };
+    let config = AugmentConfig {
+        copies: 2,
+        ..config
+    };
     s.augment_train(&config, "[MASK]", 1);
     assert_eq!(s.train.len(), 3 * n);
     assert_eq!((s.valid, s.test), (valid, test));
     assert_eq!(
         counts(s.train[n..].iter().map(|e| e.label)),
-        counts(s.train[..n].iter().map(|e| e.label)).into_iter().map(|(k, v)| (k, 2 * v)).collect()
+        counts(s.train[..n].iter().map(|e| e.label))
+            .into_iter()
+            .map(|(k, v)| (k, 2 * v))
+            .collect()
     );
 }
 
@@ -142,7 +185,10 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
     let encoded = Arc::new(encode_examples(&tok, &s.train).unwrap());
     let lengths: Vec<usize> = encoded.iter().map(|e| e.len()).collect();
     let sampler = BucketSampler::new(lengths.clone(), BatchSize::Examples(8), true, 3).unwrap();
-    let batcher = ClassificationBatcher { pad_id: tok.pad_id(), pad_to_multiple: 1 };
+    let batcher = ClassificationBatcher {
+        pad_id: tok.pad_id(),
+        pad_to_multiple: 1,
+    };
     let device = Device::flex();
     for epoch in 0..2 {
         let loader = bucketed_loader(encoded.clone(), &sampler, epoch, 0, batcher, 2, &device);
@@ -151,8 +197,18 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
             let batch = batch.unwrap();
             let [b, seq] = batch.tokens.input_ids.dims();
             assert!(b <= 8);
-            assert_eq!(seq, *batch.tokens.lengths.iter().max().unwrap(), "padded to the longest");
-            let mask = batch.tokens.attention_mask.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+            assert_eq!(
+                seq,
+                *batch.tokens.lengths.iter().max().unwrap(),
+                "padded to the longest"
+            );
+            let mask = batch
+                .tokens
+                .attention_mask
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
             for (row, &len) in batch.tokens.lengths.iter().enumerate() {
                 let real: f32 = mask[row * seq..(row + 1) * seq].iter().sum();
                 assert_eq!(real as usize, len);
@@ -173,7 +229,18 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
     let eval = sequential_loader(encoded.clone(), 32, batcher, &device);
     let labels: Vec<i64> = eval
         .iter()
-        .flat_map(|b| b.unwrap().labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap())
+        .flat_map(|b| {
+            b.unwrap()
+                .labels
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap()
+        })
         .collect();
-    assert_eq!(labels, encoded.iter().map(|e| e.label as i64).collect::<Vec<_>>(), "evaluation keeps order");
+    assert_eq!(
+        labels,
+        encoded.iter().map(|e| e.label as i64).collect::<Vec<_>>(),
+        "evaluation keeps order"
+    );
 }

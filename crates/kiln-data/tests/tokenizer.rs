@@ -7,7 +7,9 @@ use burn::prelude::*;
 use kiln_data::{TextTokenizer, TokenBatch};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 #[derive(serde::Deserialize)]
@@ -25,10 +27,9 @@ struct Example {
 #[test]
 fn ids_and_token_types_match_transformers() {
     let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 64).unwrap();
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(fixture("tiny-bert/expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: Expected =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tiny-bert/expected.json")).unwrap())
+            .unwrap();
     assert!(expected.examples.iter().any(|e| e.text_pair.is_some()));
     for e in &expected.examples {
         let enc = tok.encode(&e.text, e.text_pair.as_deref()).unwrap();
@@ -57,7 +58,10 @@ fn truncation_is_explicit_and_builtin_padding_is_off() {
     assert_eq!(short.len(), 4, "no padding: [CLS] the movie [SEP]");
     assert!(!short.truncated);
     let long = tok
-        .encode("the movie was great the movie was great the movie was great", None)
+        .encode(
+            "the movie was great the movie was great the movie was great",
+            None,
+        )
         .unwrap();
     assert_eq!(long.len(), 8);
     assert!(long.truncated);
@@ -69,11 +73,15 @@ fn truncation_is_explicit_and_builtin_padding_is_off() {
 fn bad_tokenizer_files_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("absent.json");
-    let err = TextTokenizer::from_file(&missing, 16).unwrap_err().to_string();
+    let err = TextTokenizer::from_file(&missing, 16)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("absent.json"), "{err}");
     let broken = tmp.path().join("broken.json");
     std::fs::write(&broken, "{\"model\": 3").unwrap();
-    let err = TextTokenizer::from_file(&broken, 16).unwrap_err().to_string();
+    let err = TextTokenizer::from_file(&broken, 16)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("broken.json"), "{err}");
 }
 
@@ -86,9 +94,18 @@ fn batches_pad_to_their_longest_example() {
     let batch = TokenBatch::pad(&[&a, &b], tok.pad_id(), 1, &device);
     assert_eq!(batch.input_ids.dims(), [2, 6]);
     assert_eq!(batch.lengths, vec![4, 6]);
-    let mask = batch.attention_mask.into_data().try_to_vec::<f32>().unwrap();
+    let mask = batch
+        .attention_mask
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert_eq!(mask, vec![1., 1., 1., 1., 0., 0., 1., 1., 1., 1., 1., 1.]);
-    let ids = batch.input_ids.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let ids = batch
+        .input_ids
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap();
     assert_eq!(&ids[4..6], &[tok.pad_id() as i64; 2]);
     // Rounded up to a multiple of 8.
     let batch = TokenBatch::pad(&[&a, &b], tok.pad_id(), 8, &device);

@@ -10,10 +10,10 @@
 //! `d = gelu'(x)` as constants: the second term is exactly zero forward, and backward it gives
 //! the gradient `d·grad` — burn's autodiff needs no custom op.
 
+use crate::simd::vectorized;
 use burn::prelude::*;
 use burn::tensor::{activation, DType};
 use rayon::prelude::*;
-use crate::simd::vectorized;
 
 /// Whether work for `device` may be done on the host: CPU backends, whose tensors live there. The
 /// dispatch enum's variants depend on the backend features the final binary enables, which this
@@ -110,7 +110,10 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let shape = x.shape();
     if !device.is_autodiff() {
         // The input is not needed afterwards: no clone, so the backend may hand over its buffer.
-        let mut values = x.into_data().try_into_vec::<f32>().expect("an f32 tensor holds f32 values");
+        let mut values = x
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("an f32 tensor holds f32 values");
         gelu_in_place(&mut values);
         return Tensor::from_data(TensorData::new(values, shape), &device);
     }
@@ -134,7 +137,9 @@ mod tests {
 
     #[test]
     fn erf_matches_libm() {
-        let worst = grid().map(|x| (erf(x) - libm::erff(x)).abs()).fold(0f32, f32::max);
+        let worst = grid()
+            .map(|x| (erf(x) - libm::erff(x)).abs())
+            .fold(0f32, f32::max);
         assert!(worst < 5e-7, "max |erf - libm::erff| = {worst}");
         // Beyond the clamp, ±1 within the same tolerance.
         assert!((erf(-30.0) + 1.0).abs() < 5e-7 && (erf(30.0) - 1.0).abs() < 5e-7);
@@ -157,8 +162,16 @@ mod tests {
             let x64 = x as f64;
             let cdf = 0.5 * (1.0 + libm::erf(x64 / std::f64::consts::SQRT_2));
             let pdf = (-0.5 * x64 * x64).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            assert!((y as f64 - x64 * cdf).abs() < 2e-6, "gelu({x}) = {y}, want {}", x64 * cdf);
-            assert!((g as f64 - (cdf + x64 * pdf)).abs() < 2e-6, "gelu'({x}) = {g}, want {}", cdf + x64 * pdf);
+            assert!(
+                (y as f64 - x64 * cdf).abs() < 2e-6,
+                "gelu({x}) = {y}, want {}",
+                x64 * cdf
+            );
+            assert!(
+                (g as f64 - (cdf + x64 * pdf)).abs() < 2e-6,
+                "gelu'({x}) = {g}, want {}",
+                cdf + x64 * pdf
+            );
         }
         let mut in_place = xs.clone();
         gelu_in_place(&mut in_place);
@@ -170,7 +183,9 @@ mod tests {
         let device = Device::flex().autodiff();
         let xs: Vec<f32> = (-40..40).map(|i| i as f32 * 0.17).collect();
         // Two leaves, so that the two graphs stay apart.
-        let leaf = || Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device).require_grad();
+        let leaf = || {
+            Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device).require_grad()
+        };
         let (x, x_burn) = (leaf(), leaf());
         let y = gelu(x.clone());
         let reference = activation::gelu(x_burn.clone());
@@ -179,8 +194,18 @@ mod tests {
         for (a, b) in ours.iter().zip(&burns) {
             assert!((a - b).abs() < 1e-6, "{a} vs burn's {b}");
         }
-        let ours_grad: Vec<f32> = x.grad(&y.sum().backward()).unwrap().into_data().try_to_vec::<f32>().unwrap();
-        let burns_grad: Vec<f32> = x_burn.grad(&reference.sum().backward()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let ours_grad: Vec<f32> = x
+            .grad(&y.sum().backward())
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let burns_grad: Vec<f32> = x_burn
+            .grad(&reference.sum().backward())
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         for (a, b) in ours_grad.iter().zip(&burns_grad) {
             assert!((a - b).abs() < 1e-6, "gradient {a} vs burn's {b}");
         }

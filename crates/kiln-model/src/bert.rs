@@ -33,7 +33,10 @@ fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
         .with_initializer(hf_init())
         .init(device);
     // HF zeroes biases at init.
-    layer.bias = Some(burn::module::Param::from_tensor(Tensor::zeros([d_out], device)));
+    layer.bias = Some(burn::module::Param::from_tensor(Tensor::zeros(
+        [d_out],
+        device,
+    )));
     layer
 }
 
@@ -138,12 +141,14 @@ impl BertAttention {
         } else {
             // Inference: the backend's fused softmax(QKᵀ·scale + bias)V (flex tiles it and never
             // materialises the probabilities as a tensor).
-            let options = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
+            let options = AttentionModuleOptions {
+                scale: Some(scale),
+                softcap: None,
+                is_causal: false,
+            };
             burn::tensor::module::attention(q, k, v, None, Some(mask_bias), options)
         };
-        let context = context
-            .swap_dims(1, 2)
-            .reshape([batch, seq, hidden]);
+        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
         let out = dropout::forward(&self.output_dropout, self.output.forward(context));
         self.attention_norm.forward(out + x)
     }
@@ -317,7 +322,9 @@ impl std::str::FromStr for Pooling {
         match s {
             "cls" => Ok(Self::Cls),
             "mean" => Ok(Self::Mean),
-            other => Err(format!("unknown pooling `{other}` (expected `cls` or `mean`)")),
+            other => Err(format!(
+                "unknown pooling `{other}` (expected `cls` or `mean`)"
+            )),
         }
     }
 }
@@ -391,7 +398,8 @@ impl BertClassifier {
     /// Logits from pooled features: `[batch, hidden]` → `[batch, num_labels]`.
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
         let features = features.cast(self.classifier.weight.val().dtype());
-        self.classifier.forward(dropout::forward(&self.dropout, features))
+        self.classifier
+            .forward(dropout::forward(&self.dropout, features))
     }
 
     /// Every float parameter converted to `dtype` (half-precision training and inference).

@@ -617,7 +617,9 @@ pub fn save_pretrained(
         (Pooling::Cls, true) => None,
     };
     if let Some(note) = note {
-        config.extra.insert("kiln_note".into(), serde_json::Value::String(note.into()));
+        config
+            .extra
+            .insert("kiln_note".into(), serde_json::Value::String(note.into()));
     }
     let config_json =
         serde_json::to_string_pretty(&config).map_err(|e| save_err(out_dir, e.to_string()))?;

@@ -175,11 +175,36 @@ impl BertConfig {
         // `vocab_size: 1000000000000`) would make loading allocate terabytes, which aborts the
         // process instead of returning an error; refuse them here, naming the fields.
         let matrices = [
-            ("vocab_size", self.vocab_size, "hidden_size", self.hidden_size),
-            ("max_position_embeddings", self.max_position_embeddings, "hidden_size", self.hidden_size),
-            ("type_vocab_size", self.type_vocab_size, "hidden_size", self.hidden_size),
-            ("hidden_size", self.hidden_size, "hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size, "hidden_size", self.hidden_size),
+            (
+                "vocab_size",
+                self.vocab_size,
+                "hidden_size",
+                self.hidden_size,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                "hidden_size",
+                self.hidden_size,
+            ),
+            (
+                "type_vocab_size",
+                self.type_vocab_size,
+                "hidden_size",
+                self.hidden_size,
+            ),
+            (
+                "hidden_size",
+                self.hidden_size,
+                "hidden_size",
+                self.hidden_size,
+            ),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                "hidden_size",
+                self.hidden_size,
+            ),
         ];
         for (a, x, b, y) in matrices {
             let elements = x as u128 * y as u128;
@@ -208,7 +233,7 @@ impl BertConfig {
                 self.num_hidden_layers, self.hidden_size, self.intermediate_size, self.vocab_size
             ));
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "field `hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
                 self.hidden_size, self.num_attention_heads
@@ -332,7 +357,8 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_transformers_defaults() {
-        let c = BertConfig::from_json_str(r#"{"hidden_size": 64, "num_attention_heads": 4}"#).unwrap();
+        let c =
+            BertConfig::from_json_str(r#"{"hidden_size": 64, "num_attention_heads": 4}"#).unwrap();
         assert_eq!(c.vocab_size, 30522);
         assert_eq!(c.head_dim(), 16);
         assert_eq!(c.hidden_act, HiddenAct::Gelu);
@@ -341,7 +367,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_kept() {
-        let c = BertConfig::from_json_str(r#"{"gradient_checkpointing": false, "foo": [1]}"#).unwrap();
+        let c =
+            BertConfig::from_json_str(r#"{"gradient_checkpointing": false, "foo": [1]}"#).unwrap();
         assert_eq!(c.extra.get("foo").unwrap(), &serde_json::json!([1]));
         let back = serde_json::to_value(&c).unwrap();
         assert_eq!(back["foo"], serde_json::json!([1]));
@@ -365,17 +392,26 @@ mod tests {
     #[test]
     fn invalid_configs_name_the_field() {
         let cases = [
-            (r#"{"hidden_size": 30, "num_attention_heads": 4}"#, "hidden_size"),
+            (
+                r#"{"hidden_size": 30, "num_attention_heads": 4}"#,
+                "hidden_size",
+            ),
             (r#"{"num_hidden_layers": 0}"#, "num_hidden_layers"),
             (r#"{"hidden_dropout_prob": 1.5}"#, "hidden_dropout_prob"),
-            (r#"{"position_embedding_type": "relative_key"}"#, "position_embedding_type"),
+            (
+                r#"{"position_embedding_type": "relative_key"}"#,
+                "position_embedding_type",
+            ),
             (r#"{"id2label": {"x": "a"}}"#, "id2label"),
             (r#"{"vocab_size": "many"}"#, "vocab_size"),
             (r#"[1, 2]"#, "config.json"),
         ];
         for (json, field) in cases {
             let err = BertConfig::from_json_str(json).unwrap_err().to_string();
-            assert!(err.contains(field), "error for {json} should name {field}: {err}");
+            assert!(
+                err.contains(field),
+                "error for {json} should name {field}: {err}"
+            );
         }
     }
 
@@ -383,7 +419,10 @@ mod tests {
     fn labels_round_trip() {
         let mut c = BertConfig::default();
         c.set_labels(&["neg".into(), "pos".into()]);
-        assert_eq!(c.labels().unwrap(), vec!["neg".to_string(), "pos".to_string()]);
+        assert_eq!(
+            c.labels().unwrap(),
+            vec!["neg".to_string(), "pos".to_string()]
+        );
         assert_eq!(c.label2id.as_ref().unwrap()["pos"], 1);
     }
 }

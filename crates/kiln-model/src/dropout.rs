@@ -43,9 +43,19 @@ fn next_stream_seed(device: &Device) -> u64 {
         return mix(seed, drawn);
     }
     // Four 16-bit draws: exact in every int dtype a backend may use.
-    let draws = Tensor::<1, Int>::random([4], Distribution::Uniform(0.0, 65536.0), &device.clone().without_autodiff());
-    let words = draws.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-    words.iter().fold(0u64, |acc, &w| (acc << 16) | (w as u64 & 0xffff))
+    let draws = Tensor::<1, Int>::random(
+        [4],
+        Distribution::Uniform(0.0, 65536.0),
+        &device.clone().without_autodiff(),
+    );
+    let words = draws
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default();
+    words
+        .iter()
+        .fold(0u64, |acc, &w| (acc << 16) | (w as u64 & 0xffff))
 }
 
 /// splitmix64: decorrelates nearby (seed, counter) pairs.
@@ -150,16 +160,29 @@ mod tests {
         let values: Vec<f32> = out.clone().into_data().try_to_vec::<f32>().unwrap();
         let kept = values.iter().filter(|&&v| v != 0.0).count() as f64 / n as f64;
         assert!((kept - 0.75).abs() < 0.015, "kept {kept}");
-        assert!(values.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+        assert!(values
+            .iter()
+            .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
         // d(sum(out))/d(input) is the mask itself.
         let grads = out.sum().backward();
-        let grad: Vec<f32> = input.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let grad: Vec<f32> = input
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(grad, values);
         // Reseeding replays the masks; the next draw differs.
         seed(5);
-        let again: Vec<f32> = forward(&layer, Tensor::<1>::ones([n], &device)).into_data().try_to_vec::<f32>().unwrap();
+        let again: Vec<f32> = forward(&layer, Tensor::<1>::ones([n], &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(again, values);
-        let next: Vec<f32> = forward(&layer, Tensor::<1>::ones([n], &device)).into_data().try_to_vec::<f32>().unwrap();
+        let next: Vec<f32> = forward(&layer, Tensor::<1>::ones([n], &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_ne!(next, values);
     }
 
@@ -170,7 +193,12 @@ mod tests {
             use burn::nn::DropoutConfig;
             let device = Device::flex().autodiff();
             let layer = DropoutConfig::new(0.5).init();
-            let draw = || -> Vec<f32> { forward(&layer, Tensor::<1>::ones([4096], &device)).into_data().try_to_vec::<f32>().unwrap() };
+            let draw = || -> Vec<f32> {
+                forward(&layer, Tensor::<1>::ones([4096], &device))
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            };
             device.seed(9);
             let (first, second) = (draw(), draw());
             assert_ne!(first, second);
@@ -190,7 +218,10 @@ mod tests {
         let y: Vec<f32> = forward(&layer, x).into_data().try_to_vec::<f32>().unwrap();
         assert!(y.iter().all(|&v| v == 1.0));
         let ad = Device::flex().autodiff();
-        let y: Vec<f32> = forward(&layer.valid(), Tensor::<1>::ones([1000], &ad)).into_data().try_to_vec::<f32>().unwrap();
+        let y: Vec<f32> = forward(&layer.valid(), Tensor::<1>::ones([1000], &ad))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!(y.iter().all(|&v| v == 1.0));
     }
 }

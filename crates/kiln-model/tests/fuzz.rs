@@ -763,7 +763,7 @@ fn rebuild_safetensors(edits: &[Rebuild]) -> Vec<u8> {
             .or(base.map(|b| b.1.clone()))
             .unwrap_or_default();
         let bits = shape.iter().product::<usize>() * dtype.bitsize();
-        if bits % 8 != 0 {
+        if !bits.is_multiple_of(8) {
             return None;
         }
         let mut state = match odd.fill {

@@ -47,7 +47,10 @@ fn tensor2<T: burn::tensor::Element>(rows: &[Vec<T>], device: &Device) -> Tensor
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length differs");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 struct Outputs {
@@ -71,8 +74,14 @@ fn run(dir: &str, head: bool) -> Outputs {
         .collect();
     let mask = Tensor::<2>::from_data(tensor2(&mask_i, &device), &device);
     let seq = e.batch_input_ids[0].len();
-    let init = if head { HeadInit::FromCheckpoint } else { HeadInit::New(3) };
-    let (model, _) = checkpoint.load_classifier(init, Pooling::Cls, &device).unwrap();
+    let init = if head {
+        HeadInit::FromCheckpoint
+    } else {
+        HeadInit::New(3)
+    };
+    let (model, _) = checkpoint
+        .load_classifier(init, Pooling::Cls, &device)
+        .unwrap();
     let out = model.bert.forward(ids.clone(), types.clone(), mask.clone());
     let logits = head.then(|| {
         model
@@ -82,9 +91,16 @@ fn run(dir: &str, head: bool) -> Outputs {
             .unwrap()
     });
     Outputs {
-        hidden: out.last_hidden_state.clone().into_data().try_to_vec::<f32>().unwrap(),
+        hidden: out
+            .last_hidden_state
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap(),
         seq,
-        pooled: out.pooler_output.map(|p| p.into_data().try_to_vec::<f32>().unwrap()),
+        pooled: out
+            .pooler_output
+            .map(|p| p.into_data().try_to_vec::<f32>().unwrap()),
         mean: mean_pool(out.last_hidden_state, mask)
             .into_data()
             .try_to_vec::<f32>()
@@ -138,6 +154,9 @@ fn tiny_bert_pytorch_bin_matches_transformers() {
 #[test]
 fn checkpoint_without_prefix_or_pooler_loads() {
     let out = run("tiny-bert-nopooler", false);
-    assert!(out.pooled.is_none(), "no pooler in the checkpoint, none in the model");
+    assert!(
+        out.pooled.is_none(),
+        "no pooler in the checkpoint, none in the model"
+    );
     check_encoder(&out);
 }

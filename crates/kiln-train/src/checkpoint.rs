@@ -110,7 +110,7 @@ pub fn list(root: &Path) -> Vec<PathBuf> {
             Some((step, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -125,7 +125,7 @@ pub enum Best {
     /// The model being trained, as it is now (until its next step).
     Current,
     /// A copy in memory (runs without a checkpoint directory).
-    Memory(BertClassifier),
+    Memory(Box<BertClassifier>),
     /// The `best.bpk` of a checkpoint.
     File(PathBuf),
 }
@@ -135,7 +135,7 @@ impl Best {
     pub fn resolve(self, model: &BertClassifier) -> Result<BertClassifier, TrainError> {
         match self {
             Best::None | Best::Current => Ok(model.valid()),
-            Best::Memory(best) => Ok(best),
+            Best::Memory(best) => Ok(*best),
             Best::File(path) => Ok(model
                 .clone()
                 .try_load_file(&path)
@@ -168,14 +168,22 @@ pub fn save(
     let staging =
         kiln_model::checkpoint::staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
     let dir = staging.path();
-    model.clone().save_file(dir.join(MODEL)).map_err(|e| err(&dir.join(MODEL), e))?;
-    optim.save(dir.join(OPTIMIZER)).map_err(|e| err(&dir.join(OPTIMIZER), e))?;
+    model
+        .clone()
+        .save_file(dir.join(MODEL))
+        .map_err(|e| err(&dir.join(MODEL), e))?;
+    optim
+        .save(dir.join(OPTIMIZER))
+        .map_err(|e| err(&dir.join(OPTIMIZER), e))?;
     match best {
         Best::None => {}
         Best::Current => {
             std::fs::copy(dir.join(MODEL), dir.join(BEST)).map_err(|e| err(&dir.join(BEST), e))?;
         }
-        Best::Memory(best) => best.clone().save_file(dir.join(BEST)).map_err(|e| err(&dir.join(BEST), e))?,
+        Best::Memory(best) => (**best)
+            .clone()
+            .save_file(dir.join(BEST))
+            .map_err(|e| err(&dir.join(BEST), e))?,
         // Copied before any older checkpoint is pruned (below), so the source still exists.
         Best::File(from) => {
             std::fs::copy(from, dir.join(BEST)).map_err(|e| err(from, e))?;
@@ -194,7 +202,11 @@ pub fn save(
         }
     }
     let sums_path = dir.join(CHECKSUMS);
-    std::fs::write(&sums_path, serde_json::to_vec_pretty(&sums).unwrap_or_default()).map_err(|e| err(&sums_path, e))?;
+    std::fs::write(
+        &sums_path,
+        serde_json::to_vec_pretty(&sums).unwrap_or_default(),
+    )
+    .map_err(|e| err(&sums_path, e))?;
     std::fs::File::open(&sums_path)
         .and_then(|f| f.sync_all())
         .map_err(|e| err(&sums_path, e))?;
@@ -217,8 +229,10 @@ pub fn save(
 
 /// Whether every file listed in the checkpoint's checksums is present and unchanged.
 pub fn verify(dir: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(dir.join(CHECKSUMS)).map_err(|e| format!("no {CHECKSUMS}: {e}"))?;
-    let sums: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| format!("{CHECKSUMS}: {e}"))?;
+    let text =
+        std::fs::read_to_string(dir.join(CHECKSUMS)).map_err(|e| format!("no {CHECKSUMS}: {e}"))?;
+    let sums: BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| format!("{CHECKSUMS}: {e}"))?;
     for required in [MODEL, OPTIMIZER, STATE] {
         if !sums.contains_key(required) {
             return Err(format!("{required} is not listed"));
@@ -236,14 +250,21 @@ pub fn verify(dir: &Path) -> Result<(), String> {
 /// The newest intact checkpoint under `root` (or `root` itself when it is one); damaged ones
 /// are reported through `warn` and skipped.
 pub fn find_latest(root: &Path, warn: &mut dyn FnMut(&str)) -> Result<PathBuf, TrainError> {
-    let candidates = if root.join(STATE).is_file() { vec![root.to_path_buf()] } else { list(root) };
+    let candidates = if root.join(STATE).is_file() {
+        vec![root.to_path_buf()]
+    } else {
+        list(root)
+    };
     if candidates.is_empty() {
         return Err(err(root, "no checkpoint to resume from"));
     }
     for dir in candidates {
         match verify(&dir) {
             Ok(()) => return Ok(dir),
-            Err(problem) => warn(&format!("checkpoint {} is damaged ({problem}); trying the previous one", dir.display())),
+            Err(problem) => warn(&format!(
+                "checkpoint {} is damaged ({problem}); trying the previous one",
+                dir.display()
+            )),
         }
     }
     Err(err(root, "every checkpoint is damaged; cannot resume"))
@@ -251,12 +272,19 @@ pub fn find_latest(root: &Path, warn: &mut dyn FnMut(&str)) -> Result<PathBuf, T
 
 /// Reads the model and the loop state of the checkpoint `dir` into `model`, which must be built
 /// as in the run that wrote it, and says where its best model is.
-pub fn load_model(dir: &Path, model: BertClassifier) -> Result<(BertClassifier, TrainState, Best), TrainError> {
+pub fn load_model(
+    dir: &Path,
+    model: BertClassifier,
+) -> Result<(BertClassifier, TrainState, Best), TrainError> {
     let state = read_state(dir)?;
     let model = model
         .try_load_file(dir.join(MODEL))
         .map_err(|e| err(&dir.join(MODEL), e))?;
-    let best = if dir.join(BEST).is_file() { Best::File(dir.join(BEST)) } else { Best::None };
+    let best = if dir.join(BEST).is_file() {
+        Best::File(dir.join(BEST))
+    } else {
+        Best::None
+    };
     Ok((model, state, best))
 }
 
@@ -283,7 +311,10 @@ pub fn save_best(root: &Path, model: &BertClassifier) -> Result<PathBuf, TrainEr
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
     let target = root.join(BEST_BETWEEN);
     let staged = root.join(".best-staging.bpk");
-    model.clone().save_file(&staged).map_err(|e| err(&staged, e))?;
+    model
+        .clone()
+        .save_file(&staged)
+        .map_err(|e| err(&staged, e))?;
     std::fs::File::open(&staged)
         .and_then(|f| f.sync_all())
         .map_err(|e| err(&staged, e))?;

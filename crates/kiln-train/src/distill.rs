@@ -27,8 +27,19 @@ impl Distiller {
     }
 
     /// The teacher's logits over `data.train`, row-major `[examples, labels]`.
-    pub fn teacher_logits(&self, teacher: &BertClassifier, data: &TrainData, device: &Device) -> Vec<f32> {
-        predict_logits(teacher, &data.train, self.config.eval_batch_size, data.pad_id, device)
+    pub fn teacher_logits(
+        &self,
+        teacher: &BertClassifier,
+        data: &TrainData,
+        device: &Device,
+    ) -> Vec<f32> {
+        predict_logits(
+            teacher,
+            &data.train,
+            self.config.eval_batch_size,
+            data.pad_id,
+            device,
+        )
     }
 
     /// Trains `student` against `teacher` (computing the teacher's logits first unless `data`
@@ -57,6 +68,14 @@ impl Distiller {
             distillation: Some(self.loss.clone()),
             ..self.config.clone()
         };
-        train(student, &data, &config, device, checkpoint_dir, None, observer)
+        train(
+            student,
+            &data,
+            &config,
+            device,
+            checkpoint_dir,
+            None,
+            observer,
+        )
     }
 }

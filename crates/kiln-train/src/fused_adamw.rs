@@ -37,12 +37,21 @@ impl FusedAdamW {
             .with_epsilon(epsilon)
             .with_weight_decay(weight_decay)
             .build();
-        Self { beta_1, beta_2, epsilon, weight_decay, fallback }
+        Self {
+            beta_1,
+            beta_2,
+            epsilon,
+            weight_decay,
+            fallback,
+        }
     }
 }
 
 fn host_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().try_into_vec::<f32>().expect("an f32 tensor holds f32 values")
+    tensor
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("an f32 tensor holds f32 values")
 }
 
 impl Optimizer for FusedAdamW {
@@ -61,14 +70,22 @@ impl Optimizer for FusedAdamW {
                 && s.momentum.max_moment_2.is_none()
         });
         let device: Device = tensor.device();
-        if !(is_cpu(&device) && tensor.dtype() == DType::F32 && grad.dtype() == DType::F32 && f32_state) {
+        if !(is_cpu(&device)
+            && tensor.dtype() == DType::F32
+            && grad.dtype() == DType::F32
+            && f32_state)
+        {
             return self.fallback.step(lr, tensor, grad, state);
         }
         let shape = tensor.shape();
         let mut param = host_values(tensor);
         let grad = host_values(grad);
         let (time, mut m, mut v) = match state {
-            Some(s) => (s.momentum.time + 1, host_values(s.momentum.moment_1), host_values(s.momentum.moment_2)),
+            Some(s) => (
+                s.momentum.time + 1,
+                host_values(s.momentum.moment_1),
+                host_values(s.momentum.moment_2),
+            ),
             None => (1, vec![0.0; param.len()], vec![0.0; param.len()]),
         };
 
@@ -81,7 +98,17 @@ impl Optimizer for FusedAdamW {
         let (c1, c2) = (1f32 - b1.powi(power), 1f32 - b2.powi(power));
         let decay_rate = lr * self.weight_decay as f64;
         let keep = (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32);
-        let update = Update { b1, b2, f1, f2, c1, c2, eps, keep, lr: lr as f32 };
+        let update = Update {
+            b1,
+            b2,
+            f1,
+            f2,
+            c1,
+            c2,
+            eps,
+            keep,
+            lr: lr as f32,
+        };
         param
             .par_chunks_mut(CHUNK)
             .zip(m.par_chunks_mut(CHUNK))
@@ -89,7 +116,9 @@ impl Optimizer for FusedAdamW {
             .zip(grad.par_chunks(CHUNK))
             .for_each(|(((p, m), v), g)| update.apply(p, m, v, g));
 
-        let tensor = |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, shape.clone()), &device);
+        let tensor = |values: Vec<f32>| {
+            Tensor::<D>::from_data(TensorData::new(values, shape.clone()), &device)
+        };
         let momentum = AdaptiveMomentumState::new(time, tensor(m), tensor(v));
         (tensor(param), Some(AdamWState::new(momentum)))
     }
@@ -115,7 +144,17 @@ struct Update {
 
 impl Update {
     fn apply(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        let Self { b1, b2, f1, f2, c1, c2, eps, keep, lr } = *self;
+        let Self {
+            b1,
+            b2,
+            f1,
+            f2,
+            c1,
+            c2,
+            eps,
+            keep,
+            lr,
+        } = *self;
         let elements = p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g);
         vectorized(|| match keep {
             Some(keep) => elements.for_each(|(((p, m), v), &g)| {
@@ -171,8 +210,16 @@ mod tests {
                 assert_eq!(sf.momentum.time, sr.momentum.time);
                 for (what, a, b) in [
                     ("parameter", values(&p_fused), values(&p_ref)),
-                    ("first moment", values(&sf.momentum.moment_1), values(&sr.momentum.moment_1)),
-                    ("second moment", values(&sf.momentum.moment_2), values(&sr.momentum.moment_2)),
+                    (
+                        "first moment",
+                        values(&sf.momentum.moment_1),
+                        values(&sr.momentum.moment_1),
+                    ),
+                    (
+                        "second moment",
+                        values(&sf.momentum.moment_2),
+                        values(&sr.momentum.moment_2),
+                    ),
                 ] {
                     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
                         assert!(

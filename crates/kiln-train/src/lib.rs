@@ -37,4 +37,7 @@ pub use distill::Distiller;
 pub use error::TrainError;
 pub use metrics::{ClassificationMetrics, ConfusionMatrix};
 pub use strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
-pub use trainer::{evaluate, predict_logits, train, train_on_devices, Observer, SelectionMetric, Silent, TrainConfig, TrainData, TrainOutcome, TrainStats};
+pub use trainer::{
+    evaluate, predict_logits, train, train_on_devices, Observer, SelectionMetric, Silent,
+    TrainConfig, TrainData, TrainOutcome, TrainStats,
+};

@@ -239,7 +239,7 @@ pub fn argmax_rows(logits: &[f32], num_classes: usize) -> Vec<usize> {
         return Vec::new();
     }
     assert!(
-        logits.len() % num_classes == 0,
+        logits.len().is_multiple_of(num_classes),
         "argmax_rows: {} logits is not a whole number of rows of {num_classes}",
         logits.len()
     );

@@ -67,18 +67,24 @@ impl Default for OptimizerSpec {
 impl OptimizerSpec {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!("--weight-decay must be ≥ 0, got {}", self.weight_decay));
+            return Err(format!(
+                "--weight-decay must be ≥ 0, got {}",
+                self.weight_decay
+            ));
         }
         for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return Err(format!("{name} must be in [0, 1), got {b}"));
             }
         }
-        if !(self.epsilon > 0.0) {
+        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
             return Err(format!("epsilon must be positive, got {}", self.epsilon));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(format!("--momentum must be in [0, 1), got {}", self.momentum));
+            return Err(format!(
+                "--momentum must be in [0, 1), got {}",
+                self.momentum
+            ));
         }
         Ok(())
     }
@@ -88,11 +94,23 @@ impl OptimizerSpec {
     pub fn build(&self, plan: &Plan) -> ModuleOptimizer {
         // By path, not id: paths survive a checkpoint round trip whatever ids the loaded
         // parameters carry.
-        let no_decay: Vec<String> = plan.params.iter().filter(|p| !p.decay).map(|p| p.info.path.clone()).collect();
+        let no_decay: Vec<String> = plan
+            .params
+            .iter()
+            .filter(|p| !p.decay)
+            .map(|p| p.info.path.clone())
+            .collect();
         let group = ParamGroup::from_paths(no_decay);
         match self.kind {
             OptimizerKind::AdamW => {
-                let adamw = |wd: f64| FusedAdamW::new(self.beta1 as f32, self.beta2 as f32, self.epsilon as f32, wd as f32);
+                let adamw = |wd: f64| {
+                    FusedAdamW::new(
+                        self.beta1 as f32,
+                        self.beta2 as f32,
+                        self.epsilon as f32,
+                        wd as f32,
+                    )
+                };
                 ModuleOptimizer::from(adamw(self.weight_decay)).with_group(group, adamw(0.0), None)
             }
             OptimizerKind::Adam => {
@@ -103,7 +121,9 @@ impl OptimizerSpec {
                         .with_epsilon(self.epsilon as f32)
                         .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
                 };
-                config(self.weight_decay).init().with_group(group, config(0.0).build(), None)
+                config(self.weight_decay)
+                    .init()
+                    .with_group(group, config(0.0).build(), None)
             }
             OptimizerKind::Sgd => {
                 let momentum = (self.momentum > 0.0).then(|| {
@@ -117,7 +137,9 @@ impl OptimizerSpec {
                         .with_momentum(momentum.clone())
                         .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
                 };
-                config(self.weight_decay).init().with_group(group, config(0.0).build(), None)
+                config(self.weight_decay)
+                    .init()
+                    .with_group(group, config(0.0).build(), None)
             }
         }
     }

@@ -56,15 +56,35 @@ pub fn shard_rows(rows: usize, devices: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-fn rows_of(batch: &TokenBatch, targets: &Tensor<1, Int>, rows: &Range<usize>, device: &Device) -> (TokenBatch, Tensor<1, Int>) {
+fn rows_of(
+    batch: &TokenBatch,
+    targets: &Tensor<1, Int>,
+    rows: &Range<usize>,
+    device: &Device,
+) -> (TokenBatch, Tensor<1, Int>) {
     let (start, len) = (rows.start, rows.len());
     let tokens = TokenBatch {
-        input_ids: batch.input_ids.clone().narrow(0, start, len).to_device(device),
-        token_type_ids: batch.token_type_ids.clone().narrow(0, start, len).to_device(device),
-        attention_mask: batch.attention_mask.clone().narrow(0, start, len).to_device(device),
+        input_ids: batch
+            .input_ids
+            .clone()
+            .narrow(0, start, len)
+            .to_device(device),
+        token_type_ids: batch
+            .token_type_ids
+            .clone()
+            .narrow(0, start, len)
+            .to_device(device),
+        attention_mask: batch
+            .attention_mask
+            .clone()
+            .narrow(0, start, len)
+            .to_device(device),
         lengths: batch.lengths[rows.clone()].to_vec(),
     };
-    (tokens, targets.clone().narrow(0, start, len).to_device(device))
+    (
+        tokens,
+        targets.clone().narrow(0, start, len).to_device(device),
+    )
 }
 
 /// Forward and backward of `batch` split over `devices` (autodiff devices; `model` lives on the
@@ -97,13 +117,22 @@ pub fn data_parallel_step(
                     kiln_model::dropout::seed(shard_seed);
                     device.seed(shard_seed);
                     let start = Instant::now();
-                    let logits = replica.forward(tokens.input_ids, tokens.token_type_ids, tokens.attention_mask);
+                    let logits = replica.forward(
+                        tokens.input_ids,
+                        tokens.token_type_ids,
+                        tokens.attention_mask,
+                    );
                     let loss = loss_of(logits, shard_targets, rows).mul_scalar(weight);
                     let value = loss.clone().into_scalar::<f64>();
                     let forward = start.elapsed().as_secs_f64();
                     let grads = GradientsParams::from_grads(loss.backward(), &replica);
                     let _ = device.sync();
-                    (grads, value, forward, start.elapsed().as_secs_f64() - forward)
+                    (
+                        grads,
+                        value,
+                        forward,
+                        start.elapsed().as_secs_f64() - forward,
+                    )
                 })
             })
             .collect();

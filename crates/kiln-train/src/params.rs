@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn layers_and_decay_groups() {
         assert_eq!(layer_of("bert.embeddings.word_embeddings.weight", 6), 0);
-        assert_eq!(layer_of("bert.encoder.layers.0.attention.query.weight", 6), 1);
+        assert_eq!(
+            layer_of("bert.encoder.layers.0.attention.query.weight", 6),
+            1
+        );
         assert_eq!(layer_of("bert.encoder.layers.5.output_norm.gamma", 6), 6);
         assert_eq!(layer_of("bert.pooler.dense.weight", 6), 7);
         assert_eq!(layer_of("classifier.weight", 6), 7);

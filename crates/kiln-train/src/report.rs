@@ -864,9 +864,17 @@ fn validation_section(html: &mut String, input: &ReportInput) {
     // Evaluations between epoch ends are drawn where they happened (fractional epochs); the
     // best one is marked where it was, even mid-epoch.
     let mid_epoch = input.evals.iter().any(|e| !e.epoch_end);
-    let best_x = match input.best_step.and_then(|s| input.evals.iter().find(|e| e.step == s)) {
-        Some(e) if mid_epoch => Some((e.epoch, format!("best: step {} (epoch {:.2})", e.step, e.epoch))),
-        _ => input.best_epoch.map(|b| (b as f64, format!("best: epoch {b}"))),
+    let best_x = match input
+        .best_step
+        .and_then(|s| input.evals.iter().find(|e| e.step == s))
+    {
+        Some(e) if mid_epoch => Some((
+            e.epoch,
+            format!("best: step {} (epoch {:.2})", e.step, e.epoch),
+        )),
+        _ => input
+            .best_epoch
+            .map(|b| (b as f64, format!("best: epoch {b}"))),
     };
     let best_line = best_x.map(|(x, label)| {
         vec![VLine {
@@ -877,7 +885,11 @@ fn validation_section(html: &mut String, input: &ReportInput) {
     });
     let valid = |f: fn(&ClassificationMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
         if mid_epoch {
-            return input.evals.iter().filter_map(|e| f(&e.metrics).map(|v| (e.epoch, v))).collect();
+            return input
+                .evals
+                .iter()
+                .filter_map(|e| f(&e.metrics).map(|v| (e.epoch, v)))
+                .collect();
         }
         input
             .epochs

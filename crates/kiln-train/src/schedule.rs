@@ -25,7 +25,9 @@ impl FromStr for ScheduleKind {
             "constant" => Ok(Self::Constant),
             "linear" => Ok(Self::Linear),
             "cosine" => Ok(Self::Cosine),
-            other => Err(format!("unknown schedule `{other}` (constant, linear, cosine)")),
+            other => Err(format!(
+                "unknown schedule `{other}` (constant, linear, cosine)"
+            )),
         }
     }
 }
@@ -40,8 +42,15 @@ pub struct Schedule {
 
 impl Schedule {
     /// Warmup as a share of the total steps (HF: `ceil(ratio × total)`), or as a step count.
-    pub fn new(kind: ScheduleKind, base_lr: f64, total_steps: usize, warmup_ratio: f64, warmup_steps: Option<usize>) -> Self {
-        let warmup = warmup_steps.unwrap_or_else(|| (warmup_ratio * total_steps as f64).ceil() as usize);
+    pub fn new(
+        kind: ScheduleKind,
+        base_lr: f64,
+        total_steps: usize,
+        warmup_ratio: f64,
+        warmup_steps: Option<usize>,
+    ) -> Self {
+        let warmup =
+            warmup_steps.unwrap_or_else(|| (warmup_ratio * total_steps as f64).ceil() as usize);
         Self {
             kind,
             base_lr,
@@ -52,7 +61,11 @@ impl Schedule {
 
     /// The multiplier of the base rate at optimizer step `step` (0-based).
     pub fn factor(&self, step: usize) -> f64 {
-        let (s, w, t) = (step as f64, self.warmup_steps as f64, self.total_steps as f64);
+        let (s, w, t) = (
+            step as f64,
+            self.warmup_steps as f64,
+            self.total_steps as f64,
+        );
         if step < self.warmup_steps {
             return s / w.max(1.0);
         }
@@ -79,9 +92,15 @@ mod tests {
     fn linear_with_warmup_matches_transformers() {
         // transformers.get_linear_schedule_with_warmup(opt, 2, 10): lambdas for steps 0..11.
         let s = Schedule::new(ScheduleKind::Linear, 1.0, 10, 0.0, Some(2));
-        let want = [0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0, 0.0];
+        let want = [
+            0.0, 0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0, 0.0,
+        ];
         for (step, w) in want.iter().enumerate() {
-            assert!((s.factor(step) - w).abs() < 1e-12, "step {step}: {} vs {w}", s.factor(step));
+            assert!(
+                (s.factor(step) - w).abs() < 1e-12,
+                "step {step}: {} vs {w}",
+                s.factor(step)
+            );
         }
     }
 

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
-use burn::module::{Module, ParamGroup, ParamId};
 use burn::module::Lora;
+use burn::module::{Module, ParamGroup, ParamId};
 use serde::{Deserialize, Serialize};
 
 use kiln_model::BertClassifier;
@@ -103,13 +103,19 @@ impl StrategyConfig {
             return Err("--unfreeze-every must be at least 1".into());
         }
         if !(self.llrd_decay > 0.0 && self.llrd_decay <= 1.0) {
-            return Err(format!("--llrd-decay must be in (0, 1], got {}", self.llrd_decay));
+            return Err(format!(
+                "--llrd-decay must be in (0, 1], got {}",
+                self.llrd_decay
+            ));
         }
         if self.lora_rank == 0 {
             return Err("--lora-rank must be at least 1".into());
         }
         if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
-            return Err(format!("--lora-alpha must be positive, got {}", self.lora_alpha));
+            return Err(format!(
+                "--lora-alpha must be positive, got {}",
+                self.lora_alpha
+            ));
         }
         Ok(())
     }
@@ -136,23 +142,38 @@ pub struct Plan {
 
 impl Plan {
     pub fn trainable_count(&self) -> usize {
-        self.params.iter().filter(|p| p.trainable).map(|p| p.info.numel).sum()
+        self.params
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.info.numel)
+            .sum()
     }
     pub fn total_count(&self) -> usize {
         self.params.iter().map(|p| p.info.numel).sum()
     }
     pub fn trainable_ids(&self) -> Vec<ParamId> {
-        self.params.iter().filter(|p| p.trainable).map(|p| p.info.id).collect()
+        self.params
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.info.id)
+            .collect()
     }
     pub fn frozen_ids(&self) -> Vec<ParamId> {
-        self.params.iter().filter(|p| !p.trainable).map(|p| p.info.id).collect()
+        self.params
+            .iter()
+            .filter(|p| !p.trainable)
+            .map(|p| p.info.id)
+            .collect()
     }
     /// Distinct learning-rate multipliers with the paths of the parameters that use them
     /// (trainable only). Paths, not ids, so that groups survive a checkpoint round trip.
     pub fn lr_groups(&self) -> Vec<(f64, Vec<String>)> {
         let mut groups: Vec<(f64, Vec<String>)> = Vec::new();
         for p in self.params.iter().filter(|p| p.trainable) {
-            match groups.iter_mut().find(|(m, _)| (*m - p.lr_mult).abs() < 1e-15) {
+            match groups
+                .iter_mut()
+                .find(|(m, _)| (*m - p.lr_mult).abs() < 1e-15)
+            {
                 Some((_, paths)) => paths.push(p.info.path.clone()),
                 None => groups.push((p.lr_mult, vec![p.info.path.clone()])),
             }
@@ -166,8 +187,14 @@ impl fmt::Display for Plan {
         // One row per (group, trainable, lr, decay), in model order.
         let mut rows: Vec<(String, bool, f64, bool, usize, usize)> = Vec::new();
         for p in &self.params {
-            let lr = if p.trainable { self.base_lr * p.lr_mult } else { 0.0 };
-            match rows.iter_mut().find(|r| r.0 == p.group && r.1 == p.trainable && (r.2 - lr).abs() < 1e-18 && r.3 == p.decay) {
+            let lr = if p.trainable {
+                self.base_lr * p.lr_mult
+            } else {
+                0.0
+            };
+            match rows.iter_mut().find(|r| {
+                r.0 == p.group && r.1 == p.trainable && (r.2 - lr).abs() < 1e-18 && r.3 == p.decay
+            }) {
                 Some(r) => {
                     r.4 += 1;
                     r.5 += p.info.numel;
@@ -175,15 +202,34 @@ impl fmt::Display for Plan {
                 None => rows.push((p.group.clone(), p.trainable, lr, p.decay, 1, p.info.numel)),
             }
         }
-        writeln!(f, "  {:<16} {:<9} {:>10} {:>6} {:>7} {:>11}", "group", "state", "lr", "wd", "tensors", "params")?;
+        writeln!(
+            f,
+            "  {:<16} {:<9} {:>10} {:>6} {:>7} {:>11}",
+            "group", "state", "lr", "wd", "tensors", "params"
+        )?;
         for (group, trainable, lr, decay, tensors, numel) in rows {
             let state = if trainable { "trainable" } else { "frozen" };
-            let lr = if trainable { format!("{lr:.3e}") } else { "-".into() };
-            let wd = if trainable && decay { format!("{}", self.weight_decay) } else { "0".into() };
-            writeln!(f, "  {group:<16} {state:<9} {lr:>10} {wd:>6} {tensors:>7} {numel:>11}")?;
+            let lr = if trainable {
+                format!("{lr:.3e}")
+            } else {
+                "-".into()
+            };
+            let wd = if trainable && decay {
+                format!("{}", self.weight_decay)
+            } else {
+                "0".into()
+            };
+            writeln!(
+                f,
+                "  {group:<16} {state:<9} {lr:>10} {wd:>6} {tensors:>7} {numel:>11}"
+            )?;
         }
         let (t, n) = (self.trainable_count(), self.total_count());
-        write!(f, "  trainable parameters: {t} of {n} ({:.2}%)", 100.0 * t as f64 / n.max(1) as f64)
+        write!(
+            f,
+            "  trainable parameters: {t} of {n} ({:.2}%)",
+            100.0 * t as f64 / n.max(1) as f64
+        )
     }
 }
 
@@ -208,7 +254,8 @@ impl Strategy {
         let model = if config.kind == StrategyKind::Lora {
             let group = ParamGroup::from_regex(LORA_TARGETS).expect("static regex");
             let before: HashSet<ParamId> = collect_params(&model).iter().map(|p| p.id).collect();
-            let model = model.apply_lora(Lora::new(config.lora_rank, config.lora_alpha).set_param_group(group));
+            let model = model
+                .apply_lora(Lora::new(config.lora_rank, config.lora_alpha).set_param_group(group));
             adapters = collect_params(&model)
                 .into_iter()
                 .filter(|p| !before.contains(&p.id))
@@ -242,7 +289,9 @@ impl Strategy {
                 let unfrozen = epoch / self.config.unfreeze_every;
                 l + unfrozen >= top
             }
-            StrategyKind::Lora => self.adapters.contains(&info.id) || is_head(path) || is_pooler(path),
+            StrategyKind::Lora => {
+                self.adapters.contains(&info.id) || is_head(path) || is_pooler(path)
+            }
         }
     }
 
@@ -276,7 +325,13 @@ impl Strategy {
     }
 
     /// The plan for `epoch`.
-    pub fn plan(&self, model: &BertClassifier, epoch: usize, base_lr: f64, weight_decay: f64) -> Plan {
+    pub fn plan(
+        &self,
+        model: &BertClassifier,
+        epoch: usize,
+        base_lr: f64,
+        weight_decay: f64,
+    ) -> Plan {
         let params = collect_params(model)
             .into_iter()
             .map(|info| ParamPlan {

@@ -28,10 +28,10 @@ use kiln_model::BertClassifier;
 use crate::checkpoint::{self, Best, TrainState};
 use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::error::TrainError;
+use crate::history::{EpochPoint, EvalPoint, StepPoint};
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
 use crate::optim::{lr_groups, module_lr, OptimizerSpec};
 use crate::parallel::{data_parallel_step, ParallelStep};
-use crate::history::{EpochPoint, EvalPoint, StepPoint};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
 
@@ -52,7 +52,9 @@ impl std::str::FromStr for SelectionMetric {
             "accuracy" => Ok(Self::Accuracy),
             "macro-f1" | "macro_f1" | "f1" => Ok(Self::MacroF1),
             "loss" => Ok(Self::Loss),
-            other => Err(format!("unknown metric `{other}` (accuracy, macro-f1, loss)")),
+            other => Err(format!(
+                "unknown metric `{other}` (accuracy, macro-f1, loss)"
+            )),
         }
     }
 }
@@ -170,15 +172,21 @@ impl TrainConfig {
             return bad(format!("--lr must be positive, got {}", self.lr));
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
-            return bad(format!("--warmup-ratio must be in [0, 1), got {}", self.warmup_ratio));
+            return bad(format!(
+                "--warmup-ratio must be in [0, 1), got {}",
+                self.warmup_ratio
+            ));
         }
         if let Some(c) = self.grad_clip {
             if !(c.is_finite() && c > 0.0) {
                 return bad(format!("--grad-clip must be positive, got {c}"));
             }
         }
-        if self.keep_checkpoints == 0 || self.max_bad_steps == 0 || self.save_every_steps == Some(0) {
-            return bad("--keep-checkpoints, --max-bad-steps and --save-every must be at least 1".into());
+        if self.keep_checkpoints == 0 || self.max_bad_steps == 0 || self.save_every_steps == Some(0)
+        {
+            return bad(
+                "--keep-checkpoints, --max-bad-steps and --save-every must be at least 1".into(),
+            );
         }
         if self.grad_accum == 0 {
             return bad("--grad-accum must be at least 1".into());
@@ -289,7 +297,10 @@ struct Lap<'a> {
 
 impl<'a> Lap<'a> {
     fn start(device: &'a Device) -> Self {
-        Self { device, since: Instant::now() }
+        Self {
+            device,
+            since: Instant::now(),
+        }
     }
 
     /// Starts the next phase now, accounting the time since the last lap nowhere.
@@ -337,7 +348,13 @@ struct FeatureCache {
 }
 
 impl FeatureCache {
-    fn build(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> Self {
+    fn build(
+        model: &BertClassifier,
+        examples: &[EncodedExample],
+        batch_size: usize,
+        pad_id: u32,
+        device: &Device,
+    ) -> Self {
         let hidden = model.classifier.weight.dims()[0];
         let rows = rows_per_example(examples, batch_size, pad_id, device, hidden, |b| {
             model.features(b.input_ids, b.token_type_ids, b.attention_mask)
@@ -375,17 +392,29 @@ fn rows_per_example(
             .try_to_vec::<f32>()
             .unwrap_or_default();
         for (row, &i) in chunk.iter().enumerate() {
-            out[i * width..(i + 1) * width].copy_from_slice(&values[row * width..(row + 1) * width]);
+            out[i * width..(i + 1) * width]
+                .copy_from_slice(&values[row * width..(row + 1) * width]);
         }
     }
     out
 }
 
 /// Logits of every example (in input order), from an inference-mode model.
-pub fn predict_logits(model: &BertClassifier, examples: &[EncodedExample], batch_size: usize, pad_id: u32, device: &Device) -> Vec<f32> {
-    rows_per_example(examples, batch_size, pad_id, device, model.num_labels(), |b| {
-        model.forward(b.input_ids, b.token_type_ids, b.attention_mask)
-    })
+pub fn predict_logits(
+    model: &BertClassifier,
+    examples: &[EncodedExample],
+    batch_size: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Vec<f32> {
+    rows_per_example(
+        examples,
+        batch_size,
+        pad_id,
+        device,
+        model.num_labels(),
+        |b| model.forward(b.input_ids, b.token_type_ids, b.attention_mask),
+    )
 }
 
 /// How fast a model labelled a set of examples (one pass of `predict_logits`).
@@ -425,26 +454,47 @@ pub fn timed_predict_logits(
 ) -> (Vec<f32>, InferenceSpeed) {
     let start = Instant::now();
     let logits = predict_logits(model, examples, batch_size, pad_id, device);
-    (logits, InferenceSpeed::new(examples, batch_size, start.elapsed().as_secs_f64()))
+    (
+        logits,
+        InferenceSpeed::new(examples, batch_size, start.elapsed().as_secs_f64()),
+    )
 }
 
 /// Metrics (and the mean loss) of `logits` against the examples' labels.
-pub fn metrics_from_logits(logits: &[f32], examples: &[EncodedExample], labels: &[String], loss: &Loss, device: &Device) -> ClassificationMetrics {
+pub fn metrics_from_logits(
+    logits: &[f32],
+    examples: &[EncodedExample],
+    labels: &[String],
+    loss: &Loss,
+    device: &Device,
+) -> ClassificationMetrics {
     let n = labels.len();
     let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
     let predicted = argmax_rows(logits, n);
     let cm = ConfusionMatrix::from_predictions(&truth, &predicted, n);
     let loss_value = (!examples.is_empty()).then(|| {
-        let logits = Tensor::<2>::from_data(TensorData::new(logits.to_vec(), [examples.len(), n]), device);
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(logits.to_vec(), [examples.len(), n]),
+            device,
+        );
         let targets: Vec<i64> = truth.iter().map(|&t| t as i64).collect();
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [examples.len()]), device);
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(targets, [examples.len()]), device);
         loss.forward(logits, targets).into_scalar::<f64>()
     });
     ClassificationMetrics::compute(&cm, labels, loss_value)
 }
 
 /// Evaluates an inference-mode model on `examples`.
-pub fn evaluate(model: &BertClassifier, examples: &[EncodedExample], labels: &[String], loss: &Loss, batch_size: usize, pad_id: u32, device: &Device) -> ClassificationMetrics {
+pub fn evaluate(
+    model: &BertClassifier,
+    examples: &[EncodedExample],
+    labels: &[String],
+    loss: &Loss,
+    batch_size: usize,
+    pad_id: u32,
+    device: &Device,
+) -> ClassificationMetrics {
     let logits = predict_logits(model, examples, batch_size, pad_id, device);
     metrics_from_logits(&logits, examples, labels, loss, device)
 }
@@ -462,7 +512,15 @@ pub fn train(
     resume: Option<&Path>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome, TrainError> {
-    train_on_devices(model, data, config, std::slice::from_ref(device), checkpoint_dir, resume, observer)
+    train_on_devices(
+        model,
+        data,
+        config,
+        std::slice::from_ref(device),
+        checkpoint_dir,
+        resume,
+        observer,
+    )
 }
 
 /// [`train`], data-parallel over `devices` (see [`crate::parallel`]): the model, the optimizer,
@@ -496,7 +554,11 @@ pub fn train_on_devices(
                     data.labels.len()
                 )))
             }
-            None => return Err(TrainError::Config("distillation needs the teacher's logits".into())),
+            None => {
+                return Err(TrainError::Config(
+                    "distillation needs the teacher's logits".into(),
+                ))
+            }
         }
     }
     if model.num_labels() != data.labels.len() {
@@ -524,7 +586,13 @@ pub fn train_on_devices(
     let batches_per_epoch = sampler.num_batches(0);
     let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accum);
     let total_steps = steps_per_epoch * config.epochs;
-    let schedule = Schedule::new(config.schedule, config.lr, total_steps, config.warmup_ratio, config.warmup_steps);
+    let schedule = Schedule::new(
+        config.schedule,
+        config.lr,
+        total_steps,
+        config.warmup_ratio,
+        config.warmup_steps,
+    );
 
     // A resumed run loads its weights first: the plan and the optimizer's groups refer to the
     // loaded parameters.
@@ -546,7 +614,11 @@ pub fn train_on_devices(
         }
         // More epochs may follow a finished plan only where the steps already taken had the
         // learning rates this run would give them (a constant schedule, or fixed warmup steps).
-        if let Some(p) = s.steps_log.iter().find(|p| schedule.lr(p.step.saturating_sub(1) as usize) != p.lr) {
+        if let Some(p) = s
+            .steps_log
+            .iter()
+            .find(|p| schedule.lr(p.step.saturating_sub(1) as usize) != p.lr)
+        {
             return Err(TrainError::Config(format!(
                 "checkpoint {}: step {} ran at learning rate {:e}, but this run's schedule gives \
                  it {:e}; a different number of epochs or steps would mix two schedules",
@@ -561,7 +633,12 @@ pub fn train_on_devices(
         best = b;
     }
     state.fingerprint = Some(fingerprint);
-    let mut plan = strategy.plan(&model, state.epochs_done, config.lr, config.optimizer.weight_decay);
+    let mut plan = strategy.plan(
+        &model,
+        state.epochs_done,
+        config.lr,
+        config.optimizer.weight_decay,
+    );
     model = strategy.apply(model, &plan);
     let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
     // Per-group learning-rate multipliers change only with the plan, not per step.
@@ -583,8 +660,20 @@ pub fn train_on_devices(
         let inference = model.valid();
         let start = Instant::now();
         let caches = (
-            FeatureCache::build(&inference, &data.train, config.eval_batch_size, data.pad_id, device),
-            FeatureCache::build(&inference, &data.valid, config.eval_batch_size, data.pad_id, device),
+            FeatureCache::build(
+                &inference,
+                &data.train,
+                config.eval_batch_size,
+                data.pad_id,
+                device,
+            ),
+            FeatureCache::build(
+                &inference,
+                &data.valid,
+                config.eval_batch_size,
+                data.pad_id,
+                device,
+            ),
         );
         observer.message(&format!(
             "frozen backbone: features of {} + {} examples computed once in {:.1}s",
@@ -618,7 +707,15 @@ pub fn train_on_devices(
                 };
                 metrics_from_logits(&logits, &data.valid, &data.labels, &loss_fn, device)
             }
-            None => evaluate(&inference, &data.valid, &data.labels, &loss_fn, config.eval_batch_size, data.pad_id, device),
+            None => evaluate(
+                &inference,
+                &data.valid,
+                &data.labels,
+                &loss_fn,
+                config.eval_batch_size,
+                data.pad_id,
+                device,
+            ),
         }
     };
 
@@ -648,7 +745,15 @@ pub fn train_on_devices(
         // Full-model strategies read batches through burn's data loader (the same plan, built
         // by its workers); the frozen strategy reads its feature cache.
         let loader = (!frozen).then(|| {
-            bucketed_loader(data.train.clone(), &sampler, epoch as u64, skip, batcher, config.num_workers, &ad)
+            bucketed_loader(
+                data.train.clone(),
+                &sampler,
+                epoch as u64,
+                skip,
+                batcher,
+                config.num_workers,
+                &ad,
+            )
         });
         let total = plan_batches.len();
         let mut loader_iter = loader.as_ref().map(|l| l.iter());
@@ -659,20 +764,24 @@ pub fn train_on_devices(
             let mut lap = Lap::start(&ad);
             // The loss of rows `rows` of this batch (all of them on one device, a shard of them
             // on several).
-            let loss_of = |logits: Tensor<2>, targets: Tensor<1, Int>, rows: Range<usize>| -> Tensor<1> {
-                match (&config.distillation, &data.teacher_logits) {
-                    (Some(kd), Some(teacher)) => {
-                        let n = data.labels.len();
-                        let mut values = Vec::with_capacity(rows.len() * n);
-                        for &i in &indices[rows.clone()] {
-                            values.extend_from_slice(&teacher[i * n..(i + 1) * n]);
+            let loss_of =
+                |logits: Tensor<2>, targets: Tensor<1, Int>, rows: Range<usize>| -> Tensor<1> {
+                    match (&config.distillation, &data.teacher_logits) {
+                        (Some(kd), Some(teacher)) => {
+                            let n = data.labels.len();
+                            let mut values = Vec::with_capacity(rows.len() * n);
+                            for &i in &indices[rows.clone()] {
+                                values.extend_from_slice(&teacher[i * n..(i + 1) * n]);
+                            }
+                            let teacher = Tensor::<2>::from_data(
+                                TensorData::new(values, [rows.len(), n]),
+                                &logits.device(),
+                            );
+                            kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
                         }
-                        let teacher = Tensor::<2>::from_data(TensorData::new(values, [rows.len(), n]), &logits.device());
-                        kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
+                        _ => loss_fn.forward(logits, targets),
                     }
-                    _ => loss_fn.forward(logits, targets),
-                }
-            };
+                };
             let (micro_loss, examples, tokens) = match (&mut loader_iter, &train_cache) {
                 (Some(it), _) => {
                     let b = it
@@ -683,30 +792,54 @@ pub fn train_on_devices(
                     let examples = b.tokens.lengths.len();
                     let tokens: usize = b.tokens.lengths.iter().sum();
                     let micro_loss = if replicas.len() > 1 {
-                        MicroLoss::Parallel(data_parallel_step(&model, &replicas, &b.tokens, &b.labels, dropout_seed, &loss_of))
+                        MicroLoss::Parallel(data_parallel_step(
+                            &model,
+                            &replicas,
+                            &b.tokens,
+                            &b.labels,
+                            dropout_seed,
+                            &loss_of,
+                        ))
                     } else {
-                        let logits = model.forward(b.tokens.input_ids, b.tokens.token_type_ids, b.tokens.attention_mask);
+                        let logits = model.forward(
+                            b.tokens.input_ids,
+                            b.tokens.token_type_ids,
+                            b.tokens.attention_mask,
+                        );
                         MicroLoss::Single(loss_of(logits, b.labels, 0..examples))
                     };
                     (micro_loss, examples, tokens)
                 }
                 (None, Some(cache)) => {
                     let features = cache.batch(indices, &ad);
-                    let labels: Vec<i64> = indices.iter().map(|&i| data.train[i].label as i64).collect();
-                    let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
+                    let labels: Vec<i64> = indices
+                        .iter()
+                        .map(|&i| data.train[i].label as i64)
+                        .collect();
+                    let targets =
+                        Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
                     let tokens = indices.iter().map(|&i| data.train[i].len()).sum();
                     lap.lap(&mut state.phases.data_seconds);
-                    (MicroLoss::Single(loss_of(model.head(features), targets, 0..indices.len())), indices.len(), tokens)
+                    (
+                        MicroLoss::Single(loss_of(model.head(features), targets, 0..indices.len())),
+                        indices.len(),
+                        tokens,
+                    )
                 }
                 (None, None) => return Err(TrainError::Config("no training input".into())),
             };
             let fault = config.faults.nan_loss_at.contains(&state.micro_steps);
             let (loss_value, grads) = match micro_loss {
                 MicroLoss::Single(loss) => {
-                    let loss = if fault { loss.mul_scalar(f64::NAN) } else { loss };
+                    let loss = if fault {
+                        loss.mul_scalar(f64::NAN)
+                    } else {
+                        loss
+                    };
                     let value = loss.clone().into_scalar::<f64>();
                     lap.lap(&mut state.phases.forward_seconds);
-                    let grads = (value.is_finite() && group_ok).then(|| GradientsParams::from_grads(loss.backward(), &model));
+                    let grads = (value.is_finite() && group_ok)
+                        .then(|| GradientsParams::from_grads(loss.backward(), &model));
                     (value, grads)
                 }
                 MicroLoss::Parallel(step) => {
@@ -791,14 +924,24 @@ pub fn train_on_devices(
                 state.batch_in_epoch = batch_index + 1;
 
                 if let Some(every) = config.eval_every_steps {
-                    if state.steps % every as u64 == 0 && batch_index + 1 != total && !data.valid.is_empty() {
+                    if state.steps % every as u64 == 0
+                        && batch_index + 1 != total
+                        && !data.valid.is_empty()
+                    {
                         let point = EvalPoint {
                             step: state.steps,
                             epoch: step_epoch,
                             epoch_end: false,
                             metrics: validate(&model),
                         };
-                        let is_best = record_evaluation(&point, config, &mut state, &mut best, &model, checkpoint_dir)?;
+                        let is_best = record_evaluation(
+                            &point,
+                            config,
+                            &mut state,
+                            &mut best,
+                            &model,
+                            checkpoint_dir,
+                        )?;
                         observer.validation(&point, is_best);
                         if patience_exhausted(config, &state) {
                             observer.message(&early_stop_message(config, &point));
@@ -809,12 +952,21 @@ pub fn train_on_devices(
                     }
                 }
                 let stop = observer.should_stop();
-                let periodic = config.save_every_steps.is_some_and(|n| state.steps % n as u64 == 0);
+                let periodic = config
+                    .save_every_steps
+                    .is_some_and(|n| state.steps % n as u64 == 0);
                 if (stop || periodic) && batch_index + 1 != total {
                     state.train_seconds += epoch_start.elapsed().as_secs_f64();
                     epoch_start = Instant::now();
                     if let Some(dir) = checkpoint_dir {
-                        let saved = checkpoint::save(dir, &model, &optim, &state, &best, config.keep_checkpoints)?;
+                        let saved = checkpoint::save(
+                            dir,
+                            &model,
+                            &optim,
+                            &state,
+                            &best,
+                            config.keep_checkpoints,
+                        )?;
                         best = best.saved_in(&saved);
                     }
                     if stop {
@@ -836,7 +988,8 @@ pub fn train_on_devices(
         });
         let is_best = match &valid {
             Some(eval) => {
-                let is_best = record_evaluation(eval, config, &mut state, &mut best, &model, checkpoint_dir)?;
+                let is_best =
+                    record_evaluation(eval, config, &mut state, &mut best, &model, checkpoint_dir)?;
                 observer.validation(eval, is_best);
                 is_best
             }
@@ -860,7 +1013,8 @@ pub fn train_on_devices(
         state.epoch_loss_sum = 0.0;
         state.epoch_batches = 0;
         if let Some(dir) = checkpoint_dir {
-            let saved = checkpoint::save(dir, &model, &optim, &state, &best, config.keep_checkpoints)?;
+            let saved =
+                checkpoint::save(dir, &model, &optim, &state, &best, config.keep_checkpoints)?;
             best = best.saved_in(&saved);
         }
         if observer.should_stop() && epoch + 1 < config.epochs {
@@ -921,7 +1075,9 @@ fn record_evaluation(
     checkpoint_dir: Option<&Path>,
 ) -> Result<bool, TrainError> {
     let score = config.metric.score(&point.metrics);
-    let is_best = state.best_score.is_none_or(|b| score > b + config.min_delta);
+    let is_best = state
+        .best_score
+        .is_none_or(|b| score > b + config.min_delta);
     if is_best {
         state.best_score = Some(score);
         // The epoch the evaluation belongs to, 1-based: step 30 of 40 in the second epoch is 2.
@@ -944,12 +1100,14 @@ fn record_evaluation(
 fn keep_current(model: &BertClassifier, checkpoint_dir: Option<&Path>) -> Best {
     match checkpoint_dir {
         Some(_) => Best::Current,
-        None => Best::Memory(model.valid()),
+        None => Best::Memory(Box::new(model.valid())),
     }
 }
 
 fn patience_exhausted(config: &TrainConfig, state: &TrainState) -> bool {
-    config.patience.is_some_and(|p| state.evals_without_improvement >= p)
+    config
+        .patience
+        .is_some_and(|p| state.evals_without_improvement >= p)
 }
 
 fn early_stop_message(config: &TrainConfig, last: &EvalPoint) -> String {

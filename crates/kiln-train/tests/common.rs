@@ -35,9 +35,13 @@ pub fn tiny_model(dropout: f64, pooling: Pooling, device: &Device) -> BertClassi
 
 /// `n` examples: class 0 uses tokens 5..15, class 1 tokens 20..30, lengths 3..12.
 pub fn synthetic(n: usize, seed: u64) -> Vec<EncodedExample> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as usize
     };
     (0..n)
@@ -84,7 +88,12 @@ impl ModuleVisitor for Values {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let v = param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let v = param
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         self.values.insert(self.path.join("."), v);
     }
 }
@@ -98,7 +107,11 @@ pub fn values<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
 
 /// Largest |a − b| and largest |a − start| over every parameter: how far two trained models are
 /// apart, and how far training moved the first.
-pub fn gaps(a: &BTreeMap<String, Vec<f32>>, b: &BTreeMap<String, Vec<f32>>, start: &BTreeMap<String, Vec<f32>>) -> (f32, f32) {
+pub fn gaps(
+    a: &BTreeMap<String, Vec<f32>>,
+    b: &BTreeMap<String, Vec<f32>>,
+    start: &BTreeMap<String, Vec<f32>>,
+) -> (f32, f32) {
     let (mut apart, mut moved) = (0f32, 0f32);
     for (path, v) in a {
         for ((x, y), s) in v.iter().zip(&b[path]).zip(&start[path]) {

@@ -24,7 +24,12 @@ fn sgd(batch_size: usize, grad_accum: usize) -> TrainConfig {
         schedule: ScheduleKind::Constant,
         warmup_ratio: 0.0,
         grad_clip: None,
-        optimizer: OptimizerSpec { kind: OptimizerKind::Sgd, momentum: 0.0, weight_decay: 0.0, ..OptimizerSpec::default() },
+        optimizer: OptimizerSpec {
+            kind: OptimizerKind::Sgd,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            ..OptimizerSpec::default()
+        },
         ..TrainConfig::default()
     }
 }
@@ -33,18 +38,60 @@ fn sgd(batch_size: usize, grad_accum: usize) -> TrainConfig {
 fn accumulating_k_batches_of_n_equals_one_batch_of_k_times_n() {
     let _serial = serial();
     let device = Device::flex();
-    let data = TrainData { valid: Arc::new(Vec::new()), ..data(8, 0) };
-    let one = train(tiny_model(0.0, Pooling::Cls, &device), &data, &sgd(8, 1), &device, None, None, &mut Silent).unwrap();
-    let acc = train(tiny_model(0.0, Pooling::Cls, &device), &data, &sgd(4, 2), &device, None, None, &mut Silent).unwrap();
-    let summed = train(tiny_model(0.0, Pooling::Cls, &device), &data, &sgd(4, 1), &device, None, None, &mut Silent).unwrap();
-    assert_eq!((one.stats.steps, acc.stats.steps, summed.stats.steps), (1, 1, 2));
-    let (a, b, c) = (values(&one.model), values(&acc.model), values(&summed.model));
+    let data = TrainData {
+        valid: Arc::new(Vec::new()),
+        ..data(8, 0)
+    };
+    let one = train(
+        tiny_model(0.0, Pooling::Cls, &device),
+        &data,
+        &sgd(8, 1),
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    let acc = train(
+        tiny_model(0.0, Pooling::Cls, &device),
+        &data,
+        &sgd(4, 2),
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    let summed = train(
+        tiny_model(0.0, Pooling::Cls, &device),
+        &data,
+        &sgd(4, 1),
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        (one.stats.steps, acc.stats.steps, summed.stats.steps),
+        (1, 1, 2)
+    );
+    let (a, b, c) = (
+        values(&one.model),
+        values(&acc.model),
+        values(&summed.model),
+    );
     let start = values(&tiny_model(0.0, Pooling::Cls, &device));
     let (worst, moved) = gaps(&a, &b, &start);
     assert!(moved > 1e-3, "the step moved the weights ({moved})");
-    assert!(worst < 1e-5, "accumulated vs single batch: max abs diff {worst}");
+    assert!(
+        worst < 1e-5,
+        "accumulated vs single batch: max abs diff {worst}"
+    );
     // Two separate steps are a different thing: the test can tell them apart.
-    let differs = a.iter().any(|(p, v)| v.iter().zip(&c[p]).any(|(x, y)| (x - y).abs() > 1e-4));
+    let differs = a
+        .iter()
+        .any(|(p, v)| v.iter().zip(&c[p]).any(|(x, y)| (x - y).abs() > 1e-4));
     assert!(differs);
 }
 
@@ -55,20 +102,47 @@ fn a_batch_split_over_devices_makes_the_step_one_device_makes() {
     // must be weighted by size, or the step differs from the single-device one.
     let _serial = serial();
     let device = Device::flex();
-    let data = TrainData { valid: Arc::new(Vec::new()), ..data(8, 0) };
-    let config = TrainConfig { grad_clip: Some(0.5), ..sgd(8, 1) };
-    let one = train(tiny_model(0.0, Pooling::Cls, &device), &data, &config, &device, None, None, &mut Silent).unwrap();
+    let data = TrainData {
+        valid: Arc::new(Vec::new()),
+        ..data(8, 0)
+    };
+    let config = TrainConfig {
+        grad_clip: Some(0.5),
+        ..sgd(8, 1)
+    };
+    let one = train(
+        tiny_model(0.0, Pooling::Cls, &device),
+        &data,
+        &config,
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let start = values(&tiny_model(0.0, Pooling::Cls, &device));
     let single = values(&one.model);
     for n in [2, 3] {
         let devices = vec![device.clone(); n];
-        let split = train_on_devices(tiny_model(0.0, Pooling::Cls, &device), &data, &config, &devices, None, None, &mut Silent).unwrap();
+        let split = train_on_devices(
+            tiny_model(0.0, Pooling::Cls, &device),
+            &data,
+            &config,
+            &devices,
+            None,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
         assert_eq!(split.stats.steps, 1);
         let (worst, moved) = gaps(&single, &values(&split.model), &start);
         assert!(moved > 1e-3, "the step moved the weights ({moved})");
         assert!(worst < 1e-5, "{n} devices vs one: max abs diff {worst}");
         let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
-        assert!((a - b).abs() < 1e-5, "batch loss {a} on one device, {b} on {n}");
+        assert!(
+            (a - b).abs() < 1e-5,
+            "batch loss {a} on one device, {b} on {n}"
+        );
     }
 }
 
@@ -78,7 +152,10 @@ fn clipping_scales_all_gradients_by_one_global_factor() {
     let device = Device::flex().autodiff();
     let model = tiny_model(0.0, Pooling::Cls, &device).train();
     let batch = kiln_data::TokenBatch::pad(
-        &synthetic(4, 3).iter().map(|e| &e.encoding).collect::<Vec<_>>(),
+        &synthetic(4, 3)
+            .iter()
+            .map(|e| &e.encoding)
+            .collect::<Vec<_>>(),
         0,
         1,
         &device,
@@ -112,7 +189,8 @@ fn values_of_grads(model: &kiln_model::BertClassifier, grads: &GradientsParams) 
     impl ModuleVisitor for V<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.0.get::<D>(param.id) {
-                self.1.extend(g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+                self.1
+                    .extend(g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
             }
         }
     }
@@ -134,9 +212,27 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
         warmup_ratio: 0.0,
         ..TrainConfig::default()
     };
-    let whole = train(tiny_model(0.1, Pooling::Cls, &device), &data, &config(2), &device, None, None, &mut Silent).unwrap();
+    let whole = train(
+        tiny_model(0.1, Pooling::Cls, &device),
+        &data,
+        &config(2),
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let first = train(tiny_model(0.1, Pooling::Cls, &device), &data, &config(1), &device, Some(tmp.path()), None, &mut Silent).unwrap();
+    let first = train(
+        tiny_model(0.1, Pooling::Cls, &device),
+        &data,
+        &config(1),
+        &device,
+        Some(tmp.path()),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(first.stats.epochs, 1);
     let resumed = train(
         tiny_model(0.1, Pooling::Cls, &device),
@@ -151,7 +247,10 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
     assert_eq!(resumed.stats.steps, whole.stats.steps);
     let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
     assert_eq!(losses(&resumed), losses(&whole), "same losses step by step");
-    assert!(values(&resumed.model) == values(&whole.model), "resumed run = uninterrupted run, bit for bit");
+    assert!(
+        values(&resumed.model) == values(&whole.model),
+        "resumed run = uninterrupted run, bit for bit"
+    );
 }
 
 #[test]
@@ -159,10 +258,28 @@ fn a_tiny_model_learns_separable_data() {
     let _serial = serial();
     let device = Device::flex();
     let data = data(64, 32);
-    let config = TrainConfig { epochs: 4, batch_size: 8, lr: 3e-3, ..TrainConfig::default() };
-    let outcome = train(tiny_model(0.1, Pooling::Mean, &device), &data, &config, &device, None, None, &mut Silent).unwrap();
+    let config = TrainConfig {
+        epochs: 4,
+        batch_size: 8,
+        lr: 3e-3,
+        ..TrainConfig::default()
+    };
+    let outcome = train(
+        tiny_model(0.1, Pooling::Mean, &device),
+        &data,
+        &config,
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let last = outcome.epochs.last().unwrap().valid.as_ref().unwrap();
-    assert!(last.accuracy >= 0.9, "validation accuracy {}", last.accuracy);
+    assert!(
+        last.accuracy >= 0.9,
+        "validation accuracy {}",
+        last.accuracy
+    );
     assert_eq!(outcome.epochs.len(), 4);
     assert!(outcome.best_epoch.is_some());
 }
@@ -172,15 +289,47 @@ fn bad_options_are_rejected_before_training() {
     let _serial = serial();
     let device = Device::flex();
     for (config, needle) in [
-        (TrainConfig { epochs: 0, ..TrainConfig::default() }, "--epochs"),
-        (TrainConfig { lr: -1.0, ..TrainConfig::default() }, "--lr"),
-        (TrainConfig { grad_accum: 0, ..TrainConfig::default() }, "--grad-accum"),
-        (TrainConfig { label_smoothing: 1.5, ..TrainConfig::default() }, "--label-smoothing"),
+        (
+            TrainConfig {
+                epochs: 0,
+                ..TrainConfig::default()
+            },
+            "--epochs",
+        ),
+        (
+            TrainConfig {
+                lr: -1.0,
+                ..TrainConfig::default()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                grad_accum: 0,
+                ..TrainConfig::default()
+            },
+            "--grad-accum",
+        ),
+        (
+            TrainConfig {
+                label_smoothing: 1.5,
+                ..TrainConfig::default()
+            },
+            "--label-smoothing",
+        ),
     ] {
-        let err = train(tiny_model(0.0, Pooling::Cls, &device), &data(8, 0), &config, &device, None, None, &mut Silent)
-            .err()
-            .expect("must fail")
-            .to_string();
+        let err = train(
+            tiny_model(0.0, Pooling::Cls, &device),
+            &data(8, 0),
+            &config,
+            &device,
+            None,
+            None,
+            &mut Silent,
+        )
+        .err()
+        .expect("must fail")
+        .to_string();
         assert!(err.contains(needle), "{err}");
     }
 }
@@ -216,22 +365,57 @@ fn a_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
     let device = Device::flex();
     let data = data(24, 8);
     let base = tiny_model(0.1, Pooling::Cls, &device);
-    let whole = train(base.clone(), &data, &resumable_config(), &device, None, None, &mut Silent).unwrap();
+    let whole = train(
+        base.clone(),
+        &data,
+        &resumable_config(),
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     // Stop at step 4 (inside epoch 1 of 6 steps), then at step 9 (inside epoch 2), then finish.
     for after in [4, 5] {
-        let resume = kiln_train::checkpoint::list(tmp.path()).first().map(|_| tmp.path());
-        let err = train(base.clone(), &data, &resumable_config(), &device, Some(tmp.path()), resume, &mut StopAfter { steps: 0, after })
-            .err()
-            .expect("stopped");
+        let resume = kiln_train::checkpoint::list(tmp.path())
+            .first()
+            .map(|_| tmp.path());
+        let err = train(
+            base.clone(),
+            &data,
+            &resumable_config(),
+            &device,
+            Some(tmp.path()),
+            resume,
+            &mut StopAfter { steps: 0, after },
+        )
+        .err()
+        .expect("stopped");
         assert!(err.to_string().contains("interrupted"), "{err}");
     }
-    let resumed = train(base, &data, &resumable_config(), &device, Some(tmp.path()), Some(tmp.path()), &mut Silent).unwrap();
+    let resumed = train(
+        base,
+        &data,
+        &resumable_config(),
+        &device,
+        Some(tmp.path()),
+        Some(tmp.path()),
+        &mut Silent,
+    )
+    .unwrap();
     let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
     assert_eq!(losses(&resumed), losses(&whole));
     assert_eq!(resumed.best_epoch, whole.best_epoch);
-    assert!(values(&resumed.model) == values(&whole.model), "bit-equal after two interruptions");
-    assert_eq!(kiln_train::checkpoint::list(tmp.path()).len(), 2, "only the newest two are kept");
+    assert!(
+        values(&resumed.model) == values(&whole.model),
+        "bit-equal after two interruptions"
+    );
+    assert_eq!(
+        kiln_train::checkpoint::list(tmp.path()).len(),
+        2,
+        "only the newest two are kept"
+    );
 }
 
 #[test]
@@ -241,7 +425,15 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
     let data = data(24, 0);
     let base = tiny_model(0.0, Pooling::Cls, &device);
     let tmp = tempfile::tempdir().unwrap();
-    let _ = train(base.clone(), &data, &resumable_config(), &device, Some(tmp.path()), None, &mut StopAfter { steps: 0, after: 5 });
+    let _ = train(
+        base.clone(),
+        &data,
+        &resumable_config(),
+        &device,
+        Some(tmp.path()),
+        None,
+        &mut StopAfter { steps: 0, after: 5 },
+    );
     let list = kiln_train::checkpoint::list(tmp.path());
     assert_eq!(list.len(), 2);
     // Flip a byte in the newest model file.
@@ -252,11 +444,22 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
     std::fs::write(&model, bytes).unwrap();
     assert!(kiln_train::checkpoint::verify(&list[0]).is_err());
     let mut warnings = Vec::new();
-    let chosen = kiln_train::checkpoint::find_latest(tmp.path(), &mut |m| warnings.push(m.to_string())).unwrap();
+    let chosen =
+        kiln_train::checkpoint::find_latest(tmp.path(), &mut |m| warnings.push(m.to_string()))
+            .unwrap();
     assert_eq!(chosen, list[1]);
     assert!(warnings[0].contains("damaged"), "{warnings:?}");
     // A run resumes from it and finishes.
-    let done = train(base, &data, &resumable_config(), &device, Some(tmp.path()), Some(tmp.path()), &mut Silent).unwrap();
+    let done = train(
+        base,
+        &data,
+        &resumable_config(),
+        &device,
+        Some(tmp.path()),
+        Some(tmp.path()),
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(done.stats.epochs, 2);
 }
 
@@ -266,17 +469,36 @@ fn non_finite_steps_are_skipped_counted_and_stop_the_run_when_repeated() {
     let device = Device::flex();
     let data = data(24, 0);
     let base = tiny_model(0.0, Pooling::Cls, &device);
-    let mut config = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
+    let mut config = TrainConfig {
+        epochs: 1,
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
     config.faults.nan_loss_at = vec![2];
-    let outcome = train(base.clone(), &data, &config, &device, None, None, &mut Silent).unwrap();
+    let outcome = train(
+        base.clone(),
+        &data,
+        &config,
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(outcome.bad_steps, 1);
     assert_eq!(outcome.stats.steps, 6);
     assert!(outcome.steps[2].loss.is_nan() && outcome.steps[3].loss.is_finite());
     // Three in a row with --max-bad-steps 3: the run stops and says why.
     config.faults.nan_loss_at = vec![1, 2, 3];
     config.max_bad_steps = 3;
-    let err = train(base, &data, &config, &device, None, None, &mut Silent).err().expect("stops").to_string();
-    assert!(err.contains("3 steps in a row") && err.contains("--max-bad-steps"), "{err}");
+    let err = train(base, &data, &config, &device, None, None, &mut Silent)
+        .err()
+        .expect("stops")
+        .to_string();
+    assert!(
+        err.contains("3 steps in a row") && err.contains("--max-bad-steps"),
+        "{err}"
+    );
 }
 
 /// This process's umask, as Linux reports it (`Umask:` in /proc/self/status, since 4.7).
@@ -417,9 +639,26 @@ fn a_checkpoint_continues_only_the_run_that_wrote_it() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let run = config(1, ScheduleKind::Linear);
-    train(tiny_model(0.1, Pooling::Cls, &device), &data(24, 0), &run, &device, Some(tmp.path()), None, &mut Silent).unwrap();
+    train(
+        tiny_model(0.1, Pooling::Cls, &device),
+        &data(24, 0),
+        &run,
+        &device,
+        Some(tmp.path()),
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let resume = |data: &TrainData, config: &TrainConfig| -> String {
-        match train(tiny_model(0.1, Pooling::Cls, &device), data, config, &device, Some(tmp.path()), Some(tmp.path()), &mut Silent) {
+        match train(
+            tiny_model(0.1, Pooling::Cls, &device),
+            data,
+            config,
+            &device,
+            Some(tmp.path()),
+            Some(tmp.path()),
+            &mut Silent,
+        ) {
             Ok(_) => panic!("the resume was accepted"),
             Err(e) => e.to_string(),
         }
@@ -437,5 +676,14 @@ fn a_checkpoint_continues_only_the_run_that_wrote_it() {
     let mut saving = run.clone();
     saving.save_every_steps = Some(1);
     saving.keep_checkpoints = 5;
-    assert!(train(tiny_model(0.1, Pooling::Cls, &device), &data(24, 0), &saving, &device, Some(tmp.path()), Some(tmp.path()), &mut Silent).is_ok());
+    assert!(train(
+        tiny_model(0.1, Pooling::Cls, &device),
+        &data(24, 0),
+        &saving,
+        &device,
+        Some(tmp.path()),
+        Some(tmp.path()),
+        &mut Silent
+    )
+    .is_ok());
 }

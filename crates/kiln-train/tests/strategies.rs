@@ -37,9 +37,22 @@ fn moved(kind: StrategyKind, epochs: usize, pooling: Pooling) -> (Vec<String>, V
     let model = tiny_model(0.1, pooling, &device);
     let before = values(&model);
     // No validation data: the returned model is the last one, not the best epoch's.
-    let outcome = train(model, &data(32, 0), &config(kind, epochs), &device, None, None, &mut Silent).unwrap();
+    let outcome = train(
+        model,
+        &data(32, 0),
+        &config(kind, epochs),
+        &device,
+        None,
+        None,
+        &mut Silent,
+    )
+    .unwrap();
     let after: BTreeMap<String, Vec<f32>> = values(&outcome.model);
-    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "same parameters after {kind:?}");
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "same parameters after {kind:?}"
+    );
     let (mut changed, mut same) = (Vec::new(), Vec::new());
     for (path, v) in &before {
         if after[path] == *v {
@@ -68,8 +81,18 @@ fn head_and_frozen_move_only_the_classifier() {
     let _serial = serial();
     for kind in [StrategyKind::Head, StrategyKind::Frozen] {
         let (changed, same) = moved(kind, 1, Pooling::Cls);
-        assert_eq!(changed, vec!["classifier.bias".to_string(), "classifier.weight".to_string()], "{kind:?}");
-        assert!(same.iter().any(|p| p.contains("pooler")), "{kind:?}: the pooler is frozen");
+        assert_eq!(
+            changed,
+            vec![
+                "classifier.bias".to_string(),
+                "classifier.weight".to_string()
+            ],
+            "{kind:?}"
+        );
+        assert!(
+            same.iter().any(|p| p.contains("pooler")),
+            "{kind:?}: the pooler is frozen"
+        );
     }
 }
 
@@ -77,7 +100,8 @@ fn head_and_frozen_move_only_the_classifier() {
 fn top_k_moves_the_last_layers_pooler_and_head() {
     let _serial = serial();
     let (changed, same) = moved(StrategyKind::TopK, 1, Pooling::Cls);
-    let top = |p: &str| p.contains("layers.2.") || p.contains("pooler") || p.starts_with("classifier");
+    let top =
+        |p: &str| p.contains("layers.2.") || p.contains("pooler") || p.starts_with("classifier");
     assert!(all_match(&changed, top), "{changed:?}");
     assert!(all_match(&same, |p| !top(p)), "{same:?}");
 }
@@ -87,10 +111,16 @@ fn gradual_unfreezes_one_layer_per_epoch_from_the_top() {
     let _serial = serial();
     let head = |p: &str| p.contains("pooler") || p.starts_with("classifier");
     let (changed, same) = moved(StrategyKind::Gradual, 1, Pooling::Cls);
-    assert!(all_match(&changed, head) && all_match(&same, |p| !head(p)), "epoch 1: {changed:?}");
+    assert!(
+        all_match(&changed, head) && all_match(&same, |p| !head(p)),
+        "epoch 1: {changed:?}"
+    );
     let (changed, same) = moved(StrategyKind::Gradual, 2, Pooling::Cls);
     let upto = |p: &str| head(p) || p.contains("layers.2.");
-    assert!(all_match(&changed, upto) && all_match(&same, |p| !upto(p)), "epoch 2: {changed:?}");
+    assert!(
+        all_match(&changed, upto) && all_match(&same, |p| !upto(p)),
+        "epoch 2: {changed:?}"
+    );
     assert!(changed.iter().any(|p| p.contains("layers.2.")));
 }
 
@@ -107,10 +137,20 @@ fn llrd_plan_gives_geometric_rates() {
     let _serial = serial();
     let device = Device::flex().autodiff();
     let model = tiny_model(0.0, Pooling::Cls, &device);
-    let cfg = StrategyConfig { kind: StrategyKind::Llrd, llrd_decay: 0.5, ..StrategyConfig::default() };
+    let cfg = StrategyConfig {
+        kind: StrategyKind::Llrd,
+        llrd_decay: 0.5,
+        ..StrategyConfig::default()
+    };
     let (strategy, model) = kiln_train::Strategy::prepare(cfg, model);
     let plan = strategy.plan(&model, 0, 1.0, 0.01);
-    let mult = |needle: &str| plan.params.iter().find(|p| p.info.path.contains(needle)).unwrap().lr_mult;
+    let mult = |needle: &str| {
+        plan.params
+            .iter()
+            .find(|p| p.info.path.contains(needle))
+            .unwrap()
+            .lr_mult
+    };
     // depth = 3 layers + 1: head 1, layer 2 → 0.5, layer 0 → 0.125, embeddings → 0.0625.
     assert_eq!(mult("classifier"), 1.0);
     assert_eq!(mult("layers.2."), 0.5);
