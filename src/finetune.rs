@@ -99,6 +99,11 @@ pub struct TrainOptions {
     /// (plain random batches).
     #[arg(long)]
     pub sampler: Option<Sampler>,
+    /// bucketed: batches' worth of examples sorted by length together (default 50, as
+    /// fairseq / HF's group_by_length); smaller pads more but mixes lengths (and labels that
+    /// go with them) more, 1 is a plain shuffle. `kiln data` shows both costs.
+    #[arg(long)]
+    pub bucket_chunk: Option<usize>,
     /// Peak learning rate (default 5e-5).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -370,6 +375,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         batch_size: o.batch_size.unwrap_or(defaults.batch_size),
         token_budget: o.token_budget,
         bucketing: o.sampler.unwrap_or_default() == Sampler::Bucketed,
+        bucket_chunk_batches: o.bucket_chunk.unwrap_or(defaults.bucket_chunk_batches),
         lr: o.lr.unwrap_or(defaults.lr),
         schedule: parse::<ScheduleKind>("schedule", &o.schedule)?.unwrap_or_default(),
         warmup_ratio: o.warmup_ratio.unwrap_or(defaults.warmup_ratio),
@@ -483,6 +489,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     resolved.label_column = Some(data.label_column.clone());
     resolved.augment_copies = Some(data.augment_copies);
     resolved.sampler = Some(o.sampler.unwrap_or_default());
+    resolved.bucket_chunk = Some(config.bucket_chunk_batches);
     resolved.momentum = Some(config.optimizer.momentum);
     resolved.nesterov = Some(config.optimizer.nesterov);
     resolved.top_k = Some(config.strategy.top_k);

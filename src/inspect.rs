@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use kiln_data::bucket::{padding_share, BatchSize, BucketSampler};
+use kiln_data::bucket::{label_concentration, padding_share, BatchSize, BucketSampler};
 use kiln_data::pipeline::{
     encode_examples, load_splits, DataSource, DataSummary, EncodedExample, SplitSummary, Splits,
 };
@@ -73,6 +73,29 @@ pub fn prepare(
         test,
         summary,
     })
+}
+
+/// Padding share and label concentration (see [`label_concentration`]) of a batch plan over
+/// `examples`, averaged over the first `epochs` epochs; `chunk_batches` 0 = a plain shuffle.
+pub fn plan_stats(
+    examples: &[EncodedExample],
+    batch: BatchSize,
+    chunk_batches: usize,
+    seed: u64,
+    epochs: u64,
+) -> Result<(f64, f64)> {
+    let lengths: Vec<usize> = examples.iter().map(|e| e.len()).collect();
+    let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    let sampler = BucketSampler::new(lengths.clone(), batch, chunk_batches > 0, seed)?
+        .with_chunk_batches(chunk_batches);
+    let (mut padding, mut concentration) = (0.0, 0.0);
+    for epoch in 0..epochs.max(1) {
+        let plan = sampler.epoch(epoch);
+        padding += padding_share(&lengths, &plan, 1);
+        concentration += label_concentration(&labels, &plan);
+    }
+    let n = epochs.max(1) as f64;
+    Ok((padding / n, concentration / n))
 }
 
 /// Padding share of one epoch of `examples` under a batch plan.

@@ -252,19 +252,27 @@ fn run(cli: Cli) -> Result<()> {
             let source = data.source()?;
             let prepared = inspect::prepare(&data, &source, &tokenizer)?;
             print!("{}", prepared.summary);
-            for (what, batch, bucketing) in [
-                ("random batches", BatchSize::Examples(batch_size), false),
-                (
-                    "length-bucketed batches",
+            // What each sampler costs in padding and in label-correlated batches (1.0 = as
+            // random; bucketing can group labels whose texts have similar lengths).
+            println!("  training batches of {batch_size} (mean of 3 epochs): sampler, padding share, label concentration");
+            for chunk in [0usize, 2, 4, 8, 16, 50] {
+                let (padding, concentration) = inspect::plan_stats(
+                    &prepared.train,
                     BatchSize::Examples(batch_size),
-                    true,
-                ),
-            ] {
-                let share =
-                    inspect::epoch_padding(&prepared.train, batch, bucketing, data.seed, 1)?;
+                    chunk,
+                    data.seed,
+                    3,
+                )?;
+                let what = match chunk {
+                    0 => "shuffled".to_string(),
+                    c => format!(
+                        "bucketed, chunks of {c} batches{}",
+                        if c == 50 { " (default)" } else { "" }
+                    ),
+                };
                 println!(
-                    "  padding share of the training split, {batch_size} per batch, {what}: {:.1}%",
-                    100.0 * share
+                    "    {what:<40} {:>6.1}%  {concentration:.2}",
+                    100.0 * padding
                 );
             }
             if let Some(dir) = write_splits {

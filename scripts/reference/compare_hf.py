@@ -228,10 +228,11 @@ def training_args(a, out_dir: str) -> TrainingArguments:
         kw["warmup_ratio"] = a.warmup_ratio
     else:
         kw["warmup_steps"] = a.warmup_ratio
-    if "train_sampling_strategy" in fields:
-        kw["train_sampling_strategy"] = "group_by_length"
-    else:
-        kw["group_by_length"] = True
+    if a.sampler == "group_by_length":
+        if "train_sampling_strategy" in fields:
+            kw["train_sampling_strategy"] = "group_by_length"
+        else:
+            kw["group_by_length"] = True
     if "eval_strategy" not in fields:
         kw["evaluation_strategy"] = kw.pop("eval_strategy")
     return TrainingArguments(**kw)
@@ -282,6 +283,12 @@ def main() -> int:
     )
     p.add_argument("--kiln-run", default=None, help="a kiln train --out dir; prints a side-by-side table")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument(
+        "--sampler",
+        choices=["group_by_length", "shuffled"],
+        default="group_by_length",
+        help="training batches: HF's length-grouped sampler (default) or plain shuffled batches (the Trainer's own default)",
+    )
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -358,7 +365,7 @@ def main() -> int:
         "recipe": {
             "epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "max_len": a.max_len,
             "warmup_ratio": a.warmup_ratio, "grad_clip": a.grad_clip, "weight_decay": a.weight_decay,
-            "adam_epsilon": 1e-8, "seed": a.seed, "schedule": "linear", "sampler": "group_by_length",
+            "adam_epsilon": 1e-8, "seed": a.seed, "schedule": "linear", "sampler": a.sampler,
         },
         "test": {
             "accuracy": float(np.mean(y_pred == y_true)),

@@ -18,7 +18,9 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] | bench data|strategies | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
+mod quality;
+
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] | bench data|strategies | bench quality [--sets A,B] [--seeds 42,43] [--samplers shuffled,bucketed:8] [--epochs N] [--no-torch] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -133,7 +135,10 @@ fn bench(features: &Option<String>, args: &[String]) -> Result<()> {
             run(&mut kiln(features, &rest)?)
         }
         Some("strategies") => bench_strategies(features, &args[1..]),
-        Some(other) => bail!("unknown benchmark `{other}` (available: torch, data, strategies)"),
+        Some("quality") => quality::bench_quality(features, &args[1..]),
+        Some(other) => {
+            bail!("unknown benchmark `{other}` (available: torch, data, strategies, quality)")
+        }
     }
 }
 

@@ -49,6 +49,8 @@ pub struct BucketSampler {
     batch: BatchSize,
     bucketing: bool,
     seed: u64,
+    /// Batches' worth of examples per mega-chunk (bucketing only).
+    chunk_batches: usize,
 }
 
 impl BucketSampler {
@@ -74,8 +76,18 @@ impl BucketSampler {
                 batch,
                 bucketing,
                 seed,
+                chunk_batches: MEGA_CHUNK_BATCHES,
             }),
         }
+    }
+
+    /// Sorts within mega-chunks of `n` batches' worth of examples instead of
+    /// [`MEGA_CHUNK_BATCHES`]: smaller chunks pad more but draw each batch's members from fewer
+    /// length-sorted neighbours, so batches depend less on length (and on whatever correlates
+    /// with it, such as the label). 1 is a plain shuffle; 0 is taken as 1.
+    pub fn with_chunk_batches(mut self, n: usize) -> Self {
+        self.chunk_batches = n.max(1);
+        self
     }
 
     /// Number of examples sampled from.
@@ -120,11 +132,11 @@ impl BucketSampler {
     fn mega_chunks(&self, order: &[usize]) -> Vec<Vec<usize>> {
         match self.batch {
             BatchSize::Examples(size) => order
-                .chunks(size.saturating_mul(MEGA_CHUNK_BATCHES))
+                .chunks(size.saturating_mul(self.chunk_batches))
                 .map(<[usize]>::to_vec)
                 .collect(),
             BatchSize::Tokens(budget) => {
-                let target = budget.saturating_mul(MEGA_CHUNK_BATCHES);
+                let target = budget.saturating_mul(self.chunk_batches);
                 let mut chunks = Vec::new();
                 let mut chunk = Vec::new();
                 let mut tokens = 0usize;
@@ -194,6 +206,38 @@ pub fn padding_share(lengths: &[usize], batches: &[Vec<usize>], pad_to_multiple:
     } else {
         (total - real) as f64 / total as f64
     }
+}
+
+/// How strongly a batch plan groups examples of the same label: the chance that two examples
+/// of one batch share a label, averaged over batches (of two or more), divided by the same
+/// chance for two examples drawn from the whole set. About 1 for random batches; above 1 when
+/// batches are label-correlated (length bucketing on data whose length depends on the label).
+/// 1 when it cannot be measured (no batch of two, or a single label).
+pub fn label_concentration(labels: &[usize], batches: &[Vec<usize>]) -> f64 {
+    let same_label_chance = |members: &mut dyn Iterator<Item = usize>| -> Option<f64> {
+        let mut counts = std::collections::HashMap::<usize, u64>::new();
+        let mut n = 0u64;
+        for label in members {
+            *counts.entry(label).or_default() += 1;
+            n += 1;
+        }
+        (n >= 2).then(|| {
+            counts.values().map(|&c| (c * (c - 1)) as f64).sum::<f64>() / (n * (n - 1)) as f64
+        })
+    };
+    let Some(overall) =
+        same_label_chance(&mut batches.iter().flatten().map(|&i| labels[i])).filter(|&p| p > 0.0)
+    else {
+        return 1.0;
+    };
+    let per_batch: Vec<f64> = batches
+        .iter()
+        .filter_map(|b| same_label_chance(&mut b.iter().map(|&i| labels[i])))
+        .collect();
+    if per_batch.is_empty() {
+        return 1.0;
+    }
+    per_batch.iter().sum::<f64>() / per_batch.len() as f64 / overall
 }
 
 /// A ChaCha8 stream keyed by `(seed, epoch)` plus a domain tag, so that epochs (and the other
@@ -318,6 +362,62 @@ mod tests {
         assert_eq!(padding_share(&[3, 5], &[vec![0, 1]], 0), 0.2);
     }
 
+    #[test]
+    fn label_concentration_measures_label_correlated_batches() {
+        // Two labels, 50 each: batches of one label are twice as "pure" as the set.
+        let labels: Vec<usize> = (0..100).map(|i| i / 50).collect();
+        let sorted: Vec<Vec<usize>> = (0..100)
+            .collect::<Vec<_>>()
+            .chunks(10)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let ratio = label_concentration(&labels, &sorted);
+        assert!((ratio - 1.0 / (4900.0 / 9900.0)).abs() < 1e-12, "{ratio}");
+        // Each batch half and half: below 1.
+        let mixed: Vec<Vec<usize>> = (0..10)
+            .map(|b| (0..5).flat_map(|k| [b * 5 + k, 50 + b * 5 + k]).collect())
+            .collect();
+        assert!(label_concentration(&labels, &mixed) < 1.0);
+        assert_eq!(
+            label_concentration(&[0, 0, 0], &[vec![0, 1, 2]]),
+            1.0,
+            "one label: nothing to measure"
+        );
+        assert_eq!(label_concentration(&labels, &[]), 1.0);
+    }
+
+    #[test]
+    fn smaller_mega_chunks_make_batches_less_label_correlated() {
+        // Length decides the label (short utterances of one intent, long of another…): eight
+        // labels whose lengths overlap only partly, as in intent data.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let labels: Vec<usize> = (0..4000).map(|i| i % 8).collect();
+        let lengths: Vec<usize> = labels
+            .iter()
+            .map(|&l| 6 + 2 * l + rng.random_range(0..6))
+            .collect();
+        let concentration = |sampler: BucketSampler| {
+            (0..3)
+                .map(|e| label_concentration(&labels, &sampler.epoch(e)))
+                .sum::<f64>()
+                / 3.0
+        };
+        let sampler = |bucketing| {
+            BucketSampler::new(lengths.clone(), BatchSize::Examples(32), bucketing, 1).unwrap()
+        };
+        let shuffled = concentration(sampler(false));
+        let (c50, c8, c2) = (
+            concentration(sampler(true)),
+            concentration(sampler(true).with_chunk_batches(8)),
+            concentration(sampler(true).with_chunk_batches(2)),
+        );
+        assert!((shuffled - 1.0).abs() < 0.1, "random batches: {shuffled}");
+        assert!(
+            c50 > 2.0 && c50 > c8 && c8 > c2 && c2 > shuffled,
+            "{c50} > {c8} > {c2} > {shuffled}"
+        );
+    }
+
     fn batch_size() -> impl Strategy<Value = BatchSize> {
         prop_oneof![
             (1usize..70).prop_map(BatchSize::Examples),
@@ -333,8 +433,9 @@ mod tests {
             bucketing: bool,
             seed: u64,
             epoch in 0u64..1000,
+            chunk in 0usize..60,
         ) {
-            let s = BucketSampler::new(lengths.clone(), batch, bucketing, seed).unwrap();
+            let s = BucketSampler::new(lengths.clone(), batch, bucketing, seed).unwrap().with_chunk_batches(chunk);
             let batches = s.epoch(epoch);
             check_plan(&lengths, batch, &batches);
             prop_assert_eq!(s.num_batches(epoch), batches.len());

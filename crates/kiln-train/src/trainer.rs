@@ -80,6 +80,8 @@ pub struct TrainConfig {
     pub token_budget: Option<usize>,
     /// Group similar lengths into batches (seeded; batch order shuffled).
     pub bucketing: bool,
+    /// With bucketing, batches' worth of examples sorted together (see `BucketSampler`).
+    pub bucket_chunk_batches: usize,
     pub lr: f64,
     pub schedule: ScheduleKind,
     pub warmup_ratio: f64,
@@ -129,6 +131,7 @@ impl Default for TrainConfig {
             batch_size: 32,
             token_budget: None,
             bucketing: true,
+            bucket_chunk_batches: kiln_data::bucket::MEGA_CHUNK_BATCHES,
             lr: 5e-5,
             schedule: ScheduleKind::Linear,
             warmup_ratio: 0.1,
@@ -187,6 +190,9 @@ impl TrainConfig {
             return bad(
                 "--keep-checkpoints, --max-bad-steps and --save-every must be at least 1".into(),
             );
+        }
+        if self.bucket_chunk_batches == 0 {
+            return bad("--bucket-chunk must be at least 1".into());
         }
         if self.grad_accum == 0 {
             return bad("--grad-accum must be at least 1".into());
@@ -580,7 +586,8 @@ pub fn train_on_devices(
     let (strategy, mut model) = Strategy::prepare(config.strategy.clone(), model);
 
     let lengths: Vec<usize> = data.train.iter().map(|e| e.len()).collect();
-    let sampler = BucketSampler::new(lengths, config.batch(), config.bucketing, config.seed)?;
+    let sampler = BucketSampler::new(lengths, config.batch(), config.bucketing, config.seed)?
+        .with_chunk_batches(config.bucket_chunk_batches);
     // Each epoch may plan a different number of batches under a token budget; the schedule
     // needs a total up front, so it uses epoch 0's count for every epoch.
     let batches_per_epoch = sampler.num_batches(0);
