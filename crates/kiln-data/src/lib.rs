@@ -4,7 +4,7 @@
 //! Data flows down this list:
 //! - [`read`]: CSV / TSV / JSONL / JSON files → `RawDataset` (text, optional pair, label string,
 //!   line), surviving BOMs, CRLF, quoted line breaks, blank lines; errors name file:line and column.
-//! - [`builtin`]: the built-in sets (rotten-tomatoes, pang-lee, uci-sentiment) from their
+//! - [`builtin`]: the built-in sets (rotten-tomatoes, pang-lee, uci-sentiment, reuters-r52) from their
 //!   packages' raw formats.
 //! - [`labels`]: `LabelMap`, built from the training data in a deterministic order.
 //! - [`split`]: seeded stratified train / valid / test splits.
