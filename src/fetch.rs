@@ -763,7 +763,7 @@ fn extract_zip_subtree(archive: &Path, prefix: &Path, dest: &Path) -> Result<usi
 fn extract_tar_gz_files(archive: &Path, files: &[(&str, &str)], dest: &Path) -> Result<usize> {
     let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
-    let mut found = vec![false; files.len()];
+    let mut wanted = WantedFiles::new(files, dest);
     let entries = tar
         .entries()
         .with_context(|| format!("reading {} as a .tar.gz", archive.display()))?;
@@ -780,42 +780,15 @@ fn extract_tar_gz_files(archive: &Path, files: &[(&str, &str)], dest: &Path) -> 
                 archive.display()
             );
         };
-        let Some(index) = files
-            .iter()
-            .position(|(wanted, _)| Path::new(wanted) == relative)
-        else {
-            continue;
-        };
-        if !entry.header().entry_type().is_file() {
-            bail!(
-                "entry `{}` in {} is not a regular file",
-                path.display(),
-                archive.display()
-            );
+        let is_file = entry.header().entry_type().is_file();
+        let name = path.display().to_string();
+        if let Some(out) = wanted.claim(&relative, &name, is_file, archive)? {
+            let mut writer = create_file(&out)?;
+            io::copy(&mut entry, &mut writer)
+                .with_context(|| format!("extracting `{name}` to {}", out.display()))?;
         }
-        if found[index] {
-            bail!(
-                "entry `{}` appears twice in {}",
-                path.display(),
-                archive.display()
-            );
-        }
-        let out = dest.join(files[index].1);
-        let mut writer = create_file(&out)?;
-        io::copy(&mut entry, &mut writer)
-            .with_context(|| format!("extracting `{}` to {}", path.display(), out.display()))?;
-        found[index] = true;
     }
-    let missing: Vec<&str> = files
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| !**f)
-        .map(|((wanted, _), _)| *wanted)
-        .collect();
-    if !missing.is_empty() {
-        bail!("{} lacks {}", archive.display(), missing.join(", "));
-    }
-    Ok(files.len())
+    wanted.finish(archive)
 }
 
 /// Extracts single regular files of a zip: each `(entry, target)` pair writes the archive entry
@@ -826,7 +799,7 @@ fn extract_zip_files(archive: &Path, files: &[(&str, &str)], dest: &Path) -> Res
     let file = File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .with_context(|| format!("reading {} as a zip archive", archive.display()))?;
-    let mut found = vec![false; files.len()];
+    let mut wanted = WantedFiles::new(files, dest);
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -841,37 +814,77 @@ fn extract_zip_files(archive: &Path, files: &[(&str, &str)], dest: &Path) -> Res
                 archive.display()
             );
         };
-        let Some(index) = files
+        let is_file = !(entry.is_dir() || entry.is_symlink());
+        if let Some(out) = wanted.claim(&relative, &name, is_file, archive)? {
+            let mut writer = create_file(&out)?;
+            io::copy(&mut entry, &mut writer)
+                .with_context(|| format!("extracting `{name}` to {}", out.display()))?;
+        }
+    }
+    wanted.finish(archive)
+}
+
+/// The single files an extraction wants, `(path in the archive, name in dest)`, and which of
+/// them were found: shared by the tar.gz and zip extractors, so both refuse the same things.
+struct WantedFiles<'a> {
+    files: &'a [(&'a str, &'a str)],
+    found: Vec<bool>,
+    dest: &'a Path,
+}
+
+impl<'a> WantedFiles<'a> {
+    fn new(files: &'a [(&'a str, &'a str)], dest: &'a Path) -> Self {
+        Self {
+            files,
+            found: vec![false; files.len()],
+            dest,
+        }
+    }
+
+    /// Where to write the archive entry at `relative` (`name` as the archive spells it), or
+    /// `None` when it is not wanted; a wanted entry that is not a regular file, or comes twice,
+    /// is an error.
+    fn claim(
+        &mut self,
+        relative: &Path,
+        name: &str,
+        is_file: bool,
+        archive: &Path,
+    ) -> Result<Option<PathBuf>> {
+        let Some(index) = self
+            .files
             .iter()
             .position(|(wanted, _)| Path::new(wanted) == relative)
         else {
-            continue;
+            return Ok(None);
         };
-        if entry.is_dir() || entry.is_symlink() {
+        if !is_file {
             bail!(
                 "entry `{name}` in {} is not a regular file",
                 archive.display()
             );
         }
-        if found[index] {
+        if self.found[index] {
             bail!("entry `{name}` appears twice in {}", archive.display());
         }
-        let out = dest.join(files[index].1);
-        let mut writer = create_file(&out)?;
-        io::copy(&mut entry, &mut writer)
-            .with_context(|| format!("extracting `{name}` to {}", out.display()))?;
-        found[index] = true;
+        self.found[index] = true;
+        Ok(Some(self.dest.join(self.files[index].1)))
     }
-    let missing: Vec<&str> = files
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| !**f)
-        .map(|((wanted, _), _)| *wanted)
-        .collect();
-    if !missing.is_empty() {
-        bail!("{} lacks {}", archive.display(), missing.join(", "));
+
+    /// The number of files extracted, or an error naming those the archive lacks.
+    fn finish(self, archive: &Path) -> Result<usize> {
+        let missing: Vec<&str> = self
+            .files
+            .iter()
+            .zip(&self.found)
+            .filter(|(_, found)| !**found)
+            .map(|((wanted, _), _)| *wanted)
+            .collect();
+        if !missing.is_empty() {
+            bail!("{} lacks {}", archive.display(), missing.join(", "));
+        }
+        Ok(self.files.len())
     }
-    Ok(files.len())
 }
 
 /// Removes `.tmp-*` directories older than [`STALE_AFTER`] from the cache root: leftovers of
