@@ -95,8 +95,9 @@ pub struct TrainOptions {
     /// Bucketed batches of at most this many (padded) tokens instead of --batch-size examples.
     #[arg(long)]
     pub token_budget: Option<usize>,
-    /// How batches are drawn: bucketed (similar lengths together, default) or shuffled
-    /// (plain random batches).
+    /// How batches are drawn: packed (random batches, several examples to a row, each
+    /// attending only to itself; default), bucketed (similar lengths together) or shuffled
+    /// (random batches padded to their longest).
     #[arg(long)]
     pub sampler: Option<Sampler>,
     /// bucketed: batches' worth of examples sorted by length together (default 50, as
@@ -228,11 +229,25 @@ pub struct TrainOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sampler {
-    /// Similar lengths batched together (seeded; batch order shuffled): little padding.
+    /// Shuffled batches packed several examples to a row, each seeing only itself: what
+    /// `shuffled` computes, with next to no padding.
     #[default]
+    Packed,
+    /// Similar lengths batched together (seeded; batch order shuffled): little padding, but
+    /// batches share whatever goes with length (on some data, the label).
     Bucketed,
     /// Plain shuffled batches, padded to each batch's longest example.
     Shuffled,
+}
+
+impl From<Sampler> for kiln_data::bucket::Sampler {
+    fn from(s: Sampler) -> Self {
+        match s {
+            Sampler::Packed => Self::Packed,
+            Sampler::Bucketed => Self::Bucketed,
+            Sampler::Shuffled => Self::Shuffled,
+        }
+    }
 }
 
 /// A distillation run's own options, as config.toml records them.
@@ -362,7 +377,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         epochs: o.epochs.unwrap_or(defaults.epochs),
         batch_size: o.batch_size.unwrap_or(defaults.batch_size),
         token_budget: o.token_budget,
-        bucketing: o.sampler.unwrap_or_default() == Sampler::Bucketed,
+        sampler: o.sampler.unwrap_or_default().into(),
         bucket_chunk_batches: o.bucket_chunk.unwrap_or(defaults.bucket_chunk_batches),
         lr: o.lr.unwrap_or(defaults.lr),
         schedule: parse::<ScheduleKind>("schedule", &o.schedule)?.unwrap_or_default(),

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 mod quality;
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] | bench data|strategies | bench quality [--sets A,B] [--seeds 42,43] [--samplers shuffled,bucketed:8] [--epochs N] [--no-torch] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] | bench data|strategies | bench quality [--sets A,B] [--seeds 42,43] [--samplers packed,shuffled,bucketed:8] [--epochs N] [--no-torch] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -16,6 +16,7 @@ const QUALITY_DIR: &str = "runs/quality";
 /// A kiln batch sampler under test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum SamplerSpec {
+    Packed,
     Shuffled,
     /// Length-bucketed, sorting within mega-chunks of this many batches.
     Bucketed(usize),
@@ -24,6 +25,7 @@ enum SamplerSpec {
 impl SamplerSpec {
     fn parse(s: &str) -> Result<Self> {
         match s.split_once(':') {
+            None if s == "packed" => Ok(Self::Packed),
             None if s == "shuffled" => Ok(Self::Shuffled),
             None if s == "bucketed" => Ok(Self::Bucketed(50)),
             Some(("bucketed", n)) => n
@@ -32,12 +34,13 @@ impl SamplerSpec {
                 .filter(|&n| n > 0)
                 .map(Self::Bucketed)
                 .with_context(|| format!("sampler `{s}`: bucketed:N needs a positive N")),
-            _ => bail!("unknown sampler `{s}` (shuffled, bucketed, bucketed:N)"),
+            _ => bail!("unknown sampler `{s}` (packed, shuffled, bucketed, bucketed:N)"),
         }
     }
 
     fn name(&self) -> String {
         match self {
+            Self::Packed => "kiln-packed".into(),
             Self::Shuffled => "kiln-shuffled".into(),
             Self::Bucketed(n) => format!("kiln-bucketed-{n}"),
         }
@@ -45,6 +48,7 @@ impl SamplerSpec {
 
     fn args(&self) -> Vec<String> {
         match self {
+            Self::Packed => vec!["--sampler".into(), "packed".into()],
             Self::Shuffled => vec!["--sampler".into(), "shuffled".into()],
             Self::Bucketed(n) => vec![
                 "--sampler".into(),
@@ -105,9 +109,9 @@ impl QualityOptions {
             ],
             seeds: (42..47).collect(),
             samplers: vec![
+                SamplerSpec::Packed,
                 SamplerSpec::Shuffled,
                 SamplerSpec::Bucketed(50),
-                SamplerSpec::Bucketed(8),
             ],
             threads: 2,
             epochs: None,

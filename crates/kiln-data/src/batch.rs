@@ -15,6 +15,8 @@ pub struct TokenBatch {
     pub attention_mask: Tensor<2>,
     /// Real tokens per example.
     pub lengths: Vec<usize>,
+    /// Several examples per row (see [`TokenBatch::pack`]); `None` for one example per row.
+    pub packing: Option<Packing>,
 }
 
 impl TokenBatch {
@@ -47,6 +49,129 @@ impl TokenBatch {
             token_type_ids: Tensor::from_data(TensorData::new(types, [batch, seq]), device),
             attention_mask: Tensor::from_data(TensorData::new(mask, [batch, seq]), device),
             lengths: encodings.iter().map(|e| e.len()).collect(),
+            packing: None,
         }
     }
+
+    /// Packs `encodings` into as few rows as first-fit decreasing finds, each row as long as the
+    /// longest example (rounded up to `pad_to_multiple`): a padding-free batch of the same
+    /// examples, in the same order as far as the model's outputs go (see [`Packing`]).
+    pub fn pack(
+        encodings: &[&Encoding],
+        pad_id: u32,
+        pad_to_multiple: usize,
+        device: &Device,
+    ) -> Self {
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.len()).collect();
+        let longest = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let seq = longest.div_ceil(pad_to_multiple.max(1)) * pad_to_multiple.max(1);
+        let rows = pack_rows(&lengths, seq);
+        let (n_rows, n_examples) = (rows.len().max(1), encodings.len());
+        let flat = n_rows * seq;
+        let mut ids = vec![pad_id as i64; flat];
+        let mut types = vec![0i64; flat];
+        let mut positions = vec![0i64; flat];
+        let mut mask = vec![0.0f32; flat];
+        // Which example each token belongs to (`usize::MAX`: padding).
+        let mut owner = vec![usize::MAX; flat];
+        let mut first_token = vec![0i64; n_examples];
+        let mut mean_weights = vec![0.0f32; n_examples * flat];
+        for (r, members) in rows.iter().enumerate() {
+            let mut offset = r * seq;
+            for &e in members {
+                let encoding = encodings[e];
+                first_token[e] = offset as i64;
+                let weight = 1.0 / encoding.len().max(1) as f32;
+                for (p, (&id, &ty)) in encoding
+                    .input_ids
+                    .iter()
+                    .zip(&encoding.token_type_ids)
+                    .enumerate()
+                {
+                    let at = offset + p;
+                    ids[at] = id as i64;
+                    types[at] = ty as i64;
+                    positions[at] = p as i64;
+                    mask[at] = 1.0;
+                    owner[at] = e;
+                    mean_weights[e * flat + at] = weight;
+                }
+                offset += encoding.len();
+            }
+        }
+        let mut attention = vec![0.0f32; n_rows * seq * seq];
+        for r in 0..n_rows {
+            let row = &owner[r * seq..(r + 1) * seq];
+            for (q, query) in row.iter().enumerate() {
+                let out = &mut attention[(r * seq + q) * seq..(r * seq + q + 1) * seq];
+                for (a, key) in out.iter_mut().zip(row) {
+                    *a = f32::from(u8::from(key == query));
+                }
+            }
+        }
+        let int =
+            |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [n_rows, seq]), device);
+        Self {
+            input_ids: int(ids),
+            token_type_ids: int(types),
+            attention_mask: Tensor::from_data(TensorData::new(mask, [n_rows, seq]), device),
+            lengths,
+            packing: Some(Packing {
+                position_ids: int(positions),
+                attention: Tensor::from_data(
+                    TensorData::new(attention, [n_rows, seq, seq]),
+                    device,
+                ),
+                first_token: Tensor::from_data(TensorData::new(first_token, [n_examples]), device),
+                mean_weights: Tensor::from_data(
+                    TensorData::new(mean_weights, [n_examples, flat]),
+                    device,
+                ),
+            }),
+        }
+    }
+
+    /// Examples in the batch (rows, when packed, hold several).
+    pub fn num_examples(&self) -> usize {
+        self.lengths.len()
+    }
+}
+
+/// Where the examples of a packed batch sit: several examples share a row, each attending only
+/// to itself (a block-diagonal attention mask) with positions counted from its own start, so
+/// the model computes for each example exactly what it computes for it alone — without the
+/// padding of a plain batch and without grouping examples by length.
+#[derive(Debug, Clone)]
+pub struct Packing {
+    /// `[rows, seq]`: each token's position inside its own example.
+    pub position_ids: Tensor<2, Int>,
+    /// `[rows, seq, seq]`: 1.0 where the query token (dim 1) may attend to the key token
+    /// (dim 2), i.e. both belong to the same example; 0.0 elsewhere. A padding position
+    /// attends to the row's padding only.
+    pub attention: Tensor<3>,
+    /// `[examples]`: the flat index (`row × seq + offset`) of each example's first token, in
+    /// the batch's example order.
+    pub first_token: Tensor<1, Int>,
+    /// `[examples, rows × seq]`: each example's mean-pooling weights over the flattened tokens
+    /// (1 / its length on its own tokens, 0 elsewhere).
+    pub mean_weights: Tensor<2>,
+}
+
+/// Rows of a packed batch: which examples each row holds, in order, found by first-fit
+/// decreasing into rows of `capacity` tokens (deterministic: ties keep the batch order).
+pub fn pack_rows(lengths: &[usize], capacity: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    let mut rows: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in order {
+        let len = lengths[i];
+        match rows.iter_mut().find(|(used, _)| used + len <= capacity) {
+            Some((used, members)) => {
+                *used += len;
+                members.push(i);
+            }
+            None => rows.push((len, vec![i])),
+        }
+    }
+    rows.into_iter().map(|(_, members)| members).collect()
 }

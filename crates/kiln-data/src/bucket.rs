@@ -26,6 +26,43 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::DataError;
 
+/// How training batches are formed from the examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sampler {
+    /// Random batches, each packed into as few rows as its examples fill, every example
+    /// attending only to itself (`TokenBatch::pack`): the model computes what it computes on
+    /// `Shuffled` batches, with next to no padding.
+    #[default]
+    Packed,
+    /// Similar lengths sorted together within mega-chunks (fairseq / HF `group_by_length`):
+    /// little padding, but batches that share a length also share whatever goes with it.
+    Bucketed,
+    /// Random batches, padded to each batch's longest example.
+    Shuffled,
+}
+
+impl Sampler {
+    /// Whether the batch plan groups examples by length.
+    pub fn bucketing(self) -> bool {
+        self == Self::Bucketed
+    }
+}
+
+impl std::str::FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "packed" => Ok(Self::Packed),
+            "bucketed" => Ok(Self::Bucketed),
+            "shuffled" => Ok(Self::Shuffled),
+            other => Err(format!(
+                "unknown sampler `{other}` (expected packed, bucketed or shuffled)"
+            )),
+        }
+    }
+}
+
 /// How many batches' worth of examples one mega-chunk holds. Larger → less padding but
 /// batches that look more alike from epoch to epoch; 50 is the usual choice (fairseq, HF).
 pub const MEGA_CHUNK_BATCHES: usize = 50;

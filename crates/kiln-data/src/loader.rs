@@ -22,17 +22,24 @@ pub struct ClassificationBatch {
     pub labels: Tensor<1, Int>,
 }
 
-/// Pads examples to the batch's longest (rounded up to `pad_to_multiple`).
+/// Pads examples to the batch's longest (rounded up to `pad_to_multiple`), or packs them
+/// several to a row.
 #[derive(Debug, Clone, Copy)]
 pub struct ClassificationBatcher {
     pub pad_id: u32,
     pub pad_to_multiple: usize,
+    /// `TokenBatch::pack` instead of `TokenBatch::pad`.
+    pub pack: bool,
 }
 
 impl ClassificationBatcher {
     fn build(&self, items: &[&EncodedExample], device: &Device) -> ClassificationBatch {
         let encodings: Vec<_> = items.iter().map(|e| &e.encoding).collect();
-        let tokens = TokenBatch::pad(&encodings, self.pad_id, self.pad_to_multiple, device);
+        let tokens = if self.pack {
+            TokenBatch::pack(&encodings, self.pad_id, self.pad_to_multiple, device)
+        } else {
+            TokenBatch::pad(&encodings, self.pad_id, self.pad_to_multiple, device)
+        };
         let labels: Vec<i64> = items.iter().map(|e| e.label as i64).collect();
         let n = labels.len();
         ClassificationBatch {

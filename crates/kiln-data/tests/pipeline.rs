@@ -186,6 +186,7 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
     let lengths: Vec<usize> = encoded.iter().map(|e| e.len()).collect();
     let sampler = BucketSampler::new(lengths.clone(), BatchSize::Examples(8), true, 3).unwrap();
     let batcher = ClassificationBatcher {
+        pack: false,
         pad_id: tok.pad_id(),
         pad_to_multiple: 1,
     };

@@ -13,6 +13,8 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use kiln_data::TokenBatch;
+
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout;
 
@@ -76,11 +78,23 @@ impl BertEmbeddings {
         }
     }
 
-    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`.
+    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`, positions
+    /// `0..seq` in every row.
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
         let [_, seq_len] = input_ids.dims();
         let device = input_ids.device();
         let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device).unsqueeze::<2>();
+        self.forward_at(input_ids, token_type_ids, positions)
+    }
+
+    /// As `forward`, with each token's position given (`[batch or 1, seq]`): a packed row
+    /// restarts them at each example.
+    pub fn forward_at(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        positions: Tensor<2, Int>,
+    ) -> Tensor<3> {
         let x = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(positions);
@@ -126,7 +140,8 @@ impl BertAttention {
             .swap_dims(1, 2)
     }
 
-    /// `mask_bias`: `[batch, 1, 1, seq]`, 0 for real tokens and `MASK_BIAS` for padding.
+    /// `mask_bias`: `[batch, 1, 1, seq]` (or `[batch, 1, seq, seq]` for a packed batch), 0
+    /// where a query may attend to a key and `MASK_BIAS` where it may not.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let q = self.split_heads(self.query.forward(x.clone()));
@@ -205,7 +220,11 @@ pub struct BertPooler {
 impl BertPooler {
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [batch, _, h] = hidden.dims();
-        let cls = hidden.slice(s![.., 0..1, ..]).reshape([batch, h]);
+        self.forward_cls(hidden.slice(s![.., 0..1, ..]).reshape([batch, h]))
+    }
+
+    /// From the [CLS] hidden states themselves: `[batch, hidden]`.
+    pub fn forward_cls(&self, cls: Tensor<2>) -> Tensor<2> {
         self.dense.forward(cls).tanh()
     }
 }
@@ -273,9 +292,31 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Tensor<3> {
-        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        let x = self.embeddings.forward(input_ids, token_type_ids);
         // The mask arrives as f32; the model may run in f16/bf16.
         let mask_bias = padding_bias(attention_mask.cast(x.dtype()));
+        self.layers(x, mask_bias)
+    }
+
+    /// The last hidden state of a packed batch (kiln-data's `TokenBatch::pack`): positions
+    /// restart at each example and `attention` (`[rows, seq, seq]`, 1 where a query may see a
+    /// key) keeps examples that share a row from seeing each other.
+    pub fn encode_packed(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        position_ids: Tensor<2, Int>,
+        attention: Tensor<3>,
+    ) -> Tensor<3> {
+        let x = self
+            .embeddings
+            .forward_at(input_ids, token_type_ids, position_ids);
+        let [rows, seq, _] = attention.dims();
+        let mask_bias = mask_to_bias(attention.cast(x.dtype())).reshape([rows, 1, seq, seq]);
+        self.layers(x, mask_bias)
+    }
+
+    fn layers(&self, mut x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         for layer in &self.encoder.layers {
             x = layer.forward(x, mask_bias.clone());
         }
@@ -283,15 +324,16 @@ impl BertModel {
     }
 }
 
+/// 1 (attend) → 0, 0 (masked) → `MASK_BIAS`, elementwise.
+fn mask_to_bias<const D: usize>(mask: Tensor<D>) -> Tensor<D> {
+    mask.neg().add_scalar(1.0).mul_scalar(MASK_BIAS)
+}
+
 /// `[batch, seq]` mask (1 real, 0 pad) → `[batch, 1, 1, seq]` additive bias, built once per
 /// forward and shared by every layer.
 pub fn padding_bias(attention_mask: Tensor<2>) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
-    attention_mask
-        .neg()
-        .add_scalar(1.0)
-        .mul_scalar(MASK_BIAS)
-        .reshape([batch, 1, 1, seq])
+    mask_to_bias(attention_mask).reshape([batch, 1, 1, seq])
 }
 
 /// Mean of the hidden states over real tokens: `[batch, seq, hidden]`, `[batch, seq]` → `[batch, hidden]`.
@@ -381,6 +423,36 @@ impl BertClassifier {
             .bert
             .encode(input_ids, token_type_ids, attention_mask.clone());
         self.pool(hidden, attention_mask)
+    }
+
+    /// The pooled representation of each example of `batch`, packed or not: `[examples, hidden]`.
+    pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
+        let Some(packing) = b.packing else {
+            return self.features(b.input_ids, b.token_type_ids, b.attention_mask);
+        };
+        let hidden = self.bert.encode_packed(
+            b.input_ids,
+            b.token_type_ids,
+            packing.position_ids,
+            packing.attention,
+        );
+        let [rows, seq, h] = hidden.dims();
+        let tokens = hidden.reshape([rows * seq, h]);
+        match (self.pooling, &self.bert.pooler) {
+            (Pooling::Mean, _) => packing.mean_weights.cast(tokens.dtype()).matmul(tokens),
+            (Pooling::Cls, pooler) => {
+                let cls = tokens.select(0, packing.first_token);
+                match pooler {
+                    Some(p) => p.forward_cls(cls),
+                    None => cls,
+                }
+            }
+        }
+    }
+
+    /// Logits `[examples, num_labels]` of `batch`, packed or not.
+    pub fn forward_batch(&self, batch: TokenBatch) -> Tensor<2> {
+        self.head(self.features_of(batch))
     }
 
     /// Pools a last hidden state as this head does.

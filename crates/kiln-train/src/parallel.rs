@@ -80,6 +80,7 @@ fn rows_of(
             .narrow(0, start, len)
             .to_device(device),
         lengths: batch.lengths[rows.clone()].to_vec(),
+        packing: None,
     };
     (
         tokens,

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use kiln_data::bucket::{BatchSize, BucketSampler};
+use kiln_data::bucket::{BatchSize, BucketSampler, Sampler};
 use kiln_data::loader::{bucketed_loader, ClassificationBatcher};
 use kiln_data::pipeline::EncodedExample;
 use kiln_data::TokenBatch;
@@ -78,8 +78,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Bucketed batches of at most this many tokens (padded length × examples) instead of a fixed count.
     pub token_budget: Option<usize>,
-    /// Group similar lengths into batches (seeded; batch order shuffled).
-    pub bucketing: bool,
+    /// How batches are formed: packed (default), length-bucketed or plainly shuffled.
+    pub sampler: Sampler,
     /// With bucketing, batches' worth of examples sorted together (see `BucketSampler`).
     pub bucket_chunk_batches: usize,
     pub lr: f64,
@@ -130,7 +130,7 @@ impl Default for TrainConfig {
             epochs: 3,
             batch_size: 32,
             token_budget: None,
-            bucketing: true,
+            sampler: Sampler::default(),
             bucket_chunk_batches: kiln_data::bucket::MEGA_CHUNK_BATCHES,
             lr: 5e-5,
             schedule: ScheduleKind::Linear,
@@ -586,8 +586,13 @@ pub fn train_on_devices(
     let (strategy, mut model) = Strategy::prepare(config.strategy.clone(), model);
 
     let lengths: Vec<usize> = data.train.iter().map(|e| e.len()).collect();
-    let sampler = BucketSampler::new(lengths, config.batch(), config.bucketing, config.seed)?
-        .with_chunk_batches(config.bucket_chunk_batches);
+    let sampler = BucketSampler::new(
+        lengths,
+        config.batch(),
+        config.sampler.bucketing(),
+        config.seed,
+    )?
+    .with_chunk_batches(config.bucket_chunk_batches);
     // Each epoch may plan a different number of batches under a token budget; the schedule
     // needs a total up front, so it uses epoch 0's count for every epoch.
     let batches_per_epoch = sampler.num_batches(0);
@@ -696,6 +701,8 @@ pub fn train_on_devices(
     let batcher = ClassificationBatcher {
         pad_id: data.pad_id,
         pad_to_multiple: config.pad_to_multiple,
+        // Data-parallel shards split a batch by rows, so they take one example a row.
+        pack: config.sampler == Sampler::Packed && replicas.len() == 1,
     };
     let validate = |model: &BertClassifier| -> ClassificationMetrics {
         let inference = model.valid();
@@ -808,11 +815,7 @@ pub fn train_on_devices(
                             &loss_of,
                         ))
                     } else {
-                        let logits = model.forward(
-                            b.tokens.input_ids,
-                            b.tokens.token_type_ids,
-                            b.tokens.attention_mask,
-                        );
+                        let logits = model.forward_batch(b.tokens);
                         MicroLoss::Single(loss_of(logits, b.labels, 0..examples))
                     };
                     (micro_loss, examples, tokens)
