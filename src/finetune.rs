@@ -105,6 +105,11 @@ pub struct TrainOptions {
     /// go with them) more, 1 is a plain shuffle. `kiln data` shows both costs.
     #[arg(long)]
     pub bucket_chunk: Option<usize>,
+    /// On a CPU device, each batch runs as N shards side by side, each on its share of the
+    /// cores (default 2): the same step with every core busy; dropout masks are drawn per
+    /// shard, so N is part of the recipe. 1 = one shard.
+    #[arg(long)]
+    pub batch_shards: Option<usize>,
     /// Peak learning rate (default 5e-5).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -379,6 +384,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         token_budget: o.token_budget,
         sampler: o.sampler.unwrap_or_default().into(),
         bucket_chunk_batches: o.bucket_chunk.unwrap_or(defaults.bucket_chunk_batches),
+        batch_shards: o.batch_shards.unwrap_or(defaults.batch_shards),
         lr: o.lr.unwrap_or(defaults.lr),
         schedule: parse::<ScheduleKind>("schedule", &o.schedule)?.unwrap_or_default(),
         warmup_ratio: o.warmup_ratio.unwrap_or(defaults.warmup_ratio),
@@ -493,6 +499,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     resolved.augment_copies = Some(data.augment_copies);
     resolved.sampler = Some(o.sampler.unwrap_or_default());
     resolved.bucket_chunk = Some(config.bucket_chunk_batches);
+    resolved.batch_shards = Some(config.batch_shards);
     resolved.momentum = Some(config.optimizer.momentum);
     resolved.nesterov = Some(config.optimizer.nesterov);
     resolved.top_k = Some(config.strategy.top_k);

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use kiln_data::bucket::{label_concentration, padding_share, BatchSize, BucketSampler};
+use kiln_data::bucket::{
+    label_concentration, packed_padding_share, padding_share, BatchSize, BucketSampler,
+};
 use kiln_data::pipeline::{
     encode_examples, load_splits, DataSource, DataSummary, EncodedExample, SplitSummary, Splits,
 };
@@ -76,11 +78,13 @@ pub fn prepare(
 }
 
 /// Padding share and label concentration (see [`label_concentration`]) of a batch plan over
-/// `examples`, averaged over the first `epochs` epochs; `chunk_batches` 0 = a plain shuffle.
+/// `examples`, averaged over the first `epochs` epochs; `chunk_batches` 0 = a plain shuffle,
+/// `packed` = each batch packed several examples to a row.
 pub fn plan_stats(
     examples: &[EncodedExample],
     batch: BatchSize,
     chunk_batches: usize,
+    packed: bool,
     seed: u64,
     epochs: u64,
 ) -> Result<(f64, f64)> {
@@ -91,7 +95,11 @@ pub fn plan_stats(
     let (mut padding, mut concentration) = (0.0, 0.0);
     for epoch in 0..epochs.max(1) {
         let plan = sampler.epoch(epoch);
-        padding += padding_share(&lengths, &plan, 1);
+        padding += if packed {
+            packed_padding_share(&lengths, &plan)
+        } else {
+            padding_share(&lengths, &plan, 1)
+        };
         concentration += label_concentration(&labels, &plan);
     }
     let n = epochs.max(1) as f64;

@@ -261,20 +261,28 @@ fn run(cli: Cli) -> Result<()> {
             // What each sampler costs in padding and in label-correlated batches (1.0 = as
             // random; bucketing can group labels whose texts have similar lengths).
             println!("  training batches of {batch_size} (mean of 3 epochs): sampler, padding share, label concentration");
-            for chunk in [0usize, 2, 4, 8, 16, 50] {
+            // (chunk batches, packed): packed batches are shuffled ones, packed.
+            for (chunk, packed) in [
+                (0usize, true),
+                (0, false),
+                (2, false),
+                (4, false),
+                (8, false),
+                (16, false),
+                (50, false),
+            ] {
                 let (padding, concentration) = inspect::plan_stats(
                     &prepared.train,
                     BatchSize::Examples(batch_size),
                     chunk,
+                    packed,
                     data.seed,
                     3,
                 )?;
-                let what = match chunk {
-                    0 => "shuffled".to_string(),
-                    c => format!(
-                        "bucketed, chunks of {c} batches{}",
-                        if c == 50 { " (default)" } else { "" }
-                    ),
+                let what = match (chunk, packed) {
+                    (_, true) => "packed (default)".to_string(),
+                    (0, _) => "shuffled".to_string(),
+                    (c, _) => format!("bucketed, chunks of {c} batches"),
                 };
                 println!(
                     "    {what:<40} {:>6.1}%  {concentration:.2}",

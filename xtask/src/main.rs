@@ -282,11 +282,25 @@ fn positive(value: Option<&String>, flag: &str) -> Result<usize> {
         .with_context(|| format!("{flag} needs a positive whole number\n{USAGE}"))
 }
 
+/// The sets `cargo xtask bench` trains on: sentence-length reviews and short texts, where
+/// per-step overhead decides the speed.
+const BENCH_SETS: [&str; 2] = ["rotten-tomatoes", "uci-sentiment"];
+
+/// One set's runs: kiln's default recipe, kiln with PyTorch's batching (plain shuffled batches
+/// padded to their longest), and PyTorch + transformers' `Trainer` (its default batching).
+struct SetRuns {
+    set: String,
+    kiln: Value,
+    kiln_equal: Value,
+    pytorch: Value,
+}
+
 /// kiln against PyTorch + transformers on this machine, one after the other so that neither
-/// slows the other: all-MiniLM-L6-v2 fine-tuned on kiln's seed-42 rotten-tomatoes split with one
-/// recipe, each side's best model then timed over the 3,200 training examples (the inference
-/// workload), and one table of speed, memory and accuracy against the targets, plus kiln's time
-/// per training phase. Writes BENCH_DIR/{table.md,results.json}.
+/// slows the other: all-MiniLM-L6-v2 fine-tuned on kiln's seed-42 split of each set in
+/// [`BENCH_SETS`] with one recipe — kiln with its default batching and again with PyTorch's
+/// (equal batching), PyTorch with its own — then the first set's models timed over its 3,200
+/// training examples (the inference workload); one table of speed, memory and accuracy against
+/// the targets, plus kiln's time per training phase. Writes BENCH_DIR/{table.md,results.json}.
 fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
     let options = BenchOptions::parse(args)?;
     let threads = options.threads.to_string();
@@ -305,7 +319,9 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         cmd
     };
 
-    let fetched = stdout_of(&mut kiln(&["fetch", "minilm-l6", "rotten-tomatoes"]))?;
+    let mut fetch = vec!["fetch", "minilm-l6"];
+    fetch.extend(BENCH_SETS);
+    let fetched = stdout_of(&mut kiln(&fetch))?;
     let checkpoint = fetched
         .lines()
         .find_map(|line| line.strip_prefix("minilm-l6\t"))
@@ -318,68 +334,76 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .context("the checkpoint path has no cache directory above it")?;
     let python = bench_python(&cache.join("venv-bench"))?;
 
-    let dir = Path::new(BENCH_DIR);
-    let splits = dir.join("splits");
-    let kiln_run = dir.join("kiln");
-    let infer_file = splits.join("train.csv");
-    let pytorch_json = dir.join("pytorch.json");
-    run(kiln(&[
-        "data",
-        "--data",
-        "rotten-tomatoes",
-        "--seed",
-        SEED,
-        "--write-splits",
-    ])
-    .arg(&splits))?;
-    run(kiln(&["train", "--data", "rotten-tomatoes", "--overwrite"])
-        .args(&device)
-        .arg("--model")
-        .arg(&checkpoint)
-        .args(&recipe)
-        .arg("--out")
-        .arg(&kiln_run))?;
-    let eval = stdout_of(
-        kiln(&[
-            "eval",
-            "--max-len",
-            MAX_LEN,
-            "--batch-size",
-            INFER_BATCH_SIZE,
-        ])
-        .args(&device)
-        .arg("--model")
-        .arg(kiln_run.join("model"))
-        .arg("--test")
-        .arg(&infer_file),
-    )?;
-    let kiln_eval: Value = serde_json::from_str(&eval)
-        .with_context(|| format!("`kiln eval` printed no JSON:\n{eval}"))?;
-    // --kiln-run: compare_hf.py warns if kiln's run used another recipe or other examples.
-    run(Command::new(&python)
-        .arg(repo_root().join("scripts/reference/compare_hf.py"))
-        .arg("--splits")
-        .arg(&splits)
-        .args(&recipe)
-        .args(["--threads", &threads, "--eval-batch-size", INFER_BATCH_SIZE])
-        .arg("--model-dir")
-        .arg(&checkpoint)
-        .arg("--infer-file")
-        .arg(&infer_file)
-        .arg("--kiln-run")
-        .arg(&kiln_run)
-        .arg("--json")
-        .arg(&pytorch_json)
-        .env("OMP_NUM_THREADS", &threads))?;
+    let mut sets = Vec::new();
+    let mut kiln_eval = Value::Null;
+    for (i, set) in BENCH_SETS.into_iter().enumerate() {
+        let dir = Path::new(BENCH_DIR).join(set);
+        let splits = dir.join("splits");
+        let infer_file = splits.join("train.csv");
+        run(kiln(&["data", "--data", set, "--seed", SEED, "--write-splits"]).arg(&splits))?;
+        let train = |run_dir: &Path, batching: &[&str]| -> Result<Value> {
+            run(kiln(&["train", "--data", set, "--overwrite"])
+                .args(&device)
+                .args(batching)
+                .arg("--model")
+                .arg(&checkpoint)
+                .args(&recipe)
+                .arg("--out")
+                .arg(run_dir))?;
+            read_json(&run_dir.join("metrics.json"))
+        };
+        let kiln_run = dir.join("kiln");
+        let kiln_metrics = train(&kiln_run, &[])?;
+        let kiln_equal = train(&dir.join("kiln-shuffled"), &["--sampler", "shuffled"])?;
+        if i == 0 {
+            let eval = stdout_of(
+                kiln(&[
+                    "eval",
+                    "--max-len",
+                    MAX_LEN,
+                    "--batch-size",
+                    INFER_BATCH_SIZE,
+                ])
+                .args(&device)
+                .arg("--model")
+                .arg(kiln_run.join("model"))
+                .arg("--test")
+                .arg(&infer_file),
+            )?;
+            kiln_eval = serde_json::from_str(&eval)
+                .with_context(|| format!("`kiln eval` printed no JSON:\n{eval}"))?;
+        }
+        // --kiln-run: compare_hf.py warns if kiln's run used another recipe or other examples.
+        let pytorch_json = dir.join("pytorch.json");
+        let mut compare = Command::new(&python);
+        compare
+            .arg(repo_root().join("scripts/reference/compare_hf.py"))
+            .arg("--splits")
+            .arg(&splits)
+            .args(&recipe)
+            .args(["--threads", &threads, "--eval-batch-size", INFER_BATCH_SIZE])
+            .arg("--model-dir")
+            .arg(&checkpoint)
+            .arg("--kiln-run")
+            .arg(&kiln_run)
+            .arg("--json")
+            .arg(&pytorch_json)
+            .env("OMP_NUM_THREADS", &threads);
+        if i == 0 {
+            compare.arg("--infer-file").arg(&infer_file);
+        }
+        run(&mut compare)?;
+        sets.push(SetRuns {
+            set: set.to_string(),
+            kiln: kiln_metrics,
+            kiln_equal,
+            pytorch: read_json(&pytorch_json)?,
+        });
+    }
 
-    let (table, results) = bench_report(
-        &read_json(&kiln_run.join("metrics.json"))?,
-        &kiln_eval,
-        &read_json(&pytorch_json)?,
-        &recipe,
-        &setup,
-    );
+    let (table, results) = bench_report(&sets, &kiln_eval, &recipe, &setup);
     println!("\n{table}");
+    let dir = Path::new(BENCH_DIR);
     std::fs::write(dir.join("table.md"), &table)?;
     std::fs::write(
         dir.join("results.json"),
@@ -471,9 +495,25 @@ fn first_line_of(program: &str, args: &[&str]) -> Option<String> {
     })
 }
 
+/// CPU flags that decide which kernels run: gemm's and kiln's AVX-512 / AVX2+FMA paths, and
+/// the bf16/int8/AMX units PyTorch's oneDNN may use.
+const RELEVANT_CPU_FLAGS: [&str; 9] = [
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+];
+
 /// What a benchmark ran on, and when.
 struct Setup {
     cpu: Option<String>,
+    /// The SIMD flags of /proc/cpuinfo that kiln's kernels (or PyTorch's) can use.
+    cpu_flags: Vec<String>,
     logical_cpus: Option<usize>,
     kernel: Option<String>,
     threads: usize,
@@ -491,6 +531,20 @@ impl Setup {
                     .and_then(|line| line.split_once(':'))
                     .map(|(_, name)| name.trim().to_string())
             });
+        let cpu_flags = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                let flags = info.lines().find(|line| line.starts_with("flags"))?;
+                let have: Vec<&str> = flags.split_once(':')?.1.split_whitespace().collect();
+                Some(
+                    RELEVANT_CPU_FLAGS
+                        .iter()
+                        .filter(|f| have.contains(f))
+                        .map(|f| f.to_string())
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
         let root = repo_root().display().to_string();
         let kiln_commit =
             first_line_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"]).map(|commit| {
@@ -505,12 +559,29 @@ impl Setup {
             });
         Self {
             cpu,
+            cpu_flags,
             logical_cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
             kernel: first_line_of("uname", &["-r"]),
             threads,
             kiln_commit,
             date: first_line_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         }
+    }
+}
+
+impl Setup {
+    /// Which of kiln's CPU kernels run here (gemm's x86-v4 and kiln's host loops dispatch at run
+    /// time), with the flags that decided it.
+    fn kernels(&self) -> String {
+        let has = |f: &str| self.cpu_flags.iter().any(|x| x == f);
+        let kiln = if has("avx512f") {
+            "AVX-512 (matmul, AdamW, GELU)"
+        } else if has("avx2") && has("fma") {
+            "AVX2+FMA"
+        } else {
+            "baseline x86-64"
+        };
+        format!("kiln {kiln}; flags {}", self.cpu_flags.join(" "))
     }
 }
 
@@ -540,7 +611,7 @@ impl Target {
 
 /// One row of the kiln vs PyTorch table.
 struct Row {
-    name: &'static str,
+    name: String,
     kiln: Option<f64>,
     pytorch: Option<f64>,
     decimals: usize,
@@ -602,52 +673,68 @@ impl Row {
     }
 }
 
-/// The table (markdown) and results.json of `bench torch`, from kiln's metrics.json, `kiln
-/// eval`'s output and compare_hf.py's --json. A figure missing from them (an older kiln) is n/a.
+/// The table (markdown) and results.json of `bench torch`, from each set's runs (kiln's
+/// metrics.json files and compare_hf.py's --json) and `kiln eval`'s output on the first set.
+/// A figure missing from them (an older kiln) is n/a.
 fn bench_report(
-    kiln_train: &Value,
+    sets: &[SetRuns],
     kiln_eval: &Value,
-    pytorch: &Value,
     recipe: &[String],
     setup: &Setup,
 ) -> (String, Value) {
-    let rows = [
-        Row {
-            name: "training samples/s",
-            kiln: kiln_train["train"]["samples_per_second"].as_f64(),
-            pytorch: pytorch["train"]["samples_per_second"].as_f64(),
+    let samples = |v: &Value| v["train"]["samples_per_second"].as_f64();
+    let mut rows = Vec::new();
+    for s in sets {
+        let set = &s.set;
+        rows.push(Row {
+            name: format!(
+                "{set}: training samples/s, default recipes (kiln packed, PyTorch shuffled)"
+            ),
+            kiln: samples(&s.kiln),
+            pytorch: samples(&s.pytorch),
+            decimals: 1,
+            target: Target::AtLeast(1.3),
+        });
+        rows.push(Row {
+            name: format!("{set}: training samples/s, equal batching (both shuffled)"),
+            kiln: samples(&s.kiln_equal),
+            pytorch: samples(&s.pytorch),
             decimals: 1,
             target: Target::AtLeast(1.0),
-        },
-        Row {
-            name: "training tokens/s",
-            kiln: kiln_train["train"]["tokens_per_second"].as_f64(),
-            pytorch: pytorch["train"]["tokens_per_second"].as_f64(),
-            decimals: 0,
-            target: Target::None,
-        },
-        Row {
-            name: "inference samples/s",
-            kiln: kiln_eval["inference"]["samples_per_second"].as_f64(),
-            pytorch: pytorch["inference"]["samples_per_second"].as_f64(),
-            decimals: 1,
-            target: Target::AtLeast(1.5),
-        },
-        Row {
-            name: "peak RSS MiB (training run)",
-            kiln: kiln_train["train"]["peak_rss_mib"].as_f64(),
-            pytorch: pytorch["train"]["peak_rss_mib"].as_f64(),
-            decimals: 0,
-            target: Target::AtMost(0.5),
-        },
-        Row {
-            name: "test accuracy",
-            kiln: kiln_train["test"]["accuracy"].as_f64(),
-            pytorch: pytorch["test"]["accuracy"].as_f64(),
+        });
+        rows.push(Row {
+            name: format!("{set}: test accuracy, default recipes (one seed)"),
+            kiln: s.kiln["test"]["accuracy"].as_f64(),
+            pytorch: s.pytorch["test"]["accuracy"].as_f64(),
             decimals: 4,
             target: Target::WithinPoints(1.0),
-        },
-    ];
+        });
+    }
+    let first = sets.first();
+    let of_first = |f: fn(&SetRuns) -> Option<f64>| first.and_then(f);
+    rows.push(Row {
+        name: "training tokens/s (first set, default recipes)".into(),
+        kiln: of_first(|s| s.kiln["train"]["tokens_per_second"].as_f64()),
+        pytorch: of_first(|s| s.pytorch["train"]["tokens_per_second"].as_f64()),
+        decimals: 0,
+        target: Target::None,
+    });
+    rows.push(Row {
+        name: "inference samples/s".into(),
+        kiln: kiln_eval["inference"]["samples_per_second"].as_f64(),
+        pytorch: of_first(|s| s.pytorch["inference"]["samples_per_second"].as_f64()),
+        decimals: 1,
+        target: Target::AtLeast(1.5),
+    });
+    rows.push(Row {
+        name: "peak RSS MiB (training run)".into(),
+        kiln: of_first(|s| s.kiln["train"]["peak_rss_mib"].as_f64()),
+        pytorch: of_first(|s| s.pytorch["train"]["peak_rss_mib"].as_f64()),
+        decimals: 0,
+        target: Target::AtMost(0.5),
+    });
+    let null = Value::Null;
+    let (kiln_train, pytorch) = first.map_or((&null, &null), |s| (&s.kiln, &s.pytorch));
     let text = |v: &Value| v.as_str().map(str::to_string);
     let unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
     let torch_version = text(&pytorch["versions"]["torch"]);
@@ -662,8 +749,9 @@ fn bench_report(
     }
     let kiln_loop = kiln_train["train"]["wall_seconds"].as_f64();
     let seconds = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1} s"));
+    let first_set = first.map_or("?", |s| s.set.as_str());
     md += &format!(
-        "\nTraining loop (per-epoch validation and checkpoint saves excluded on both sides): kiln {}, PyTorch {}.\n",
+        "\n{first_set}, training loop (per-epoch validation and checkpoint saves excluded on both sides): kiln {}, PyTorch {}.\n",
         seconds(kiln_loop),
         seconds(pytorch["train"]["loop_seconds"].as_f64()),
     );
@@ -686,8 +774,9 @@ fn bench_report(
         (Some(wall), Some(mut phases)) => {
             let timed: f64 = phases.iter().map(|&(_, _, s)| s).sum();
             phases.push(("other", "other (loop − phases)", wall - timed));
-            md +=
-                "\n| kiln training phase | seconds | share of the training loop |\n|---|---|---|\n";
+            md += &format!(
+                "\n| kiln training phase ({first_set}, default recipe) | seconds | share of the training loop |\n|---|---|---|\n"
+            );
             let mut json = serde_json::Map::new();
             for (key, name, s) in phases {
                 md += &format!("| {name} | {s:.1} | {:.1}% |\n", 100.0 * s / wall);
@@ -711,20 +800,33 @@ fn bench_report(
         unknown(&setup.kernel)
     );
     let count = |v: &Value| v.as_u64().map_or("?".to_string(), |n| n.to_string());
+    let examples: Vec<String> = sets
+        .iter()
+        .map(|s| {
+            format!(
+                "{} ({} training examples)",
+                s.set,
+                count(&s.kiln["train"]["examples"])
+            )
+        })
+        .collect();
     md += &format!(
-        "\n- Machine: {machine}\n- Threads: {} each (kiln: RAYON_NUM_THREADS; PyTorch: torch.set_num_threads)\n\
+        "\n- Machine: {machine}\n- CPU kernels: {}\n- Threads: {} each (kiln: RAYON_NUM_THREADS; PyTorch: torch.set_num_threads)\n\
          - Versions: kiln {} (device {}); torch {}, transformers {}, Python {}\n\
-         - Training: all-MiniLM-L6-v2 on kiln's seed-{SEED} rotten-tomatoes split ({} training examples), \
-         AdamW with warmup + linear decay, `{}` on both sides\n\
-         - Inference: each side's best model over {} examples (the training split), length-sorted batches \
-         of {INFER_BATCH_SIZE} padded to their longest, tokenization excluded\n- Date: {}\n",
+         - Training: all-MiniLM-L6-v2 on kiln's seed-{SEED} split of {}, \
+         AdamW with warmup + linear decay, `{}` on both sides; kiln's default batching (packed) \
+         and PyTorch's (shuffled, padded to each batch's longest), then kiln with PyTorch's \
+         (`--sampler shuffled`) for the equal-batching row\n\
+         - Inference: each side's best model on {first_set} over {} examples (the training split), \
+         length-sorted batches of {INFER_BATCH_SIZE} padded to their longest, tokenization excluded\n- Date: {}\n",
+        setup.kernels(),
         setup.threads,
         unknown(&setup.kiln_commit),
         unknown(&text(&kiln_train["device"])),
         unknown(&torch_version),
         unknown(&transformers_version),
         unknown(&python_version),
-        count(&kiln_train["train"]["examples"]),
+        examples.join(" and "),
         recipe.join(" "),
         count(&pytorch["inference"]["examples"]),
         unknown(&setup.date),
@@ -732,7 +834,10 @@ fn bench_report(
 
     let results = json!({
         "date": setup.date,
-        "machine": { "cpu": setup.cpu, "logical_cpus": setup.logical_cpus, "kernel": setup.kernel },
+        "machine": {
+            "cpu": setup.cpu, "cpu_flags": setup.cpu_flags, "logical_cpus": setup.logical_cpus,
+            "kernel": setup.kernel,
+        },
         "threads": setup.threads,
         "recipe": recipe.join(" "),
         "versions": {
@@ -741,8 +846,10 @@ fn bench_report(
         },
         "comparison": rows.iter().map(Row::json).collect::<Vec<_>>(),
         "kiln_phases": phase_json,
-        "kiln": { "train": kiln_train, "eval": kiln_eval },
-        "pytorch": pytorch,
+        "sets": sets.iter().map(|s| json!({
+            "set": s.set, "kiln": s.kiln, "kiln_equal_batching": s.kiln_equal, "pytorch": s.pytorch,
+        })).collect::<Vec<_>>(),
+        "kiln_eval": kiln_eval,
     });
     (md, results)
 }
@@ -787,6 +894,7 @@ mod tests {
     fn setup() -> Setup {
         Setup {
             cpu: Some("Test CPU".into()),
+            cpu_flags: vec!["avx2".into(), "fma".into(), "avx512f".into()],
             logical_cpus: Some(2),
             kernel: Some("6.1.0".into()),
             threads: 2,
@@ -804,6 +912,15 @@ mod tests {
         })
     }
 
+    fn runs(set: &str, kiln_train: Value, equal_samples: f64) -> SetRuns {
+        SetRuns {
+            set: set.into(),
+            kiln: kiln_train,
+            kiln_equal: json!({"train": {"samples_per_second": equal_samples}}),
+            pytorch: pytorch(),
+        }
+    }
+
     #[test]
     fn report_compares_against_the_targets_and_splits_the_training_loop() {
         let kiln_train = json!({
@@ -815,21 +932,25 @@ mod tests {
                 "phases": {"data_seconds": 10.0, "forward_seconds": 60.0, "backward_seconds": 100.0, "optimizer_seconds": 20.0},
             },
         });
+        let short = json!({"test": {"accuracy": 0.8}, "train": {"examples": 2400, "samples_per_second": 60.0}});
         let kiln_eval =
             json!({"accuracy": 0.9, "inference": {"examples": 3200, "samples_per_second": 120.0}});
-        let (md, results) = bench_report(
-            &kiln_train,
-            &kiln_eval,
-            &pytorch(),
-            &bench_recipe(3),
-            &setup(),
-        );
+        let sets = [runs("rt", kiln_train, 36.0), runs("short", short, 44.0)];
+        let (md, results) = bench_report(&sets, &kiln_eval, &bench_recipe(3), &setup());
         assert!(
-            md.contains("| training samples/s | 48.0 | 40.0 | 1.20× | ≥ 1.0× | met |"),
+            md.contains("| rt: training samples/s, default recipes (kiln packed, PyTorch shuffled) | 48.0 | 40.0 | 1.20× | ≥ 1.3× | **not met** |"),
             "{md}"
         );
         assert!(
-            md.contains("| training tokens/s | 1300 | 1000 | 1.30× | — |  |"),
+            md.contains("| rt: training samples/s, equal batching (both shuffled) | 36.0 | 40.0 | 0.90× | ≥ 1.0× | **not met** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| short: training samples/s, default recipes (kiln packed, PyTorch shuffled) | 60.0 | 40.0 | 1.50× | ≥ 1.3× | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| short: training samples/s, equal batching (both shuffled) | 44.0 | 40.0 | 1.10× | ≥ 1.0× | met |"),
             "{md}"
         );
         assert!(
@@ -841,7 +962,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| test accuracy | 0.8425 | 0.8375 | +0.50 points | ± 1 point | met |"),
+            md.contains("| rt: test accuracy, default recipes (one seed) | 0.8425 | 0.8375 | +0.50 points | ± 1 point | met |"),
             "{md}"
         );
         assert!(md.contains("| backward | 100.0 | 50.0% |"), "{md}");
@@ -853,25 +974,41 @@ mod tests {
             md.contains("kiln abc1234 (device flex); torch 2.15.0"),
             "{md}"
         );
+        assert!(
+            md.contains(
+                "- CPU kernels: kiln AVX-512 (matmul, AdamW, GELU); flags avx2 fma avx512f"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("rt (3200 training examples) and short (2400 training examples)"),
+            "{md}"
+        );
         assert!(md.contains("`--epochs 3 --batch-size 32"), "{md}");
-        assert!(md.contains("best model over 3200 examples"), "{md}");
-        assert_eq!(results["comparison"][2]["met"], json!(false));
+        assert!(md.contains("best model on rt over 3200 examples"), "{md}");
+        assert!(
+            md.contains(
+                "| training tokens/s (first set, default recipes) | 1300 | 1000 | 1.30× | — |  |"
+            ),
+            "{md}"
+        );
+        assert_eq!(results["comparison"][7]["met"], json!(false));
         assert_eq!(
-            results["comparison"][4]["kiln_minus_pytorch_points"]
+            results["comparison"][2]["kiln_minus_pytorch_points"]
                 .as_f64()
                 .map(|p| (p * 100.0).round()),
             Some(50.0)
         );
         assert_eq!(results["kiln_phases"]["optimizer"]["seconds"], json!(20.0));
+        assert_eq!(results["machine"]["cpu_flags"][2], json!("avx512f"));
     }
 
     #[test]
     fn figures_an_older_kiln_lacks_are_not_available() {
         let kiln_train = json!({"test": {"accuracy": 0.8425}, "train": {"wall_seconds": 200.0, "samples_per_second": 48.0}});
         let (md, results) = bench_report(
-            &kiln_train,
+            &[runs("rt", kiln_train, 30.0)],
             &json!({"accuracy": 0.9}),
-            &pytorch(),
             &bench_recipe(1),
             &setup(),
         );
@@ -881,7 +1018,7 @@ mod tests {
         );
         assert!(md.contains("time per training phase: n/a"), "{md}");
         assert_eq!(results["kiln_phases"], Value::Null);
-        assert_eq!(results["comparison"][2]["met"], Value::Null);
+        assert_eq!(results["comparison"][4]["met"], Value::Null);
     }
 
     #[test]

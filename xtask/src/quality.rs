@@ -390,12 +390,13 @@ fn quality_table(results: &[RunResult], setup: &Setup) -> String {
     }
     let _ = writeln!(
         md,
-        "\n{} ({} logical CPUs), {} thread(s) each side, kiln {}, {}",
+        "\n{} ({} logical CPUs; {}), {} thread(s) each side, kiln {}, {}",
         setup.cpu.as_deref().unwrap_or("unknown CPU"),
         setup
             .logical_cpus
             .map(|n| n.to_string())
             .unwrap_or_else(|| "?".into()),
+        setup.kernels(),
         setup.threads,
         setup.kiln_commit.as_deref().unwrap_or("?"),
         setup.date.as_deref().unwrap_or("?"),
@@ -446,6 +447,7 @@ mod tests {
         ];
         let setup = Setup {
             cpu: Some("Test CPU".into()),
+            cpu_flags: vec!["avx2".into(), "fma".into()],
             logical_cpus: Some(2),
             kernel: None,
             threads: 2,

@@ -131,6 +131,22 @@ impl TokenBatch {
         }
     }
 
+    /// The same batch on `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        Self {
+            input_ids: self.input_ids.to_device(device),
+            token_type_ids: self.token_type_ids.to_device(device),
+            attention_mask: self.attention_mask.to_device(device),
+            lengths: self.lengths,
+            packing: self.packing.map(|p| Packing {
+                position_ids: p.position_ids.to_device(device),
+                attention: p.attention.to_device(device),
+                first_token: p.first_token.to_device(device),
+                mean_weights: p.mean_weights.to_device(device),
+            }),
+        }
+    }
+
     /// Examples in the batch (rows, when packed, hold several).
     pub fn num_examples(&self) -> usize {
         self.lengths.len()
@@ -174,4 +190,36 @@ pub fn pack_rows(lengths: &[usize], capacity: usize) -> Vec<Vec<usize>> {
         }
     }
     rows.into_iter().map(|(_, members)| members).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::packed_padding_share;
+
+    #[test]
+    fn rows_hold_every_example_once_within_capacity() {
+        let lengths: Vec<usize> = (0..200).map(|i| 1 + (i * 37 + 11) % 61).collect();
+        let capacity = *lengths.iter().max().unwrap();
+        let rows = pack_rows(&lengths, capacity);
+        let mut seen: Vec<usize> = rows.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+        assert!(rows
+            .iter()
+            .all(|r| r.iter().map(|&i| lengths[i]).sum::<usize>() <= capacity));
+        // First-fit decreasing uses at most 11/9 of the optimum (+1); the optimum needs at
+        // least total / capacity rows.
+        let total: usize = lengths.iter().sum();
+        assert!(rows.len() <= (11 * total.div_ceil(capacity)).div_ceil(9) + 1);
+    }
+
+    #[test]
+    fn packed_padding_counts_rows_as_long_as_the_longest_example() {
+        let lengths = [6, 14, 26, 7, 13, 15];
+        // Rows 26 | 15+7 | 14+6 | 13: 4 rows of 26 slots for 81 tokens.
+        let share = packed_padding_share(&lengths, &[vec![0, 1, 2, 3, 4, 5]]);
+        assert!((share - 23.0 / 104.0).abs() < 1e-12, "{share}");
+        assert_eq!(packed_padding_share(&lengths, &[]), 0.0);
+    }
 }

@@ -245,6 +245,24 @@ pub fn padding_share(lengths: &[usize], batches: &[Vec<usize>], pad_to_multiple:
     }
 }
 
+/// Padding share of a batch plan when each batch is packed (`TokenBatch::pack`): rows as long
+/// as the batch's longest example, filled first-fit decreasing. 0 for an empty plan.
+pub fn packed_padding_share(lengths: &[usize], batches: &[Vec<usize>]) -> f64 {
+    let (mut real, mut total) = (0usize, 0usize);
+    for batch in batches {
+        let batch_lengths: Vec<usize> = batch.iter().map(|&i| lengths[i]).collect();
+        let longest = batch_lengths.iter().copied().max().unwrap_or(0).max(1);
+        let rows = crate::batch::pack_rows(&batch_lengths, longest).len();
+        real += batch_lengths.iter().sum::<usize>();
+        total += rows * longest;
+    }
+    if total == 0 {
+        0.0
+    } else {
+        1.0 - real as f64 / total as f64
+    }
+}
+
 /// How strongly a batch plan groups examples of the same label: the chance that two examples
 /// of one batch share a label, averaged over batches (of two or more), divided by the same
 /// chance for two examples drawn from the whole set. About 1 for random batches; above 1 when

@@ -126,6 +126,17 @@ pub fn bucketed_loader(
     device: &Device,
 ) -> Arc<dyn DataLoader<ClassificationBatch>> {
     let plan: Vec<Vec<usize>> = sampler.epoch(epoch).into_iter().skip(skip).collect();
+    planned_loader(examples, plan, batcher, num_workers, device)
+}
+
+/// Loader over the batches of `plan` (lists of example indices), in plan order.
+pub fn planned_loader(
+    examples: Arc<Vec<EncodedExample>>,
+    plan: Vec<Vec<usize>>,
+    batcher: ClassificationBatcher,
+    num_workers: usize,
+    device: &Device,
+) -> Arc<dyn DataLoader<ClassificationBatch>> {
     let dataset = PlannedDataset { examples, plan };
     let mut builder = DataLoaderBuilder::new(batcher)
         .batch_size(1)

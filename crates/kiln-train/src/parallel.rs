@@ -56,84 +56,77 @@ pub fn shard_rows(rows: usize, devices: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-fn rows_of(
-    batch: &TokenBatch,
-    targets: &Tensor<1, Int>,
-    rows: &Range<usize>,
-    device: &Device,
-) -> (TokenBatch, Tensor<1, Int>) {
-    let (start, len) = (rows.start, rows.len());
-    let tokens = TokenBatch {
-        input_ids: batch
-            .input_ids
-            .clone()
-            .narrow(0, start, len)
-            .to_device(device),
-        token_type_ids: batch
-            .token_type_ids
-            .clone()
-            .narrow(0, start, len)
-            .to_device(device),
-        attention_mask: batch
-            .attention_mask
-            .clone()
-            .narrow(0, start, len)
-            .to_device(device),
-        lengths: batch.lengths[rows.clone()].to_vec(),
-        packing: None,
-    };
-    (
-        tokens,
-        targets.clone().narrow(0, start, len).to_device(device),
-    )
+/// One device's share of a micro-batch: its examples as a batch (padded or packed on their
+/// own), their targets, and which rows of the whole batch they are.
+pub struct Shard {
+    pub tokens: TokenBatch,
+    pub targets: Tensor<1, Int>,
+    pub rows: Range<usize>,
 }
 
-/// Forward and backward of `batch` split over `devices` (autodiff devices; `model` lives on the
-/// first). `seed` seeds each shard's dropout (shard i draws from `mix(seed, i)`).
+/// One rayon pool per shard, kept for the whole run, splitting the process's threads between
+/// them: each shard's ops run on its own cores (on a CPU, every core works on a shard instead
+/// of waiting out the ops too small to split), and on the same threads step after step, so
+/// their memory stays in the same allocator arenas. Empty when a pool cannot be built (the
+/// shards then share the global pool).
+pub fn shard_pools(shards: usize) -> Vec<rayon::ThreadPool> {
+    let threads = (rayon::current_num_threads() / shards.max(1)).max(1);
+    (0..shards)
+        .map(|_| rayon::ThreadPoolBuilder::new().num_threads(threads).build())
+        .collect::<Result<_, _>>()
+        .unwrap_or_default()
+}
+
+/// Forward and backward of a micro-batch of `total` examples split into `shards`, shard i on
+/// `devices[i]` (autodiff devices; `model` lives on the first) in `pools[i]` (see
+/// [`shard_pools`]). `seed` seeds each shard's dropout (shard i draws from `mix(seed, i)`).
 pub fn data_parallel_step(
     model: &BertClassifier,
     devices: &[Device],
-    batch: &TokenBatch,
-    targets: &Tensor<1, Int>,
+    pools: &[rayon::ThreadPool],
+    shards: Vec<Shard>,
+    total: usize,
     seed: u64,
     loss_of: &ShardLoss<'_>,
 ) -> ParallelStep {
     let main = &devices[0];
-    let total = targets.dims()[0].max(1);
-    let shards = shard_rows(targets.dims()[0], devices.len());
+    let total = total.max(1);
     let results: Vec<(GradientsParams, f64, f64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
-            .iter()
+            .into_iter()
             .zip(devices)
             .enumerate()
-            .map(|(i, (rows, device))| {
+            .map(|(i, (shard, device))| {
                 let replica = model.clone().fork(device);
-                let (tokens, shard_targets) = rows_of(batch, targets, rows, device);
-                let weight = rows.len() as f64 / total as f64;
-                let rows = rows.clone();
+                let tokens = shard.tokens.to_device(device);
+                let targets = shard.targets.to_device(device);
+                let weight = shard.rows.len() as f64 / total as f64;
+                let rows = shard.rows;
                 scope.spawn(move || {
-                    // Dropout masks: kiln's are per thread; burn's generator (GPU devices) is one
-                    // per process, so there the masks depend on the threads' interleaving.
-                    let shard_seed = mix(seed, i as u64);
-                    kiln_model::dropout::seed(shard_seed);
-                    device.seed(shard_seed);
-                    let start = Instant::now();
-                    let logits = replica.forward(
-                        tokens.input_ids,
-                        tokens.token_type_ids,
-                        tokens.attention_mask,
-                    );
-                    let loss = loss_of(logits, shard_targets, rows).mul_scalar(weight);
-                    let value = loss.clone().into_scalar::<f64>();
-                    let forward = start.elapsed().as_secs_f64();
-                    let grads = GradientsParams::from_grads(loss.backward(), &replica);
-                    let _ = device.sync();
-                    (
-                        grads,
-                        value,
-                        forward,
-                        start.elapsed().as_secs_f64() - forward,
-                    )
+                    let run = move || {
+                        // Dropout masks: kiln's are per thread; burn's generator (GPU devices) is
+                        // one per process, so there the masks depend on the threads' interleaving.
+                        let shard_seed = mix(seed, i as u64);
+                        kiln_model::dropout::seed(shard_seed);
+                        device.seed(shard_seed);
+                        let start = Instant::now();
+                        let logits = replica.forward_batch(tokens);
+                        let loss = loss_of(logits, targets, rows).mul_scalar(weight);
+                        let value = loss.clone().into_scalar::<f64>();
+                        let forward = start.elapsed().as_secs_f64();
+                        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+                        let _ = device.sync();
+                        (
+                            grads,
+                            value,
+                            forward,
+                            start.elapsed().as_secs_f64() - forward,
+                        )
+                    };
+                    match pools.get(i) {
+                        Some(pool) => pool.install(run),
+                        None => run(),
+                    }
                 })
             })
             .collect();

@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use kiln_data::bucket::{BatchSize, BucketSampler, Sampler};
-use kiln_data::loader::{bucketed_loader, ClassificationBatcher};
+use kiln_data::loader::{planned_loader, ClassificationBatcher};
 use kiln_data::pipeline::EncodedExample;
 use kiln_data::TokenBatch;
 use kiln_loss::{DistillationLoss, Loss};
+use kiln_model::activation::is_cpu;
 use kiln_model::dropout::mix;
 use kiln_model::BertClassifier;
 
@@ -31,7 +32,7 @@ use crate::error::TrainError;
 use crate::history::{EpochPoint, EvalPoint, StepPoint};
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
 use crate::optim::{lr_groups, module_lr, OptimizerSpec};
-use crate::parallel::{data_parallel_step, ParallelStep};
+use crate::parallel::{data_parallel_step, shard_pools, shard_rows, ParallelStep, Shard};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
 
@@ -82,6 +83,10 @@ pub struct TrainConfig {
     pub sampler: Sampler,
     /// With bucketing, batches' worth of examples sorted together (see `BucketSampler`).
     pub bucket_chunk_batches: usize,
+    /// On a single CPU device, each batch runs as this many shards side by side, each on its
+    /// share of the cores, and their gradients are averaged: the same step, with every core
+    /// busy (dropout masks are drawn per shard, so the count is part of the recipe).
+    pub batch_shards: usize,
     pub lr: f64,
     pub schedule: ScheduleKind,
     pub warmup_ratio: f64,
@@ -132,6 +137,7 @@ impl Default for TrainConfig {
             token_budget: None,
             sampler: Sampler::default(),
             bucket_chunk_batches: kiln_data::bucket::MEGA_CHUNK_BATCHES,
+            batch_shards: 2,
             lr: 5e-5,
             schedule: ScheduleKind::Linear,
             warmup_ratio: 0.1,
@@ -190,6 +196,9 @@ impl TrainConfig {
             return bad(
                 "--keep-checkpoints, --max-bad-steps and --save-every must be at least 1".into(),
             );
+        }
+        if self.batch_shards == 0 {
+            return bad("--batch-shards must be at least 1".into());
         }
         if self.bucket_chunk_batches == 0 {
             return bad("--bucket-chunk must be at least 1".into());
@@ -575,11 +584,16 @@ pub fn train_on_devices(
         )));
     }
     let ad = device.clone().autodiff();
+    // One shard of each batch per device; on a single CPU device, `batch_shards` shards side by
+    // side, each with its share of the cores (see `crate::parallel`).
     let replicas: Vec<Device> = if config.strategy.kind == StrategyKind::Frozen {
         vec![ad.clone()]
+    } else if devices.len() == 1 && is_cpu(device) {
+        vec![ad.clone(); config.batch_shards]
     } else {
         devices.iter().map(|d| d.clone().autodiff()).collect()
     };
+    let pools = shard_pools(replicas.len());
     let loss_fn = config.loss();
     // `fork` keeps a plain module plain; `train` turns its parameters into autodiff leaves.
     let model = model.fork(&ad).train();
@@ -701,8 +715,7 @@ pub fn train_on_devices(
     let batcher = ClassificationBatcher {
         pad_id: data.pad_id,
         pad_to_multiple: config.pad_to_multiple,
-        // Data-parallel shards split a batch by rows, so they take one example a row.
-        pack: config.sampler == Sampler::Packed && replicas.len() == 1,
+        pack: config.sampler == Sampler::Packed,
     };
     let validate = |model: &BertClassifier| -> ClassificationMetrics {
         let inference = model.valid();
@@ -757,13 +770,21 @@ pub fn train_on_devices(
         let mut window_start = Instant::now();
 
         // Full-model strategies read batches through burn's data loader (the same plan, built
-        // by its workers); the frozen strategy reads its feature cache.
+        // by its workers; each batch as one item per shard); the frozen strategy reads its
+        // feature cache.
         let loader = (!frozen).then(|| {
-            bucketed_loader(
+            let shard_plan = plan_batches
+                .iter()
+                .skip(skip)
+                .flat_map(|b| {
+                    shard_rows(b.len(), replicas.len())
+                        .into_iter()
+                        .map(|r| b[r].to_vec())
+                })
+                .collect();
+            planned_loader(
                 data.train.clone(),
-                &sampler,
-                epoch as u64,
-                skip,
+                shard_plan,
                 batcher,
                 config.num_workers,
                 &ad,
@@ -798,25 +819,38 @@ pub fn train_on_devices(
                 };
             let (micro_loss, examples, tokens) = match (&mut loader_iter, &train_cache) {
                 (Some(it), _) => {
-                    let b = it
-                        .next()
-                        .ok_or_else(|| TrainError::Data("the data loader ended early".into()))?
-                        .map_err(|e| TrainError::Data(e.to_string()))?;
+                    let mut shards = Vec::with_capacity(replicas.len());
+                    for rows in shard_rows(indices.len(), replicas.len()) {
+                        let b = it
+                            .next()
+                            .ok_or_else(|| TrainError::Data("the data loader ended early".into()))?
+                            .map_err(|e| TrainError::Data(e.to_string()))?;
+                        shards.push(Shard {
+                            tokens: b.tokens,
+                            targets: b.labels,
+                            rows,
+                        });
+                    }
                     lap.lap(&mut state.phases.data_seconds);
-                    let examples = b.tokens.lengths.len();
-                    let tokens: usize = b.tokens.lengths.iter().sum();
-                    let micro_loss = if replicas.len() > 1 {
-                        MicroLoss::Parallel(data_parallel_step(
-                            &model,
-                            &replicas,
-                            &b.tokens,
-                            &b.labels,
-                            dropout_seed,
-                            &loss_of,
-                        ))
-                    } else {
-                        let logits = model.forward_batch(b.tokens);
-                        MicroLoss::Single(loss_of(logits, b.labels, 0..examples))
+                    let examples = indices.len();
+                    let tokens: usize = shards.iter().flat_map(|s| &s.tokens.lengths).sum();
+                    let micro_loss = match shards.pop() {
+                        Some(shard) if shards.is_empty() => {
+                            let logits = model.forward_batch(shard.tokens);
+                            MicroLoss::Single(loss_of(logits, shard.targets, shard.rows))
+                        }
+                        last => {
+                            shards.extend(last);
+                            MicroLoss::Parallel(data_parallel_step(
+                                &model,
+                                &replicas,
+                                &pools,
+                                shards,
+                                examples,
+                                dropout_seed,
+                                &loss_of,
+                            ))
+                        }
                     };
                     (micro_loss, examples, tokens)
                 }
