@@ -9,6 +9,7 @@ use std::sync::Arc;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use common::*;
+use kiln_data::bucket::Sampler;
 use kiln_model::Pooling;
 use kiln_train::clip::{clip_global_norm, global_norm};
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
@@ -96,53 +97,78 @@ fn accumulating_k_batches_of_n_equals_one_batch_of_k_times_n() {
 }
 
 #[test]
-fn a_batch_split_over_devices_makes_the_step_one_device_makes() {
-    // Two (and three, unevenly split) replicas on the one CPU device: each forks the model, runs
-    // its shard in its own thread and sends its gradients back. Shards of 3+3+2 of 8 examples
-    // must be weighted by size, or the step differs from the single-device one.
+fn a_batch_split_over_devices_or_shards_makes_the_step_one_device_makes() {
+    // Two (and three, unevenly split) replicas on the one CPU device — given as a device list,
+    // or as batch shards of one device — each fork the model, run their shard in their own
+    // thread and send their gradients back. Shards of 3+3+2 of 8 examples must be weighted by
+    // size, or the step differs from the single-shard one. Packed and padded shards alike.
     let _serial = serial();
     let device = Device::flex();
     let data = TrainData {
         valid: Arc::new(Vec::new()),
         ..data(8, 0)
     };
-    let config = TrainConfig {
-        grad_clip: Some(0.5),
-        ..sgd(8, 1)
-    };
-    let one = train(
-        tiny_model(0.0, Pooling::Cls, &device),
-        &data,
-        &config,
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
-    let start = values(&tiny_model(0.0, Pooling::Cls, &device));
-    let single = values(&one.model);
-    for n in [2, 3] {
-        let devices = vec![device.clone(); n];
-        let split = train_on_devices(
+    for sampler in [Sampler::Packed, Sampler::Shuffled] {
+        let config = TrainConfig {
+            grad_clip: Some(0.5),
+            sampler,
+            ..sgd(8, 1)
+        };
+        let one = train(
             tiny_model(0.0, Pooling::Cls, &device),
             &data,
-            &config,
-            &devices,
+            &TrainConfig {
+                batch_shards: 1,
+                ..config.clone()
+            },
+            &device,
             None,
             None,
             &mut Silent,
         )
         .unwrap();
-        assert_eq!(split.stats.steps, 1);
-        let (worst, moved) = gaps(&single, &values(&split.model), &start);
-        assert!(moved > 1e-3, "the step moved the weights ({moved})");
-        assert!(worst < 1e-5, "{n} devices vs one: max abs diff {worst}");
-        let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
-        assert!(
-            (a - b).abs() < 1e-5,
-            "batch loss {a} on one device, {b} on {n}"
-        );
+        let start = values(&tiny_model(0.0, Pooling::Cls, &device));
+        let single = values(&one.model);
+        for n in [2, 3] {
+            let devices = vec![device.clone(); n];
+            let on_devices = train_on_devices(
+                tiny_model(0.0, Pooling::Cls, &device),
+                &data,
+                &config,
+                &devices,
+                None,
+                None,
+                &mut Silent,
+            )
+            .unwrap();
+            let sharded = train(
+                tiny_model(0.0, Pooling::Cls, &device),
+                &data,
+                &TrainConfig {
+                    batch_shards: n,
+                    ..config.clone()
+                },
+                &device,
+                None,
+                None,
+                &mut Silent,
+            )
+            .unwrap();
+            for (how, split) in [("devices", on_devices), ("shards", sharded)] {
+                assert_eq!(split.stats.steps, 1);
+                let (worst, moved) = gaps(&single, &values(&split.model), &start);
+                assert!(moved > 1e-3, "the step moved the weights ({moved})");
+                assert!(
+                    worst < 1e-5,
+                    "{sampler:?}, {n} {how} vs one: max abs diff {worst}"
+                );
+                let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{sampler:?}: batch loss {a} in one shard, {b} in {n} {how}"
+                );
+            }
+        }
     }
 }
 
