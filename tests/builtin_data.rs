@@ -4,14 +4,16 @@
 //! has 6532 train and 2568 test documents over 52 topics, and kiln tests on that published test
 //! file, splitting only validation off train.
 //!
-//! Runs for each set in the cache; with KILN_REQUIRE_REAL=1 (`cargo xtask test` after a
-//! successful fetch) a missing set fails the test.
+//! Ignored unless asked for: `cargo xtask test` fetches the sets and runs them
+//! (`--include-ignored`); a missing set then fails them.
+
+mod common;
 
 use kiln::data::builtin::Builtin;
 use kiln::data::pipeline::{load_splits, DataOptions, DataSource};
-use kiln::fetch::{self, Artifact};
 
 #[test]
+#[ignore = "needs fetched files: cargo xtask test fetches them and runs ignored tests"]
 fn builtin_sets_have_the_published_counts() {
     let expected = [
         ("rotten-tomatoes", 4000, 2000),
@@ -19,14 +21,7 @@ fn builtin_sets_have_the_published_counts() {
         ("uci-sentiment", 3000, 1500),
     ];
     for (name, total, per_label) in expected {
-        let artifact: Artifact = name.parse().unwrap();
-        let Some(dir) = fetch::cached(artifact, &fetch::cache_dir()) else {
-            if std::env::var_os("KILN_REQUIRE_REAL").is_some() {
-                panic!("KILN_REQUIRE_REAL is set but {name} is not in the cache");
-            }
-            eprintln!("SKIPPED: {name} is not in the cache; run `cargo xtask fetch {name}`");
-            continue;
-        };
+        let dir = common::fetched(name);
         let set: Builtin = name.parse().unwrap();
         let raw = set.load(&dir).unwrap();
         assert_eq!(raw.examples.len(), total, "{name}");
@@ -56,16 +51,10 @@ fn builtin_sets_have_the_published_counts() {
 }
 
 #[test]
+#[ignore = "needs fetched files: cargo xtask test fetches them and runs ignored tests"]
 fn reuters_r52_uses_its_published_test_split() {
     let name = "reuters-r52";
-    let artifact: Artifact = name.parse().unwrap();
-    let Some(dir) = fetch::cached(artifact, &fetch::cache_dir()) else {
-        if std::env::var_os("KILN_REQUIRE_REAL").is_some() {
-            panic!("KILN_REQUIRE_REAL is set but {name} is not in the cache");
-        }
-        eprintln!("SKIPPED: {name} is not in the cache; run `cargo xtask fetch {name}`");
-        return;
-    };
+    let dir = common::fetched(name);
     let set: Builtin = name.parse().unwrap();
     let train = set.load(&dir).unwrap();
     let test = set

@@ -11,11 +11,11 @@
 //! its `index` (and `id`), `--top-k`, `--echo-text`, and errors naming file and line. The model
 //! is the tiny fixture, a (randomly initialised) BertForSequenceClassification with 3 labels.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-use kiln::fetch::{self, Artifact};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -462,25 +462,10 @@ struct MiniLmSentence {
     mean_pooled: Vec<f32>,
 }
 
-/// The cached real checkpoint, or `None` with SKIPPED printed (a failure under KILN_REQUIRE_REAL),
-/// as tests/minilm_parity.rs does.
-fn minilm() -> Option<PathBuf> {
-    let dir = fetch::cached(Artifact::MiniLmL6, &fetch::cache_dir());
-    if dir.is_none() {
-        if std::env::var_os("KILN_REQUIRE_REAL").is_some() {
-            panic!(
-                "KILN_REQUIRE_REAL is set but minilm-l6 is not in the cache ({})",
-                fetch::cache_dir().display()
-            );
-        }
-        eprintln!("SKIPPED: minilm-l6 is not in the cache; run `cargo xtask fetch minilm-l6`");
-    }
-    dir
-}
-
 #[test]
+#[ignore = "needs fetched files: cargo xtask test fetches them and runs ignored tests"]
 fn minilm_embed_equals_sentence_transformers() {
-    let Some(dir) = minilm() else { return };
+    let dir = common::fetched("minilm-l6");
     assert!(
         dir.join("modules.json").is_file(),
         "the fetched checkpoint ships modules.json"

