@@ -294,13 +294,15 @@ fn positive(value: Option<&String>, flag: &str) -> Result<usize> {
 /// per-step overhead decides the speed.
 const BENCH_SETS: [&str; 2] = ["rotten-tomatoes", "uci-sentiment"];
 
-/// One set's runs: kiln's default recipe, kiln with PyTorch's batching (plain shuffled batches
-/// padded to their longest), and PyTorch + transformers' `Trainer` (its default batching).
+/// One set's runs: kiln's default recipe, kiln with the `Trainer`'s default batching (plain
+/// shuffled batches padded to their longest), and PyTorch + transformers' `Trainer` with its
+/// default batching and with its length-grouped sampler (`group_by_length`, its fastest).
 struct SetRuns {
     set: String,
     kiln: Value,
     kiln_equal: Value,
     pytorch: Value,
+    pytorch_grouped: Value,
 }
 
 /// kiln against PyTorch + transformers on this machine, one after the other so that neither
@@ -382,30 +384,35 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
                 .with_context(|| format!("`kiln eval` printed no JSON:\n{eval}"))?;
         }
         // --kiln-run: compare_hf.py warns if kiln's run used another recipe or other examples.
-        let pytorch_json = dir.join("pytorch.json");
-        let mut compare = Command::new(&python);
-        compare
-            .arg(repo_root().join("scripts/reference/compare_hf.py"))
-            .arg("--splits")
-            .arg(&splits)
-            .args(&recipe)
-            .args(["--threads", &threads, "--eval-batch-size", INFER_BATCH_SIZE])
-            .arg("--model-dir")
-            .arg(&checkpoint)
-            .arg("--kiln-run")
-            .arg(&kiln_run)
-            .arg("--json")
-            .arg(&pytorch_json)
-            .env("OMP_NUM_THREADS", &threads);
-        if i == 0 {
-            compare.arg("--infer-file").arg(&infer_file);
-        }
-        run(&mut compare)?;
+        let pytorch = |sampler: &str, infer: bool| -> Result<Value> {
+            let json_path = dir.join(format!("pytorch-{sampler}.json"));
+            let mut compare = Command::new(&python);
+            compare
+                .arg(repo_root().join("scripts/reference/compare_hf.py"))
+                .arg("--splits")
+                .arg(&splits)
+                .args(&recipe)
+                .args(["--threads", &threads, "--eval-batch-size", INFER_BATCH_SIZE])
+                .args(["--sampler", sampler])
+                .arg("--model-dir")
+                .arg(&checkpoint)
+                .arg("--kiln-run")
+                .arg(&kiln_run)
+                .arg("--json")
+                .arg(&json_path)
+                .env("OMP_NUM_THREADS", &threads);
+            if infer {
+                compare.arg("--infer-file").arg(&infer_file);
+            }
+            run(&mut compare)?;
+            read_json(&json_path)
+        };
         sets.push(SetRuns {
             set: set.to_string(),
             kiln: kiln_metrics,
             kiln_equal,
-            pytorch: read_json(&pytorch_json)?,
+            pytorch: pytorch("shuffled", i == 0)?,
+            pytorch_grouped: pytorch("group_by_length", false)?,
         });
     }
 
@@ -711,6 +718,13 @@ fn bench_report(
             target: Target::AtLeast(1.0),
         });
         rows.push(Row {
+            name: format!("{set}: training samples/s, fastest of each side (kiln packed, PyTorch group_by_length)"),
+            kiln: samples(&s.kiln),
+            pytorch: samples(&s.pytorch_grouped),
+            decimals: 1,
+            target: Target::None,
+        });
+        rows.push(Row {
             name: format!("{set}: test accuracy, default recipes (one seed)"),
             kiln: s.kiln["test"]["accuracy"].as_f64(),
             pytorch: s.pytorch["test"]["accuracy"].as_f64(),
@@ -823,8 +837,10 @@ fn bench_report(
          - Versions: kiln {} (device {}); torch {}, transformers {}, Python {}\n\
          - Training: all-MiniLM-L6-v2 on kiln's seed-{SEED} split of {}, \
          AdamW with warmup + linear decay, `{}` on both sides; kiln's default batching (packed) \
-         and PyTorch's (shuffled, padded to each batch's longest), then kiln with PyTorch's \
-         (`--sampler shuffled`) for the equal-batching row\n\
+         against the `Trainer`'s default (shuffled, padded to each batch's longest); kiln with \
+         the `Trainer`'s batching (`--sampler shuffled`) for the equal-batching row; the \
+         `Trainer` with `group_by_length` (length-grouped like kiln's `--sampler bucketed`) for \
+         the fastest-of-each-side row\n\
          - Inference: each side's best model on {first_set} over {} examples (the training split), \
          length-sorted batches of {INFER_BATCH_SIZE} padded to their longest, tokenization excluded\n- Date: {}\n",
         setup.kernels(),
@@ -855,7 +871,8 @@ fn bench_report(
         "comparison": rows.iter().map(Row::json).collect::<Vec<_>>(),
         "kiln_phases": phase_json,
         "sets": sets.iter().map(|s| json!({
-            "set": s.set, "kiln": s.kiln, "kiln_equal_batching": s.kiln_equal, "pytorch": s.pytorch,
+            "set": s.set, "kiln": s.kiln, "kiln_equal_batching": s.kiln_equal,
+            "pytorch": s.pytorch, "pytorch_group_by_length": s.pytorch_grouped,
         })).collect::<Vec<_>>(),
         "kiln_eval": kiln_eval,
     });
@@ -926,6 +943,7 @@ mod tests {
             kiln: kiln_train,
             kiln_equal: json!({"train": {"samples_per_second": equal_samples}}),
             pytorch: pytorch(),
+            pytorch_grouped: json!({"train": {"samples_per_second": 50.0}}),
         }
     }
 
@@ -959,6 +977,10 @@ mod tests {
         );
         assert!(
             md.contains("| short: training samples/s, equal batching (both shuffled) | 44.0 | 40.0 | 1.10× | ≥ 1.0× | met |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| short: training samples/s, fastest of each side (kiln packed, PyTorch group_by_length) | 60.0 | 50.0 | 1.20× | — |  |"),
             "{md}"
         );
         assert!(
@@ -1000,9 +1022,9 @@ mod tests {
             ),
             "{md}"
         );
-        assert_eq!(results["comparison"][7]["met"], json!(false));
+        assert_eq!(results["comparison"][9]["met"], json!(false));
         assert_eq!(
-            results["comparison"][2]["kiln_minus_pytorch_points"]
+            results["comparison"][3]["kiln_minus_pytorch_points"]
                 .as_f64()
                 .map(|p| (p * 100.0).round()),
             Some(50.0)
@@ -1026,7 +1048,7 @@ mod tests {
         );
         assert!(md.contains("time per training phase: n/a"), "{md}");
         assert_eq!(results["kiln_phases"], Value::Null);
-        assert_eq!(results["comparison"][4]["met"], Value::Null);
+        assert_eq!(results["comparison"][5]["met"], Value::Null);
     }
 
     #[test]
