@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use kiln_data::bucket::Sampler;
 use kiln_data::pipeline::DataSource;
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
 use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
@@ -230,31 +231,6 @@ pub struct TrainOptions {
     pub distill: Option<DistillRecord>,
 }
 
-/// How training batches are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Sampler {
-    /// Shuffled batches packed several examples to a row, each seeing only itself: what
-    /// `shuffled` computes, with next to no padding.
-    #[default]
-    Packed,
-    /// Similar lengths batched together (seeded; batch order shuffled): little padding, but
-    /// batches share whatever goes with length (on some data, the label).
-    Bucketed,
-    /// Plain shuffled batches, padded to each batch's longest example.
-    Shuffled,
-}
-
-impl From<Sampler> for kiln_data::bucket::Sampler {
-    fn from(s: Sampler) -> Self {
-        match s {
-            Sampler::Packed => Self::Packed,
-            Sampler::Bucketed => Self::Bucketed,
-            Sampler::Shuffled => Self::Shuffled,
-        }
-    }
-}
-
 /// A distillation run's own options, as config.toml records them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -382,7 +358,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         epochs: o.epochs.unwrap_or(defaults.epochs),
         batch_size: o.batch_size.unwrap_or(defaults.batch_size),
         token_budget: o.token_budget,
-        sampler: o.sampler.unwrap_or_default().into(),
+        sampler: o.sampler.unwrap_or_default(),
         bucket_chunk_batches: o.bucket_chunk.unwrap_or(defaults.bucket_chunk_batches),
         batch_shards: o.batch_shards.unwrap_or(defaults.batch_shards),
         lr: o.lr.unwrap_or(defaults.lr),

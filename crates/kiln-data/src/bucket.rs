@@ -28,17 +28,17 @@ use crate::error::DataError;
 
 /// How training batches are formed from the examples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Sampler {
-    /// Random batches, each packed into as few rows as its examples fill, every example
-    /// attending only to itself (`TokenBatch::pack`): the model computes what it computes on
-    /// `Shuffled` batches, with next to no padding.
+    /// Shuffled batches packed several examples to a row, each seeing only itself: what
+    /// `shuffled` computes, with next to no padding (`TokenBatch::pack`).
     #[default]
     Packed,
-    /// Similar lengths sorted together within mega-chunks (fairseq / HF `group_by_length`):
-    /// little padding, but batches that share a length also share whatever goes with it.
+    /// Similar lengths batched together within mega-chunks (fairseq / HF's group_by_length):
+    /// little padding, but batches share whatever goes with length (on some data, the label).
     Bucketed,
-    /// Random batches, padded to each batch's longest example.
+    /// Plain shuffled batches, padded to each batch's longest example.
     Shuffled,
 }
 
