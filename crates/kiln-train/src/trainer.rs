@@ -593,7 +593,12 @@ pub fn train_on_devices(
     } else {
         devices.iter().map(|d| d.clone().autodiff()).collect()
     };
-    let pools = shard_pools(replicas.len());
+    // Threads for the shards (none when a batch is one shard).
+    let pools = if replicas.len() > 1 {
+        shard_pools(replicas.len())
+    } else {
+        Vec::new()
+    };
     let loss_fn = config.loss();
     // `fork` keeps a plain module plain; `train` turns its parameters into autodiff leaves.
     let model = model.fork(&ad).train();
