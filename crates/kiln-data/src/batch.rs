@@ -74,14 +74,12 @@ impl TokenBatch {
         let mut mask = vec![0.0f32; flat];
         // Which example each token belongs to (`usize::MAX`: padding).
         let mut owner = vec![usize::MAX; flat];
-        let mut first_token = vec![0i64; n_examples];
-        let mut mean_weights = vec![0.0f32; n_examples * flat];
+        let mut starts = vec![0usize; n_examples];
         for (r, members) in rows.iter().enumerate() {
             let mut offset = r * seq;
             for &e in members {
                 let encoding = encodings[e];
-                first_token[e] = offset as i64;
-                let weight = 1.0 / encoding.len().max(1) as f32;
+                starts[e] = offset;
                 for (p, (&id, &ty)) in encoding
                     .input_ids
                     .iter()
@@ -94,7 +92,6 @@ impl TokenBatch {
                     positions[at] = p as i64;
                     mask[at] = 1.0;
                     owner[at] = e;
-                    mean_weights[e * flat + at] = weight;
                 }
                 offset += encoding.len();
             }
@@ -122,11 +119,7 @@ impl TokenBatch {
                     TensorData::new(attention, [n_rows, seq, seq]),
                     device,
                 ),
-                first_token: Tensor::from_data(TensorData::new(first_token, [n_examples]), device),
-                mean_weights: Tensor::from_data(
-                    TensorData::new(mean_weights, [n_examples, flat]),
-                    device,
-                ),
+                starts,
             }),
         }
     }
@@ -141,15 +134,9 @@ impl TokenBatch {
             packing: self.packing.map(|p| Packing {
                 position_ids: p.position_ids.to_device(device),
                 attention: p.attention.to_device(device),
-                first_token: p.first_token.to_device(device),
-                mean_weights: p.mean_weights.to_device(device),
+                starts: p.starts,
             }),
         }
-    }
-
-    /// Examples in the batch (rows, when packed, hold several).
-    pub fn num_examples(&self) -> usize {
-        self.lengths.len()
     }
 }
 
@@ -165,12 +152,31 @@ pub struct Packing {
     /// (dim 2), i.e. both belong to the same example; 0.0 elsewhere. A padding position
     /// attends to the row's padding only.
     pub attention: Tensor<3>,
-    /// `[examples]`: the flat index (`row × seq + offset`) of each example's first token, in
-    /// the batch's example order.
-    pub first_token: Tensor<1, Int>,
+    /// The flat index (`row × seq + offset`) of each example's first token, in the batch's
+    /// example order.
+    pub starts: Vec<usize>,
+}
+
+impl Packing {
+    /// `[examples]`: each example's first token as a flat index (for [CLS] pooling).
+    pub fn first_tokens(&self, device: &Device) -> Tensor<1, Int> {
+        let starts: Vec<i64> = self.starts.iter().map(|&s| s as i64).collect();
+        let n = starts.len();
+        Tensor::from_data(TensorData::new(starts, [n]), device)
+    }
+
     /// `[examples, rows × seq]`: each example's mean-pooling weights over the flattened tokens
-    /// (1 / its length on its own tokens, 0 elsewhere).
-    pub mean_weights: Tensor<2>,
+    /// (1 / its length on its own tokens, 0 elsewhere); `lengths` are the batch's.
+    pub fn mean_weights(&self, lengths: &[usize], device: &Device) -> Tensor<2> {
+        let [rows, seq] = self.position_ids.dims();
+        let flat = rows * seq;
+        let mut weights = vec![0.0f32; self.starts.len() * flat];
+        for (e, (&start, &len)) in self.starts.iter().zip(lengths).enumerate() {
+            let weight = 1.0 / len.max(1) as f32;
+            weights[e * flat + start..e * flat + start + len].fill(weight);
+        }
+        Tensor::from_data(TensorData::new(weights, [self.starts.len(), flat]), device)
+    }
 }
 
 /// Rows of a packed batch: which examples each row holds, in order, found by first-fit

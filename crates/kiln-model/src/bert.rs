@@ -433,15 +433,19 @@ impl BertClassifier {
         let hidden = self.bert.encode_packed(
             b.input_ids,
             b.token_type_ids,
-            packing.position_ids,
-            packing.attention,
+            packing.position_ids.clone(),
+            packing.attention.clone(),
         );
         let [rows, seq, h] = hidden.dims();
         let tokens = hidden.reshape([rows * seq, h]);
+        let device = tokens.device();
         match (self.pooling, &self.bert.pooler) {
-            (Pooling::Mean, _) => packing.mean_weights.cast(tokens.dtype()).matmul(tokens),
+            (Pooling::Mean, _) => {
+                let weights = packing.mean_weights(&b.lengths, &device);
+                weights.cast(tokens.dtype()).matmul(tokens)
+            }
             (Pooling::Cls, pooler) => {
-                let cls = tokens.select(0, packing.first_token);
+                let cls = tokens.select(0, packing.first_tokens(&device));
                 match pooler {
                     Some(p) => p.forward_cls(cls),
                     None => cls,
