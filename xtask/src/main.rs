@@ -60,6 +60,10 @@ fn feature_args(features: &Option<String>) -> Vec<String> {
 /// Builds the release `kiln` binary exactly as `cargo test --release --workspace` builds it
 /// (same targets, so the same feature unification): burn is compiled once for both.
 fn build(features: &Option<String>) -> Result<()> {
+    if given_binary().is_some() {
+        // A binary built elsewhere (say, at another commit) is run as it is.
+        return Ok(());
+    }
     let mut cmd = cargo();
     cmd.args(["build", "--release", "--quiet", "--workspace", "--tests"]);
     cmd.args(feature_args(features));
@@ -70,8 +74,17 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `target/release/kiln`, as `build` leaves it.
+/// `$KILN_BINARY` when set: benchmarks then run that binary and build nothing, so a long
+/// bench keeps measuring one commit while the working tree moves on.
+fn given_binary() -> Option<PathBuf> {
+    std::env::var_os("KILN_BINARY").map(PathBuf::from)
+}
+
+/// `target/release/kiln`, as `build` leaves it (or `$KILN_BINARY`).
 fn kiln_binary() -> PathBuf {
+    if let Some(binary) = given_binary() {
+        return binary;
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
