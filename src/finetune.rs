@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use kiln_data::bucket::Sampler;
 use kiln_data::pipeline::DataSource;
+use kiln_metrics::{DistillSide, Evaluation, RunMetrics, TrainFigures, ValidEpoch};
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
 use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
 use kiln_train::metrics::ClassificationMetrics;
@@ -29,9 +30,8 @@ use kiln_train::optim::{OptimizerKind, OptimizerSpec};
 use kiln_train::report::{self, ReportInput};
 use kiln_train::schedule::ScheduleKind;
 use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
-use kiln_train::trainer::{
-    evaluate, train_on_devices, Observer, SelectionMetric, TrainConfig, TrainData,
-};
+use kiln_train::trainer::{Observer, SelectionMetric, TrainConfig, TrainData, Trainer};
+use kiln_train::TrainError;
 
 use crate::backend;
 use crate::datasets::DataArgs;
@@ -306,6 +306,41 @@ where
         .transpose()
 }
 
+/// The command line's words for a library error: a `TrainConfig` field becomes its flag.
+fn in_flags(error: TrainError) -> anyhow::Error {
+    match error {
+        TrainError::Invalid { field, problem } => {
+            anyhow::anyhow!("--{} {problem}", flag_of(field))
+        }
+        e @ TrainError::NonFinite { .. } => {
+            anyhow::anyhow!("{e} (flags --lr, --grad-clip, --max-bad-steps)")
+        }
+        // Loss errors start with the field at fault: `label_smoothing must be …`.
+        TrainError::Loss(e) => {
+            let message = e.to_string();
+            match message.split_once(' ') {
+                Some((field, rest)) => anyhow::anyhow!("--{} {rest}", flag_of(field)),
+                None => anyhow::anyhow!(message),
+            }
+        }
+        other => other.into(),
+    }
+}
+
+/// The flag that sets a `TrainConfig` field (or names a part of the data).
+fn flag_of(field: &str) -> String {
+    let field = field
+        .trim_start_matches("strategy.")
+        .trim_start_matches("optimizer.");
+    match field {
+        "bucket_chunk_batches" => "bucket-chunk".into(),
+        "keep_checkpoints" => "save-total-limit".into(),
+        "eval_every_steps" => "eval-every".into(),
+        "save_every_steps" => "save-every".into(),
+        other => other.replace('_', "-"),
+    }
+}
+
 /// Options resolved into what the crates take.
 pub struct Resolved {
     pub model: String,
@@ -387,7 +422,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         seed,
         ..defaults
     };
-    config.validate()?;
+    config.validate().map_err(in_flags)?;
     let pooling = parse::<Pooling>("pooling", &o.pooling)?.unwrap_or_default();
     let precision = o.precision.clone().unwrap_or_else(|| "f32".into());
     match precision.as_str() {
@@ -527,8 +562,8 @@ fn options_for_resume(
         );
     }
     let checkpoints = dir.join("checkpoints");
-    let newest = kiln_train::checkpoint::find_latest(&checkpoints, &mut |m| eprintln!("{m}"))
-        .map_err(|e| {
+    let newest =
+        kiln_train::resume::find_latest(&checkpoints, &mut |m| eprintln!("{m}")).map_err(|e| {
             anyhow::anyhow!(
                 "--resume {}: no checkpoint to resume from ({e})",
                 dir.display()
@@ -835,7 +870,7 @@ fn remove_if_present(path: &Path, dir: bool) -> Result<()> {
 /// holds a step twice. A `resume` record marks the place.
 fn trim_log_for_resume(
     log: &Path,
-    checkpoint_state: &kiln_train::checkpoint::TrainState,
+    checkpoint_state: &kiln_train::resume::TrainState,
 ) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(log) else {
         return Ok(());
@@ -867,7 +902,7 @@ fn trim_log_for_resume(
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    kiln_model::checkpoint::write_atomic(path, bytes).map_err(Into::into)
+    kiln_model::pretrained::write_atomic(path, bytes).map_err(Into::into)
 }
 
 /// Which evaluation picked the exported model, in words.
@@ -1071,7 +1106,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 label_smoothing: config.label_smoothing,
                 class_weights: config.class_weights.clone(),
             });
-            config.validate()?;
+            config.validate().map_err(in_flags)?;
             let teacher = TeacherSide {
                 model: teacher.model,
                 dir: d.teacher.clone(),
@@ -1106,10 +1141,10 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         // A resumed run keeps its config.toml (the merged options equal it) and its log up to
         // the checkpoint it continues from.
         Some(_) => {
-            let newest = kiln_train::checkpoint::find_latest(&checkpoints, &mut |_| {})?;
+            let newest = kiln_train::resume::find_latest(&checkpoints, &mut |_| {})?;
             trim_log_for_resume(
                 &r.out.join("log.jsonl"),
-                &kiln_train::checkpoint::read_state(&newest)?,
+                &kiln_train::resume::read_state(&newest)?,
             )?;
         }
         None => write_atomic(&r.out.join("config.toml"), config_toml.as_bytes())?,
@@ -1143,31 +1178,24 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     };
     let resume_dir = resume.as_ref().map(|_| checkpoints.clone());
     install_interrupt_handler();
-    let outcome = train_on_devices(
-        model,
-        &data,
-        &config,
-        &devices,
-        Some(&checkpoints),
-        resume_dir.as_deref(),
-        &mut console,
-    )?;
+    let mut trainer = Trainer::new(config.clone())
+        .devices(&devices)
+        .checkpoints(&checkpoints)
+        .observer(&mut console);
+    if let Some(dir) = resume_dir {
+        trainer = trainer.resume(dir);
+    }
+    let outcome = trainer.fit(model, &data).map_err(in_flags)?;
     console.bar.finish_and_clear();
 
     let best = describe_best(&outcome);
     // An empty test split only happens with --test-ratio 0 (kiln-data refuses an empty one
     // otherwise): no test metrics rather than zeros.
-    let evaluate_on_test = |model: &kiln_model::BertClassifier| {
-        evaluate(
-            model,
-            &prepared.test,
-            &labels,
-            &r.config.loss(),
-            r.config.eval_batch_size,
-            tokenizer.pad_id(),
-            &device,
-        )
-    };
+    let evaluator = Trainer::new(r.config.clone())
+        .evaluator()
+        .pad_id(tokenizer.pad_id());
+    let evaluate_on_test =
+        |model: &kiln_model::BertClassifier| evaluator.evaluate(model, &prepared.test, &labels);
     let test = (!prepared.test.is_empty()).then(|| evaluate_on_test(&outcome.model));
     match &test {
         Some(test) => eprintln!(
@@ -1192,49 +1220,31 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         &r.out.join("model"),
     )?;
     let peak_rss = peak_rss_mib();
-    let valid: Vec<serde_json::Value> = outcome
-        .epochs
-        .iter()
-        .filter_map(|e| {
-            e.valid.as_ref().map(|m| {
-                serde_json::json!({"epoch": e.epoch, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "train_loss": e.train_loss})
-            })
-        })
-        .collect();
-    let evaluations: Vec<serde_json::Value> = outcome
-        .evals
-        .iter()
-        .map(|e| {
-            let m = &e.metrics;
-            serde_json::json!({"step": e.step, "epoch": e.epoch, "epoch_end": e.epoch_end, "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss})
-        })
-        .collect();
-    let mut metrics = serde_json::json!({
-        "test": test.as_ref().map(|test| serde_json::json!({
-            "accuracy": test.accuracy, "macro_f1": test.macro_f1, "precision": test.precision,
-            "recall": test.recall, "loss": test.loss, "confusion": test.confusion,
-            "per_class": test.per_class, "examples": test.examples,
-        })),
-        "valid": valid,
-        "evaluations": evaluations,
-        "best_epoch": outcome.best_epoch,
-        "best_step": outcome.best_step,
-        "stopped_early": outcome.stopped_early,
-        "labels": labels,
-        "train": {
-            "examples": outcome.stats.examples, "epochs": outcome.stats.epochs, "steps": outcome.stats.steps,
-            "wall_seconds": outcome.stats.wall_seconds, "samples_per_second": outcome.stats.samples_per_second,
-            "tokens_per_second": outcome.stats.tokens_per_second, "peak_rss_mib": peak_rss,
-            "phases": outcome.stats.phases,
-            "trainable_parameters": outcome.plan.trainable_count(), "parameters": outcome.plan.total_count(),
-            "bad_steps": outcome.bad_steps,
+    let mut metrics = RunMetrics {
+        test: test.clone(),
+        valid: outcome.epochs.iter().filter_map(ValidEpoch::of).collect(),
+        evaluations: outcome.evals.iter().map(Evaluation::from).collect(),
+        best_epoch: outcome.best_epoch,
+        best_step: outcome.best_step,
+        stopped_early: outcome.stopped_early,
+        labels: labels.clone(),
+        train: TrainFigures {
+            stats: outcome.stats.clone(),
+            peak_rss_mib: peak_rss,
+            trainable_parameters: outcome.plan.trainable_count(),
+            parameters: outcome.plan.total_count(),
+            bad_steps: outcome.bad_steps,
         },
-        "strategy": r.config.strategy.kind.to_string(),
-        "model": r.model,
-        "data": source.to_string(),
-        "device": r.device,
-        "total_wall_seconds": started.elapsed().as_secs_f64(),
-    });
+        strategy: r.config.strategy.kind.to_string(),
+        model: r.model.clone(),
+        data: source.to_string(),
+        device: r.device.clone(),
+        total_wall_seconds: started.elapsed().as_secs_f64(),
+        teacher: None,
+        student: None,
+        retention: None,
+        speedup: None,
+    };
 
     let mut facts: Vec<(String, String)> = vec![
         ("model".into(), r.model.clone()),
@@ -1317,18 +1327,23 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
             )
         };
         let side = |m: &ClassificationMetrics, params: usize, size: Option<f64>, sps: f64| {
-            serde_json::json!({
-                "accuracy": m.accuracy, "macro_f1": m.macro_f1, "precision": m.precision, "recall": m.recall,
-                "parameters": params, "size_mb": size, "inference_samples_per_second": sps,
+            Some(DistillSide {
+                accuracy: m.accuracy,
+                macro_f1: m.macro_f1,
+                precision: m.precision,
+                recall: m.recall,
+                parameters: params,
+                size_mb: size,
+                inference_samples_per_second: sps,
             })
         };
         let (teacher_sps, student_sps) = (speed(&t.model), speed(&outcome.model));
         let (teacher_params, student_params) = (count(&t.model), count(&outcome.model));
         let (teacher_size, student_size) = (size_mb(&t.dir), size_mb(&r.out.join("model")));
-        metrics["teacher"] = side(&teacher_test, teacher_params, teacher_size, teacher_sps);
-        metrics["student"] = side(test, student_params, student_size, student_sps);
-        metrics["retention"] = serde_json::json!(test.accuracy / teacher_test.accuracy.max(1e-12));
-        metrics["speedup"] = serde_json::json!(student_sps / teacher_sps.max(1e-12));
+        metrics.teacher = side(&teacher_test, teacher_params, teacher_size, teacher_sps);
+        metrics.student = side(test, student_params, student_size, student_sps);
+        metrics.retention = Some(test.accuracy / teacher_test.accuracy.max(1e-12));
+        metrics.speedup = Some(student_sps / teacher_sps.max(1e-12));
         eprintln!(
             "teacher: accuracy {:.4}, {} parameters, {:.1} samples/s; student: accuracy {:.4} ({:.1}% of the teacher's), {} parameters, {:.1} samples/s ({:.2}× faster)",
             teacher_test.accuracy,
@@ -1393,10 +1408,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     });
     write_atomic(&r.out.join("report.html"), html.as_bytes())?;
     // Last: a run without metrics.json did not finish.
-    write_atomic(
-        &r.out.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?.as_bytes(),
-    )?;
+    write_atomic(&r.out.join("metrics.json"), metrics.to_json().as_bytes())?;
     if r.keep_checkpoints {
         eprintln!(
             "kept the resume checkpoints in {} (--keep-checkpoints)",

@@ -11,6 +11,7 @@
 
 pub use kiln_data as data;
 pub use kiln_loss as loss;
+pub use kiln_metrics as metrics;
 pub use kiln_model as model;
 pub use kiln_train as train;
 

@@ -30,10 +30,10 @@ use kiln_data::read::{read_file, read_records, Format, ReadOptions};
 use kiln_data::{LabelMap, TextTokenizer};
 use kiln_loss::Loss;
 use kiln_model::{BertClassifier, Checkpoint, HeadInit, Pooling};
-use kiln_train::metrics::ClassificationMetrics;
-use kiln_train::trainer::{
+use kiln_train::evaluate::{
     metrics_from_logits, predict_logits, timed_predict_logits, InferenceSpeed,
 };
+use kiln_train::metrics::ClassificationMetrics;
 
 /// A classifier with its labels and tokenizer.
 pub struct Classifier {

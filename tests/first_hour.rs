@@ -67,7 +67,7 @@ fn resume_continues_with_the_runs_own_options_and_refuses_changes() {
     ];
     ok(&kiln(&args));
     assert_eq!(
-        kiln::train::checkpoint::list(&full.join("checkpoints")).len(),
+        kiln::train::resume::list(&full.join("checkpoints")).len(),
         2,
         "epoch 1 and epoch 2 checkpoints kept"
     );
@@ -79,7 +79,7 @@ fn resume_continues_with_the_runs_own_options_and_refuses_changes() {
         std::fs::remove_file(cut.join(f)).unwrap();
     }
     std::fs::remove_dir_all(cut.join("model")).unwrap();
-    let newest = kiln::train::checkpoint::list(&cut.join("checkpoints"))[0].clone();
+    let newest = kiln::train::resume::list(&cut.join("checkpoints"))[0].clone();
     std::fs::remove_dir_all(newest).unwrap();
     let config_before = std::fs::read(cut.join("config.toml")).unwrap();
 
@@ -532,7 +532,7 @@ fn progress_lines_when_not_a_terminal_and_checkpoints_cleaned_up() {
         s(&kept),
     ]));
     assert_eq!(
-        kiln::train::checkpoint::list(&kept.join("checkpoints")).len(),
+        kiln::train::resume::list(&kept.join("checkpoints")).len(),
         1
     );
 }

@@ -104,7 +104,7 @@ fn sigkill_at_random_points_then_resume_gives_the_uninterrupted_result() {
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
                 kills += 1;
-                resume = !kiln::train::checkpoint::list(&out.join("checkpoints")).is_empty();
+                resume = !kiln::train::resume::list(&out.join("checkpoints")).is_empty();
                 continue;
             }
             let output = child.wait_with_output().unwrap();

@@ -40,46 +40,21 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
     ];
     ok(&kiln(&args));
 
-    let metrics = json(&out.join("metrics.json"));
-    for key in ["accuracy", "macro_f1", "precision", "recall", "confusion"] {
-        assert!(
-            metrics["test"].get(key).is_some(),
-            "test.{key} in {metrics}"
-        );
-    }
-    assert_eq!(
-        metrics["valid"].as_array().unwrap().len(),
-        2,
-        "flags win over the file: 2 epochs"
-    );
-    for key in [
-        "examples",
-        "epochs",
-        "steps",
-        "wall_seconds",
-        "samples_per_second",
-        "tokens_per_second",
-        "peak_rss_mib",
-    ] {
-        assert!(metrics["train"].get(key).is_some(), "train.{key}");
-    }
-    assert!(metrics["best_epoch"].as_u64().is_some());
+    // The record reads back through its type: every field present and of its type.
+    let metrics = kiln::metrics::RunMetrics::of_run(&out).unwrap();
+    let tested = metrics.test.as_ref().expect("a test split was given");
+    assert_eq!(tested.confusion.len(), 2);
+    assert!((0.0..=1.0).contains(&tested.accuracy) && (0.0..=1.0).contains(&tested.macro_f1));
+    assert_eq!(metrics.valid.len(), 2, "flags win over the file: 2 epochs");
+    let train = &metrics.train.stats;
+    assert!(train.epochs == 2 && train.examples > 0);
+    assert!(train.steps > 0 && train.samples_per_second > 0.0 && train.tokens_per_second > 0.0);
+    assert!(metrics.train.peak_rss_mib.is_some_and(|m| m > 0.0));
+    assert!(metrics.best_epoch.is_some());
     // Where the training loop's time went: four phases, together within the loop's wall time.
-    let phases = &metrics["train"]["phases"];
-    let spent: f64 = [
-        "data_seconds",
-        "forward_seconds",
-        "backward_seconds",
-        "optimizer_seconds",
-    ]
-    .iter()
-    .map(|k| {
-        phases[k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("train.phases.{k} in {phases}"))
-    })
-    .sum();
-    let wall = metrics["train"]["wall_seconds"].as_f64().unwrap();
+    let p = metrics.train.phases();
+    let spent = p.data_seconds + p.forward_seconds + p.backward_seconds + p.optimizer_seconds;
+    let wall = train.wall_seconds;
     assert!(
         spent > 0.0 && spent <= wall * 1.001,
         "phases {spent} s of a {wall} s loop"
@@ -145,8 +120,8 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
         test.to_str().unwrap(),
     ])))
     .unwrap();
-    assert_eq!(eval["accuracy"], metrics["test"]["accuracy"]);
-    assert_eq!(eval["confusion"], metrics["test"]["confusion"]);
+    assert_eq!(eval["accuracy"].as_f64(), Some(tested.accuracy));
+    assert_eq!(eval["confusion"], serde_json::json!(tested.confusion));
     let speed = &eval["inference"];
     assert_eq!(speed["examples"], 12);
     assert!(

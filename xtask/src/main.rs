@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{bail, Context, Result};
+use kiln_metrics::{ClassificationMetrics, RunMetrics};
 use serde_json::{json, Value};
 
 mod quality;
@@ -65,7 +66,14 @@ fn build(features: &Option<String>) -> Result<()> {
         return Ok(());
     }
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "--quiet", "--workspace", "--tests"]);
+    cmd.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--workspace",
+        "--tests",
+        "--examples",
+    ]);
     cmd.args(feature_args(features));
     run(&mut cmd)
 }
@@ -125,6 +133,9 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
         cmd.args(["--", "--include-ignored"]);
     }
     run(&mut cmd)?;
+    if real {
+        run_examples()?;
+    }
     run(cargo()
         .args(["clippy", "--release", "--workspace", "--all-targets"])
         .args(feature_args(features))
@@ -140,6 +151,54 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
             "wgpu,hf-hub",
             "--all-targets",
         ]))?;
+    }
+    Ok(())
+}
+
+/// Runs every example under `examples/` end to end on the tiny test model (seconds each): an
+/// example that no longer runs fails the suite, not its first reader.
+fn run_examples() -> Result<()> {
+    let binaries = kiln_binary()
+        .parent()
+        .context("the kiln binary has no directory")?
+        .join("examples");
+    let tiny = repo_root().join("tests/fixtures/tiny-bert");
+    let small = ["--limit", "64", "--epochs", "1"];
+    let exported = tempfile::tempdir()?;
+    let runs: Vec<(&str, Vec<std::ffi::OsString>)> = vec![
+        ("sentiment", vec![]),
+        ("distill", vec![]),
+        ("custom_head", vec![]),
+        (
+            "export_hf",
+            vec![
+                tiny.clone().into(),
+                exported.path().join("model").into(),
+                "a good movie".into(),
+            ],
+        ),
+    ];
+    let mut found: Vec<String> = std::fs::read_dir(repo_root().join("examples"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(String::from)
+        })
+        .collect();
+    found.sort();
+    let mut listed: Vec<String> = runs.iter().map(|(n, _)| n.to_string()).collect();
+    listed.sort();
+    if found != listed {
+        bail!("examples/ holds {found:?} but `cargo xtask test` runs {listed:?}: list each one");
+    }
+    for (name, args) in runs {
+        eprintln!("xtask: example {name} on the tiny model");
+        let mut cmd = Command::new(binaries.join(name));
+        match args.is_empty() {
+            true => cmd.arg("--model").arg(&tiny).args(small),
+            false => cmd.args(args),
+        };
+        run(&mut cmd).with_context(|| format!("example {name}"))?;
     }
     Ok(())
 }
@@ -197,18 +256,17 @@ fn bench_strategies(features: &Option<String>, extra: &[String]) -> Result<()> {
         args.push(out.display().to_string());
         args.extend(extra.iter().cloned());
         run(&mut kiln(features, &args)?)?;
-        let text = std::fs::read_to_string(out.join("metrics.json"))
-            .with_context(|| format!("reading {}", out.join("metrics.json").display()))?;
-        let m: serde_json::Value = serde_json::from_str(&text)?;
+        let m = RunMetrics::of_run(&out)?;
+        let test = |f: fn(&ClassificationMetrics) -> f64| m.test.as_ref().map_or(f64::NAN, f);
         rows.push(format!(
             "| {strategy} | {lr} | {pooling} | {} | {:.4} | {:.4} | {:.1} | {:.1} | {:.1} | {:.0} |",
-            m["train"]["trainable_parameters"],
-            m["test"]["accuracy"].as_f64().unwrap_or(f64::NAN),
-            m["test"]["macro_f1"].as_f64().unwrap_or(f64::NAN),
-            m["total_wall_seconds"].as_f64().unwrap_or(f64::NAN),
-            m["train"]["wall_seconds"].as_f64().unwrap_or(f64::NAN),
-            m["train"]["samples_per_second"].as_f64().unwrap_or(f64::NAN),
-            m["train"]["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+            m.train.trainable_parameters,
+            test(|t| t.accuracy),
+            test(|t| t.macro_f1),
+            m.total_wall_seconds,
+            m.train.stats.wall_seconds,
+            m.train.stats.samples_per_second,
+            m.train.peak_rss_mib.unwrap_or(f64::NAN),
         ));
     }
     println!("| strategy | lr | pooling | trainable params | test accuracy | test macro-F1 | run seconds | training-loop seconds | training samples/s | peak RSS MiB |");
@@ -373,7 +431,9 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
                 .args(&recipe)
                 .arg("--out")
                 .arg(run_dir))?;
-            read_json(&run_dir.join("metrics.json"))
+            // Through the typed record (a renamed field fails here), then as JSON for the
+            // side-by-side table with PyTorch's file.
+            Ok(serde_json::to_value(RunMetrics::of_run(run_dir)?)?)
         };
         let kiln_run = dir.join("kiln");
         let kiln_metrics = train(&kiln_run, &[])?;

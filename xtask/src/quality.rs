@@ -255,16 +255,15 @@ pub(crate) fn bench_quality(features: &Option<String>, args: &[String]) -> Resul
                         .arg("--out")
                         .arg(&out))?;
                 }
-                let m = read_json(&out.join("metrics.json"))?;
+                let m = RunMetrics::of_run(&out)?;
+                let test = m.test.as_ref();
                 results.push(RunResult {
                     set: set.clone(),
                     side: sampler.name(),
                     seed,
-                    accuracy: m["test"]["accuracy"].as_f64().unwrap_or(f64::NAN),
-                    macro_f1: m["test"]["macro_f1"].as_f64().unwrap_or(f64::NAN),
-                    samples_per_second: m["train"]["samples_per_second"]
-                        .as_f64()
-                        .unwrap_or(f64::NAN),
+                    accuracy: test.map_or(f64::NAN, |t| t.accuracy),
+                    macro_f1: test.map_or(f64::NAN, |t| t.macro_f1),
+                    samples_per_second: m.train.stats.samples_per_second,
                 });
             }
             if let Some(python) = &python {

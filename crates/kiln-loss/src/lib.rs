@@ -12,7 +12,7 @@
 //! subtracts the row maximum first, so logits of magnitude 1e4 give finite losses and gradients.
 //!
 //! The functions panic on shape mismatches (programming errors). User-facing options (the CLI's
-//! `--label-smoothing`, `--temperature`, `--alpha`, `--class-weights`) are checked up front by the
+//! `label_smoothing`, `temperature`, `alpha`, `class_weights`) are checked up front by the
 //! `validate*` methods, which return [`LossError`]s naming the option.
 
 use burn::prelude::*;
@@ -22,19 +22,19 @@ use serde::{Deserialize, Serialize};
 /// An invalid loss option. Messages name the command-line flag the value came from.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LossError {
-    #[error("--label-smoothing must be in [0, 1), got {0}")]
+    #[error("label_smoothing must be in [0, 1), got {0}")]
     LabelSmoothing(f64),
-    #[error("--temperature must be finite and > 0, got {0}")]
+    #[error("temperature must be finite and > 0, got {0}")]
     Temperature(f64),
-    #[error("--alpha must be in [0, 1], got {0}")]
+    #[error("alpha must be in [0, 1], got {0}")]
     Alpha(f64),
-    #[error("--class-weights has {got} values but the model has {expected} classes")]
+    #[error("class_weights has {got} values but the model has {expected} classes")]
     ClassWeightsLength { expected: usize, got: usize },
-    #[error("--class-weights must be finite and >= 0, got {value} for class {class}")]
+    #[error("class_weights must be finite and >= 0, got {value} for class {class}")]
     ClassWeightInvalid { class: usize, value: f32 },
-    #[error("--class-weights are all zero; at least one class must have a positive weight")]
+    #[error("class_weights are all zero; at least one class must have a positive weight")]
     ClassWeightsAllZero,
-    #[error("--class-weights is empty")]
+    #[error("class_weights is empty")]
     ClassWeightsEmpty,
 }
 
@@ -365,14 +365,14 @@ mod tests {
         }
         for bad in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
             let msg = message(validate_label_smoothing(bad));
-            assert!(msg.contains("--label-smoothing"), "{msg}");
+            assert!(msg.contains("label_smoothing"), "{msg}");
         }
         let loss = Loss::CrossEntropy {
             label_smoothing: 1.0,
             class_weights: None,
         };
         assert_eq!(loss.validate(), Err(LossError::LabelSmoothing(1.0)));
-        assert!(message(kd(2.0, 0.5, -0.5).validate()).contains("--label-smoothing"));
+        assert!(message(kd(2.0, 0.5, -0.5).validate()).contains("label_smoothing"));
     }
 
     #[test]
@@ -380,7 +380,7 @@ mod tests {
         kd(0.01, 0.5, 0.0).validate().unwrap();
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let msg = message(kd(bad, 0.5, 0.0).validate());
-            assert!(msg.contains("--temperature"), "{msg}");
+            assert!(msg.contains("temperature must"), "{msg}");
         }
     }
 
@@ -391,7 +391,7 @@ mod tests {
         }
         for bad in [-0.01, 1.01, f64::NAN] {
             let msg = message(kd(2.0, bad, 0.0).validate());
-            assert!(msg.contains("--alpha"), "{msg}");
+            assert!(msg.contains("alpha must"), "{msg}");
         }
     }
 
@@ -431,7 +431,7 @@ mod tests {
         for (weights, classes, expected) in cases {
             let err = validate_class_weights(weights, classes).unwrap_err();
             assert_eq!(err, expected);
-            assert!(err.to_string().contains("--class-weights"), "{err}");
+            assert!(err.to_string().contains("class_weights"), "{err}");
         }
         let nan = validate_class_weights(&[1.0, f32::NAN], None).unwrap_err();
         assert!(matches!(

@@ -13,15 +13,15 @@
 
 pub mod activation;
 pub mod bert;
-pub mod checkpoint;
 pub mod config;
 pub mod dropout;
 pub mod error;
+pub mod pretrained;
 pub mod simd;
 pub mod student;
 
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, Pooling};
-pub use checkpoint::{save_pretrained, Checkpoint, HeadInit, LoadReport};
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
+pub use pretrained::{save_pretrained, Checkpoint, HeadInit, LoadReport};
 pub use student::{student_from_teacher, StudentInit};

@@ -397,7 +397,7 @@ fn saving_under_this_umask() {
         &out.join("model"),
     )
     .unwrap();
-    kiln_model::checkpoint::write_atomic(&out.join("metrics.json"), b"{}").unwrap();
+    kiln_model::pretrained::write_atomic(&out.join("metrics.json"), b"{}").unwrap();
 
     let found = modes(&out);
     let names: Vec<String> = found

@@ -4,14 +4,26 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// An option out of range or options that do not fit together; the message names the flag.
-    #[error("{0}")]
-    Config(String),
+    /// An option out of range, or data that does not fit the options or the model; `field` is
+    /// the `TrainConfig` field (`lr`, `strategy.top_k`) or the `TrainData` part (`train`,
+    /// `labels`, `teacher_logits`) at fault.
+    #[error("{field} {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    /// A checkpoint that cannot continue this run (other data, other options, another
+    /// schedule).
+    #[error("{path}: {problem}")]
+    Mismatch { path: PathBuf, problem: String },
     #[error(transparent)]
     Loss(#[from] kiln_loss::LossError),
-    #[error("data: {0}")]
-    Data(String),
-    #[error("{in_a_row} steps in a row had a non-finite loss or gradient (last: step {step} of epoch {}, loss {loss}); lower --lr, enable --grad-clip, or raise --max-bad-steps", epoch + 1)]
+    #[error(transparent)]
+    Data(#[from] kiln_data::DataError),
+    /// The data loader failed to build a batch.
+    #[error("data loader: {0}")]
+    Loader(String),
+    #[error("{in_a_row} steps in a row had a non-finite loss or gradient (last: step {step} of epoch {}, loss {loss}); lower lr, set grad_clip, or raise max_bad_steps", epoch + 1)]
     NonFinite {
         epoch: usize,
         step: u64,
@@ -28,8 +40,11 @@ pub enum TrainError {
     Checkpoint { path: PathBuf, message: String },
 }
 
-impl From<kiln_data::DataError> for TrainError {
-    fn from(e: kiln_data::DataError) -> Self {
-        TrainError::Data(e.to_string())
+impl TrainError {
+    pub fn invalid(field: &'static str, problem: impl Into<String>) -> Self {
+        TrainError::Invalid {
+            field,
+            problem: problem.into(),
+        }
     }
 }

@@ -11,6 +11,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::error::TrainError;
 use crate::fused_adamw::FusedAdamW;
 use crate::strategy::Plan;
 
@@ -65,25 +66,35 @@ impl Default for OptimizerSpec {
 }
 
 impl OptimizerSpec {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every option's range; the error names the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!(
-                "--weight-decay must be ≥ 0, got {}",
-                self.weight_decay
+            return Err(TrainError::invalid(
+                "optimizer.weight_decay",
+                format!("must be ≥ 0, got {}", self.weight_decay),
             ));
         }
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+        for (name, b) in [
+            ("optimizer.beta1", self.beta1),
+            ("optimizer.beta2", self.beta2),
+        ] {
             if !(0.0..1.0).contains(&b) {
-                return Err(format!("{name} must be in [0, 1), got {b}"));
+                return Err(TrainError::invalid(
+                    name,
+                    format!("must be in [0, 1), got {b}"),
+                ));
             }
         }
         if self.epsilon.is_nan() || self.epsilon <= 0.0 {
-            return Err(format!("epsilon must be positive, got {}", self.epsilon));
+            return Err(TrainError::invalid(
+                "optimizer.epsilon",
+                format!("must be positive, got {}", self.epsilon),
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(format!(
-                "--momentum must be in [0, 1), got {}",
-                self.momentum
+            return Err(TrainError::invalid(
+                "optimizer.momentum",
+                format!("must be in [0, 1), got {}", self.momentum),
             ));
         }
         Ok(())

@@ -17,16 +17,12 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
-use kiln_data::TokenBatch;
 use kiln_model::dropout::mix;
-use kiln_model::BertClassifier;
 
-/// The loss of a shard: its logits, its targets and the rows of the batch it holds.
-pub type ShardLoss<'a> = dyn Fn(Tensor<2>, Tensor<1, Int>, Range<usize>) -> Tensor<1> + Sync + 'a;
+use crate::task::{Objective, TaskBatch, TaskModel};
 
 /// What one data-parallel micro-step produced.
 pub struct ParallelStep {
@@ -56,14 +52,6 @@ pub fn shard_rows(rows: usize, devices: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// One device's share of a micro-batch: its examples as a batch (padded or packed on their
-/// own), their targets, and which rows of the whole batch they are.
-pub struct Shard {
-    pub tokens: TokenBatch,
-    pub targets: Tensor<1, Int>,
-    pub rows: Range<usize>,
-}
-
 /// One rayon pool per shard, kept for the whole run, splitting the process's threads between
 /// them: each shard's ops run on its own cores (on a CPU, every core works on a shard instead
 /// of waiting out the ops too small to split), and on the same threads step after step, so
@@ -77,17 +65,18 @@ pub fn shard_pools(shards: usize) -> Vec<rayon::ThreadPool> {
         .unwrap_or_default()
 }
 
-/// Forward and backward of a micro-batch of `total` examples split into `shards`, shard i on
-/// `devices[i]` (autodiff devices; `model` lives on the first) in `pools[i]` (see
-/// [`shard_pools`]). `seed` seeds each shard's dropout (shard i draws from `mix(seed, i)`).
-pub fn data_parallel_step(
-    model: &BertClassifier,
+/// Forward and backward of a micro-batch of `total` examples split into `shards` (each padded
+/// or packed on its own), shard i on `devices[i]` (autodiff devices; `model` lives on the
+/// first) in `pools[i]` (see [`shard_pools`]). `seed` seeds each shard's dropout (shard i draws
+/// from `mix(seed, i)`).
+pub fn data_parallel_step<M: TaskModel>(
+    model: &M,
     devices: &[Device],
     pools: &[rayon::ThreadPool],
-    shards: Vec<Shard>,
+    shards: Vec<TaskBatch>,
     total: usize,
     seed: u64,
-    loss_of: &ShardLoss<'_>,
+    objective: &Objective,
 ) -> ParallelStep {
     let main = &devices[0];
     let total = total.max(1);
@@ -98,10 +87,8 @@ pub fn data_parallel_step(
             .enumerate()
             .map(|(i, (shard, device))| {
                 let replica = model.clone().fork(device);
-                let tokens = shard.tokens.to_device(device);
-                let targets = shard.targets.to_device(device);
-                let weight = shard.rows.len() as f64 / total as f64;
-                let rows = shard.rows;
+                let weight = shard.examples.len() as f64 / total as f64;
+                let shard = shard.to_device(device);
                 scope.spawn(move || {
                     let run = move || {
                         // Dropout masks: kiln's are per thread; burn's generator (GPU devices) is
@@ -110,8 +97,7 @@ pub fn data_parallel_step(
                         kiln_model::dropout::seed(shard_seed);
                         device.seed(shard_seed);
                         let start = Instant::now();
-                        let logits = replica.forward_batch(tokens);
-                        let loss = loss_of(logits, targets, rows).mul_scalar(weight);
+                        let loss = replica.step(shard, objective).loss.mul_scalar(weight);
                         let value = loss.clone().into_scalar::<f64>();
                         let forward = start.elapsed().as_secs_f64();
                         let grads = GradientsParams::from_grads(loss.backward(), &replica);
@@ -140,7 +126,7 @@ pub fn data_parallel_step(
             .collect()
     });
     let gather = Instant::now();
-    let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
+    let mut accumulator = GradientsAccumulator::<M>::new();
     let mut loss = 0.0;
     let (mut forward_seconds, mut backward_seconds) = (0.0, 0.0);
     for (i, (grads, value, forward, backward)) in results.into_iter().enumerate() {

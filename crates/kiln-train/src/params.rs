@@ -45,18 +45,39 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
     collector.params
 }
 
+// Strategies speak about a model through these path conventions, not its fields: an encoder
+// (`embeddings.`, `encoder.layers.N.` or Hugging Face's `encoder.layer.N.`, `pooler.`) and,
+// above it, the head — every parameter outside the encoder. A model of an app's own that names
+// its encoder this way (or embeds kiln's `BertModel`) gets every strategy.
+
+/// The encoder layer a parameter belongs to, if it belongs to one.
+fn encoder_layer(path: &str) -> Option<usize> {
+    let rest = path
+        .split("encoder.layers.")
+        .nth(1)
+        .or_else(|| path.split("encoder.layer.").nth(1))?;
+    rest.split('.').next()?.parse().ok()
+}
+
+/// The number of encoder layers among `params` (one more than the highest layer index).
+pub fn num_layers(params: &[ParamInfo]) -> usize {
+    params
+        .iter()
+        .filter_map(|p| encoder_layer(&p.path))
+        .max()
+        .map_or(0, |top| top + 1)
+}
+
 /// Depth position of a parameter: 0 for the embeddings, `i + 1` for encoder layer `i`, and
-/// `num_layers + 1` for everything above the encoder (pooler, classifier).
+/// `num_layers + 1` for everything above the encoder (pooler, head).
 pub fn layer_of(path: &str, num_layers: usize) -> usize {
     if path.contains("embeddings.") {
         return 0;
     }
-    if let Some(rest) = path.split("encoder.layers.").nth(1) {
-        if let Some(i) = rest.split('.').next().and_then(|s| s.parse::<usize>().ok()) {
-            return i + 1;
-        }
+    match encoder_layer(path) {
+        Some(i) => i + 1,
+        None => num_layers + 1,
     }
-    num_layers + 1
 }
 
 /// Biases and LayerNorm parameters get no weight decay (HF Trainer's and BERT's convention).
@@ -65,9 +86,10 @@ pub fn is_no_decay(path: &str) -> bool {
     last == "bias" || last == "beta" || last == "gamma" || path.contains("norm.")
 }
 
-/// Whether a parameter belongs to the classification head (dropout + classifier).
+/// Whether a parameter belongs to the head: anything outside the encoder (embeddings, layers,
+/// pooler) — `classifier.*` of a `BertClassifier`.
 pub fn is_head(path: &str) -> bool {
-    path.starts_with("classifier.")
+    !(path.contains("embeddings.") || encoder_layer(path).is_some() || is_pooler(path))
 }
 
 /// Whether a parameter belongs to the pooler.
@@ -93,5 +115,7 @@ mod tests {
         assert!(is_no_decay("bert.embeddings.layer_norm.gamma"));
         assert!(!is_no_decay("bert.encoder.layers.1.attention.query.weight"));
         assert!(is_head("classifier.bias") && !is_head("bert.pooler.dense.weight"));
+        assert!(is_head("regressor.out.weight") && !is_head("encoder.layer.2.output.dense.bias"));
+        assert_eq!(layer_of("encoder.layer.2.output.dense.bias", 6), 3);
     }
 }

@@ -12,9 +12,10 @@ use burn::module::Lora;
 use burn::module::{Module, ParamGroup, ParamId};
 use serde::{Deserialize, Serialize};
 
-use kiln_model::BertClassifier;
-
-use crate::params::{collect_params, is_head, is_no_decay, is_pooler, layer_of, ParamInfo};
+use crate::error::TrainError;
+use crate::params::{
+    collect_params, is_head, is_no_decay, is_pooler, layer_of, num_layers, ParamInfo,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -95,26 +96,33 @@ impl Default for StrategyConfig {
 }
 
 impl StrategyConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every option's range; the error names the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
         if self.kind == StrategyKind::TopK && self.top_k == 0 {
-            return Err("--top-k must be at least 1".into());
+            return Err(TrainError::invalid("strategy.top_k", "must be at least 1"));
         }
         if self.unfreeze_every == 0 {
-            return Err("--unfreeze-every must be at least 1".into());
+            return Err(TrainError::invalid(
+                "strategy.unfreeze_every",
+                "must be at least 1",
+            ));
         }
         if !(self.llrd_decay > 0.0 && self.llrd_decay <= 1.0) {
-            return Err(format!(
-                "--llrd-decay must be in (0, 1], got {}",
-                self.llrd_decay
+            return Err(TrainError::invalid(
+                "strategy.llrd_decay",
+                format!("must be in (0, 1], got {}", self.llrd_decay),
             ));
         }
         if self.lora_rank == 0 {
-            return Err("--lora-rank must be at least 1".into());
+            return Err(TrainError::invalid(
+                "strategy.lora_rank",
+                "must be at least 1",
+            ));
         }
         if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
-            return Err(format!(
-                "--lora-alpha must be positive, got {}",
-                self.lora_alpha
+            return Err(TrainError::invalid(
+                "strategy.lora_alpha",
+                format!("must be positive, got {}", self.lora_alpha),
             ));
         }
         Ok(())
@@ -241,6 +249,15 @@ pub struct Strategy {
     adapters: HashSet<ParamId>,
 }
 
+/// Where a strategy's training inputs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputSource {
+    /// Token batches from the data loader, through the whole model.
+    Tokens,
+    /// The model's features computed once in inference mode; only the head runs in training.
+    CachedFeatures,
+}
+
 /// Attention and feed-forward weight matrices: where LoRA adapters go.
 const LORA_TARGETS: &str =
     r"encoder\.layers\.\d+\.(attention\.(query|key|value|output)|intermediate|output)\.weight$";
@@ -248,8 +265,8 @@ const LORA_TARGETS: &str =
 impl Strategy {
     /// Binds the strategy to `model`; for LoRA this attaches the adapters (burn's `apply_lora`
     /// freezes every base parameter; the plan then unfreezes the head).
-    pub fn prepare(config: StrategyConfig, model: BertClassifier) -> (Self, BertClassifier) {
-        let num_layers = model.bert.num_layers();
+    pub fn prepare<M: Module>(config: StrategyConfig, model: M) -> (Self, M) {
+        let num_layers = num_layers(&collect_params(&model));
         let mut adapters = HashSet::new();
         let model = if config.kind == StrategyKind::Lora {
             let group = ParamGroup::from_regex(LORA_TARGETS).expect("static regex");
@@ -325,9 +342,9 @@ impl Strategy {
     }
 
     /// The plan for `epoch`.
-    pub fn plan(
+    pub fn plan<M: Module>(
         &self,
-        model: &BertClassifier,
+        model: &M,
         epoch: usize,
         base_lr: f64,
         weight_decay: f64,
@@ -351,7 +368,7 @@ impl Strategy {
 
     /// Sets `require_grad` on every parameter as the plan says (`train` makes a change on a
     /// module already in training take effect).
-    pub fn apply(&self, model: BertClassifier, plan: &Plan) -> BertClassifier {
+    pub fn apply<M: Module>(&self, model: M, plan: &Plan) -> M {
         model
             .set_require_grad_group(ParamGroup::from_ids(plan.frozen_ids()), false)
             .set_require_grad_group(ParamGroup::from_ids(plan.trainable_ids()), true)
@@ -361,5 +378,23 @@ impl Strategy {
     /// Whether the plan can change between epochs (gradual unfreezing).
     pub fn changes_over_epochs(&self) -> bool {
         self.config.kind == StrategyKind::Gradual
+    }
+
+    /// Where the training inputs come from: `frozen` trains its head on features computed
+    /// once; every other strategy runs the whole model on token batches.
+    pub fn inputs(&self) -> InputSource {
+        match self.config.kind {
+            StrategyKind::Frozen => InputSource::CachedFeatures,
+            _ => InputSource::Tokens,
+        }
+    }
+
+    /// The trained model as the run hands it back: LoRA's adapters are folded into plain
+    /// weights, so the result is an ordinary model of the same type.
+    pub fn finish<M: Module>(&self, model: M) -> M {
+        match self.config.kind {
+            StrategyKind::Lora => model.materialize(),
+            _ => model,
+        }
     }
 }

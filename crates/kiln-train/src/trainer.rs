@@ -1,40 +1,27 @@
-//! The fine-tuning loop: bucketed batches → forward → loss → backward → (accumulate, clip) →
-//! optimizer step with the scheduled, per-group learning rate → validation each epoch → early
-//! stopping and the best model kept → checkpoints.
-//!
-//! Randomness is a pure function of the seed: batch order comes from `BucketSampler::epoch(e)`
-//! and dropout is reseeded from (seed, micro-step) before every forward, so a run resumed from
-//! an epoch checkpoint replays exactly what the uninterrupted run would have done.
+//! The [`Trainer`]: a fine-tuning job built once from a [`TrainConfig`] (plus devices, a
+//! checkpoint directory, a run to resume, an observer) whose [`fit`](Trainer::fit) trains any
+//! [`TaskModel`] on [`TrainData`]. The loop itself is [`crate::run`].
 
-use std::ops::Range;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use kiln_data::bucket::{BatchSize, BucketSampler, Sampler};
-use kiln_data::loader::{planned_loader, ClassificationBatcher};
-use kiln_data::pipeline::EncodedExample;
-use kiln_data::TokenBatch;
+use kiln_data::bucket::{BatchSize, Sampler};
+use kiln_data::pipeline::{encode_examples, EncodedExample, Splits};
+use kiln_data::TextTokenizer;
 use kiln_loss::{DistillationLoss, Loss};
-use kiln_model::activation::is_cpu;
-use kiln_model::dropout::mix;
 use kiln_model::BertClassifier;
 
-use crate::checkpoint::{self, Best, TrainState};
-use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::error::TrainError;
-use crate::history::{EpochPoint, EvalPoint, StepPoint};
-use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
-use crate::optim::{lr_groups, module_lr, OptimizerSpec};
-use crate::parallel::{data_parallel_step, shard_pools, shard_rows, ParallelStep, Shard};
+use crate::evaluate::{model_device, Evaluator};
+use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainStats};
+use crate::metrics::ClassificationMetrics;
+use crate::optim::OptimizerSpec;
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
+use crate::strategy::{Plan, StrategyConfig};
+use crate::task::{Objective, TaskModel};
 
 /// The validation metric that picks the best epoch and drives early stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -62,7 +49,7 @@ impl std::str::FromStr for SelectionMetric {
 
 impl SelectionMetric {
     /// Larger is better: the loss is negated.
-    fn score(&self, m: &ClassificationMetrics) -> f64 {
+    pub(crate) fn score(&self, m: &ClassificationMetrics) -> f64 {
         match self {
             Self::Accuracy => m.accuracy,
             Self::MacroF1 => m.macro_f1,
@@ -121,9 +108,6 @@ pub struct TrainConfig {
     /// A step whose loss or gradient is NaN/infinite is skipped and counted; this many in a row
     /// stop the run.
     pub max_bad_steps: usize,
-    /// Deliberate faults for tests and drills (never set by the CLI).
-    #[serde(skip)]
-    pub faults: Faults,
     /// Knowledge distillation: train against `TrainData::teacher_logits` with
     /// (1−α)·CE + α·T²·KL (validation still reports plain cross-entropy).
     pub distillation: Option<DistillationLoss>,
@@ -160,60 +144,66 @@ impl Default for TrainConfig {
             save_every_steps: None,
             keep_checkpoints: 2,
             max_bad_steps: 5,
-            faults: Faults::default(),
         }
     }
 }
 
 impl TrainConfig {
+    /// Checks every option's range; the error names the field.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1".into());
+        let at_least_one = [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("batch_shards", self.batch_shards),
+            ("bucket_chunk_batches", self.bucket_chunk_batches),
+            ("grad_accum", self.grad_accum),
+            ("eval_batch_size", self.eval_batch_size),
+            ("keep_checkpoints", self.keep_checkpoints),
+            ("max_bad_steps", self.max_bad_steps),
+        ];
+        for (field, value) in at_least_one {
+            if value == 0 {
+                return Err(TrainError::invalid(field, "must be at least 1"));
+            }
         }
-        if self.batch_size == 0 {
-            return bad("--batch-size must be at least 1".into());
-        }
-        if self.token_budget == Some(0) {
-            return bad("--token-budget must be positive".into());
+        let some_at_least_one = [
+            ("token_budget", self.token_budget),
+            ("eval_every_steps", self.eval_every_steps),
+            ("save_every_steps", self.save_every_steps),
+        ];
+        for (field, value) in some_at_least_one {
+            if value == Some(0) {
+                return Err(TrainError::invalid(field, "must be at least 1"));
+            }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("--lr must be positive, got {}", self.lr));
+            return Err(TrainError::invalid(
+                "lr",
+                format!("must be positive, got {}", self.lr),
+            ));
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
-            return bad(format!(
-                "--warmup-ratio must be in [0, 1), got {}",
-                self.warmup_ratio
+            return Err(TrainError::invalid(
+                "warmup_ratio",
+                format!("must be in [0, 1), got {}", self.warmup_ratio),
             ));
         }
         if let Some(c) = self.grad_clip {
             if !(c.is_finite() && c > 0.0) {
-                return bad(format!("--grad-clip must be positive, got {c}"));
+                return Err(TrainError::invalid(
+                    "grad_clip",
+                    format!("must be positive, got {c}"),
+                ));
             }
         }
-        if self.keep_checkpoints == 0 || self.max_bad_steps == 0 || self.save_every_steps == Some(0)
-        {
-            return bad(
-                "--keep-checkpoints, --max-bad-steps and --save-every must be at least 1".into(),
-            );
-        }
-        if self.batch_shards == 0 {
-            return bad("--batch-shards must be at least 1".into());
-        }
-        if self.bucket_chunk_batches == 0 {
-            return bad("--bucket-chunk must be at least 1".into());
-        }
-        if self.grad_accum == 0 {
-            return bad("--grad-accum must be at least 1".into());
-        }
-        if self.eval_batch_size == 0 || self.eval_every_steps == Some(0) {
-            return bad("evaluation batch size and interval must be positive".into());
-        }
         if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
-            return bad(format!("--min-delta must be ≥ 0, got {}", self.min_delta));
+            return Err(TrainError::invalid(
+                "min_delta",
+                format!("must be ≥ 0, got {}", self.min_delta),
+            ));
         }
-        self.optimizer.validate().map_err(TrainError::Config)?;
-        self.strategy.validate().map_err(TrainError::Config)?;
+        self.optimizer.validate()?;
+        self.strategy.validate()?;
         self.loss().validate().map_err(TrainError::Loss)?;
         if let Some(d) = &self.distillation {
             d.validate().map_err(TrainError::Loss)?;
@@ -228,7 +218,27 @@ impl TrainConfig {
         }
     }
 
-    fn batch(&self) -> BatchSize {
+    /// The run's objective: cross-entropy, or distillation against `teacher_logits`.
+    pub fn objective(&self, teacher_logits: Option<&Arc<Vec<f32>>>) -> Objective {
+        let objective = Objective::new(self.loss());
+        match (&self.distillation, teacher_logits) {
+            (Some(kd), Some(t)) => objective.with_teacher(kd.clone(), t.clone()),
+            _ => objective,
+        }
+    }
+
+    /// The learning rate of every optimizer step, given the steps one epoch takes.
+    pub fn schedule(&self, steps_per_epoch: usize) -> Schedule {
+        Schedule::new(
+            self.schedule,
+            self.lr,
+            steps_per_epoch * self.epochs,
+            self.warmup_ratio,
+            self.warmup_steps,
+        )
+    }
+
+    pub(crate) fn batch(&self) -> BatchSize {
         match self.token_budget {
             Some(t) => BatchSize::Tokens(t),
             None => BatchSize::Examples(self.batch_size),
@@ -236,7 +246,9 @@ impl TrainConfig {
     }
 }
 
-/// Fault injection: make chosen micro-steps (0-based forward/backward passes) produce a NaN loss.
+/// Fault injection for tests and drills: chosen micro-steps (0-based forward/backward passes)
+/// produce a NaN loss. Set through [`Trainer::faults`], never part of a run's options.
+#[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Faults {
     pub nan_loss_at: Vec<u64>,
@@ -252,6 +264,19 @@ pub struct TrainData {
     /// A teacher's logits for every training example, row-major `[train.len(), labels]`
     /// (computed once; see `TrainConfig::distillation`).
     pub teacher_logits: Option<Arc<Vec<f32>>>,
+}
+
+impl TrainData {
+    /// The training and validation splits of `splits`, tokenized (no teacher logits).
+    pub fn encode(tokenizer: &TextTokenizer, splits: &Splits) -> Result<Self, TrainError> {
+        Ok(Self {
+            train: Arc::new(encode_examples(tokenizer, &splits.train)?),
+            valid: Arc::new(encode_examples(tokenizer, &splits.valid)?),
+            labels: splits.labels.labels().to_vec(),
+            pad_id: tokenizer.pad_id(),
+            teacher_logits: None,
+        })
+    }
 }
 
 /// What a run reports as it goes (the CLI draws a progress bar and writes log.jsonl).
@@ -275,66 +300,10 @@ pub trait Observer {
 pub struct Silent;
 impl Observer for Silent {}
 
-/// Throughput and size of a finished run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct TrainStats {
-    pub examples: usize,
-    pub epochs: usize,
-    pub steps: u64,
-    /// Training loop time (validation excluded).
-    pub wall_seconds: f64,
-    pub samples_per_second: f64,
-    pub tokens_per_second: f64,
-    /// Where the training loop's time went.
-    pub phases: PhaseSeconds,
-}
-
-/// Seconds spent in each phase of the training loop, summed over the run. The device is
-/// synchronised at each boundary, so an asynchronous backend's work lands in the phase that
-/// queued it; what is left of the loop's wall time (checkpoints, logging) is in none of them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseSeconds {
-    /// Waiting for the next batch (the loader's workers tokenize nothing: they pad and stack).
-    pub data_seconds: f64,
-    /// Model forward and loss, up to the loss value on the host.
-    pub forward_seconds: f64,
-    /// Backpropagation and gradient accumulation.
-    pub backward_seconds: f64,
-    /// Averaging, clipping and the optimizer's update.
-    pub optimizer_seconds: f64,
-}
-
-/// Times consecutive phases: each `lap` ends the current phase (after the device finished it).
-struct Lap<'a> {
-    device: &'a Device,
-    since: Instant,
-}
-
-impl<'a> Lap<'a> {
-    fn start(device: &'a Device) -> Self {
-        Self {
-            device,
-            since: Instant::now(),
-        }
-    }
-
-    /// Starts the next phase now, accounting the time since the last lap nowhere.
-    fn restart(&mut self) {
-        self.since = Instant::now();
-    }
-
-    fn lap(&mut self, into: &mut f64) {
-        // A failed sync surfaces at the next read of a tensor; timing is no place to report it.
-        let _ = self.device.sync();
-        let now = Instant::now();
-        *into += (now - self.since).as_secs_f64();
-        self.since = now;
-    }
-}
-
-pub struct TrainOutcome {
-    /// The best model on validation (or the last, without validation data), for inference.
-    pub model: BertClassifier,
+/// What [`Trainer::fit`] gives back.
+pub struct TrainOutcome<M = BertClassifier> {
+    /// The best model on validation (or the last, without validation data), in inference mode.
+    pub model: M,
     pub steps: Vec<StepPoint>,
     pub epochs: Vec<EpochPoint>,
     /// Every evaluation on the validation set, in order.
@@ -350,853 +319,160 @@ pub struct TrainOutcome {
     pub plan: Plan,
 }
 
-/// One micro-batch's loss: a tensor to backpropagate, or a data-parallel step that already did.
-enum MicroLoss {
-    Single(Tensor<1>),
-    Parallel(ParallelStep),
-}
-
-/// Pooled features of a frozen backbone, one row per example (the `frozen` strategy's cache).
-struct FeatureCache {
-    rows: Vec<f32>,
-    hidden: usize,
-}
-
-impl FeatureCache {
-    fn build(
-        model: &BertClassifier,
-        examples: &[EncodedExample],
-        batch_size: usize,
-        pad_id: u32,
-        device: &Device,
-    ) -> Self {
-        let hidden = model.classifier.weight.dims()[0];
-        let rows = rows_per_example(examples, batch_size, pad_id, device, hidden, |b| {
-            model.features(b.input_ids, b.token_type_ids, b.attention_mask)
-        });
-        Self { rows, hidden }
-    }
-
-    fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
-        let mut data = Vec::with_capacity(indices.len() * self.hidden);
-        for &i in indices {
-            data.extend_from_slice(&self.rows[i * self.hidden..(i + 1) * self.hidden]);
-        }
-        Tensor::from_data(TensorData::new(data, [indices.len(), self.hidden]), device)
-    }
-}
-
-/// Runs `f` over the examples in length-sorted batches (little padding) and returns its
-/// `width` outputs per example, row-major, back in input order.
-fn rows_per_example(
-    examples: &[EncodedExample],
-    batch_size: usize,
-    pad_id: u32,
-    device: &Device,
-    width: usize,
-    f: impl Fn(TokenBatch) -> Tensor<2>,
-) -> Vec<f32> {
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&i| examples[i].len());
-    let mut out = vec![0f32; examples.len() * width];
-    for chunk in order.chunks(batch_size.max(1)) {
-        let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
-        let values = f(TokenBatch::pad(&encodings, pad_id, 1, device))
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        for (row, &i) in chunk.iter().enumerate() {
-            out[i * width..(i + 1) * width]
-                .copy_from_slice(&values[row * width..(row + 1) * width]);
-        }
-    }
-    out
-}
-
-/// Logits of every example (in input order), from an inference-mode model.
-pub fn predict_logits(
-    model: &BertClassifier,
-    examples: &[EncodedExample],
-    batch_size: usize,
-    pad_id: u32,
-    device: &Device,
-) -> Vec<f32> {
-    rows_per_example(
-        examples,
-        batch_size,
-        pad_id,
-        device,
-        model.num_labels(),
-        |b| model.forward(b.input_ids, b.token_type_ids, b.attention_mask),
-    )
-}
-
-/// How fast a model labelled a set of examples (one pass of `predict_logits`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct InferenceSpeed {
-    pub examples: usize,
-    /// Real (non-padding) tokens.
-    pub tokens: usize,
-    pub batch_size: usize,
-    pub seconds: f64,
-    pub samples_per_second: f64,
-    pub tokens_per_second: f64,
-}
-
-impl InferenceSpeed {
-    pub fn new(examples: &[EncodedExample], batch_size: usize, seconds: f64) -> Self {
-        let tokens = examples.iter().map(|e| e.len()).sum();
-        let s = seconds.max(1e-9);
-        Self {
-            examples: examples.len(),
-            tokens,
-            batch_size,
-            seconds,
-            samples_per_second: examples.len() as f64 / s,
-            tokens_per_second: tokens as f64 / s,
-        }
-    }
-}
-
-/// Logits of every example and the time the pass took.
-pub fn timed_predict_logits(
-    model: &BertClassifier,
-    examples: &[EncodedExample],
-    batch_size: usize,
-    pad_id: u32,
-    device: &Device,
-) -> (Vec<f32>, InferenceSpeed) {
-    let start = Instant::now();
-    let logits = predict_logits(model, examples, batch_size, pad_id, device);
-    (
-        logits,
-        InferenceSpeed::new(examples, batch_size, start.elapsed().as_secs_f64()),
-    )
-}
-
-/// Metrics (and the mean loss) of `logits` against the examples' labels.
-pub fn metrics_from_logits(
-    logits: &[f32],
-    examples: &[EncodedExample],
-    labels: &[String],
-    loss: &Loss,
-    device: &Device,
-) -> ClassificationMetrics {
-    let n = labels.len();
-    let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let predicted = argmax_rows(logits, n);
-    let cm = ConfusionMatrix::from_predictions(&truth, &predicted, n);
-    let loss_value = (!examples.is_empty()).then(|| {
-        let logits = Tensor::<2>::from_data(
-            TensorData::new(logits.to_vec(), [examples.len(), n]),
-            device,
-        );
-        let targets: Vec<i64> = truth.iter().map(|&t| t as i64).collect();
-        let targets =
-            Tensor::<1, Int>::from_data(TensorData::new(targets, [examples.len()]), device);
-        loss.forward(logits, targets).into_scalar::<f64>()
-    });
-    ClassificationMetrics::compute(&cm, labels, loss_value)
-}
-
-/// Evaluates an inference-mode model on `examples`.
-pub fn evaluate(
-    model: &BertClassifier,
-    examples: &[EncodedExample],
-    labels: &[String],
-    loss: &Loss,
-    batch_size: usize,
-    pad_id: u32,
-    device: &Device,
-) -> ClassificationMetrics {
-    let logits = predict_logits(model, examples, batch_size, pad_id, device);
-    metrics_from_logits(&logits, examples, labels, loss, device)
-}
-
-/// Fine-tunes `model` (on any device; it is moved to `device`'s autodiff twin).
+/// A fine-tuning job: `Trainer::new(config)`, then any of `.devices(..)`, `.checkpoints(dir)`,
+/// `.resume(dir)`, `.observer(..)`, then [`fit`](Self::fit).
 ///
-/// With `checkpoint_dir`, a checkpoint is written at the end of every epoch; with `resume`, the
-/// run continues from one.
-pub fn train(
-    model: BertClassifier,
-    data: &TrainData,
-    config: &TrainConfig,
-    device: &Device,
-    checkpoint_dir: Option<&Path>,
-    resume: Option<&Path>,
-    observer: &mut dyn Observer,
-) -> Result<TrainOutcome, TrainError> {
-    train_on_devices(
-        model,
-        data,
-        config,
-        std::slice::from_ref(device),
-        checkpoint_dir,
-        resume,
-        observer,
-    )
+/// ```no_run
+/// # use kiln_train::{Trainer, TrainConfig, TrainData};
+/// # fn demo(model: kiln_model::BertClassifier, data: TrainData) -> Result<(), kiln_train::TrainError> {
+/// let outcome = Trainer::new(TrainConfig { lr: 2e-5, ..TrainConfig::default() })
+///     .checkpoints("runs/sentiment/checkpoints")
+///     .fit(model, &data)?;
+/// let metrics = Trainer::new(TrainConfig::default())
+///     .evaluator()
+///     .evaluate(&outcome.model, &data.valid, &data.labels);
+/// # Ok(()) }
+/// ```
+pub struct Trainer<'a> {
+    config: TrainConfig,
+    devices: Vec<Device>,
+    checkpoints: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    observer: Option<&'a mut dyn Observer>,
+    faults: Faults,
 }
 
-/// [`train`], data-parallel over `devices` (see [`crate::parallel`]): the model, the optimizer,
-/// validation and checkpoints live on the first; every batch is split over all of them. The
-/// `frozen` strategy trains its head on the first device alone (its features are computed once).
-pub fn train_on_devices(
-    model: BertClassifier,
-    data: &TrainData,
+impl<'a> Trainer<'a> {
+    pub fn new(config: TrainConfig) -> Self {
+        Self {
+            config,
+            devices: Vec::new(),
+            checkpoints: None,
+            resume: None,
+            observer: None,
+            faults: Faults::default(),
+        }
+    }
+
+    /// Trains on `device` (default: the device the model is on).
+    pub fn device(self, device: &Device) -> Self {
+        self.devices(std::slice::from_ref(device))
+    }
+
+    /// Data-parallel over `devices` (see [`crate::parallel`]): the model, the optimizer,
+    /// validation and checkpoints live on the first; every batch is split over all of them.
+    pub fn devices(mut self, devices: &[Device]) -> Self {
+        self.devices = devices.to_vec();
+        self
+    }
+
+    /// Writes a resume checkpoint into `dir` at every epoch end (and every
+    /// `save_every_steps` steps).
+    pub fn checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoints = Some(dir.into());
+        self
+    }
+
+    /// Continues the run whose checkpoints are in `dir` (the newest intact one).
+    pub fn resume(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.resume = Some(dir.into());
+        self
+    }
+
+    /// Reports the run's progress to `observer`.
+    pub fn observer(mut self, observer: &'a mut dyn Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// An [`Evaluator`] with this run's evaluation batch size and loss.
+    pub fn evaluator(&self) -> Evaluator {
+        Evaluator::new()
+            .batch_size(self.config.eval_batch_size)
+            .loss(self.config.loss())
+    }
+
+    /// Fine-tunes `model` on `data` (moved to the first device's autodiff twin) and returns the
+    /// best model in inference mode with the run's history.
+    pub fn fit<M: TaskModel>(
+        self,
+        model: M,
+        data: &TrainData,
+    ) -> Result<TrainOutcome<M>, TrainError> {
+        let devices = match self.devices.is_empty() {
+            true => vec![model_device(&model)],
+            false => self.devices,
+        };
+        let mut silent = Silent;
+        let observer: &mut dyn Observer = match self.observer {
+            Some(o) => o,
+            None => &mut silent,
+        };
+        crate::run::fit(
+            model,
+            data,
+            &crate::run::Job {
+                config: &self.config,
+                devices: &devices,
+                checkpoint_dir: self.checkpoints.as_deref(),
+                resume: self.resume.as_deref(),
+                faults: &self.faults,
+            },
+            observer,
+        )
+    }
+}
+
+/// Checks that `data` fits `config` and a model with `outputs` outputs.
+pub(crate) fn check_data(
     config: &TrainConfig,
-    devices: &[Device],
-    checkpoint_dir: Option<&Path>,
-    resume: Option<&Path>,
-    observer: &mut dyn Observer,
-) -> Result<TrainOutcome, TrainError> {
-    config.validate()?;
-    let Some(device) = devices.first() else {
-        return Err(TrainError::Config("no training device".into()));
-    };
+    data: &TrainData,
+    outputs: usize,
+) -> Result<(), TrainError> {
     if data.train.is_empty() {
-        return Err(TrainError::Config("no training examples".into()));
+        return Err(TrainError::invalid("train", "holds no examples"));
     }
     if config.distillation.is_some() {
         let want = data.train.len() * data.labels.len();
         match &data.teacher_logits {
             Some(t) if t.len() == want => {}
             Some(t) => {
-                return Err(TrainError::Config(format!(
-                    "teacher logits hold {} values; {} examples × {} labels need {want}",
-                    t.len(),
-                    data.train.len(),
-                    data.labels.len()
-                )))
+                return Err(TrainError::invalid(
+                    "teacher_logits",
+                    format!(
+                        "hold {} values; {} examples × {} labels need {want}",
+                        t.len(),
+                        data.train.len(),
+                        data.labels.len()
+                    ),
+                ))
             }
             None => {
-                return Err(TrainError::Config(
-                    "distillation needs the teacher's logits".into(),
+                return Err(TrainError::invalid(
+                    "teacher_logits",
+                    "are missing: distillation needs the teacher's logits",
                 ))
             }
         }
     }
-    if model.num_labels() != data.labels.len() {
-        return Err(TrainError::Config(format!(
-            "the model's head has {} outputs but the data has {} labels",
-            model.num_labels(),
-            data.labels.len()
-        )));
-    }
-    let ad = device.clone().autodiff();
-    // One shard of each batch per device; on a single CPU device, `batch_shards` shards side by
-    // side, each with its share of the cores (see `crate::parallel`).
-    let replicas: Vec<Device> = if config.strategy.kind == StrategyKind::Frozen {
-        vec![ad.clone()]
-    } else if devices.len() == 1 && is_cpu(device) {
-        vec![ad.clone(); config.batch_shards]
-    } else {
-        devices.iter().map(|d| d.clone().autodiff()).collect()
-    };
-    // Threads for the shards (none when a batch is one shard).
-    let pools = if replicas.len() > 1 {
-        shard_pools(replicas.len())
-    } else {
-        Vec::new()
-    };
-    let loss_fn = config.loss();
-    // `fork` keeps a plain module plain; `train` turns its parameters into autodiff leaves.
-    let model = model.fork(&ad).train();
-    let (strategy, mut model) = Strategy::prepare(config.strategy.clone(), model);
-
-    let lengths: Vec<usize> = data.train.iter().map(|e| e.len()).collect();
-    let sampler = BucketSampler::new(
-        lengths,
-        config.batch(),
-        config.sampler.bucketing(),
-        config.seed,
-    )?
-    .with_chunk_batches(config.bucket_chunk_batches);
-    // Each epoch may plan a different number of batches under a token budget; the schedule
-    // needs a total up front, so it uses epoch 0's count for every epoch.
-    let batches_per_epoch = sampler.num_batches(0);
-    let steps_per_epoch = batches_per_epoch.div_ceil(config.grad_accum);
-    let total_steps = steps_per_epoch * config.epochs;
-    let schedule = Schedule::new(
-        config.schedule,
-        config.lr,
-        total_steps,
-        config.warmup_ratio,
-        config.warmup_steps,
-    );
-
-    // A resumed run loads its weights first: the plan and the optimizer's groups refer to the
-    // loaded parameters.
-    let mut state = TrainState::default();
-    let mut best = Best::None;
-    let resume = match resume {
-        Some(root) => Some(checkpoint::find_latest(root, &mut |m| observer.message(m))?),
-        None => None,
-    };
-    let fingerprint = run_fingerprint(config, data);
-    if let Some(dir) = &resume {
-        let (m, s, b) = checkpoint::load_model(dir, model)?;
-        if s.fingerprint.as_ref().is_some_and(|f| *f != fingerprint) {
-            return Err(TrainError::Config(format!(
-                "checkpoint {} was written by a run with other data or other options; it cannot \
-                 continue this one",
-                dir.display()
-            )));
-        }
-        // More epochs may follow a finished plan only where the steps already taken had the
-        // learning rates this run would give them (a constant schedule, or fixed warmup steps).
-        if let Some(p) = s
-            .steps_log
-            .iter()
-            .find(|p| schedule.lr(p.step.saturating_sub(1) as usize) != p.lr)
-        {
-            return Err(TrainError::Config(format!(
-                "checkpoint {}: step {} ran at learning rate {:e}, but this run's schedule gives \
-                 it {:e}; a different number of epochs or steps would mix two schedules",
-                dir.display(),
-                p.step,
-                p.lr,
-                schedule.lr(p.step.saturating_sub(1) as usize)
-            )));
-        }
-        model = m;
-        state = s;
-        best = b;
-    }
-    state.fingerprint = Some(fingerprint);
-    let mut plan = strategy.plan(
-        &model,
-        state.epochs_done,
-        config.lr,
-        config.optimizer.weight_decay,
-    );
-    model = strategy.apply(model, &plan);
-    let mut optim: ModuleOptimizer = config.optimizer.build(&plan);
-    // Per-group learning-rate multipliers change only with the plan, not per step.
-    let mut lr_groups = lr_groups(&plan);
-    if let Some(dir) = &resume {
-        optim = checkpoint::load_optimizer(dir, optim)?;
-        observer.message(&format!(
-            "resumed from {} (epoch {}, batch {} of it, step {})",
-            dir.display(),
-            state.epochs_done + 1,
-            state.batch_in_epoch,
-            state.steps
+    if outputs != data.labels.len() {
+        return Err(TrainError::invalid(
+            "labels",
+            format!(
+                "the model has {outputs} outputs but the data has {} labels",
+                data.labels.len()
+            ),
         ));
     }
-    observer.plan(state.epochs_done, &plan);
-
-    let frozen = config.strategy.kind == StrategyKind::Frozen;
-    let (train_cache, valid_cache) = if frozen {
-        let inference = model.valid();
-        let start = Instant::now();
-        let caches = (
-            FeatureCache::build(
-                &inference,
-                &data.train,
-                config.eval_batch_size,
-                data.pad_id,
-                device,
-            ),
-            FeatureCache::build(
-                &inference,
-                &data.valid,
-                config.eval_batch_size,
-                data.pad_id,
-                device,
-            ),
-        );
-        observer.message(&format!(
-            "frozen backbone: features of {} + {} examples computed once in {:.1}s",
-            data.train.len(),
-            data.valid.len(),
-            start.elapsed().as_secs_f64()
-        ));
-        (Some(caches.0), Some(caches.1))
-    } else {
-        (None, None)
-    };
-
-    let batcher = ClassificationBatcher {
-        pad_id: data.pad_id,
-        pad_to_multiple: config.pad_to_multiple,
-        pack: config.sampler == Sampler::Packed,
-    };
-    let validate = |model: &BertClassifier| -> ClassificationMetrics {
-        let inference = model.valid();
-        match &valid_cache {
-            Some(cache) => {
-                let all: Vec<usize> = (0..data.valid.len()).collect();
-                let logits = if all.is_empty() {
-                    Vec::new()
-                } else {
-                    inference
-                        .head(cache.batch(&all, device))
-                        .into_data()
-                        .convert::<f32>()
-                        .try_to_vec::<f32>()
-                        .unwrap_or_default()
-                };
-                metrics_from_logits(&logits, &data.valid, &data.labels, &loss_fn, device)
-            }
-            None => evaluate(
-                &inference,
-                &data.valid,
-                &data.labels,
-                &loss_fn,
-                config.eval_batch_size,
-                data.pad_id,
-                device,
-            ),
-        }
-    };
-
-    let mut stopped_early = false;
-    'epochs: for epoch in state.epochs_done..config.epochs {
-        if strategy.changes_over_epochs() && epoch > 0 {
-            let next = strategy.plan(&model, epoch, config.lr, config.optimizer.weight_decay);
-            if next.trainable_ids() != plan.trainable_ids() {
-                plan = next;
-                lr_groups = crate::optim::lr_groups(&plan);
-                model = strategy.apply(model, &plan);
-                observer.plan(epoch, &plan);
-            }
-        }
-        let plan_batches = sampler.epoch(epoch as u64);
-        // Resuming inside an epoch: the batches before the checkpoint are skipped.
-        let skip = state.batch_in_epoch;
-        observer.epoch_start(epoch, plan_batches.len().div_ceil(config.grad_accum));
-        let mut epoch_start = Instant::now();
-        let mut accumulator = GradientsAccumulator::<BertClassifier>::new();
-        let mut micro = 0usize;
-        let mut micro_losses = 0.0;
-        let mut group_ok = true;
-        let mut window_examples = 0usize;
-        let mut window_start = Instant::now();
-
-        // Full-model strategies read batches through burn's data loader (the same plan, built
-        // by its workers; each batch as one item per shard); the frozen strategy reads its
-        // feature cache.
-        let loader = (!frozen).then(|| {
-            let shard_plan = plan_batches
-                .iter()
-                .skip(skip)
-                .flat_map(|b| {
-                    shard_rows(b.len(), replicas.len())
-                        .into_iter()
-                        .map(|r| b[r].to_vec())
-                })
-                .collect();
-            planned_loader(
-                data.train.clone(),
-                shard_plan,
-                batcher,
-                config.num_workers,
-                &ad,
-            )
-        });
-        let total = plan_batches.len();
-        let mut loader_iter = loader.as_ref().map(|l| l.iter());
-        for (batch_index, indices) in plan_batches.iter().enumerate().skip(skip) {
-            // Dropout masks are a function of (seed, micro-step): resumable, thread-independent.
-            let dropout_seed = mix(config.seed, state.micro_steps);
-            ad.seed(dropout_seed);
-            let mut lap = Lap::start(&ad);
-            // The loss of rows `rows` of this batch (all of them on one device, a shard of them
-            // on several).
-            let loss_of =
-                |logits: Tensor<2>, targets: Tensor<1, Int>, rows: Range<usize>| -> Tensor<1> {
-                    match (&config.distillation, &data.teacher_logits) {
-                        (Some(kd), Some(teacher)) => {
-                            let n = data.labels.len();
-                            let mut values = Vec::with_capacity(rows.len() * n);
-                            for &i in &indices[rows.clone()] {
-                                values.extend_from_slice(&teacher[i * n..(i + 1) * n]);
-                            }
-                            let teacher = Tensor::<2>::from_data(
-                                TensorData::new(values, [rows.len(), n]),
-                                &logits.device(),
-                            );
-                            kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
-                        }
-                        _ => loss_fn.forward(logits, targets),
-                    }
-                };
-            let (micro_loss, examples, tokens) = match (&mut loader_iter, &train_cache) {
-                (Some(it), _) => {
-                    let mut shards = Vec::with_capacity(replicas.len());
-                    for rows in shard_rows(indices.len(), replicas.len()) {
-                        let b = it
-                            .next()
-                            .ok_or_else(|| TrainError::Data("the data loader ended early".into()))?
-                            .map_err(|e| TrainError::Data(e.to_string()))?;
-                        shards.push(Shard {
-                            tokens: b.tokens,
-                            targets: b.labels,
-                            rows,
-                        });
-                    }
-                    lap.lap(&mut state.phases.data_seconds);
-                    let examples = indices.len();
-                    let tokens: usize = shards.iter().flat_map(|s| &s.tokens.lengths).sum();
-                    let micro_loss = match shards.pop() {
-                        Some(shard) if shards.is_empty() => {
-                            let logits = model.forward_batch(shard.tokens);
-                            MicroLoss::Single(loss_of(logits, shard.targets, shard.rows))
-                        }
-                        last => {
-                            shards.extend(last);
-                            MicroLoss::Parallel(data_parallel_step(
-                                &model,
-                                &replicas,
-                                &pools,
-                                shards,
-                                examples,
-                                dropout_seed,
-                                &loss_of,
-                            ))
-                        }
-                    };
-                    (micro_loss, examples, tokens)
-                }
-                (None, Some(cache)) => {
-                    let features = cache.batch(indices, &ad);
-                    let labels: Vec<i64> = indices
-                        .iter()
-                        .map(|&i| data.train[i].label as i64)
-                        .collect();
-                    let targets =
-                        Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), &ad);
-                    let tokens = indices.iter().map(|&i| data.train[i].len()).sum();
-                    lap.lap(&mut state.phases.data_seconds);
-                    (
-                        MicroLoss::Single(loss_of(model.head(features), targets, 0..indices.len())),
-                        indices.len(),
-                        tokens,
-                    )
-                }
-                (None, None) => return Err(TrainError::Config("no training input".into())),
-            };
-            let fault = config.faults.nan_loss_at.contains(&state.micro_steps);
-            let (loss_value, grads) = match micro_loss {
-                MicroLoss::Single(loss) => {
-                    let loss = if fault {
-                        loss.mul_scalar(f64::NAN)
-                    } else {
-                        loss
-                    };
-                    let value = loss.clone().into_scalar::<f64>();
-                    lap.lap(&mut state.phases.forward_seconds);
-                    let grads = (value.is_finite() && group_ok)
-                        .then(|| GradientsParams::from_grads(loss.backward(), &model));
-                    (value, grads)
-                }
-                MicroLoss::Parallel(step) => {
-                    state.phases.forward_seconds += step.forward_seconds;
-                    state.phases.backward_seconds += step.backward_seconds;
-                    lap.restart();
-                    let value = if fault { f64::NAN } else { step.loss };
-                    (value, (value.is_finite() && group_ok).then_some(step.grads))
-                }
-            };
-            match grads {
-                Some(grads) => {
-                    accumulator.accumulate(&model, grads);
-                    lap.lap(&mut state.phases.backward_seconds);
-                }
-                // A non-finite loss spoils the whole optimizer step it belongs to.
-                None => group_ok = false,
-            }
-            micro += 1;
-            state.micro_steps += 1;
-            micro_losses += loss_value;
-            state.epoch_loss_sum += loss_value;
-            state.epoch_batches += 1;
-            window_examples += examples;
-            state.examples_seen += examples as u64;
-            state.tokens_seen += tokens as u64;
-
-            if micro == config.grad_accum || batch_index + 1 == total {
-                let mut grads = accumulator.grads();
-                let lr = schedule.lr(state.steps as usize);
-                let mut applied = false;
-                if group_ok {
-                    if micro > 1 {
-                        // Average, not sum: k micro-batches of n make the same step as one of k·n.
-                        scale_grads(&model, &mut grads, 1.0 / micro as f64);
-                    }
-                    let norm = match config.grad_clip {
-                        Some(max_norm) => clip_global_norm(&model, &mut grads, max_norm),
-                        None => global_norm(&model, &grads),
-                    };
-                    if norm.is_finite() {
-                        model = optim.step(module_lr(&lr_groups, lr), model, grads);
-                        applied = true;
-                    }
-                }
-                lap.lap(&mut state.phases.optimizer_seconds);
-                state.steps += 1;
-                if applied {
-                    state.bad_steps_in_row = 0;
-                } else {
-                    // Skipped: the weights and the optimizer state stay as they were.
-                    state.bad_steps += 1;
-                    state.bad_steps_in_row += 1;
-                    observer.message(&format!(
-                        "step {}: non-finite loss or gradient, step skipped ({} in a row, {} in all)",
-                        state.steps, state.bad_steps_in_row, state.bad_steps
-                    ));
-                    if state.bad_steps_in_row >= config.max_bad_steps as u64 {
-                        return Err(TrainError::NonFinite {
-                            epoch,
-                            step: state.steps,
-                            loss: micro_losses / micro as f64,
-                            in_a_row: state.bad_steps_in_row,
-                        });
-                    }
-                }
-                let point = StepPoint {
-                    step: state.steps,
-                    epoch: epoch as f64 + (batch_index + 1) as f64 / total.max(1) as f64,
-                    loss: micro_losses / micro as f64,
-                    lr,
-                };
-                let elapsed = window_start.elapsed().as_secs_f64();
-                observer.step(&point, window_examples as f64 / elapsed.max(1e-9));
-                window_examples = 0;
-                window_start = Instant::now();
-                let step_epoch = point.epoch;
-                state.steps_log.push(point);
-                micro = 0;
-                micro_losses = 0.0;
-                group_ok = true;
-                state.batch_in_epoch = batch_index + 1;
-
-                if let Some(every) = config.eval_every_steps {
-                    if state.steps % every as u64 == 0
-                        && batch_index + 1 != total
-                        && !data.valid.is_empty()
-                    {
-                        let point = EvalPoint {
-                            step: state.steps,
-                            epoch: step_epoch,
-                            epoch_end: false,
-                            metrics: validate(&model),
-                        };
-                        let is_best = record_evaluation(
-                            &point,
-                            config,
-                            &mut state,
-                            &mut best,
-                            &model,
-                            checkpoint_dir,
-                        )?;
-                        observer.validation(&point, is_best);
-                        if patience_exhausted(config, &state) {
-                            observer.message(&early_stop_message(config, &point));
-                            stopped_early = true;
-                            state.train_seconds += epoch_start.elapsed().as_secs_f64();
-                            break 'epochs;
-                        }
-                    }
-                }
-                let stop = observer.should_stop();
-                let periodic = config
-                    .save_every_steps
-                    .is_some_and(|n| state.steps % n as u64 == 0);
-                if (stop || periodic) && batch_index + 1 != total {
-                    state.train_seconds += epoch_start.elapsed().as_secs_f64();
-                    epoch_start = Instant::now();
-                    if let Some(dir) = checkpoint_dir {
-                        let saved = checkpoint::save(
-                            dir,
-                            &model,
-                            &optim,
-                            &state,
-                            &best,
-                            config.keep_checkpoints,
-                        )?;
-                        best = best.saved_in(&saved);
-                    }
-                    if stop {
-                        return Err(TrainError::Interrupted {
-                            step: state.steps,
-                            checkpoint: checkpoint_dir.map(|d| d.to_path_buf()),
-                        });
-                    }
-                }
-            }
-        }
-        state.train_seconds += epoch_start.elapsed().as_secs_f64();
-
-        let valid = (!data.valid.is_empty()).then(|| EvalPoint {
-            step: state.steps,
-            epoch: epoch as f64 + 1.0,
-            epoch_end: true,
-            metrics: validate(&model),
-        });
-        let is_best = match &valid {
-            Some(eval) => {
-                let is_best =
-                    record_evaluation(eval, config, &mut state, &mut best, &model, checkpoint_dir)?;
-                observer.validation(eval, is_best);
-                is_best
-            }
-            // Without validation data the last epoch's model is the one kept.
-            None => {
-                state.best_epoch = Some(epoch as u64 + 1);
-                state.best_step = Some(state.steps);
-                best = keep_current(&model, checkpoint_dir);
-                true
-            }
-        };
-        let point = EpochPoint {
-            epoch: epoch as u64 + 1,
-            train_loss: state.epoch_loss_sum / state.epoch_batches.max(1) as f64,
-            valid: valid.map(|e| e.metrics),
-        };
-        observer.epoch_end(&point, is_best);
-        state.epochs.push(point);
-        state.epochs_done = epoch + 1;
-        state.batch_in_epoch = 0;
-        state.epoch_loss_sum = 0.0;
-        state.epoch_batches = 0;
-        if let Some(dir) = checkpoint_dir {
-            let saved =
-                checkpoint::save(dir, &model, &optim, &state, &best, config.keep_checkpoints)?;
-            best = best.saved_in(&saved);
-        }
-        if observer.should_stop() && epoch + 1 < config.epochs {
-            return Err(TrainError::Interrupted {
-                step: state.steps,
-                checkpoint: checkpoint_dir.map(|d| d.to_path_buf()),
-            });
-        }
-        if patience_exhausted(config, &state) && epoch + 1 < config.epochs {
-            if let Some(last) = state.evals.last() {
-                observer.message(&early_stop_message(config, last));
-            }
-            stopped_early = true;
-            break;
-        }
-    }
-
-    let final_model = best.resolve(&model)?;
-    // LoRA adapters are folded into plain weights, so the result is an ordinary BERT.
-    let final_model = if config.strategy.kind == StrategyKind::Lora {
-        final_model.materialize()
-    } else {
-        final_model
-    };
-    let wall = state.train_seconds.max(1e-9);
-    Ok(TrainOutcome {
-        model: final_model,
-        stats: TrainStats {
-            examples: data.train.len(),
-            epochs: state.epochs_done,
-            steps: state.steps,
-            wall_seconds: state.train_seconds,
-            samples_per_second: state.examples_seen as f64 / wall,
-            tokens_per_second: state.tokens_seen as f64 / wall,
-            phases: state.phases,
-        },
-        steps: state.steps_log,
-        epochs: state.epochs,
-        evals: state.evals,
-        best_epoch: state.best_epoch,
-        best_step: state.best_step,
-        bad_steps: state.bad_steps,
-        stopped_early,
-        plan,
-    })
-}
-
-/// Scores an evaluation against the best so far and counts it for patience. A new best model
-/// is kept: in memory without a checkpoint directory; with one, on disk — mid-epoch in its own
-/// file (the model moves on before the next checkpoint), at an epoch's end in the checkpoint
-/// written right after.
-fn record_evaluation(
-    point: &EvalPoint,
-    config: &TrainConfig,
-    state: &mut TrainState,
-    best: &mut Best,
-    model: &BertClassifier,
-    checkpoint_dir: Option<&Path>,
-) -> Result<bool, TrainError> {
-    let score = config.metric.score(&point.metrics);
-    let is_best = state
-        .best_score
-        .is_none_or(|b| score > b + config.min_delta);
-    if is_best {
-        state.best_score = Some(score);
-        // The epoch the evaluation belongs to, 1-based: step 30 of 40 in the second epoch is 2.
-        state.best_epoch = Some(point.epoch.ceil() as u64);
-        state.best_step = Some(point.step);
-        state.evals_without_improvement = 0;
-        *best = match checkpoint_dir {
-            Some(dir) if !point.epoch_end => Best::File(checkpoint::save_best(dir, model)?),
-            _ => keep_current(model, checkpoint_dir),
-        };
-    } else {
-        state.evals_without_improvement += 1;
-    }
-    state.evals.push(point.clone());
-    Ok(is_best)
-}
-
-/// The model as it is now becomes the best: with checkpoints, the epoch-end checkpoint that
-/// follows copies it to disk; without, a copy stays in memory.
-fn keep_current(model: &BertClassifier, checkpoint_dir: Option<&Path>) -> Best {
-    match checkpoint_dir {
-        Some(_) => Best::Current,
-        None => Best::Memory(Box::new(model.valid())),
-    }
-}
-
-fn patience_exhausted(config: &TrainConfig, state: &TrainState) -> bool {
-    config
-        .patience
-        .is_some_and(|p| state.evals_without_improvement >= p)
-}
-
-fn early_stop_message(config: &TrainConfig, last: &EvalPoint) -> String {
-    format!(
-        "early stopping at step {} (epoch {:.2}): no {:?} improvement in {} evaluation(s)",
-        last.step,
-        last.epoch,
-        config.metric,
-        config.patience.unwrap_or(0)
-    )
-}
-
-/// A digest of everything that decides a run's result: the options (less those that only say
-/// where and how often to save, and the number of epochs, which the resume checks against the
-/// learning rates already used) and the exact training and validation examples. A checkpoint
-/// carries it, so that a resume with other data or options is refused instead of mixing runs.
-fn run_fingerprint(config: &TrainConfig, data: &TrainData) -> String {
-    let mut recipe = config.clone();
-    recipe.epochs = 0;
-    recipe.save_every_steps = None;
-    recipe.keep_checkpoints = 1;
-    recipe.num_workers = 1;
-    let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(&recipe).unwrap_or_default());
-    hasher.update(serde_json::to_vec(&data.labels).unwrap_or_default());
-    for split in [&data.train, &data.valid] {
-        hasher.update((split.len() as u64).to_le_bytes());
-        for e in split.iter() {
-            hasher.update((e.label as u64).to_le_bytes());
-            hasher.update((e.encoding.input_ids.len() as u64).to_le_bytes());
-            for (id, ty) in e.encoding.input_ids.iter().zip(&e.encoding.token_type_ids) {
-                hasher.update(id.to_le_bytes());
-                hasher.update(ty.to_le_bytes());
-            }
-        }
-    }
-    if let Some(t) = &data.teacher_logits {
-        for v in t.iter() {
-            hasher.update(v.to_le_bytes());
-        }
-    }
-    format!("{:x}", hasher.finalize())
+    Ok(())
 }

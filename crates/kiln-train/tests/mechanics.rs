@@ -14,7 +14,8 @@ use kiln_model::Pooling;
 use kiln_train::clip::{clip_global_norm, global_norm};
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
 use kiln_train::schedule::ScheduleKind;
-use kiln_train::{train, train_on_devices, Silent, TrainConfig, TrainData};
+use kiln_train::trainer::Faults;
+use kiln_train::{TrainConfig, TrainData, Trainer};
 
 fn sgd(batch_size: usize, grad_accum: usize) -> TrainConfig {
     TrainConfig {
@@ -43,36 +44,18 @@ fn accumulating_k_batches_of_n_equals_one_batch_of_k_times_n() {
         valid: Arc::new(Vec::new()),
         ..data(8, 0)
     };
-    let one = train(
-        tiny_model(0.0, Pooling::Cls, &device),
-        &data,
-        &sgd(8, 1),
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
-    let acc = train(
-        tiny_model(0.0, Pooling::Cls, &device),
-        &data,
-        &sgd(4, 2),
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
-    let summed = train(
-        tiny_model(0.0, Pooling::Cls, &device),
-        &data,
-        &sgd(4, 1),
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let one = Trainer::new(sgd(8, 1).clone())
+        .device(&device)
+        .fit(tiny_model(0.0, Pooling::Cls, &device), &data)
+        .unwrap();
+    let acc = Trainer::new(sgd(4, 2).clone())
+        .device(&device)
+        .fit(tiny_model(0.0, Pooling::Cls, &device), &data)
+        .unwrap();
+    let summed = Trainer::new(sgd(4, 1).clone())
+        .device(&device)
+        .fit(tiny_model(0.0, Pooling::Cls, &device), &data)
+        .unwrap();
     assert_eq!(
         (one.stats.steps, acc.stats.steps, summed.stats.steps),
         (1, 1, 2)
@@ -114,45 +97,33 @@ fn a_batch_split_over_devices_or_shards_makes_the_step_one_device_makes() {
             sampler,
             ..sgd(8, 1)
         };
-        let one = train(
-            tiny_model(0.0, Pooling::Cls, &device),
-            &data,
-            &TrainConfig {
+        let one = Trainer::new(
+            TrainConfig {
                 batch_shards: 1,
                 ..config.clone()
-            },
-            &device,
-            None,
-            None,
-            &mut Silent,
+            }
+            .clone(),
         )
+        .device(&device)
+        .fit(tiny_model(0.0, Pooling::Cls, &device), &data)
         .unwrap();
         let start = values(&tiny_model(0.0, Pooling::Cls, &device));
         let single = values(&one.model);
         for n in [2, 3] {
             let devices = vec![device.clone(); n];
-            let on_devices = train_on_devices(
-                tiny_model(0.0, Pooling::Cls, &device),
-                &data,
-                &config,
-                &devices,
-                None,
-                None,
-                &mut Silent,
-            )
-            .unwrap();
-            let sharded = train(
-                tiny_model(0.0, Pooling::Cls, &device),
-                &data,
-                &TrainConfig {
+            let on_devices = Trainer::new(config.clone())
+                .devices(&devices)
+                .fit(tiny_model(0.0, Pooling::Cls, &device), &data)
+                .unwrap();
+            let sharded = Trainer::new(
+                TrainConfig {
                     batch_shards: n,
                     ..config.clone()
-                },
-                &device,
-                None,
-                None,
-                &mut Silent,
+                }
+                .clone(),
             )
+            .device(&device)
+            .fit(tiny_model(0.0, Pooling::Cls, &device), &data)
             .unwrap();
             for (how, split) in [("devices", on_devices), ("shards", sharded)] {
                 assert_eq!(split.stats.steps, 1);
@@ -238,38 +209,23 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
         warmup_ratio: 0.0,
         ..TrainConfig::default()
     };
-    let whole = train(
-        tiny_model(0.1, Pooling::Cls, &device),
-        &data,
-        &config(2),
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let whole = Trainer::new(config(2).clone())
+        .device(&device)
+        .fit(tiny_model(0.1, Pooling::Cls, &device), &data)
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let first = train(
-        tiny_model(0.1, Pooling::Cls, &device),
-        &data,
-        &config(1),
-        &device,
-        Some(tmp.path()),
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let first = Trainer::new(config(1).clone())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .fit(tiny_model(0.1, Pooling::Cls, &device), &data)
+        .unwrap();
     assert_eq!(first.stats.epochs, 1);
-    let resumed = train(
-        tiny_model(0.1, Pooling::Cls, &device),
-        &data,
-        &config(2),
-        &device,
-        Some(tmp.path()),
-        Some(tmp.path()),
-        &mut Silent,
-    )
-    .unwrap();
+    let resumed = Trainer::new(config(2).clone())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .resume(tmp.path())
+        .fit(tiny_model(0.1, Pooling::Cls, &device), &data)
+        .unwrap();
     assert_eq!(resumed.stats.steps, whole.stats.steps);
     let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
     assert_eq!(losses(&resumed), losses(&whole), "same losses step by step");
@@ -290,16 +246,10 @@ fn a_tiny_model_learns_separable_data() {
         lr: 3e-3,
         ..TrainConfig::default()
     };
-    let outcome = train(
-        tiny_model(0.1, Pooling::Mean, &device),
-        &data,
-        &config,
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = Trainer::new(config.clone())
+        .device(&device)
+        .fit(tiny_model(0.1, Pooling::Mean, &device), &data)
+        .unwrap();
     let last = outcome.epochs.last().unwrap().valid.as_ref().unwrap();
     assert!(
         last.accuracy >= 0.9,
@@ -320,42 +270,36 @@ fn bad_options_are_rejected_before_training() {
                 epochs: 0,
                 ..TrainConfig::default()
             },
-            "--epochs",
+            "epochs must",
         ),
         (
             TrainConfig {
                 lr: -1.0,
                 ..TrainConfig::default()
             },
-            "--lr",
+            "lr must",
         ),
         (
             TrainConfig {
                 grad_accum: 0,
                 ..TrainConfig::default()
             },
-            "--grad-accum",
+            "grad_accum must",
         ),
         (
             TrainConfig {
                 label_smoothing: 1.5,
                 ..TrainConfig::default()
             },
-            "--label-smoothing",
+            "label_smoothing must",
         ),
     ] {
-        let err = train(
-            tiny_model(0.0, Pooling::Cls, &device),
-            &data(8, 0),
-            &config,
-            &device,
-            None,
-            None,
-            &mut Silent,
-        )
-        .err()
-        .expect("must fail")
-        .to_string();
+        let err = Trainer::new(config.clone())
+            .device(&device)
+            .fit(tiny_model(0.0, Pooling::Cls, &device), &data(8, 0))
+            .err()
+            .expect("must fail")
+            .to_string();
         assert!(err.contains(needle), "{err}");
     }
 }
@@ -391,45 +335,30 @@ fn a_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
     let device = Device::flex();
     let data = data(24, 8);
     let base = tiny_model(0.1, Pooling::Cls, &device);
-    let whole = train(
-        base.clone(),
-        &data,
-        &resumable_config(),
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let whole = Trainer::new(resumable_config())
+        .device(&device)
+        .fit(base.clone(), &data)
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     // Stop at step 4 (inside epoch 1 of 6 steps), then at step 9 (inside epoch 2), then finish.
     for after in [4, 5] {
-        let resume = kiln_train::checkpoint::list(tmp.path())
-            .first()
-            .map(|_| tmp.path());
-        let err = train(
-            base.clone(),
-            &data,
-            &resumable_config(),
-            &device,
-            Some(tmp.path()),
-            resume,
-            &mut StopAfter { steps: 0, after },
-        )
-        .err()
-        .expect("stopped");
+        let mut observer = StopAfter { steps: 0, after };
+        let mut trainer = Trainer::new(resumable_config())
+            .device(&device)
+            .checkpoints(tmp.path())
+            .observer(&mut observer);
+        if !kiln_train::resume::list(tmp.path()).is_empty() {
+            trainer = trainer.resume(tmp.path());
+        }
+        let err = trainer.fit(base.clone(), &data).err().expect("stopped");
         assert!(err.to_string().contains("interrupted"), "{err}");
     }
-    let resumed = train(
-        base,
-        &data,
-        &resumable_config(),
-        &device,
-        Some(tmp.path()),
-        Some(tmp.path()),
-        &mut Silent,
-    )
-    .unwrap();
+    let resumed = Trainer::new(resumable_config())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .resume(tmp.path())
+        .fit(base, &data)
+        .unwrap();
     let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
     assert_eq!(losses(&resumed), losses(&whole));
     assert_eq!(resumed.best_epoch, whole.best_epoch);
@@ -438,7 +367,7 @@ fn a_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
         "bit-equal after two interruptions"
     );
     assert_eq!(
-        kiln_train::checkpoint::list(tmp.path()).len(),
+        kiln_train::resume::list(tmp.path()).len(),
         2,
         "only the newest two are kept"
     );
@@ -451,16 +380,12 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
     let data = data(24, 0);
     let base = tiny_model(0.0, Pooling::Cls, &device);
     let tmp = tempfile::tempdir().unwrap();
-    let _ = train(
-        base.clone(),
-        &data,
-        &resumable_config(),
-        &device,
-        Some(tmp.path()),
-        None,
-        &mut StopAfter { steps: 0, after: 5 },
-    );
-    let list = kiln_train::checkpoint::list(tmp.path());
+    let _ = Trainer::new(resumable_config())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .observer(&mut StopAfter { steps: 0, after: 5 })
+        .fit(base.clone(), &data);
+    let list = kiln_train::resume::list(tmp.path());
     assert_eq!(list.len(), 2);
     // Flip a byte in the newest model file.
     let model = list[0].join("model.bpk");
@@ -468,24 +393,19 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&model, bytes).unwrap();
-    assert!(kiln_train::checkpoint::verify(&list[0]).is_err());
+    assert!(kiln_train::resume::verify(&list[0]).is_err());
     let mut warnings = Vec::new();
     let chosen =
-        kiln_train::checkpoint::find_latest(tmp.path(), &mut |m| warnings.push(m.to_string()))
-            .unwrap();
+        kiln_train::resume::find_latest(tmp.path(), &mut |m| warnings.push(m.to_string())).unwrap();
     assert_eq!(chosen, list[1]);
     assert!(warnings[0].contains("damaged"), "{warnings:?}");
     // A run resumes from it and finishes.
-    let done = train(
-        base,
-        &data,
-        &resumable_config(),
-        &device,
-        Some(tmp.path()),
-        Some(tmp.path()),
-        &mut Silent,
-    )
-    .unwrap();
+    let done = Trainer::new(resumable_config())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .resume(tmp.path())
+        .fit(base, &data)
+        .unwrap();
     assert_eq!(done.stats.epochs, 2);
 }
 
@@ -500,29 +420,29 @@ fn non_finite_steps_are_skipped_counted_and_stop_the_run_when_repeated() {
         batch_size: 4,
         ..TrainConfig::default()
     };
-    config.faults.nan_loss_at = vec![2];
-    let outcome = train(
-        base.clone(),
-        &data,
-        &config,
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = Trainer::new(config.clone())
+        .device(&device)
+        .faults(Faults {
+            nan_loss_at: vec![2],
+        })
+        .fit(base.clone(), &data)
+        .unwrap();
     assert_eq!(outcome.bad_steps, 1);
     assert_eq!(outcome.stats.steps, 6);
     assert!(outcome.steps[2].loss.is_nan() && outcome.steps[3].loss.is_finite());
     // Three in a row with --max-bad-steps 3: the run stops and says why.
-    config.faults.nan_loss_at = vec![1, 2, 3];
     config.max_bad_steps = 3;
-    let err = train(base, &data, &config, &device, None, None, &mut Silent)
+    let err = Trainer::new(config.clone())
+        .device(&device)
+        .faults(Faults {
+            nan_loss_at: vec![1, 2, 3],
+        })
+        .fit(base, &data)
         .err()
         .expect("stops")
         .to_string();
     assert!(
-        err.contains("3 steps in a row") && err.contains("--max-bad-steps"),
+        err.contains("3 steps in a row") && err.contains("max_bad_steps"),
         "{err}"
     );
 }
@@ -618,16 +538,11 @@ fn checkpointing_under_this_umask() {
         ..TrainConfig::default()
     };
     let model = tiny_model(0.0, Pooling::Cls, &device);
-    train(
-        model,
-        &data(16, 8),
-        &config,
-        &device,
-        Some(&root),
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    Trainer::new(config.clone())
+        .device(&device)
+        .checkpoints(&root)
+        .fit(model, &data(16, 8))
+        .unwrap();
 
     let found = modes(&root);
     let names: Vec<String> = found
@@ -665,26 +580,18 @@ fn a_checkpoint_continues_only_the_run_that_wrote_it() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let run = config(1, ScheduleKind::Linear);
-    train(
-        tiny_model(0.1, Pooling::Cls, &device),
-        &data(24, 0),
-        &run,
-        &device,
-        Some(tmp.path()),
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    Trainer::new(run.clone())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .fit(tiny_model(0.1, Pooling::Cls, &device), &data(24, 0))
+        .unwrap();
     let resume = |data: &TrainData, config: &TrainConfig| -> String {
-        match train(
-            tiny_model(0.1, Pooling::Cls, &device),
-            data,
-            config,
-            &device,
-            Some(tmp.path()),
-            Some(tmp.path()),
-            &mut Silent,
-        ) {
+        match Trainer::new((config).clone())
+            .device(&device)
+            .checkpoints(tmp.path())
+            .resume(tmp.path())
+            .fit(tiny_model(0.1, Pooling::Cls, &device), data)
+        {
             Ok(_) => panic!("the resume was accepted"),
             Err(e) => e.to_string(),
         }
@@ -702,14 +609,10 @@ fn a_checkpoint_continues_only_the_run_that_wrote_it() {
     let mut saving = run.clone();
     saving.save_every_steps = Some(1);
     saving.keep_checkpoints = 5;
-    assert!(train(
-        tiny_model(0.1, Pooling::Cls, &device),
-        &data(24, 0),
-        &saving,
-        &device,
-        Some(tmp.path()),
-        Some(tmp.path()),
-        &mut Silent
-    )
-    .is_ok());
+    assert!(Trainer::new(saving.clone())
+        .device(&device)
+        .checkpoints(tmp.path())
+        .resume(tmp.path())
+        .fit(tiny_model(0.1, Pooling::Cls, &device), &data(24, 0))
+        .is_ok());
 }

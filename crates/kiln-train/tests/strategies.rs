@@ -8,7 +8,7 @@ use burn::prelude::*;
 use common::*;
 use kiln_model::Pooling;
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
-use kiln_train::{train, Silent, StrategyConfig, StrategyKind, TrainConfig};
+use kiln_train::{StrategyConfig, StrategyKind, TrainConfig, Trainer};
 
 fn config(kind: StrategyKind, epochs: usize) -> TrainConfig {
     TrainConfig {
@@ -37,16 +37,10 @@ fn moved(kind: StrategyKind, epochs: usize, pooling: Pooling) -> (Vec<String>, V
     let model = tiny_model(0.1, pooling, &device);
     let before = values(&model);
     // No validation data: the returned model is the last one, not the best epoch's.
-    let outcome = train(
-        model,
-        &data(32, 0),
-        &config(kind, epochs),
-        &device,
-        None,
-        None,
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = Trainer::new(config(kind, epochs).clone())
+        .device(&device)
+        .fit(model, &data(32, 0))
+        .unwrap();
     let after: BTreeMap<String, Vec<f32>> = values(&outcome.model);
     assert_eq!(
         before.keys().collect::<Vec<_>>(),

@@ -1,5 +1,6 @@
-//! Training checkpoints: model, optimizer state, best model and the loop's state (steps, epoch,
-//! position inside the epoch, history, early-stopping and bad-step counters).
+//! Resume checkpoints: model, optimizer state, best model and the loop's state (steps, epoch,
+//! position inside the epoch, history, early-stopping and bad-step counters) — what a run needs
+//! to continue exactly. (A model's Hugging Face weights are `kiln_model::pretrained`'s.)
 //!
 //! Each checkpoint is a directory `ROOT/ckpt-STEP/` assembled under a temporary name, every file
 //! fsynced, a `checksums.json` (sha256 of every file) written last, then renamed into place: a
@@ -16,59 +17,10 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use kiln_model::BertClassifier;
-
 use crate::error::TrainError;
-use crate::history::{EpochPoint, EvalPoint, StepPoint};
-use crate::trainer::PhaseSeconds;
-
-/// The loop's own state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct TrainState {
-    pub epochs_done: usize,
-    /// Batches of the current epoch already consumed (0 at an epoch boundary).
-    #[serde(default)]
-    pub batch_in_epoch: usize,
-    /// Optimizer steps taken (skipped ones included).
-    pub steps: u64,
-    /// Forward/backward passes taken (seeds dropout).
-    pub micro_steps: u64,
-    pub examples_seen: u64,
-    pub tokens_seen: u64,
-    pub train_seconds: f64,
-    /// Where `train_seconds` went (data, forward, backward, optimizer).
-    #[serde(default)]
-    pub phases: PhaseSeconds,
-    /// Sum and count of the current epoch's batch losses so far.
-    #[serde(default)]
-    pub epoch_loss_sum: f64,
-    #[serde(default)]
-    pub epoch_batches: usize,
-    pub best_score: Option<f64>,
-    pub best_epoch: Option<u64>,
-    /// The optimizer step of the best evaluation.
-    #[serde(default)]
-    pub best_step: Option<u64>,
-    /// Evaluations since the best one (patience counts these).
-    #[serde(alias = "epochs_without_improvement")]
-    pub evals_without_improvement: usize,
-    #[serde(default)]
-    pub bad_steps: u64,
-    #[serde(default)]
-    pub bad_steps_in_row: u64,
-    pub steps_log: Vec<StepPoint>,
-    pub epochs: Vec<EpochPoint>,
-    /// Every evaluation so far (epoch ends and every-N-steps ones).
-    #[serde(default)]
-    pub evals: Vec<EvalPoint>,
-    /// Digest of the run's options and examples: a checkpoint continues only the run that
-    /// wrote it.
-    #[serde(default)]
-    pub fingerprint: Option<String>,
-}
+pub use crate::history::TrainState;
 
 const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";
@@ -118,21 +70,21 @@ pub fn list(root: &Path) -> Vec<PathBuf> {
 /// Trainer does: a copy in memory would hold a second set of weights (91 MB for MiniLM) through
 /// every later epoch.
 #[derive(Debug, Clone, Default)]
-pub enum Best {
+pub enum Best<M> {
     /// No epoch has been scored yet.
     #[default]
     None,
     /// The model being trained, as it is now (until its next step).
     Current,
     /// A copy in memory (runs without a checkpoint directory).
-    Memory(Box<BertClassifier>),
+    Memory(Box<M>),
     /// The `best.bpk` of a checkpoint.
     File(PathBuf),
 }
 
-impl Best {
+impl<M: Module> Best<M> {
     /// The best model, for inference: `model` is the one being trained.
-    pub fn resolve(self, model: &BertClassifier) -> Result<BertClassifier, TrainError> {
+    pub fn resolve(self, model: &M) -> Result<M, TrainError> {
         match self {
             Best::None | Best::Current => Ok(model.valid()),
             Best::Memory(best) => Ok(*best),
@@ -155,18 +107,18 @@ impl Best {
 }
 
 /// Writes a checkpoint for `state.steps` and prunes all but the newest `keep`.
-pub fn save(
+pub fn save<M: Module>(
     root: &Path,
-    model: &BertClassifier,
+    model: &M,
     optim: &ModuleOptimizer,
     state: &TrainState,
-    best: &Best,
+    best: &Best<M>,
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
     // Made through kiln-model's helper so that the renamed checkpoint takes the umask.
     let staging =
-        kiln_model::checkpoint::staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
+        kiln_model::pretrained::staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
     let dir = staging.path();
     model
         .clone()
@@ -272,10 +224,7 @@ pub fn find_latest(root: &Path, warn: &mut dyn FnMut(&str)) -> Result<PathBuf, T
 
 /// Reads the model and the loop state of the checkpoint `dir` into `model`, which must be built
 /// as in the run that wrote it, and says where its best model is.
-pub fn load_model(
-    dir: &Path,
-    model: BertClassifier,
-) -> Result<(BertClassifier, TrainState, Best), TrainError> {
+pub fn load_model<M: Module>(dir: &Path, model: M) -> Result<(M, TrainState, Best<M>), TrainError> {
     let state = read_state(dir)?;
     let model = model
         .try_load_file(dir.join(MODEL))
@@ -307,7 +256,7 @@ const BEST_BETWEEN: &str = "best.bpk";
 
 /// Writes `model` as the best model so far to `ROOT/best.bpk` (staged, then renamed: a crash
 /// keeps the previous one whole) and returns its path; the next checkpoint copies it.
-pub fn save_best(root: &Path, model: &BertClassifier) -> Result<PathBuf, TrainError> {
+pub fn save_best<M: Module>(root: &Path, model: &M) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
     let target = root.join(BEST_BETWEEN);
     let staged = root.join(".best-staging.bpk");

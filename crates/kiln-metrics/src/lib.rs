@@ -1,0 +1,19 @@
+//! kiln-metrics: what a run measured, in types every part of kiln shares.
+//!
+//! - [`metrics`]: the confusion matrix and the classification metrics computed from it
+//!   (scikit-learn's definitions).
+//! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
+//!   written by the training loop, saved in resume checkpoints, drawn by the report.
+//! - [`record`]: `metrics.json`, the record a finished run leaves ([`RunMetrics`]): the CLI
+//!   writes it, `cargo xtask`, the report and the tests read it.
+//!
+//! No tensors and no burn: an app (or a script's Rust twin) reads a run's files with this crate
+//! alone, and it builds in seconds.
+
+pub mod history;
+pub mod metrics;
+pub mod record;
+
+pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
+pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
+pub use record::{DistillSide, Evaluation, RunMetrics, TrainFigures, ValidEpoch};

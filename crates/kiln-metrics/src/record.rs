@@ -1,0 +1,233 @@
+//! `metrics.json`: the record of a finished run (written last, so a run without one did not
+//! finish). One typed struct: the CLI writes it through serde, and whatever reads it back —
+//! `cargo xtask`, the tests — fails on a missing or mistyped field instead of reading a `null`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::{EpochPoint, EvalPoint, PhaseSeconds, TrainStats};
+use crate::metrics::ClassificationMetrics;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// The kept model on the test split; none when the run had no test split.
+    pub test: Option<ClassificationMetrics>,
+    /// The validation metrics at each epoch's end.
+    pub valid: Vec<ValidEpoch>,
+    /// Every evaluation on the validation set (epoch ends and every-N-steps ones), in order.
+    pub evaluations: Vec<Evaluation>,
+    /// The epoch (1-based) and optimizer step of the kept model.
+    pub best_epoch: Option<u64>,
+    pub best_step: Option<u64>,
+    pub stopped_early: bool,
+    pub labels: Vec<String>,
+    pub train: TrainFigures,
+    pub strategy: String,
+    pub model: String,
+    pub data: String,
+    pub device: String,
+    /// The whole command's time (loading, training, evaluation, export).
+    pub total_wall_seconds: f64,
+    /// Distillation runs: the teacher and the student side by side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<DistillSide>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student: Option<DistillSide>,
+    /// The student's test accuracy over the teacher's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<f64>,
+    /// The student's inference speed over the teacher's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+}
+
+/// One epoch's closing validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidEpoch {
+    pub epoch: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub loss: Option<f64>,
+    pub train_loss: f64,
+}
+
+impl ValidEpoch {
+    /// The record of an epoch that was validated; none for one that was not.
+    pub fn of(point: &EpochPoint) -> Option<Self> {
+        point.valid.as_ref().map(|m| Self {
+            epoch: point.epoch,
+            accuracy: m.accuracy,
+            macro_f1: m.macro_f1,
+            loss: m.loss,
+            train_loss: point.train_loss,
+        })
+    }
+}
+
+/// One evaluation on the validation set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub step: u64,
+    pub epoch: f64,
+    pub epoch_end: bool,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub loss: Option<f64>,
+}
+
+impl From<&EvalPoint> for Evaluation {
+    fn from(e: &EvalPoint) -> Self {
+        Self {
+            step: e.step,
+            epoch: e.epoch,
+            epoch_end: e.epoch_end,
+            accuracy: e.metrics.accuracy,
+            macro_f1: e.metrics.macro_f1,
+            loss: e.metrics.loss,
+        }
+    }
+}
+
+/// The training loop's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainFigures {
+    /// Examples, epochs, steps, loop time, throughput and where the time went.
+    #[serde(flatten)]
+    pub stats: TrainStats,
+    /// The process's peak resident memory (Linux), MiB.
+    pub peak_rss_mib: Option<f64>,
+    pub trainable_parameters: usize,
+    pub parameters: usize,
+    /// Steps skipped for a non-finite loss or gradient.
+    pub bad_steps: u64,
+}
+
+impl TrainFigures {
+    pub fn phases(&self) -> &PhaseSeconds {
+        &self.stats.phases
+    }
+}
+
+/// One side of a distillation run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistillSide {
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub parameters: usize,
+    /// The model's weights on disk, MB; none when no file was found.
+    pub size_mb: Option<f64>,
+    pub inference_samples_per_second: f64,
+}
+
+/// Why a `metrics.json` could not be read.
+#[derive(Debug)]
+pub struct ReadError {
+    pub path: std::path::PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl RunMetrics {
+    /// Reads `path` (a run's `metrics.json`); the error names the file, and the line and
+    /// column of a field that does not fit.
+    pub fn read(path: &Path) -> Result<Self, ReadError> {
+        let fail = |message: String| ReadError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+    }
+
+    /// The run directory's `metrics.json`.
+    pub fn of_run(dir: &Path) -> Result<Self, ReadError> {
+        Self::read(&dir.join("metrics.json"))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ConfusionMatrix;
+
+    fn example() -> RunMetrics {
+        let labels = vec!["neg".to_string(), "pos".to_string()];
+        let cm = ConfusionMatrix::from_predictions(&[0, 1, 1], &[0, 1, 0], 2);
+        let test = ClassificationMetrics::compute(&cm, &labels, Some(0.5));
+        RunMetrics {
+            test: Some(test),
+            valid: vec![],
+            evaluations: vec![],
+            best_epoch: Some(1),
+            best_step: Some(4),
+            stopped_early: false,
+            labels,
+            train: TrainFigures {
+                stats: TrainStats {
+                    examples: 8,
+                    steps: 4,
+                    samples_per_second: 12.5,
+                    ..TrainStats::default()
+                },
+                peak_rss_mib: None,
+                trainable_parameters: 10,
+                parameters: 20,
+                bad_steps: 0,
+            },
+            strategy: "full".into(),
+            model: "tiny".into(),
+            data: "rt".into(),
+            device: "flex".into(),
+            total_wall_seconds: 1.0,
+            teacher: None,
+            student: None,
+            retention: None,
+            speedup: None,
+        }
+    }
+
+    #[test]
+    fn the_record_keeps_the_keys_scripts_read_and_round_trips() {
+        let m = example();
+        let value: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        // Flattened: the loop's figures sit directly under "train", as scripts expect.
+        assert_eq!(value["train"]["samples_per_second"], 12.5);
+        assert_eq!(value["train"]["steps"], 4);
+        assert!(value["train"]["phases"]["data_seconds"].is_number());
+        assert!((value["test"]["accuracy"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+        assert!(value.get("teacher").is_none());
+        let back: RunMetrics = serde_json::from_value(value).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_record_with_a_mistyped_field_is_refused_naming_it() {
+        let dir = std::env::temp_dir().join(format!("kiln-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("metrics.json");
+        let text = example()
+            .to_json()
+            .replace("\"steps\": 4", "\"steps\": \"four\"");
+        std::fs::write(&path, text).unwrap();
+        let err = RunMetrics::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.json") && err.contains("line"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

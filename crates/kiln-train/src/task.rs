@@ -1,0 +1,153 @@
+//! What the trainer needs of a model: the [`TaskModel`] trait.
+//!
+//! The loop knows nothing of a model's fields. It hands a model a labelled batch and gets back
+//! the loss to backpropagate and the outputs the metrics read; strategies speak about parameter
+//! paths (see [`crate::params`]); the `frozen` strategy splits the model at [`TaskModel::features`]
+//! / [`TaskModel::head`]. [`kiln_model::BertClassifier`] is the first implementation; an app's own
+//! burn module (another head on kiln's encoder, or a model of its own) implements the trait and
+//! trains through the same [`crate::Trainer::fit`].
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::prelude::*;
+
+use kiln_data::TokenBatch;
+use kiln_loss::{DistillationLoss, Loss};
+use kiln_model::BertClassifier;
+
+/// A labelled batch as the trainer hands it to a model: the tokens (padded, or packed several
+/// examples to a row), one target per example, and which training examples they are (row `i`
+/// is example `examples[i]` of the training set).
+#[derive(Debug, Clone)]
+pub struct TaskBatch {
+    pub tokens: TokenBatch,
+    /// `[examples]` class indices.
+    pub targets: Tensor<1, Int>,
+    pub examples: Vec<usize>,
+}
+
+impl TaskBatch {
+    pub fn to_device(self, device: &Device) -> Self {
+        Self {
+            tokens: self.tokens.to_device(device),
+            targets: self.targets.to_device(device),
+            examples: self.examples,
+        }
+    }
+}
+
+/// What one forward pass on a labelled batch gives back.
+#[derive(Debug, Clone)]
+pub struct TaskOutput {
+    /// The batch's mean loss, to backpropagate.
+    pub loss: Tensor<1>,
+    /// `[examples, outputs]`: what the metrics read (predictions are the row-wise argmax).
+    pub logits: Tensor<2>,
+}
+
+/// A model the [`crate::Trainer`] can fine-tune and evaluate.
+///
+/// A model is a feature extractor and a head: [`features`](Self::features) turns a batch into one
+/// row per example, [`head`](Self::head) turns those rows into outputs. The `frozen` strategy
+/// computes the features once and trains the head alone; every other strategy runs
+/// [`step`](Self::step), whose default is the run's [`Objective`] applied to the outputs.
+/// Override `step` for a loss of your own.
+pub trait TaskModel: Module + 'static {
+    /// Outputs per example (a classifier's number of labels).
+    fn num_outputs(&self) -> usize;
+
+    /// Whether [`features`](Self::features) takes packed batches (several examples to a row,
+    /// `tokens.packing` set). A model that says no gets the same batches padded.
+    fn accepts_packed(&self) -> bool {
+        false
+    }
+
+    /// One row per example of `tokens`: `[examples, features]`.
+    fn features(&self, tokens: TokenBatch) -> Tensor<2>;
+
+    /// Outputs from features: `[examples, features]` → `[examples, outputs]`.
+    fn head(&self, features: Tensor<2>) -> Tensor<2>;
+
+    /// Outputs of a batch: `[examples, outputs]`.
+    fn outputs(&self, tokens: TokenBatch) -> Tensor<2> {
+        self.head(self.features(tokens))
+    }
+
+    /// The loss and outputs of a labelled batch.
+    fn step(&self, batch: TaskBatch, objective: &Objective) -> TaskOutput {
+        let logits = self.outputs(batch.tokens);
+        let loss = objective.loss(logits.clone(), batch.targets, &batch.examples);
+        TaskOutput { loss, logits }
+    }
+}
+
+impl TaskModel for BertClassifier {
+    fn num_outputs(&self) -> usize {
+        self.num_labels()
+    }
+
+    fn accepts_packed(&self) -> bool {
+        true
+    }
+
+    fn features(&self, tokens: TokenBatch) -> Tensor<2> {
+        self.features_of(tokens)
+    }
+
+    fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        BertClassifier::head(self, features)
+    }
+}
+
+/// The loss a run trains on (from [`crate::TrainConfig`]): cross-entropy (label smoothing, class
+/// weights), or knowledge distillation against a teacher's logits for every training example.
+#[derive(Debug, Clone)]
+pub struct Objective {
+    loss: Loss,
+    distillation: Option<(DistillationLoss, Arc<Vec<f32>>)>,
+}
+
+impl Objective {
+    pub fn new(loss: Loss) -> Self {
+        Self {
+            loss,
+            distillation: None,
+        }
+    }
+
+    /// Trains against `teacher_logits`, row-major `[training examples, outputs]`.
+    pub fn with_teacher(mut self, loss: DistillationLoss, teacher_logits: Arc<Vec<f32>>) -> Self {
+        self.distillation = Some((loss, teacher_logits));
+        self
+    }
+
+    /// The loss the run validates with (plain cross-entropy, as Hugging Face reports it).
+    pub fn validation_loss(&self) -> &Loss {
+        &self.loss
+    }
+
+    /// The mean loss of `logits` (rows are the training examples `examples`) against `targets`.
+    pub fn loss(
+        &self,
+        logits: Tensor<2>,
+        targets: Tensor<1, Int>,
+        examples: &[usize],
+    ) -> Tensor<1> {
+        match &self.distillation {
+            Some((kd, teacher)) => {
+                let n = logits.dims()[1];
+                let mut values = Vec::with_capacity(examples.len() * n);
+                for &i in examples {
+                    values.extend_from_slice(&teacher[i * n..(i + 1) * n]);
+                }
+                let teacher = Tensor::<2>::from_data(
+                    TensorData::new(values, [examples.len(), n]),
+                    &logits.device(),
+                );
+                kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
+            }
+            None => self.loss.forward(logits, targets),
+        }
+    }
+}
