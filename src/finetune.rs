@@ -22,12 +22,14 @@ use serde::{Deserialize, Serialize};
 
 use kiln_data::bucket::Sampler;
 use kiln_data::pipeline::DataSource;
-use kiln_metrics::{DistillSide, Evaluation, RunMetrics, TrainFigures, ValidEpoch};
+use kiln_metrics::{
+    DistillSide, Evaluation, LogRecord, RunMetrics, SplitSizes, TrainFigures, ValidEpoch,
+};
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
+use kiln_report::RunFiles;
 use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
 use kiln_train::metrics::ClassificationMetrics;
 use kiln_train::optim::{OptimizerKind, OptimizerSpec};
-use kiln_train::report::{self, ReportInput};
 use kiln_train::schedule::ScheduleKind;
 use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
 use kiln_train::trainer::{Observer, SelectionMetric, TrainConfig, TrainData, Trainer};
@@ -665,8 +667,8 @@ struct Console {
 }
 
 impl Console {
-    fn log(&mut self, record: serde_json::Value) {
-        let _ = serde_json::to_writer(&mut self.log, &record);
+    fn log(&mut self, record: LogRecord) {
+        let _ = self.log.write_all(record.to_line().as_bytes());
         let _ = self.log.write_all(b"\n");
         let _ = self.log.flush();
     }
@@ -732,10 +734,10 @@ impl Observer for Console {
                 samples_per_second
             );
         }
-        self.log(serde_json::json!({
-            "kind": "step", "step": point.step, "epoch": point.epoch, "loss": point.loss,
-            "lr": point.lr, "samples_per_second": samples_per_second,
-        }));
+        self.log(LogRecord::Step {
+            point: point.clone(),
+            samples_per_second,
+        });
     }
     fn validation(&mut self, point: &EvalPoint, is_best: bool) {
         let m = &point.metrics;
@@ -750,10 +752,10 @@ impl Observer for Console {
                 if is_best { "  (best so far)" } else { "" }
             ));
         }
-        self.log(serde_json::json!({
-            "kind": "validation", "epoch": point.epoch, "step": point.step, "accuracy": m.accuracy,
-            "macro_f1": m.macro_f1, "loss": m.loss, "best": is_best,
-        }));
+        self.log(LogRecord::Validation {
+            point: point.clone(),
+            best: is_best,
+        });
     }
     fn epoch_end(&mut self, point: &EpochPoint, is_best: bool) {
         let valid = point
@@ -775,11 +777,10 @@ impl Observer for Console {
             point.train_loss,
             if is_best { "  (best so far)" } else { "" }
         ));
-        self.log(serde_json::json!({
-            "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss,
-            "valid": point.valid.as_ref().map(|m| serde_json::json!({"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss})),
-            "best": is_best,
-        }));
+        self.log(LogRecord::Epoch {
+            point: point.clone(),
+            best: is_best,
+        });
     }
     fn message(&mut self, text: &str) {
         self.say(text);
@@ -896,7 +897,11 @@ fn trim_log_for_resume(
             }
         }
     }
-    kept.push_str(&serde_json::json!({"kind": "resume", "step": checkpoint_state.steps, "epoch": checkpoint_state.epochs_done}).to_string());
+    let resume = LogRecord::Resume {
+        step: checkpoint_state.steps,
+        epoch: checkpoint_state.epochs_done,
+    };
+    kept.push_str(&resume.to_line());
     kept.push('\n');
     write_atomic(log, kept.as_bytes())
 }
@@ -1228,6 +1233,11 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         best_step: outcome.best_step,
         stopped_early: outcome.stopped_early,
         labels: labels.clone(),
+        examples: SplitSizes {
+            train: data.train.len(),
+            valid: data.valid.len(),
+            test: prepared.test.len(),
+        },
         train: TrainFigures {
             stats: outcome.stats.clone(),
             peak_rss_mib: peak_rss,
@@ -1246,62 +1256,6 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         speedup: None,
     };
 
-    let mut facts: Vec<(String, String)> = vec![
-        ("model".into(), r.model.clone()),
-        ("data".into(), source.to_string()),
-        ("labels".into(), labels.join(", ")),
-        (
-            "examples (train / valid / test)".into(),
-            format!(
-                "{} / {} / {}",
-                data.train.len(),
-                data.valid.len(),
-                prepared.test.len()
-            ),
-        ),
-        ("strategy".into(), r.config.strategy.kind.to_string()),
-        (
-            "trainable parameters".into(),
-            format!(
-                "{} of {}",
-                outcome.plan.trainable_count(),
-                outcome.plan.total_count()
-            ),
-        ),
-        (
-            "epochs / optimizer steps".into(),
-            format!("{} / {}", outcome.stats.epochs, outcome.stats.steps),
-        ),
-        (
-            "training time".into(),
-            format!("{:.1} s", outcome.stats.wall_seconds),
-        ),
-        (
-            "throughput".into(),
-            format!(
-                "{:.1} samples/s, {:.0} tokens/s",
-                outcome.stats.samples_per_second, outcome.stats.tokens_per_second
-            ),
-        ),
-        ("training time by phase".into(), {
-            let p = &outcome.stats.phases;
-            format!(
-                "forward {:.1} s, backward {:.1} s, optimizer {:.1} s, data {:.1} s",
-                p.forward_seconds, p.backward_seconds, p.optimizer_seconds, p.data_seconds
-            )
-        }),
-        (
-            "peak memory".into(),
-            peak_rss
-                .map(|m| format!("{m:.0} MiB"))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "skipped steps (non-finite loss or gradient)".into(),
-            outcome.bad_steps.to_string(),
-        ),
-        ("device".into(), r.device.clone()),
-    ];
     if let (Some(t), Some(test)) = (&teacher, &test) {
         // Teacher vs student on the same test set and machine.
         let teacher_test = evaluate_on_test(&t.model);
@@ -1326,22 +1280,23 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 &device,
             )
         };
-        let side = |m: &ClassificationMetrics, params: usize, size: Option<f64>, sps: f64| {
+        let side = |dir: &Path, m: &ClassificationMetrics, params: usize, sps: f64| {
             Some(DistillSide {
+                model: dir.display().to_string(),
                 accuracy: m.accuracy,
                 macro_f1: m.macro_f1,
                 precision: m.precision,
                 recall: m.recall,
                 parameters: params,
-                size_mb: size,
+                size_mb: size_mb(dir),
                 inference_samples_per_second: sps,
             })
         };
         let (teacher_sps, student_sps) = (speed(&t.model), speed(&outcome.model));
         let (teacher_params, student_params) = (count(&t.model), count(&outcome.model));
-        let (teacher_size, student_size) = (size_mb(&t.dir), size_mb(&r.out.join("model")));
-        metrics.teacher = side(&teacher_test, teacher_params, teacher_size, teacher_sps);
-        metrics.student = side(test, student_params, student_size, student_sps);
+        let student_dir = r.out.join("model");
+        metrics.teacher = side(&t.dir, &teacher_test, teacher_params, teacher_sps);
+        metrics.student = side(&student_dir, test, student_params, student_sps);
         metrics.retention = Some(test.accuracy / teacher_test.accuracy.max(1e-12));
         metrics.speedup = Some(student_sps / teacher_sps.max(1e-12));
         eprintln!(
@@ -1355,57 +1310,15 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
             student_sps,
             student_sps / teacher_sps.max(1e-12)
         );
-        let fmt_size = |s: Option<f64>| {
-            s.map(|v| format!("{v:.1} MB"))
-                .unwrap_or_else(|| "-".into())
-        };
-        facts.extend([
-            ("teacher".into(), t.dir.display().to_string()),
-            (
-                "test accuracy: teacher / student".into(),
-                format!(
-                    "{:.4} / {:.4} ({:.1}% kept)",
-                    teacher_test.accuracy,
-                    test.accuracy,
-                    100.0 * test.accuracy / teacher_test.accuracy.max(1e-12)
-                ),
-            ),
-            (
-                "test macro-F1: teacher / student".into(),
-                format!("{:.4} / {:.4}", teacher_test.macro_f1, test.macro_f1),
-            ),
-            (
-                "parameters: teacher / student".into(),
-                format!("{teacher_params} / {student_params}"),
-            ),
-            (
-                "size on disk: teacher / student".into(),
-                format!("{} / {}", fmt_size(teacher_size), fmt_size(student_size)),
-            ),
-            (
-                "inference: teacher / student".into(),
-                format!(
-                    "{teacher_sps:.1} / {student_sps:.1} samples/s ({:.2}×)",
-                    student_sps / teacher_sps.max(1e-12)
-                ),
-            ),
-        ]);
     }
-    let title = match &teacher {
-        Some(_) => format!("kiln distillation: {} → student on {}", r.model, source),
-        None => format!("kiln fine-tuning: {} on {}", r.model, source),
-    };
-    let html = report::render(&ReportInput {
-        title: &title,
-        facts: &facts,
-        steps: &outcome.steps,
-        epochs: &outcome.epochs,
-        evals: &outcome.evals,
-        best_epoch: outcome.best_epoch,
-        best_step: outcome.best_step,
-        test: test.as_ref(),
-        config_json: &config_toml,
-    });
+    // The page is drawn from the run's files (log.jsonl as written, the record about to be
+    // written), as `kiln report DIR` draws it again later.
+    let html = RunFiles {
+        metrics: metrics.clone(),
+        log: kiln_metrics::read_log(&r.out.join("log.jsonl"))?,
+        config: config_toml.clone(),
+    }
+    .render();
     write_atomic(&r.out.join("report.html"), html.as_bytes())?;
     // Last: a run without metrics.json did not finish.
     write_atomic(&r.out.join("metrics.json"), metrics.to_json().as_bytes())?;

@@ -13,6 +13,7 @@ pub use kiln_data as data;
 pub use kiln_loss as loss;
 pub use kiln_metrics as metrics;
 pub use kiln_model as model;
+pub use kiln_report as report;
 pub use kiln_train as train;
 
 pub use burn;

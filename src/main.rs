@@ -94,6 +94,12 @@ enum Command {
     Train(Box<TrainOptions>),
     /// Distil a fine-tuned teacher into a smaller student (with train's data and recipe flags).
     Distill(Box<kiln::finetune::DistillOptions>),
+    /// Draw a finished run's report.html again from its files (metrics.json, log.jsonl,
+    /// config.toml).
+    Report {
+        /// The run directory (`kiln train --out`).
+        dir: PathBuf,
+    },
     /// Metrics of a fine-tuned model on a labelled file (prints JSON).
     Eval {
         /// A fine-tuned model directory (kiln's OUT/model, or a BertForSequenceClassification checkpoint).
@@ -211,6 +217,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Distill(options) => {
             kiln::finetune::run_distill(*options)?;
+        }
+        Command::Report { dir } => {
+            let html = kiln_report::RunFiles::read(&dir)?.render();
+            let path = dir.join("report.html");
+            kiln_model::pretrained::write_atomic(&path, html.as_bytes())?;
+            eprintln!("wrote {}", path.display());
         }
         Command::Eval {
             model,

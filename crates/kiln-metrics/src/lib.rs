@@ -4,8 +4,9 @@
 //!   (scikit-learn's definitions).
 //! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
 //!   written by the training loop, saved in resume checkpoints, drawn by the report.
-//! - [`record`]: `metrics.json`, the record a finished run leaves ([`RunMetrics`]): the CLI
-//!   writes it, `cargo xtask`, the report and the tests read it.
+//! - [`record`]: a run's files as types: `metrics.json` ([`RunMetrics`]) and the lines of
+//!   `log.jsonl` ([`LogRecord`]). The CLI writes them; `cargo xtask`, the report and the tests
+//!   read them.
 //!
 //! No tensors and no burn: an app (or a script's Rust twin) reads a run's files with this crate
 //! alone, and it builds in seconds.
@@ -16,4 +17,7 @@ pub mod record;
 
 pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
 pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
-pub use record::{DistillSide, Evaluation, RunMetrics, TrainFigures, ValidEpoch};
+pub use record::{
+    read_log, DistillSide, Evaluation, LogRecord, ReadError, RunMetrics, SplitSizes, TrainFigures,
+    ValidEpoch,
+};

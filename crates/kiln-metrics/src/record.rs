@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{EpochPoint, EvalPoint, PhaseSeconds, TrainStats};
+use crate::history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainStats};
 use crate::metrics::ClassificationMetrics;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ pub struct RunMetrics {
     pub best_step: Option<u64>,
     pub stopped_early: bool,
     pub labels: Vec<String>,
+    /// Examples in each split.
+    pub examples: SplitSizes,
     pub train: TrainFigures,
     pub strategy: String,
     pub model: String,
@@ -40,6 +42,14 @@ pub struct RunMetrics {
     /// The student's inference speed over the teacher's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speedup: Option<f64>,
+}
+
+/// Examples in each split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitSizes {
+    pub train: usize,
+    pub valid: usize,
+    pub test: usize,
 }
 
 /// One epoch's closing validation.
@@ -112,6 +122,8 @@ impl TrainFigures {
 /// One side of a distillation run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistillSide {
+    /// Where the model is (the teacher's directory, the student's export).
+    pub model: String,
     pub accuracy: f64,
     pub macro_f1: f64,
     pub precision: f64,
@@ -136,6 +148,59 @@ impl std::fmt::Display for ReadError {
 }
 
 impl std::error::Error for ReadError {}
+
+/// One line of a run's `log.jsonl`, tagged by `kind`: written as the run goes (a step, an
+/// evaluation, an epoch's end, the place a resumed run continued from), read by the report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LogRecord {
+    Step {
+        #[serde(flatten)]
+        point: StepPoint,
+        samples_per_second: f64,
+    },
+    Validation {
+        #[serde(flatten)]
+        point: EvalPoint,
+        /// It beat every earlier evaluation: its model is the one kept.
+        best: bool,
+    },
+    Epoch {
+        #[serde(flatten)]
+        point: EpochPoint,
+        best: bool,
+    },
+    /// A resumed run continues here (the lines before are the interrupted run's, trimmed to
+    /// its checkpoint).
+    Resume { step: u64, epoch: usize },
+}
+
+impl LogRecord {
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The records of a `log.jsonl`; the error names the file and the line. A torn last line (a
+/// run killed mid-write) is left out.
+pub fn read_log(path: &Path) -> Result<Vec<LogRecord>, ReadError> {
+    let fail = |message: String| ReadError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let complete = text.ends_with('\n');
+    let mut records = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(record) => records.push(record),
+            Err(_) if i + 1 == lines.len() && !complete => {}
+            Err(e) => return Err(fail(format!("line {}: {e}", i + 1))),
+        }
+    }
+    Ok(records)
+}
 
 impl RunMetrics {
     /// Reads `path` (a run's `metrics.json`); the error names the file, and the line and
@@ -176,6 +241,11 @@ mod tests {
             best_step: Some(4),
             stopped_early: false,
             labels,
+            examples: SplitSizes {
+                train: 8,
+                valid: 0,
+                test: 3,
+            },
             train: TrainFigures {
                 stats: TrainStats {
                     examples: 8,
@@ -212,6 +282,35 @@ mod tests {
         assert!(value.get("teacher").is_none());
         let back: RunMetrics = serde_json::from_value(value).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn log_lines_round_trip_and_a_bad_line_is_named() {
+        let step = LogRecord::Step {
+            point: StepPoint {
+                step: 3,
+                epoch: 0.5,
+                loss: 0.7,
+                lr: 1e-5,
+            },
+            samples_per_second: 30.0,
+        };
+        let line = step.to_line();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (value["kind"].as_str(), value["step"].as_u64()),
+            (Some("step"), Some(3))
+        );
+        let dir = std::env::temp_dir().join(format!("kiln-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.jsonl");
+        // A torn last line is a killed run's, not an error.
+        std::fs::write(&path, format!("{line}\n{{\"kind\": \"st")).unwrap();
+        assert_eq!(read_log(&path).unwrap().len(), 1);
+        std::fs::write(&path, format!("{line}\n{{\"kind\": \"nope\"}}\n{line}\n")).unwrap();
+        let err = read_log(&path).unwrap_err().to_string();
+        assert!(err.contains("log.jsonl") && err.contains("line 2"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -34,7 +34,6 @@ pub mod fused_adamw;
 pub mod optim;
 pub mod parallel;
 pub mod params;
-pub mod report;
 pub mod resume;
 mod run;
 pub mod schedule;

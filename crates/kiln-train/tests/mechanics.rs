@@ -311,7 +311,7 @@ struct StopAfter {
 }
 
 impl kiln_train::Observer for StopAfter {
-    fn step(&mut self, _point: &kiln_train::report::StepPoint, _sps: f64) {
+    fn step(&mut self, _point: &kiln_train::history::StepPoint, _sps: f64) {
         self.steps += 1;
     }
     fn should_stop(&mut self) -> bool {

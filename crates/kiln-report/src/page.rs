@@ -13,9 +13,9 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::ClassificationMetrics;
+use kiln_metrics::ClassificationMetrics;
 
-pub use crate::history::{EpochPoint, EvalPoint, StepPoint};
+pub use kiln_metrics::{EpochPoint, EvalPoint, StepPoint};
 
 /// Everything the report shows.
 pub struct ReportInput<'a> {
@@ -1066,7 +1066,7 @@ fn confusion_table(html: &mut String, m: &ClassificationMetrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::ConfusionMatrix;
+    use kiln_metrics::ConfusionMatrix;
 
     fn labels() -> Vec<String> {
         vec!["negative".into(), "positive".into(), "a<b&\"c\"".into()]
