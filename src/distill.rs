@@ -77,7 +77,7 @@ pub fn teacher_logits(
     std::fs::create_dir_all(cache_root)
         .with_context(|| format!("creating {}", cache_root.display()))?;
     let bytes: Vec<u8> = logits.iter().flat_map(|x| x.to_le_bytes()).collect();
-    kiln_model::pretrained::write_atomic(&path, &bytes)?;
+    kiln_model::files::write_atomic(&path, &bytes)?;
     Ok((logits, true))
 }
 

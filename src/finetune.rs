@@ -907,7 +907,7 @@ fn trim_log_for_resume(
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    kiln_model::pretrained::write_atomic(path, bytes).map_err(Into::into)
+    kiln_model::files::write_atomic(path, bytes).map_err(Into::into)
 }
 
 /// Which evaluation picked the exported model, in words.

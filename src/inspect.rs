@@ -231,7 +231,7 @@ pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
             }
         }
         let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-        kiln_model::pretrained::write_atomic(&dir.join(format!("{name}.csv")), &bytes)?;
+        kiln_model::files::write_atomic(&dir.join(format!("{name}.csv")), &bytes)?;
     }
     Ok(())
 }

@@ -221,7 +221,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report { dir } => {
             let html = kiln_report::RunFiles::read(&dir)?.render();
             let path = dir.join("report.html");
-            kiln_model::pretrained::write_atomic(&path, html.as_bytes())?;
+            kiln_model::files::write_atomic(&path, html.as_bytes())?;
             eprintln!("wrote {}", path.display());
         }
         Command::Eval {

@@ -1,9 +1,11 @@
 //! A whole BERT encoder in one file: embeddings, post-LN transformer layers, pooler and a
 //! sequence-classification head, as burn modules.
 //!
-//! Field names follow Hugging Face's module tree where Rust allows it, so that checkpoint keys
-//! map with a handful of renames (see `checkpoint.rs`): `attention.self.query` becomes
-//! `attention.query` (`self` is a keyword), `LayerNorm` becomes `*_norm`, `layer` becomes `layers`.
+//! Struct and field names mirror Hugging Face's module tree (`encoder.layer.N.attention.self.query`,
+//! `attention.output.dense`, `attention.output.LayerNorm`, `intermediate.dense`,
+//! `output.dense`, `output.LayerNorm`), as candle-transformers' bert.rs does, so a checkpoint's
+//! keys are module paths up to the renames Rust forces: `self` (a keyword) is `self_attention`,
+//! `LayerNorm` is `layer_norm` (see `pretrained.rs`, which maps both ways with the same two).
 
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
@@ -102,32 +104,25 @@ impl BertEmbeddings {
     }
 }
 
-/// Multi-head self-attention softmax(QKᵀ/√d)V with the output projection, residual and post-LN
-/// (HF's `BertAttention`: `self` + `output`).
+/// Multi-head self-attention softmax(QKᵀ/√d)V (HF's `BertSelfAttention`).
 #[derive(Module, Debug)]
-pub struct BertAttention {
+pub struct BertSelfAttention {
     pub query: Linear,
     pub key: Linear,
     pub value: Linear,
-    pub output: Linear,
-    pub attention_norm: LayerNorm,
-    pub probs_dropout: Dropout,
-    pub output_dropout: Dropout,
+    pub dropout: Dropout,
     pub num_heads: usize,
     pub head_dim: usize,
 }
 
-impl BertAttention {
+impl BertSelfAttention {
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         let h = config.hidden_size;
         Self {
             query: linear(h, h, device),
             key: linear(h, h, device),
             value: linear(h, h, device),
-            output: linear(h, h, device),
-            attention_norm: layer_norm(config, device),
-            probs_dropout: dropout(config.attention_probs_dropout_prob),
-            output_dropout: dropout(config.hidden_dropout_prob),
+            dropout: dropout(config.attention_probs_dropout_prob),
             num_heads: config.num_attention_heads,
             head_dim: config.head_dim(),
         }
@@ -140,8 +135,9 @@ impl BertAttention {
             .swap_dims(1, 2)
     }
 
-    /// `mask_bias`: `[batch, 1, 1, seq]` (or `[batch, 1, seq, seq]` for a packed batch), 0
-    /// where a query may attend to a key and `MASK_BIAS` where it may not.
+    /// The attention context `[batch, seq, hidden]`. `mask_bias`: `[batch, 1, 1, seq]` (or
+    /// `[batch, 1, seq, seq]` for a packed batch), 0 where a query may attend to a key and
+    /// `MASK_BIAS` where it may not.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let q = self.split_heads(self.query.forward(x.clone()));
@@ -151,7 +147,7 @@ impl BertAttention {
         let context = if x.device().is_autodiff() {
             // Training: the probabilities go through dropout, so they are computed here.
             let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
-            let probs = dropout::forward(&self.probs_dropout, activation::softmax(scores, 3));
+            let probs = dropout::forward(&self.dropout, activation::softmax(scores, 3));
             probs.matmul(v)
         } else {
             // Inference: the backend's fused softmax(QKᵀ·scale + bias)V (flex tiles it and never
@@ -163,52 +159,108 @@ impl BertAttention {
             };
             burn::tensor::module::attention(q, k, v, None, Some(mask_bias), options)
         };
-        let context = context.swap_dims(1, 2).reshape([batch, seq, hidden]);
-        let out = dropout::forward(&self.output_dropout, self.output.forward(context));
-        self.attention_norm.forward(out + x)
+        context.swap_dims(1, 2).reshape([batch, seq, hidden])
     }
 }
 
-/// One transformer layer: attention, then intermediate (activation) + output + residual + LN.
+/// Dense, dropout, residual and LayerNorm after a sublayer (HF's `BertSelfOutput`; its
+/// `BertOutput` has the same shape with the intermediate size in).
+#[derive(Module, Debug)]
+pub struct BertResidualOutput {
+    pub dense: Linear,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+impl BertResidualOutput {
+    pub fn new(config: &BertConfig, d_in: usize, device: &Device) -> Self {
+        Self {
+            dense: linear(d_in, config.hidden_size, device),
+            layer_norm: layer_norm(config, device),
+            dropout: dropout(config.hidden_dropout_prob),
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(hidden)) + residual)`.
+    pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let out = dropout::forward(&self.dropout, self.dense.forward(hidden));
+        self.layer_norm.forward(out + residual)
+    }
+}
+
+/// Self-attention, then its output projection, residual and post-LN (HF's `BertAttention`:
+/// `self` + `output`).
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    /// HF's `attention.self` (`self` is a Rust keyword).
+    pub self_attention: BertSelfAttention,
+    pub output: BertResidualOutput,
+}
+
+impl BertAttention {
+    pub fn new(config: &BertConfig, device: &Device) -> Self {
+        Self {
+            self_attention: BertSelfAttention::new(config, device),
+            output: BertResidualOutput::new(config, config.hidden_size, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let context = self.self_attention.forward(x.clone(), mask_bias);
+        self.output.forward(context, x)
+    }
+}
+
+/// The feed-forward's first half: dense and the activation (HF's `BertIntermediate`).
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    pub dense: Linear,
+    #[module(skip)]
+    pub activation: HiddenAct,
+}
+
+impl BertIntermediate {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let inner = self.dense.forward(x);
+        match self.activation {
+            HiddenAct::Gelu => crate::activation::gelu(inner),
+            HiddenAct::GeluNew => activation::gelu_approximate(inner),
+            HiddenAct::Relu => activation::relu(inner),
+        }
+    }
+}
+
+/// One transformer layer: attention, then intermediate + output (dense, residual, LN).
 #[derive(Module, Debug)]
 pub struct BertLayer {
     pub attention: BertAttention,
-    pub intermediate: Linear,
-    pub output: Linear,
-    pub output_norm: LayerNorm,
-    pub dropout: Dropout,
-    #[module(skip)]
-    pub activation: HiddenAct,
+    pub intermediate: BertIntermediate,
+    pub output: BertResidualOutput,
 }
 
 impl BertLayer {
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         Self {
             attention: BertAttention::new(config, device),
-            intermediate: linear(config.hidden_size, config.intermediate_size, device),
-            output: linear(config.intermediate_size, config.hidden_size, device),
-            output_norm: layer_norm(config, device),
-            dropout: dropout(config.hidden_dropout_prob),
-            activation: config.hidden_act,
+            intermediate: BertIntermediate {
+                dense: linear(config.hidden_size, config.intermediate_size, device),
+                activation: config.hidden_act,
+            },
+            output: BertResidualOutput::new(config, config.intermediate_size, device),
         }
     }
 
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let attended = self.attention.forward(x, mask_bias);
         let inner = self.intermediate.forward(attended.clone());
-        let inner = match self.activation {
-            HiddenAct::Gelu => crate::activation::gelu(inner),
-            HiddenAct::GeluNew => activation::gelu_approximate(inner),
-            HiddenAct::Relu => activation::relu(inner),
-        };
-        let out = dropout::forward(&self.dropout, self.output.forward(inner));
-        self.output_norm.forward(out + attended)
+        self.output.forward(inner, attended)
     }
 }
 
 #[derive(Module, Debug)]
 pub struct BertEncoder {
-    pub layers: Vec<BertLayer>,
+    /// HF's `encoder.layer.N`.
+    pub layer: Vec<BertLayer>,
 }
 
 /// Dense + tanh over the [CLS] hidden state.
@@ -253,7 +305,7 @@ impl BertModel {
         Self {
             embeddings: BertEmbeddings::new(config, device),
             encoder: BertEncoder {
-                layers: (0..config.num_hidden_layers)
+                layer: (0..config.num_hidden_layers)
                     .map(|_| BertLayer::new(config, device))
                     .collect(),
             },
@@ -264,7 +316,7 @@ impl BertModel {
     }
 
     pub fn num_layers(&self) -> usize {
-        self.encoder.layers.len()
+        self.encoder.layer.len()
     }
 
     /// `attention_mask`: `[batch, seq]`, 1.0 for real tokens and 0.0 for padding.
@@ -317,7 +369,7 @@ impl BertModel {
     }
 
     fn layers(&self, mut x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        for layer in &self.encoder.layers {
+        for layer in &self.encoder.layer {
             x = layer.forward(x, mask_bias.clone());
         }
         x

@@ -16,6 +16,7 @@ pub mod bert;
 pub mod config;
 pub mod dropout;
 pub mod error;
+pub mod files;
 pub mod pretrained;
 pub mod simd;
 pub mod student;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::bert::{BertClassifier, BertModel, Pooling};
 use crate::config::BertConfig;
 use crate::error::ModelError;
+use crate::files::{staging_dir, swap_dir, write_atomic, write_atomic_with};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
@@ -27,68 +28,23 @@ pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 pub const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
 
-/// HF tensor names → paths in `BertClassifier` (whose encoder field is `bert`, like HF's).
+/// HF tensor names → module paths in `BertClassifier` (whose encoder field is `bert`, like
+/// HF's): the module tree is HF's, so only the renames Rust forces remain.
 fn hf_to_kiln() -> KeyRemapper {
     KeyRemapper::from_patterns(vec![
         // BertModel checkpoints (sentence-transformers) carry no `bert.` prefix.
         (r"^(embeddings|encoder|pooler)\.", "bert.${1}."),
-        (r"\.embeddings\.LayerNorm\.", ".embeddings.layer_norm."),
-        (
-            r"\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.",
-            ".encoder.layers.${1}.attention.${2}.",
-        ),
-        (
-            r"\.encoder\.layer\.(\d+)\.attention\.output\.dense\.",
-            ".encoder.layers.${1}.attention.output.",
-        ),
-        (
-            r"\.encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.",
-            ".encoder.layers.${1}.attention.attention_norm.",
-        ),
-        (
-            r"\.encoder\.layer\.(\d+)\.intermediate\.dense\.",
-            ".encoder.layers.${1}.intermediate.",
-        ),
-        (
-            r"\.encoder\.layer\.(\d+)\.output\.dense\.",
-            ".encoder.layers.${1}.output.",
-        ),
-        (
-            r"\.encoder\.layer\.(\d+)\.output\.LayerNorm\.",
-            ".encoder.layers.${1}.output_norm.",
-        ),
+        (r"\.attention\.self\.", ".attention.self_attention."),
+        (r"\.LayerNorm\.", ".layer_norm."),
     ])
     .expect("static patterns compile")
 }
 
-/// Paths in `BertClassifier` → HF `BertForSequenceClassification` names (inverse of `hf_to_kiln`).
+/// Module paths → HF `BertForSequenceClassification` names: the same renames, reversed.
 fn kiln_to_hf() -> KeyRemapper {
     KeyRemapper::from_patterns(vec![
-        (r"\.embeddings\.layer_norm\.", ".embeddings.LayerNorm."),
-        (
-            r"\.encoder\.layers\.(\d+)\.attention\.(query|key|value)\.",
-            ".encoder.layer.${1}.attention.self.${2}.",
-        ),
-        (
-            r"\.encoder\.layers\.(\d+)\.attention\.output\.",
-            ".encoder.layer.${1}.attention.output.dense.",
-        ),
-        (
-            r"\.encoder\.layers\.(\d+)\.attention\.attention_norm\.",
-            ".encoder.layer.${1}.attention.output.LayerNorm.",
-        ),
-        (
-            r"\.encoder\.layers\.(\d+)\.intermediate\.",
-            ".encoder.layer.${1}.intermediate.dense.",
-        ),
-        (
-            r"\.encoder\.layers\.(\d+)\.output\.",
-            ".encoder.layer.${1}.output.dense.",
-        ),
-        (
-            r"\.encoder\.layers\.(\d+)\.output_norm\.",
-            ".encoder.layer.${1}.output.LayerNorm.",
-        ),
+        (r"\.attention\.self_attention\.", ".attention.self."),
+        (r"\.layer_norm\.", ".LayerNorm."),
     ])
     .expect("static patterns compile")
 }
@@ -381,63 +337,6 @@ fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     text
 }
 
-/// Mode bits asked of the kernel for staged files and directories. tempfile makes its files
-/// 0600, right for scratch data but not for results that are renamed into place and must be as
-/// readable as any other tool's output: the kernel takes the umask off these bits (0644 and
-/// 0755 under umask 022), so nothing here reads or changes the umask itself.
-const FILE_MODE: u32 = 0o666;
-const DIR_MODE: u32 = 0o777;
-
-fn staging_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(mode));
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    builder
-}
-
-/// A temporary directory in `parent` (named `PREFIX…`) for output that is assembled there and
-/// then renamed into place. It takes the umask like a plain `mkdir`, so the renamed directory
-/// is as readable as the rest of the user's files; it is removed on drop unless kept.
-pub fn staging_dir(parent: &Path, prefix: &str) -> std::io::Result<tempfile::TempDir> {
-    staging_builder(prefix, DIR_MODE).tempdir_in(parent)
-}
-
-/// Writes `path` atomically: `fill` writes the content into a temp file beside it (mode
-/// 0666 less the umask), which is fsynced and renamed over `path`. A reader sees the old file
-/// or the new one, never a part.
-pub fn write_atomic_with(
-    path: &Path,
-    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> Result<(), ModelError> {
-    let save_err = |e: std::io::Error| ModelError::Save {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = staging_builder(".tmp", FILE_MODE)
-        .tempfile_in(parent)
-        .map_err(save_err)?;
-    fill(tmp.as_file_mut()).map_err(save_err)?;
-    tmp.as_file().sync_all().map_err(save_err)?;
-    tmp.persist(path).map_err(|e| save_err(e.error))?;
-    Ok(())
-}
-
-/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    use std::io::Write;
-    write_atomic_with(path, |file| file.write_all(bytes))
-}
-
 /// One tensor's entry in a safetensors header. Unknown fields are refused rather than dropped,
 /// so a future safetensors that adds one fails the save loudly instead of losing it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -659,29 +558,81 @@ pub fn save_pretrained(
 
     // Swap the staged directory in; the old one is removed only once the new one is in place.
     let staged = staging.keep();
-    let old = if out_dir.exists() {
-        let old = parent.join(format!(
-            ".kiln-old-{}",
-            out_dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("model")
-        ));
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(out_dir, &old).map_err(|e| save_err(out_dir, e.to_string()))?;
-        Some(old)
-    } else {
-        None
-    };
-    if let Err(e) = std::fs::rename(&staged, out_dir) {
-        if let Some(old) = &old {
-            let _ = std::fs::rename(old, out_dir);
-        }
+    swap_dir(&staged, out_dir).map_err(|e| {
         let _ = std::fs::remove_dir_all(&staged);
-        return Err(save_err(out_dir, e.to_string()));
-    }
-    if let Some(old) = old {
-        let _ = std::fs::remove_dir_all(old);
-    }
+        save_err(out_dir, e.to_string())
+    })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::prelude::*;
+    use burn::store::KeyRemapper;
+
+    use super::{hf_to_kiln, kiln_to_hf};
+    use crate::{BertClassifier, BertConfig, Pooling};
+
+    #[derive(Default)]
+    struct Paths {
+        at: Vec<String>,
+        all: Vec<String>,
+    }
+
+    impl ModuleVisitor for Paths {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.at.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.at.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
+            self.all.push(self.at.join("."));
+        }
+    }
+
+    fn apply(remapper: &KeyRemapper, name: &str) -> String {
+        remapper
+            .to_regex_pairs()
+            .iter()
+            .fold(name.to_string(), |n, (re, to)| {
+                re.replace_all(&n, to.as_str()).into_owned()
+            })
+    }
+
+    #[test]
+    fn module_paths_are_hugging_face_names_up_to_the_two_forced_renames() {
+        let config = BertConfig::from_json_str(
+            r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 16}"#,
+        )
+        .unwrap();
+        let model = BertClassifier::new(&config, 2, Pooling::Cls, &Device::flex());
+        let mut paths = Paths::default();
+        model.visit(&mut paths);
+        assert!(paths.all.len() > 20);
+        for path in &paths.all {
+            let hf = apply(&kiln_to_hf(), path);
+            // Both directions, the same renames.
+            assert_eq!(&apply(&hf_to_kiln(), &hf), path);
+            assert_eq!(
+                &hf.replace(".self.", ".self_attention.")
+                    .replace(".LayerNorm.", ".layer_norm."),
+                path
+            );
+        }
+        // HF's own names for the layer-1 parameters that used to need a rule each.
+        for name in [
+            "bert.encoder.layer.1.attention.self.query.weight",
+            "bert.encoder.layer.1.attention.output.dense.bias",
+            "bert.encoder.layer.1.attention.output.LayerNorm.gamma",
+            "bert.encoder.layer.1.intermediate.dense.weight",
+            "bert.encoder.layer.1.output.dense.weight",
+            "bert.encoder.layer.1.output.LayerNorm.beta",
+        ] {
+            let path = apply(&hf_to_kiln(), name);
+            assert!(paths.all.contains(&path), "{name} → {path}");
+        }
+    }
 }

@@ -87,7 +87,7 @@ pub fn student_from_teacher(
     teacher_config: &BertConfig,
     init: &StudentInit,
 ) -> (BertClassifier, BertConfig) {
-    let teacher_layers = &teacher.bert.encoder.layers;
+    let teacher_layers = &teacher.bert.encoder.layer;
     assert_eq!(
         init.teacher_layers,
         teacher_layers.len(),
@@ -118,7 +118,7 @@ pub fn student_from_teacher(
     let student = BertClassifier {
         bert: BertModel {
             embeddings: teacher.bert.embeddings.clone(),
-            encoder: BertEncoder { layers },
+            encoder: BertEncoder { layer: layers },
             pooler: teacher.bert.pooler.clone(),
         },
         dropout: teacher.dropout.clone(),

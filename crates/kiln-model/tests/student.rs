@@ -129,9 +129,9 @@ fn ids<M: Module>(model: &M) -> Vec<ParamId> {
     v.0
 }
 
-const LAYER_PREFIX: &str = "bert.encoder.layers.";
+const LAYER_PREFIX: &str = "bert.encoder.layer.";
 
-/// `bert.encoder.layers.3.attention.query.weight` → `Some((3, "attention.query.weight"))`.
+/// `bert.encoder.layer.3.attention.self_attention.query.weight` → `Some((3, "attention.self_attention.query.weight"))`.
 fn split_layer(path: &str) -> Option<(usize, &str)> {
     let rest = path.strip_prefix(LAYER_PREFIX)?;
     let (index, tail) = rest.split_once('.')?;

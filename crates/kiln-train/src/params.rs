@@ -7,7 +7,7 @@ use burn::prelude::*;
 #[derive(Debug, Clone)]
 pub struct ParamInfo {
     pub id: ParamId,
-    /// Module path, e.g. `bert.encoder.layers.3.attention.query.weight`.
+    /// Module path, e.g. `bert.encoder.layer.3.attention.self_attention.query.weight`.
     pub path: String,
     pub numel: usize,
     /// Requires a gradient (always false on a device without autodiff).
@@ -46,7 +46,7 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
 }
 
 // Strategies speak about a model through these path conventions, not its fields: an encoder
-// (`embeddings.`, `encoder.layers.N.` or Hugging Face's `encoder.layer.N.`, `pooler.`) and,
+// (`embeddings.`, Hugging Face's `encoder.layer.N.` or `encoder.layers.N.`, `pooler.`) and,
 // above it, the head — every parameter outside the encoder. A model of an app's own that names
 // its encoder this way (or embeds kiln's `BertModel`) gets every strategy.
 
@@ -105,15 +105,29 @@ mod tests {
     fn layers_and_decay_groups() {
         assert_eq!(layer_of("bert.embeddings.word_embeddings.weight", 6), 0);
         assert_eq!(
-            layer_of("bert.encoder.layers.0.attention.query.weight", 6),
+            layer_of(
+                "bert.encoder.layer.0.attention.self_attention.query.weight",
+                6
+            ),
             1
         );
-        assert_eq!(layer_of("bert.encoder.layers.5.output_norm.gamma", 6), 6);
+        assert_eq!(
+            layer_of("bert.encoder.layer.5.output.layer_norm.gamma", 6),
+            6
+        );
+        assert_eq!(layer_of("encoder.layers.2.ffn.weight", 6), 3);
         assert_eq!(layer_of("bert.pooler.dense.weight", 6), 7);
         assert_eq!(layer_of("classifier.weight", 6), 7);
-        assert!(is_no_decay("bert.encoder.layers.1.attention.query.bias"));
+        assert!(is_no_decay(
+            "bert.encoder.layer.1.attention.self_attention.query.bias"
+        ));
         assert!(is_no_decay("bert.embeddings.layer_norm.gamma"));
-        assert!(!is_no_decay("bert.encoder.layers.1.attention.query.weight"));
+        assert!(is_no_decay(
+            "bert.encoder.layer.1.attention.output.layer_norm.beta"
+        ));
+        assert!(!is_no_decay(
+            "bert.encoder.layer.1.attention.output.dense.weight"
+        ));
         assert!(is_head("classifier.bias") && !is_head("bert.pooler.dense.weight"));
         assert!(is_head("regressor.out.weight") && !is_head("encoder.layer.2.output.dense.bias"));
         assert_eq!(layer_of("encoder.layer.2.output.dense.bias", 6), 3);

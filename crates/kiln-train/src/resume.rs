@@ -12,12 +12,11 @@
 //! so the step counters are all the "scheduler and RNG state" a resume needs.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use sha2::{Digest, Sha256};
+use kiln_model::files::{sha256_file, staging_dir, swap_dir};
 
 use crate::error::TrainError;
 pub use crate::history::TrainState;
@@ -37,17 +36,7 @@ fn err(path: &Path, message: impl ToString) -> TrainError {
 }
 
 fn sha256(path: &Path) -> Result<String, TrainError> {
-    let mut file = std::fs::File::open(path).map_err(|e| err(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| err(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    sha256_file(path).map_err(|e| err(path, e))
 }
 
 /// Checkpoint directories under `root`, newest first.
@@ -117,8 +106,7 @@ pub fn save<M: Module>(
 ) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
     // Made through kiln-model's helper so that the renamed checkpoint takes the umask.
-    let staging =
-        kiln_model::pretrained::staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
+    let staging = staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
     let dir = staging.path();
     model
         .clone()
@@ -164,14 +152,8 @@ pub fn save<M: Module>(
         .map_err(|e| err(&sums_path, e))?;
 
     let target = root.join(format!("{PREFIX}{:010}", state.steps));
-    if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| err(&target, e))?;
-    }
     let staged = staging.keep();
-    std::fs::rename(&staged, &target).map_err(|e| err(&target, e))?;
-    if let Ok(d) = std::fs::File::open(root) {
-        let _ = d.sync_all();
-    }
+    swap_dir(&staged, &target).map_err(|e| err(&target, e))?;
     // Only now, with the new checkpoint complete, the oldest go.
     for old in list(root).into_iter().skip(keep.max(1)) {
         let _ = std::fs::remove_dir_all(old);

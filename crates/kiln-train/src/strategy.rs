@@ -259,8 +259,7 @@ pub enum InputSource {
 }
 
 /// Attention and feed-forward weight matrices: where LoRA adapters go.
-const LORA_TARGETS: &str =
-    r"encoder\.layers\.\d+\.(attention\.(query|key|value|output)|intermediate|output)\.weight$";
+const LORA_TARGETS: &str = r"encoder\.layer\.\d+\.(attention\.(self_attention\.(query|key|value)|output\.dense)|intermediate\.dense|output\.dense)\.weight$";
 
 impl Strategy {
     /// Binds the strategy to `model`; for LoRA this attaches the adapters (burn's `apply_lora`

@@ -95,7 +95,7 @@ fn top_k_moves_the_last_layers_pooler_and_head() {
     let _serial = serial();
     let (changed, same) = moved(StrategyKind::TopK, 1, Pooling::Cls);
     let top =
-        |p: &str| p.contains("layers.2.") || p.contains("pooler") || p.starts_with("classifier");
+        |p: &str| p.contains("layer.2.") || p.contains("pooler") || p.starts_with("classifier");
     assert!(all_match(&changed, top), "{changed:?}");
     assert!(all_match(&same, |p| !top(p)), "{same:?}");
 }
@@ -110,12 +110,12 @@ fn gradual_unfreezes_one_layer_per_epoch_from_the_top() {
         "epoch 1: {changed:?}"
     );
     let (changed, same) = moved(StrategyKind::Gradual, 2, Pooling::Cls);
-    let upto = |p: &str| head(p) || p.contains("layers.2.");
+    let upto = |p: &str| head(p) || p.contains("layer.2.");
     assert!(
         all_match(&changed, upto) && all_match(&same, |p| !upto(p)),
         "epoch 2: {changed:?}"
     );
-    assert!(changed.iter().any(|p| p.contains("layers.2.")));
+    assert!(changed.iter().any(|p| p.contains("layer.2.")));
 }
 
 #[test]
@@ -147,8 +147,8 @@ fn llrd_plan_gives_geometric_rates() {
     };
     // depth = 3 layers + 1: head 1, layer 2 → 0.5, layer 0 → 0.125, embeddings → 0.0625.
     assert_eq!(mult("classifier"), 1.0);
-    assert_eq!(mult("layers.2."), 0.5);
-    assert_eq!(mult("layers.0."), 0.125);
+    assert_eq!(mult("layer.2."), 0.5);
+    assert_eq!(mult("layer.0."), 0.125);
     assert_eq!(mult("embeddings"), 0.0625);
 }
 
@@ -158,13 +158,17 @@ fn lora_moves_adapted_matrices_pooler_and_head_only() {
     // After training, LoRA adapters are merged into the attention and feed-forward weights.
     let (changed, same) = moved(StrategyKind::Lora, 1, Pooling::Cls);
     let adapted = |p: &str| {
-        (p.contains("layers.") && p.ends_with(".weight") && !p.contains("norm"))
+        (p.contains("layer.") && p.ends_with(".weight") && !p.contains("norm"))
             || p.contains("pooler")
             || p.starts_with("classifier")
     };
     assert!(all_match(&changed, adapted), "{changed:?}");
     assert!(all_match(&same, |p| !adapted(p)), "{same:?}");
-    assert!(changed.iter().any(|p| p.contains("attention.query.weight")));
-    assert!(same.iter().any(|p| p.contains("attention.query.bias")));
+    assert!(changed
+        .iter()
+        .any(|p| p.contains("attention.self_attention.query.weight")));
+    assert!(same
+        .iter()
+        .any(|p| p.contains("attention.self_attention.query.bias")));
     assert!(same.iter().any(|p| p.contains("embeddings")));
 }
