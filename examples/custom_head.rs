@@ -15,12 +15,10 @@ use anyhow::Result;
 use kiln::burn::nn::{Linear, LinearConfig};
 use kiln::burn::prelude::*;
 use kiln::burn::tensor::activation::gelu;
-use kiln::data::builtin::Builtin;
-use kiln::data::pipeline::{encode_examples, load_splits, DataOptions, DataSource};
+use kiln::data::pipeline::encode_examples;
 use kiln::data::TokenBatch;
-use kiln::fetch::{self, Artifact};
-use kiln::model::{mean_pool, BertModel, Checkpoint};
-use kiln::train::{StrategyConfig, StrategyKind, TaskModel, TrainConfig, TrainData, Trainer};
+use kiln::model::{mean_pool, BertModel};
+use kiln::train::{StrategyConfig, StrategyKind, TaskModel, TrainConfig, Trainer};
 
 /// The encoder, and a head over [mean ‖ max] of its last hidden state.
 #[derive(Module, Debug)]
@@ -55,17 +53,8 @@ impl TaskModel for MeanMaxClassifier {
 fn main() -> Result<()> {
     kiln::allocator::keep_freed_memory();
     let args = common::Args::parse()?;
-    let cache = fetch::cache_dir();
-    let dir = fetch::fetch(Artifact::RottenTomatoes, &cache)?;
-    let source = DataSource::Builtin {
-        set: Builtin::RottenTomatoes,
-        dir,
-    };
-    let splits = args.limited(load_splits(&source, &DataOptions::default())?);
-    let checkpoint = Checkpoint::open(args.model_or(Artifact::MiniLmL6, &cache)?)?;
-    let tokenizer = kiln::inspect::tokenizer_for(&checkpoint, 128)?;
-    let data = TrainData::encode(&tokenizer, &splits)?;
-
+    let start = common::Start::load(&args)?;
+    let (checkpoint, data) = (&start.checkpoint, &start.data);
     let device = Device::flex();
     device.seed(42);
     let (bert, _) = checkpoint.load_encoder(&device)?;
@@ -88,10 +77,10 @@ fn main() -> Result<()> {
     };
     let trainer = Trainer::new(config);
     let evaluator = trainer.evaluator();
-    let outcome = trainer.fit(model, &data)?;
+    let outcome = trainer.fit(model, data)?;
     println!("{}", outcome.plan);
 
-    let test = encode_examples(&tokenizer, &splits.test)?;
+    let test = encode_examples(&start.tokenizer, &start.splits.test)?;
     let metrics = evaluator.evaluate(&outcome.model, &test, &data.labels);
     println!(
         "custom head: test accuracy {:.4}, macro-F1 {:.4} (best epoch {:?})",

@@ -12,27 +12,18 @@ mod common;
 
 use anyhow::Result;
 use kiln::burn::prelude::*;
-use kiln::data::builtin::Builtin;
-use kiln::data::pipeline::{encode_examples, load_splits, DataOptions, DataSource};
-use kiln::fetch::{self, Artifact};
+use kiln::data::pipeline::encode_examples;
 use kiln::loss::DistillationLoss;
-use kiln::model::{student_from_teacher, Checkpoint, HeadInit, Pooling, StudentInit};
-use kiln::train::{Distiller, TrainConfig, TrainData, Trainer};
+use kiln::model::{student_from_teacher, HeadInit, Pooling, StudentInit};
+use kiln::train::{Distiller, TrainConfig, Trainer};
 
 fn main() -> Result<()> {
     kiln::allocator::keep_freed_memory();
     let args = common::Args::parse()?;
-    let cache = fetch::cache_dir();
-    let dir = fetch::fetch(Artifact::RottenTomatoes, &cache)?;
-    let source = DataSource::Builtin {
-        set: Builtin::RottenTomatoes,
-        dir,
-    };
-    let splits = args.limited(load_splits(&source, &DataOptions::default())?);
-    let checkpoint = Checkpoint::open(args.model_or(Artifact::MiniLmL6, &cache)?)?;
-    let tokenizer = kiln::inspect::tokenizer_for(&checkpoint, 128)?;
-    let data = TrainData::encode(&tokenizer, &splits)?;
+    let start = common::Start::load(&args)?;
+    let (checkpoint, data) = (&start.checkpoint, &start.data);
     let device = Device::flex();
+    device.seed(42);
     let recipe = TrainConfig {
         epochs: args.epochs.unwrap_or(3),
         ..TrainConfig::default()
@@ -41,7 +32,7 @@ fn main() -> Result<()> {
     // 1. The teacher: the checkpoint fine-tuned as in the sentiment example.
     let head = HeadInit::New(data.labels.len());
     let (base, _) = checkpoint.load_classifier(head, Pooling::Cls, &device)?;
-    let teacher = Trainer::new(recipe.clone()).fit(base, &data)?.model;
+    let teacher = Trainer::new(recipe.clone()).fit(base, data)?.model;
 
     // 2. The student: half the teacher's layers, then distilled against its logits.
     let layers = checkpoint.config.num_hidden_layers;
@@ -53,10 +44,10 @@ fn main() -> Result<()> {
         ..DistillationLoss::default()
     };
     let distiller = Distiller::new(loss, recipe);
-    let student = distiller.distill(student, &teacher, &data)?.model;
+    let student = distiller.distill(student, &teacher, data)?.model;
 
     // 3. Both on the test split.
-    let test = encode_examples(&tokenizer, &splits.test)?;
+    let test = encode_examples(&start.tokenizer, &start.splits.test)?;
     let evaluator = distiller.trainer().evaluator();
     let t = evaluator.evaluate(&teacher, &test, &data.labels).accuracy;
     let s = evaluator.evaluate(&student, &test, &data.labels).accuracy;

@@ -52,6 +52,7 @@ fn main() -> Result<()> {
     let checkpoint = Checkpoint::open(args.model_or(Artifact::MiniLmL6, &cache)?)?;
     let tokenizer = kiln::inspect::tokenizer_for(&checkpoint, 128)?;
     let device = Device::flex();
+    device.seed(42);
     let labels = splits.labels.labels().len();
     let (model, _) = checkpoint.load_classifier(HeadInit::New(labels), Pooling::Cls, &device)?;
 

@@ -1,13 +1,16 @@
 #![allow(dead_code)]
 //! What the examples share: their few command-line options, so that CI can run each one small
-//! (`--model tests/fixtures/tiny-bert --limit 64 --epochs 1`).
+//! (`--model tests/fixtures/tiny-bert --limit 64 --epochs 1`), and the data they start from.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use kiln::data::pipeline::Splits;
-
+use kiln::data::builtin::Builtin;
+use kiln::data::pipeline::{load_splits, DataOptions, DataSource, Splits};
+use kiln::data::TextTokenizer;
 use kiln::fetch::{self, Artifact};
+use kiln::model::Checkpoint;
+use kiln::train::TrainData;
 
 /// `--model DIR`, `--limit N` (training examples), `--epochs N`, and positional arguments.
 #[derive(Debug, Default)]
@@ -56,5 +59,36 @@ impl Args {
             splits.train = splits.train.iter().step_by(step).take(n).cloned().collect();
         }
         splits
+    }
+}
+
+/// What the distill and custom-head examples start from (the sentiment walkthrough spells
+/// these steps out): the rotten-tomatoes split, the checkpoint, its tokenizer and the encoded
+/// training and validation sets.
+pub struct Start {
+    pub splits: Splits,
+    pub checkpoint: Checkpoint,
+    pub tokenizer: TextTokenizer,
+    pub data: TrainData,
+}
+
+impl Start {
+    pub fn load(args: &Args) -> Result<Self> {
+        let cache = fetch::cache_dir();
+        let dir = fetch::fetch(Artifact::RottenTomatoes, &cache)?;
+        let source = DataSource::Builtin {
+            set: Builtin::RottenTomatoes,
+            dir,
+        };
+        let splits = args.limited(load_splits(&source, &DataOptions::default())?);
+        let checkpoint = Checkpoint::open(args.model_or(Artifact::MiniLmL6, &cache)?)?;
+        let tokenizer = kiln::inspect::tokenizer_for(&checkpoint, 128)?;
+        let data = TrainData::encode(&tokenizer, &splits)?;
+        Ok(Self {
+            splits,
+            checkpoint,
+            tokenizer,
+            data,
+        })
     }
 }
