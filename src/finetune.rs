@@ -116,18 +116,18 @@ pub struct TrainOptions {
     /// Peak learning rate (default 5e-5).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// constant, linear (default) or cosine.
-    #[arg(long)]
-    pub schedule: Option<String>,
+    /// The learning rate after warmup (default linear).
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleKind>,
     /// Share of the steps spent warming up (default 0.1).
     #[arg(long)]
     pub warmup_ratio: Option<f64>,
     /// Warmup steps (instead of --warmup-ratio).
     #[arg(long)]
     pub warmup_steps: Option<usize>,
-    /// adamw (default), adam or sgd.
-    #[arg(long)]
-    pub optimizer: Option<String>,
+    /// Default adamw.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
     /// Default 0.01 (never on biases and LayerNorm).
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -149,9 +149,9 @@ pub struct TrainOptions {
     /// Comma-separated weights, one per label in label order.
     #[arg(long)]
     pub class_weights: Option<String>,
-    /// full (default), head, frozen, top-k, gradual, llrd, lora.
-    #[arg(long)]
-    pub strategy: Option<String>,
+    /// Which parameters train, at which rate, and when (default full).
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyKind>,
     /// top-k: encoder layers that train (default 2).
     #[arg(long)]
     pub top_k: Option<usize>,
@@ -167,13 +167,14 @@ pub struct TrainOptions {
     /// lora: scaling α of the adapters (default 16; the update is scaled by α/rank).
     #[arg(long)]
     pub lora_alpha: Option<f64>,
-    /// cls (pooler over [CLS], like BertForSequenceClassification; default) or mean (the
-    /// exported model then predicts differently in transformers: see config.json's kiln_note).
-    #[arg(long)]
-    pub pooling: Option<String>,
-    /// Validation metric for the best model and early stopping: accuracy (default), macro-f1, loss.
-    #[arg(long)]
-    pub metric: Option<String>,
+    /// How the head reads a sequence (default cls, like BertForSequenceClassification; with
+    /// mean the exported model predicts differently in transformers: see config.json's
+    /// kiln_note).
+    #[arg(long, value_enum)]
+    pub pooling: Option<Pooling>,
+    /// Validation metric for the best model and early stopping (default accuracy).
+    #[arg(long, value_enum)]
+    pub metric: Option<SelectionMetric>,
     /// Stop after this many evaluations in a row without improvement.
     #[arg(long)]
     pub patience: Option<usize>,
@@ -202,9 +203,9 @@ pub struct TrainOptions {
     /// fewer are skipped and counted.
     #[arg(long)]
     pub max_bad_steps: Option<usize>,
-    /// Training precision.
-    #[arg(long, help = precision_help())]
-    pub precision: Option<String>,
+    /// Training precision (default f32).
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
     /// Seeds the split, the batch order, dropout, augmentation and the new head (default 42).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -251,10 +252,17 @@ fn train_device_help() -> String {
     )
 }
 
-fn precision_help() -> String {
-    "Training precision: f32 (default) or bf16 (the whole model and optimizer state in bf16; \
-     see the README)"
-        .into()
+/// The training precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    /// The whole model and optimizer state in bf16 (see the README).
+    Bf16,
+    /// Refused, with the reason: burn keeps no f32 master weights (not offered in --help).
+    #[value(hide = true)]
+    F16,
 }
 
 /// Options that cannot change a run's result: a resume may give them anew.
@@ -349,7 +357,7 @@ pub struct Resolved {
     pub data: DataArgs,
     pub config: TrainConfig,
     pub pooling: Pooling,
-    pub precision: String,
+    pub precision: Precision,
     pub device: String,
     pub out: PathBuf,
     pub logging_steps: usize,
@@ -365,7 +373,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     let strategy_defaults = StrategyConfig::default();
     let optimizer_defaults = OptimizerSpec::default();
     let strategy = StrategyConfig {
-        kind: parse::<StrategyKind>("strategy", &o.strategy)?.unwrap_or_default(),
+        kind: o.strategy.unwrap_or_default(),
         top_k: o.top_k.unwrap_or(strategy_defaults.top_k),
         unfreeze_every: o.unfreeze_every.unwrap_or(strategy_defaults.unfreeze_every),
         llrd_decay: o.llrd_decay.unwrap_or(strategy_defaults.llrd_decay),
@@ -399,11 +407,11 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         bucket_chunk_batches: o.bucket_chunk.unwrap_or(defaults.bucket_chunk_batches),
         batch_shards: o.batch_shards.unwrap_or(defaults.batch_shards),
         lr: o.lr.unwrap_or(defaults.lr),
-        schedule: parse::<ScheduleKind>("schedule", &o.schedule)?.unwrap_or_default(),
+        schedule: o.schedule.unwrap_or_default(),
         warmup_ratio: o.warmup_ratio.unwrap_or(defaults.warmup_ratio),
         warmup_steps: o.warmup_steps,
         optimizer: OptimizerSpec {
-            kind: parse::<OptimizerKind>("optimizer", &o.optimizer)?.unwrap_or_default(),
+            kind: o.optimizer.unwrap_or_default(),
             weight_decay: o.weight_decay.unwrap_or(optimizer_defaults.weight_decay),
             momentum: o.momentum.unwrap_or(optimizer_defaults.momentum),
             nesterov: o.nesterov.unwrap_or(false),
@@ -414,7 +422,7 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         label_smoothing: o.label_smoothing.unwrap_or(0.0),
         class_weights,
         strategy,
-        metric: parse::<SelectionMetric>("metric", &o.metric)?.unwrap_or_default(),
+        metric: o.metric.unwrap_or_default(),
         patience: o.patience,
         min_delta: o.min_delta.unwrap_or(0.0),
         eval_every_steps: o.eval_every,
@@ -425,18 +433,17 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
         ..defaults
     };
     config.validate().map_err(in_flags)?;
-    let pooling = parse::<Pooling>("pooling", &o.pooling)?.unwrap_or_default();
-    let precision = o.precision.clone().unwrap_or_else(|| "f32".into());
-    match precision.as_str() {
-        "f32" | "bf16" => {}
+    let pooling = o.pooling.unwrap_or_default();
+    let precision = o.precision.unwrap_or_default();
+    match precision {
+        Precision::F32 | Precision::Bf16 => {}
         // Measured: the second step's loss is NaN. burn keeps no f32 master weights, so AdamW's
         // state lives in f16, where ε = 1e-8 and the small second moments underflow to zero.
-        "f16" => bail!(
+        Precision::F16 => bail!(
             "--precision f16 cannot train: burn 0.22 keeps no f32 master weights, and AdamW's \
              state in f16 underflows to NaN within two steps; use --precision bf16 (same range \
              as f32) or f32"
         ),
-        other => bail!("--precision {other}: expected f32, f16 or bf16"),
     }
     let data = DataArgs {
         data: o.data.clone(),
@@ -484,20 +491,20 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
     resolved.epochs = Some(config.epochs);
     resolved.batch_size = Some(config.batch_size);
     resolved.lr = Some(config.lr);
-    resolved.schedule = Some(format!("{:?}", config.schedule).to_lowercase());
+    resolved.schedule = Some(config.schedule);
     resolved.warmup_ratio = Some(config.warmup_ratio);
-    resolved.optimizer = Some(format!("{:?}", config.optimizer.kind).to_lowercase());
+    resolved.optimizer = Some(config.optimizer.kind);
     resolved.weight_decay = Some(config.optimizer.weight_decay);
     resolved.grad_clip = Some(config.grad_clip.unwrap_or(0.0));
     resolved.grad_accum = Some(config.grad_accum);
     resolved.label_smoothing = Some(config.label_smoothing);
-    resolved.strategy = Some(config.strategy.kind.to_string());
-    resolved.pooling = Some(format!("{pooling:?}").to_lowercase());
-    resolved.metric = Some(o.metric.clone().unwrap_or_else(|| "accuracy".into()));
+    resolved.strategy = Some(config.strategy.kind);
+    resolved.pooling = Some(pooling);
+    resolved.metric = Some(config.metric);
     resolved.max_len = Some(data.max_len);
     resolved.valid_ratio = Some(data.valid_ratio);
     resolved.test_ratio = Some(data.test_ratio);
-    resolved.precision = Some(precision.clone());
+    resolved.precision = Some(precision);
     resolved.seed = Some(seed);
     resolved.device = Some(device.clone());
     resolved.out = Some(out.clone());
@@ -1036,7 +1043,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     }
 
     for device in &mut devices {
-        if r.precision == "bf16" {
+        if r.precision == Precision::Bf16 {
             device
                 .configure(burn::tensor::FloatDType::BF16)
                 .map_err(|e| anyhow::anyhow!("--precision bf16 on {device:?}: {e:?}"))?;
@@ -1122,9 +1129,9 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     };
     // burn has no autocast: half precision means the whole model in that dtype (weights and
     // optimizer state), with the loss computed in f32.
-    let model = match r.precision.as_str() {
-        "bf16" => model.cast(burn::tensor::FloatDType::BF16),
-        _ => model,
+    let model = match r.precision {
+        Precision::Bf16 => model.cast(burn::tensor::FloatDType::BF16),
+        Precision::F32 | Precision::F16 => model,
     };
     eprintln!(
         "model: {} ({} tensors loaded{}), new {}-class head, pooling {:?}, device {}",

@@ -370,14 +370,39 @@ fn parse_cli() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let command =
         Cli::command().mut_subcommand("distill", |c| c.mut_arg("model", |a| a.hide(true)));
-    Cli::from_arg_matches(&command.get_matches())
+    Cli::from_arg_matches(&command.try_get_matches()?)
+}
+
+/// A usage error as one line, like every other error of kiln's (`error: invalid value 'magic'
+/// for '--strategy <STRATEGY>' [possible values: full, head, …]`); help and version print as
+/// clap prints them.
+fn exit_on_usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !(l.is_empty() || l.starts_with("For more information") || l.starts_with("Usage:"))
+        })
+        .collect();
+    eprintln!("{}", line.join(" "));
+    std::process::exit(2)
 }
 
 fn main() -> ExitCode {
     kiln::allocator::keep_freed_memory();
     let cli = match parse_cli() {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => exit_on_usage_error(e),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

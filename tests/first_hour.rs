@@ -391,10 +391,13 @@ fn help_describes_every_option_and_offers_only_what_this_build_runs() {
     }
     assert!(help.contains("--sampler") && !help.contains("--no-bucketing"));
     assert!(help.contains("--save-total-limit") && help.contains("--logging-steps"));
+    // The option's lines up to the next option: its help and the values it offers.
     let precision = help
         .lines()
         .skip_while(|l| !l.contains("--precision"))
-        .take(3)
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !l.trim_start().starts_with("--"))
+        .map(|(_, l)| l)
         .collect::<String>();
     assert!(
         precision.contains("bf16") && !precision.contains("f16,") && !precision.contains(" f16"),

@@ -1,8 +1,6 @@
 //! Optimizers (burn-optim; AdamW's CPU step fused, `fused_adamw`) with PyTorch's defaults and
 //! HF Trainer's parameter groups, and the per-group learning rates of one step.
 
-use std::str::FromStr;
-
 use burn::module::ParamGroup;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
@@ -16,24 +14,16 @@ use crate::fused_adamw::FusedAdamW;
 use crate::strategy::Plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
+    /// Adam with decoupled weight decay (PyTorch's AdamW).
     #[default]
+    #[cfg_attr(feature = "clap", value(name = "adamw"))]
     AdamW,
     Adam,
+    /// With momentum (and optionally Nesterov's).
     Sgd,
-}
-
-impl FromStr for OptimizerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "adamw" => Ok(Self::AdamW),
-            "adam" => Ok(Self::Adam),
-            "sgd" => Ok(Self::Sgd),
-            other => Err(format!("unknown optimizer `{other}` (adamw, adam, sgd)")),
-        }
-    }
 }
 
 /// Optimizer settings; defaults are PyTorch's (AdamW: β 0.9/0.999, ε 1e-8) with HF Trainer's

@@ -5,31 +5,20 @@
 //!
 //! A schedule is a pure function of the step, so resuming needs only the step count.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
+/// The learning rate after warmup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
+    /// Held at the peak.
     Constant,
+    /// Down to 0 in a straight line.
     #[default]
     Linear,
+    /// Down to 0 along half a cosine.
     Cosine,
-}
-
-impl FromStr for ScheduleKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "constant" => Ok(Self::Constant),
-            "linear" => Ok(Self::Linear),
-            "cosine" => Ok(Self::Cosine),
-            other => Err(format!(
-                "unknown schedule `{other}` (constant, linear, cosine)"
-            )),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

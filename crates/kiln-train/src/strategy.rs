@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::str::FromStr;
 
 use burn::module::Lora;
 use burn::module::{Module, ParamGroup, ParamId};
@@ -18,6 +17,7 @@ use crate::params::{
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StrategyKind {
     /// Every parameter trains.
@@ -30,6 +30,7 @@ pub enum StrategyKind {
     /// cached; only the classifier trains, on the cache.
     Frozen,
     /// The last `top_k` encoder layers, the pooler and the classifier train.
+    #[cfg_attr(feature = "clap", value(alias = "topk"))]
     TopK,
     /// Head (and pooler) first, then one more encoder layer from the top every
     /// `unfreeze_every` epochs, and finally the embeddings (ULMFiT).
@@ -38,26 +39,6 @@ pub enum StrategyKind {
     Llrd,
     /// LoRA adapters on the attention and feed-forward weights, plus the pooler and classifier.
     Lora,
-}
-
-impl FromStr for StrategyKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "full" => Self::Full,
-            "head" => Self::Head,
-            "frozen" => Self::Frozen,
-            "top-k" | "topk" => Self::TopK,
-            "gradual" => Self::Gradual,
-            "llrd" => Self::Llrd,
-            "lora" => Self::Lora,
-            other => {
-                return Err(format!(
-                    "unknown strategy `{other}` (full, head, frozen, top-k, gradual, llrd, lora)"
-                ))
-            }
-        })
-    }
 }
 
 impl fmt::Display for StrategyKind {

@@ -25,26 +25,15 @@ use crate::task::{Objective, TaskModel};
 
 /// The validation metric that picks the best epoch and drives early stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum SelectionMetric {
     #[default]
     Accuracy,
+    #[cfg_attr(feature = "clap", value(alias = "macro_f1", alias = "f1"))]
     MacroF1,
+    /// Lower is better.
     Loss,
-}
-
-impl std::str::FromStr for SelectionMetric {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "accuracy" => Ok(Self::Accuracy),
-            "macro-f1" | "macro_f1" | "f1" => Ok(Self::MacroF1),
-            "loss" => Ok(Self::Loss),
-            other => Err(format!(
-                "unknown metric `{other}` (accuracy, macro-f1, loss)"
-            )),
-        }
-    }
 }
 
 impl SelectionMetric {
