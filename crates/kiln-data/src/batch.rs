@@ -201,7 +201,6 @@ pub fn pack_rows(lengths: &[usize], capacity: usize) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bucket::packed_padding_share;
 
     #[test]
     fn rows_hold_every_example_once_within_capacity() {
@@ -218,14 +217,5 @@ mod tests {
         // least total / capacity rows.
         let total: usize = lengths.iter().sum();
         assert!(rows.len() <= (11 * total.div_ceil(capacity)).div_ceil(9) + 1);
-    }
-
-    #[test]
-    fn packed_padding_counts_rows_as_long_as_the_longest_example() {
-        let lengths = [6, 14, 26, 7, 13, 15];
-        // Rows 26 | 15+7 | 14+6 | 13: 4 rows of 26 slots for 81 tokens.
-        let share = packed_padding_share(&lengths, &[vec![0, 1, 2, 3, 4, 5]]);
-        assert!((share - 23.0 / 104.0).abs() < 1e-12, "{share}");
-        assert_eq!(packed_padding_share(&lengths, &[]), 0.0);
     }
 }

@@ -311,6 +311,15 @@ mod tests {
     use proptest::prelude::*;
     use rand::Rng;
 
+    #[test]
+    fn packed_padding_counts_rows_as_long_as_the_longest_example() {
+        let lengths = [6, 14, 26, 7, 13, 15];
+        // Rows 26 | 15+7 | 14+6 | 13: 4 rows of 26 slots for 81 tokens.
+        let share = packed_padding_share(&lengths, &[vec![0, 1, 2, 3, 4, 5]]);
+        assert!((share - 23.0 / 104.0).abs() < 1e-12, "{share}");
+        assert_eq!(packed_padding_share(&lengths, &[]), 0.0);
+    }
+
     fn check_plan(lengths: &[usize], batch: BatchSize, batches: &[Vec<usize>]) {
         let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
         seen.sort_unstable();

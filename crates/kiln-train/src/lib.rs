@@ -27,15 +27,17 @@
 pub use kiln_metrics::{history, metrics};
 
 pub mod clip;
+pub mod config;
 pub mod distill;
 pub mod error;
 pub mod evaluate;
 pub mod fused_adamw;
+pub mod observer;
 pub mod optim;
 pub mod parallel;
 pub mod params;
 pub mod resume;
-mod run;
+pub mod run;
 pub mod schedule;
 pub mod strategy;
 pub mod task;

@@ -30,19 +30,40 @@ use kiln_data::pipeline::EncodedExample;
 use kiln_data::TokenBatch;
 use kiln_model::activation::is_cpu;
 use kiln_model::dropout::mix;
+use kiln_model::BertClassifier;
 
 use crate::clip::{clip_global_norm, global_norm, scale_grads};
+use crate::config::{check_data, Faults, TrainConfig, TrainData};
 use crate::error::TrainError;
 use crate::evaluate::{metrics_from_logits, rows_per_example, Evaluator};
-use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainState};
+use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainState, TrainStats};
 use crate::metrics::ClassificationMetrics;
+use crate::observer::Observer;
 use crate::optim::{lr_groups, module_lr};
 use crate::parallel::{data_parallel_step, shard_pools, shard_rows, ParallelStep};
 use crate::resume::{self, Best};
 use crate::schedule::Schedule;
 use crate::strategy::{InputSource, Plan, Strategy};
 use crate::task::{Objective, TaskBatch, TaskModel};
-use crate::trainer::{check_data, Faults, Observer, TrainConfig, TrainData, TrainOutcome};
+
+/// What [`crate::Trainer::fit`] gives back.
+pub struct TrainOutcome<M = BertClassifier> {
+    /// The best model on validation (or the last, without validation data), in inference mode.
+    pub model: M,
+    pub steps: Vec<StepPoint>,
+    pub epochs: Vec<EpochPoint>,
+    /// Every evaluation on the validation set, in order.
+    pub evals: Vec<EvalPoint>,
+    /// The epoch (1-based) of the best evaluation.
+    pub best_epoch: Option<u64>,
+    /// The optimizer step of the best evaluation.
+    pub best_step: Option<u64>,
+    pub stopped_early: bool,
+    /// Steps skipped because the loss or a gradient was not finite.
+    pub bad_steps: u64,
+    pub stats: TrainStats,
+    pub plan: Plan,
+}
 
 /// What [`crate::Trainer`] hands the loop besides the model and the data.
 pub(crate) struct Job<'a> {
