@@ -52,7 +52,7 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
     assert!(metrics.train.peak_rss_mib.is_some_and(|m| m > 0.0));
     assert!(metrics.best_epoch.is_some());
     // Where the training loop's time went: four phases, together within the loop's wall time.
-    let p = metrics.train.phases();
+    let p = &train.phases;
     let spent = p.data_seconds + p.forward_seconds + p.backward_seconds + p.optimizer_seconds;
     let wall = train.wall_seconds;
     assert!(

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainStats};
+use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainStats};
 use crate::metrics::ClassificationMetrics;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,12 +113,6 @@ pub struct TrainFigures {
     pub bad_steps: u64,
 }
 
-impl TrainFigures {
-    pub fn phases(&self) -> &PhaseSeconds {
-        &self.stats.phases
-    }
-}
-
 /// One side of a distillation run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistillSide {
@@ -134,20 +128,13 @@ pub struct DistillSide {
     pub inference_samples_per_second: f64,
 }
 
-/// Why a `metrics.json` could not be read.
-#[derive(Debug)]
+/// Why a run's file could not be read: the file, and what (with the line) went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
 pub struct ReadError {
     pub path: std::path::PathBuf,
     pub message: String,
 }
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
-    }
-}
-
-impl std::error::Error for ReadError {}
 
 /// One line of a run's `log.jsonl`, tagged by `kind`: written as the run goes (a step, an
 /// evaluation, an epoch's end, the place a resumed run continued from), read by the report.

@@ -104,14 +104,7 @@ pub fn predict_logits<M: TaskModel>(
     pad_id: u32,
     device: &Device,
 ) -> Vec<f32> {
-    rows_per_example(
-        examples,
-        batch_size,
-        pad_id,
-        device,
-        model.num_outputs(),
-        |b| model.outputs(b),
-    )
+    rows_per_example(examples, batch_size, pad_id, device, |b| model.outputs(b)).0
 }
 
 /// [`predict_logits`] and the time the pass took.
@@ -129,21 +122,26 @@ pub fn timed_predict_logits<M: TaskModel>(
 }
 
 /// Runs `f` over the examples in length-sorted batches (little padding) and returns its
-/// `width` outputs per example, row-major, back in input order.
+/// outputs, one row per example, row-major and back in input order, with the row width (taken
+/// from the first batch's output; 0 for no examples).
 pub(crate) fn rows_per_example(
     examples: &[EncodedExample],
     batch_size: usize,
     pad_id: u32,
     device: &Device,
-    width: usize,
     f: impl Fn(TokenBatch) -> Tensor<2>,
-) -> Vec<f32> {
+) -> (Vec<f32>, usize) {
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].len());
-    let mut out = vec![0f32; examples.len() * width];
+    let (mut out, mut width) = (Vec::new(), 0);
     for chunk in order.chunks(batch_size.max(1)) {
         let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
-        let values = f(TokenBatch::pad(&encodings, pad_id, 1, device))
+        let rows = f(TokenBatch::pad(&encodings, pad_id, 1, device));
+        if out.is_empty() {
+            width = rows.dims()[1];
+            out = vec![0f32; examples.len() * width];
+        }
+        let values = rows
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
@@ -153,7 +151,7 @@ pub(crate) fn rows_per_example(
                 .copy_from_slice(&values[row * width..(row + 1) * width]);
         }
     }
-    out
+    (out, width)
 }
 
 /// How fast a model labelled a set of examples (one pass of [`predict_logits`]).

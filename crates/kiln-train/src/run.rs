@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use kiln_data::bucket::{BucketSampler, Sampler};
 use kiln_data::loader::{planned_loader, ClassificationBatch, ClassificationBatcher};
 use kiln_data::pipeline::EncodedExample;
-use kiln_data::TokenBatch;
 use kiln_model::activation::is_cpu;
 use kiln_model::dropout::mix;
 use kiln_model::BertClassifier;
@@ -857,19 +856,9 @@ impl FeatureCache {
         pad_id: u32,
         device: &Device,
     ) -> Self {
-        // The width of a feature row, from the model itself (one example).
-        let width = examples.first().map_or(0, |e| {
-            let one = TokenBatch::pad(&[&e.encoding], pad_id, 1, device);
-            model.features(one).dims()[1]
-        });
-        let rows = rows_per_example(
-            examples,
-            config.eval_batch_size,
-            pad_id,
-            device,
-            width,
-            |b| model.features(b),
-        );
+        let batch = config.eval_batch_size;
+        let (rows, width) =
+            rows_per_example(examples, batch, pad_id, device, |b| model.features(b));
         Self { rows, width }
     }
 
@@ -982,15 +971,15 @@ impl Clock {
 }
 
 /// Times consecutive phases: each `lap` ends the current phase (after the device finished it).
-struct Lap {
-    device: Device,
+struct Lap<'d> {
+    device: &'d Device,
     since: Instant,
 }
 
-impl Lap {
-    fn start(device: &Device) -> Self {
+impl<'d> Lap<'d> {
+    fn start(device: &'d Device) -> Self {
         Self {
-            device: device.clone(),
+            device,
             since: Instant::now(),
         }
     }
