@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use serde::Serialize;
 
 use kiln_data::augment::AugmentConfig;
 use kiln_data::builtin::Builtin;
@@ -14,8 +15,9 @@ use kiln_data::read::{Format, ReadOptions};
 use crate::fetch::{self, Artifact};
 
 /// Where the data comes from and how to read, split and augment it (shared by every command
-/// that reads a data set).
-#[derive(Debug, Clone, Args)]
+/// that reads a data set; a run records it in config.toml under the flags' names).
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct DataArgs {
     /// A built-in data set, fetched on first use.
     #[arg(long, conflicts_with = "train", help = builtin_help())]
@@ -31,6 +33,7 @@ pub struct DataArgs {
     pub test: Option<PathBuf>,
     /// csv, tsv or jsonl (default: from the file extension).
     #[arg(long)]
+    #[serde(serialize_with = "as_text", skip_serializing_if = "Option::is_none")]
     pub format: Option<Format>,
     /// Column (JSONL key) holding the text.
     #[arg(long, default_value = "text")]
@@ -47,18 +50,27 @@ pub struct DataArgs {
     /// Share of each label held out for testing when no --test file is given.
     #[arg(long, default_value_t = 0.1)]
     pub test_ratio: f64,
-    /// Seeds the split, the batch order and augmentation.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
     /// Tokens per example, special tokens included (never above the model's positions).
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
     /// Training-set augmentation, e.g. `delete=0.1,swap=0.1,insert=0.1,mask=0.15` (off by default).
     #[arg(long)]
+    #[serde(serialize_with = "as_text", skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentConfig>,
     /// Augmented copies of each training example (with --augment).
     #[arg(long, default_value_t = 1)]
     pub augment_copies: usize,
+}
+
+/// An option recorded as the flag spells it (`jsonl`, `delete=0.1,mask=0.15`).
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => serializer.collect_str(v),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// `--data` help: the built-in sets this build knows.
@@ -87,7 +99,8 @@ impl DataArgs {
         }
     }
 
-    pub fn options(&self) -> DataOptions {
+    /// How to read and split the data; `seed` draws the split.
+    pub fn options(&self, seed: u64) -> DataOptions {
         DataOptions {
             read: ReadOptions {
                 format: self.format,
@@ -97,7 +110,7 @@ impl DataArgs {
             },
             valid_ratio: self.valid_ratio,
             test_ratio: self.test_ratio,
-            seed: self.seed,
+            seed,
         }
     }
 

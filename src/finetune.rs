@@ -20,7 +20,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use kiln_data::bucket::Sampler;
 use kiln_data::pipeline::DataSource;
 use kiln_metrics::{
     DistillSide, Evaluation, LogRecord, RunMetrics, SplitSizes, TrainFigures, ValidEpoch,
@@ -29,193 +28,52 @@ use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
 use kiln_report::RunFiles;
 use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
 use kiln_train::metrics::ClassificationMetrics;
-use kiln_train::optim::{OptimizerKind, OptimizerSpec};
-use kiln_train::schedule::ScheduleKind;
-use kiln_train::strategy::{Plan, StrategyConfig, StrategyKind};
-use kiln_train::trainer::{Observer, SelectionMetric, TrainConfig, TrainData, Trainer};
-use kiln_train::TrainError;
+use kiln_train::strategy::Plan;
+use kiln_train::trainer::{Observer, TrainConfig, TrainData, Trainer};
 
 use crate::backend;
 use crate::datasets::DataArgs;
 use crate::fetch;
 use crate::inspect::{prepare, tokenizer_for};
+use crate::options::Layered;
 
-/// Every option of `kiln train`, each optional so that a config file can fill what the command
-/// line leaves out (keys in the file are the flag names: `batch-size = 32`).
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+/// Every option of `kiln train`: the data (kiln's [`DataArgs`]), the recipe (kiln-train's
+/// [`TrainConfig`], whose defaults live in its `Default`) and what only the command line decides
+/// (model, device, run directory, console). One type is the flags, the `--config` file (keys
+/// are the flag names: `batch-size = 32`) and the record a run saves as `OUT/config.toml`.
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct TrainOptions {
-    /// Checkpoint directory (Hugging Face layout) or a known name (minilm-l6). Default minilm-l6.
+    /// Checkpoint directory (Hugging Face layout) or a known name [default: minilm-l6].
     #[arg(long)]
     pub model: Option<String>,
-    /// A built-in data set, fetched on first use.
-    #[arg(long, help = crate::datasets::builtin_help())]
-    pub data: Option<String>,
-    /// Training file: CSV, TSV or JSONL with a header row (keys in JSONL).
-    #[arg(long)]
-    pub train: Option<PathBuf>,
-    /// Validation file; split off --train (stratified, seeded, --valid-ratio) when absent.
-    #[arg(long)]
-    pub valid: Option<PathBuf>,
-    /// Test file; split off --train (stratified, seeded, --test-ratio) when absent.
-    #[arg(long)]
-    pub test: Option<PathBuf>,
-    /// csv, tsv, jsonl or json (default: from the extension).
-    #[arg(long)]
-    pub format: Option<String>,
-    /// Column (JSONL key) holding the text. Default text.
-    #[arg(long)]
-    pub text_column: Option<String>,
-    /// Column of the second text, for sentence-pair tasks.
-    #[arg(long)]
-    pub text_pair_column: Option<String>,
-    /// Column holding the label (strings or integers). Default label.
-    #[arg(long)]
-    pub label_column: Option<String>,
-    /// Share of each label held out for validation when no --valid file is given (default
-    /// 0.1; 0 trains without validation).
-    #[arg(long)]
-    pub valid_ratio: Option<f64>,
-    /// Share of each label held out for testing when no --test file is given (default 0.1;
-    /// 0 skips the test evaluation).
-    #[arg(long)]
-    pub test_ratio: Option<f64>,
-    /// Tokens per example (default 128).
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// e.g. delete=0.1,swap=0.1,mask=0.15 (training split only).
-    #[arg(long)]
-    pub augment: Option<String>,
-    /// Augmented copies of each training example (with --augment; default 1).
-    #[arg(long)]
-    pub augment_copies: Option<usize>,
-    /// Default 3.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Default 32.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Bucketed batches of at most this many (padded) tokens instead of --batch-size examples.
-    #[arg(long)]
-    pub token_budget: Option<usize>,
-    /// How batches are drawn: packed (random batches, several examples to a row, each
-    /// attending only to itself; default), bucketed (similar lengths together) or shuffled
-    /// (random batches padded to their longest).
-    #[arg(long)]
-    pub sampler: Option<Sampler>,
-    /// bucketed: batches' worth of examples sorted by length together (default 50, as
-    /// fairseq / HF's group_by_length); smaller pads more but mixes lengths (and labels that
-    /// go with them) more, 1 is a plain shuffle. `kiln data` shows both costs.
-    #[arg(long)]
-    pub bucket_chunk: Option<usize>,
-    /// On a CPU device, each batch runs as N shards side by side, each on its share of the
-    /// cores (default 2): the same step with every core busy; dropout masks are drawn per
-    /// shard, so N is part of the recipe. 1 = one shard.
-    #[arg(long)]
-    pub batch_shards: Option<usize>,
-    /// Peak learning rate (default 5e-5).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// The learning rate after warmup (default linear).
-    #[arg(long, value_enum)]
-    pub schedule: Option<ScheduleKind>,
-    /// Share of the steps spent warming up (default 0.1).
-    #[arg(long)]
-    pub warmup_ratio: Option<f64>,
-    /// Warmup steps (instead of --warmup-ratio).
-    #[arg(long)]
-    pub warmup_steps: Option<usize>,
-    /// Default adamw.
-    #[arg(long, value_enum)]
-    pub optimizer: Option<OptimizerKind>,
-    /// Default 0.01 (never on biases and LayerNorm).
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// SGD momentum (default 0.9).
-    #[arg(long)]
-    pub momentum: Option<f64>,
-    /// SGD with Nesterov momentum.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub nesterov: Option<bool>,
-    /// Global gradient-norm clip (default 1.0; 0 turns it off).
-    #[arg(long)]
-    pub grad_clip: Option<f64>,
-    /// Micro-batches per optimizer step (default 1).
-    #[arg(long)]
-    pub grad_accum: Option<usize>,
-    /// Label smoothing ε of the cross-entropy, as PyTorch's (default 0).
-    #[arg(long)]
-    pub label_smoothing: Option<f64>,
-    /// Comma-separated weights, one per label in label order.
-    #[arg(long)]
-    pub class_weights: Option<String>,
-    /// Which parameters train, at which rate, and when (default full).
-    #[arg(long, value_enum)]
-    pub strategy: Option<StrategyKind>,
-    /// top-k: encoder layers that train (default 2).
-    #[arg(long)]
-    pub top_k: Option<usize>,
-    /// gradual: epochs between unfreezing one more layer (default 1).
-    #[arg(long)]
-    pub unfreeze_every: Option<usize>,
-    /// llrd: per-layer decay γ (default 0.9).
-    #[arg(long)]
-    pub llrd_decay: Option<f64>,
-    /// lora: rank of the adapters (default 8).
-    #[arg(long)]
-    pub lora_rank: Option<usize>,
-    /// lora: scaling α of the adapters (default 16; the update is scaled by α/rank).
-    #[arg(long)]
-    pub lora_alpha: Option<f64>,
-    /// How the head reads a sequence (default cls, like BertForSequenceClassification; with
-    /// mean the exported model predicts differently in transformers: see config.json's
-    /// kiln_note).
-    #[arg(long, value_enum)]
-    pub pooling: Option<Pooling>,
-    /// Validation metric for the best model and early stopping (default accuracy).
-    #[arg(long, value_enum)]
-    pub metric: Option<SelectionMetric>,
-    /// Stop after this many evaluations in a row without improvement.
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// The least gain in --metric that counts as an improvement (default 0).
-    #[arg(long)]
-    pub min_delta: Option<f64>,
-    /// Also validate every N optimizer steps; every evaluation competes for the best model and
-    /// counts for --patience.
-    #[arg(long)]
-    pub eval_every: Option<usize>,
-    /// Also checkpoint every N optimizer steps (default: at each epoch's end only).
-    #[arg(long)]
-    pub save_every: Option<usize>,
-    /// Checkpoints kept while training (default 2; older ones are deleted).
-    #[arg(long)]
-    pub save_total_limit: Option<usize>,
-    /// Keep the resume checkpoints of a finished run (by default they are deleted once the
-    /// best model is exported to OUT/model).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub keep_checkpoints: Option<bool>,
-    /// A progress line every N optimizer steps when stderr is not a terminal (default 50;
-    /// terminals get a progress bar).
-    #[arg(long)]
-    pub logging_steps: Option<usize>,
-    /// Stop after this many consecutive steps with a non-finite loss or gradient (default 5);
-    /// fewer are skipped and counted.
-    #[arg(long)]
-    pub max_bad_steps: Option<usize>,
-    /// Training precision (default f32).
-    #[arg(long, value_enum)]
-    pub precision: Option<Precision>,
-    /// Seeds the split, the batch order, dropout, augmentation and the new head (default 42).
-    #[arg(long)]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub recipe: TrainConfig,
+    /// How the head reads a sequence (cls, like BertForSequenceClassification; with mean the
+    /// exported model predicts differently in transformers: see config.json's kiln_note).
+    #[arg(long, value_enum, default_value_t)]
+    pub pooling: Pooling,
+    /// Training precision.
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: Precision,
     /// The device; a comma-separated list trains data-parallel, each batch split over them.
-    #[arg(long, alias = "devices", help = train_device_help())]
-    #[serde(alias = "devices")]
-    pub device: Option<String>,
-    /// Run directory (default runs/MODEL-DATA-STRATEGY).
+    #[arg(long, alias = "devices", default_value = backend::default_device_name(), help = train_device_help())]
+    pub device: String,
+    /// Run directory [default: runs/MODEL-DATA-STRATEGY].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// A progress line every N optimizer steps when stderr is not a terminal (terminals get a
+    /// progress bar).
+    #[arg(long, default_value_t = 50)]
+    pub logging_steps: usize,
+    /// Keep the resume checkpoints of a finished run (by default they are deleted once the
+    /// best model is exported to OUT/model).
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub keep_checkpoints: bool,
     /// Continue the run in this directory from its newest intact checkpoint, with the run's
     /// own options (OUT/config.toml); flags that would change the run are refused.
     #[arg(long)]
@@ -229,20 +87,32 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// What `kiln distill` adds (recorded in config.toml so that a resume can check it).
-    #[arg(skip)]
-    pub distill: Option<DistillRecord>,
 }
 
-/// A distillation run's own options, as config.toml records them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct DistillRecord {
-    pub teacher: PathBuf,
+/// What `kiln distill` adds to `kiln train`'s options (recorded with them in config.toml).
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DistillOptions {
+    /// The fine-tuned teacher: a kiln run's model/ or any BertForSequenceClassification
+    /// directory (required).
+    #[arg(long)]
+    pub teacher: Option<PathBuf>,
+    /// Student depth K: the teacher's embeddings, every (L/K)-th encoder layer, pooler and head
+    /// (DistilBERT's initialisation) [default: half the teacher's layers].
+    #[arg(long)]
     pub student_layers: Option<usize>,
+    /// Instead, any checkpoint with the teacher's vocabulary (it gets a new head).
+    #[arg(long, conflicts_with = "student_layers")]
     pub student: Option<String>,
+    /// Softmax temperature T of the distillation term.
+    #[arg(long, default_value_t = 2.0)]
     pub temperature: f64,
+    /// Weight α of the distillation term: (1−α)·CE + α·T²·KL.
+    #[arg(long, default_value_t = 0.5)]
     pub alpha: f64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub train: TrainOptions,
 }
 
 fn train_device_help() -> String {
@@ -274,83 +144,6 @@ const RESUME_MAY_CHANGE: &[&str] = &[
     "out",
 ];
 
-/// `top` over `base`: every option `top` sets wins (a generic merge through the options' TOML
-/// form, so a new option needs no code here).
-fn overlay(base: &TrainOptions, top: &TrainOptions) -> Result<TrainOptions> {
-    let mut merged = toml::Table::try_from(base).context("merging options")?;
-    merged.extend(toml::Table::try_from(top).context("merging options")?);
-    let mut out: TrainOptions = merged.try_into().context("merging options")?;
-    out.resume = top.resume.clone().or_else(|| base.resume.clone());
-    out.overwrite = top.overwrite || base.overwrite;
-    out.config = top.config.clone().or_else(|| base.config.clone());
-    Ok(out)
-}
-
-/// Reads a TOML file of options (config.toml or `--config`), naming the file on errors.
-fn read_options_file(path: &Path) -> Result<TrainOptions> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-impl TrainOptions {
-    /// Flags, with the config file (when given) filling what the flags leave out.
-    pub fn with_config_file(self) -> Result<Self> {
-        let Some(path) = self.config.clone() else {
-            return Ok(self);
-        };
-        overlay(&read_options_file(&path)?, &self)
-    }
-}
-
-fn parse<T: std::str::FromStr>(flag: &str, value: &Option<String>) -> Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .as_deref()
-        .map(|v| {
-            v.parse::<T>()
-                .map_err(|e| anyhow::anyhow!("--{flag} {v}: {e}"))
-        })
-        .transpose()
-}
-
-/// The command line's words for a library error: a `TrainConfig` field becomes its flag.
-fn in_flags(error: TrainError) -> anyhow::Error {
-    match error {
-        TrainError::Invalid { field, problem } => {
-            anyhow::anyhow!("--{} {problem}", flag_of(field))
-        }
-        e @ TrainError::NonFinite { .. } => {
-            anyhow::anyhow!("{e} (flags --lr, --grad-clip, --max-bad-steps)")
-        }
-        // Loss errors start with the field at fault: `label_smoothing must be …`.
-        TrainError::Loss(e) => {
-            let message = e.to_string();
-            match message.split_once(' ') {
-                Some((field, rest)) => anyhow::anyhow!("--{} {rest}", flag_of(field)),
-                None => anyhow::anyhow!(message),
-            }
-        }
-        other => other.into(),
-    }
-}
-
-/// The flag that sets a `TrainConfig` field (or names a part of the data).
-fn flag_of(field: &str) -> String {
-    let field = field
-        .trim_start_matches("strategy.")
-        .trim_start_matches("optimizer.");
-    match field {
-        "bucket_chunk_batches" => "bucket-chunk".into(),
-        "keep_checkpoints" => "save-total-limit".into(),
-        "eval_every_steps" => "eval-every".into(),
-        "save_every_steps" => "save-every".into(),
-        other => other.replace('_', "-"),
-    }
-}
-
 /// Options resolved into what the crates take.
 pub struct Resolved {
     pub model: String,
@@ -362,80 +155,17 @@ pub struct Resolved {
     pub out: PathBuf,
     pub logging_steps: usize,
     pub keep_checkpoints: bool,
-    /// The options as resolved, for `config.toml` (flags and file merged, defaults filled).
+    /// The options with every derived default written out (model, data set, run directory):
+    /// what `config.toml` records.
     pub options: TrainOptions,
 }
 
-/// Fills defaults and checks every option (a `--config` file already merged in).
+/// Fills the defaults that depend on other options (model, data set, run directory) and
+/// checks every option.
 pub fn resolve(options: TrainOptions) -> Result<Resolved> {
-    let o = options;
-    let defaults = TrainConfig::default();
-    let strategy_defaults = StrategyConfig::default();
-    let optimizer_defaults = OptimizerSpec::default();
-    let strategy = StrategyConfig {
-        kind: o.strategy.unwrap_or_default(),
-        top_k: o.top_k.unwrap_or(strategy_defaults.top_k),
-        unfreeze_every: o.unfreeze_every.unwrap_or(strategy_defaults.unfreeze_every),
-        llrd_decay: o.llrd_decay.unwrap_or(strategy_defaults.llrd_decay),
-        lora_rank: o.lora_rank.unwrap_or(strategy_defaults.lora_rank),
-        lora_alpha: o.lora_alpha.unwrap_or(strategy_defaults.lora_alpha),
-    };
-    let class_weights = o
-        .class_weights
-        .as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(|w| {
-                    w.trim()
-                        .parse::<f32>()
-                        .map_err(|_| anyhow::anyhow!("--class-weights: `{w}` is not a number"))
-                })
-                .collect::<Result<Vec<f32>>>()
-        })
-        .transpose()?;
-    let grad_clip = match o.grad_clip {
-        Some(0.0) => None,
-        Some(c) => Some(c),
-        None => defaults.grad_clip,
-    };
-    let seed = o.seed.unwrap_or(defaults.seed);
-    let config = TrainConfig {
-        epochs: o.epochs.unwrap_or(defaults.epochs),
-        batch_size: o.batch_size.unwrap_or(defaults.batch_size),
-        token_budget: o.token_budget,
-        sampler: o.sampler.unwrap_or_default(),
-        bucket_chunk_batches: o.bucket_chunk.unwrap_or(defaults.bucket_chunk_batches),
-        batch_shards: o.batch_shards.unwrap_or(defaults.batch_shards),
-        lr: o.lr.unwrap_or(defaults.lr),
-        schedule: o.schedule.unwrap_or_default(),
-        warmup_ratio: o.warmup_ratio.unwrap_or(defaults.warmup_ratio),
-        warmup_steps: o.warmup_steps,
-        optimizer: OptimizerSpec {
-            kind: o.optimizer.unwrap_or_default(),
-            weight_decay: o.weight_decay.unwrap_or(optimizer_defaults.weight_decay),
-            momentum: o.momentum.unwrap_or(optimizer_defaults.momentum),
-            nesterov: o.nesterov.unwrap_or(false),
-            ..optimizer_defaults
-        },
-        grad_clip,
-        grad_accum: o.grad_accum.unwrap_or(defaults.grad_accum),
-        label_smoothing: o.label_smoothing.unwrap_or(0.0),
-        class_weights,
-        strategy,
-        metric: o.metric.unwrap_or_default(),
-        patience: o.patience,
-        min_delta: o.min_delta.unwrap_or(0.0),
-        eval_every_steps: o.eval_every,
-        save_every_steps: o.save_every,
-        keep_checkpoints: o.save_total_limit.unwrap_or(defaults.keep_checkpoints),
-        max_bad_steps: o.max_bad_steps.unwrap_or(defaults.max_bad_steps),
-        seed,
-        ..defaults
-    };
-    config.validate().map_err(in_flags)?;
-    let pooling = o.pooling.unwrap_or_default();
-    let precision = o.precision.unwrap_or_default();
-    match precision {
+    let mut o = options;
+    o.recipe.validate()?;
+    match o.precision {
         Precision::F32 | Precision::Bf16 => {}
         // Measured: the second step's loss is NaN. burn keeps no f32 master weights, so AdamW's
         // state lives in f16, where ε = 1e-8 and the small second moments underflow to zero.
@@ -445,131 +175,61 @@ pub fn resolve(options: TrainOptions) -> Result<Resolved> {
              as f32) or f32"
         ),
     }
-    let data = DataArgs {
-        data: o.data.clone(),
-        train: o.train.clone(),
-        valid: o.valid.clone(),
-        test: o.test.clone(),
-        format: parse("format", &o.format)?,
-        text_column: o.text_column.clone().unwrap_or_else(|| "text".into()),
-        text_pair_column: o.text_pair_column.clone(),
-        label_column: o.label_column.clone().unwrap_or_else(|| "label".into()),
-        valid_ratio: o.valid_ratio.unwrap_or(0.1),
-        test_ratio: o.test_ratio.unwrap_or(0.1),
-        seed,
-        max_len: o.max_len.unwrap_or(128),
-        augment: parse("augment", &o.augment)?,
-        augment_copies: o.augment_copies.unwrap_or(1),
-    };
-    let model = o.model.clone().unwrap_or_else(|| "minilm-l6".into());
-    let data_name = match (&data.data, &data.train) {
+    if o.logging_steps == 0 {
+        bail!("--logging-steps must be at least 1");
+    }
+    let model = o.model.get_or_insert_with(|| "minilm-l6".into()).clone();
+    let data_name = match (&o.data.data, &o.data.train) {
         (_, Some(train)) => train
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into()),
         (Some(name), None) => name.clone(),
-        (None, None) => crate::datasets::DEFAULT_DATA.to_string(),
+        (None, None) => {
+            o.data.data = Some(crate::datasets::DEFAULT_DATA.to_string());
+            crate::datasets::DEFAULT_DATA.to_string()
+        }
     };
     let model_name = Path::new(&model)
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
+    // A resumed run stays in its directory, wherever its record says it was started.
     let out = o
-        .out
+        .resume
         .clone()
-        .or_else(|| o.resume.clone())
+        .or_else(|| o.out.clone())
         .unwrap_or_else(|| {
-            PathBuf::from("runs").join(format!("{model_name}-{data_name}-{}", config.strategy.kind))
+            PathBuf::from("runs").join(format!(
+                "{model_name}-{data_name}-{}",
+                o.recipe.strategy.kind
+            ))
         });
-    let device = o
-        .device
-        .clone()
-        .unwrap_or_else(|| backend::default_device_name().to_string());
-    // The resolved options, as a config file that reproduces the run.
-    let mut resolved = o.clone();
-    resolved.model = Some(model.clone());
-    resolved.epochs = Some(config.epochs);
-    resolved.batch_size = Some(config.batch_size);
-    resolved.lr = Some(config.lr);
-    resolved.schedule = Some(config.schedule);
-    resolved.warmup_ratio = Some(config.warmup_ratio);
-    resolved.optimizer = Some(config.optimizer.kind);
-    resolved.weight_decay = Some(config.optimizer.weight_decay);
-    resolved.grad_clip = Some(config.grad_clip.unwrap_or(0.0));
-    resolved.grad_accum = Some(config.grad_accum);
-    resolved.label_smoothing = Some(config.label_smoothing);
-    resolved.strategy = Some(config.strategy.kind);
-    resolved.pooling = Some(pooling);
-    resolved.metric = Some(config.metric);
-    resolved.max_len = Some(data.max_len);
-    resolved.valid_ratio = Some(data.valid_ratio);
-    resolved.test_ratio = Some(data.test_ratio);
-    resolved.precision = Some(precision);
-    resolved.seed = Some(seed);
-    resolved.device = Some(device.clone());
-    resolved.out = Some(out.clone());
-    // Every default written out, so that config.toml reproduces the run whatever later
-    // versions take as defaults.
-    resolved.data = o
-        .data
-        .clone()
-        .or_else(|| data.train.is_none().then(|| data_name.clone()));
-    resolved.text_column = Some(data.text_column.clone());
-    resolved.label_column = Some(data.label_column.clone());
-    resolved.augment_copies = Some(data.augment_copies);
-    resolved.sampler = Some(o.sampler.unwrap_or_default());
-    resolved.bucket_chunk = Some(config.bucket_chunk_batches);
-    resolved.batch_shards = Some(config.batch_shards);
-    resolved.momentum = Some(config.optimizer.momentum);
-    resolved.nesterov = Some(config.optimizer.nesterov);
-    resolved.top_k = Some(config.strategy.top_k);
-    resolved.unfreeze_every = Some(config.strategy.unfreeze_every);
-    resolved.llrd_decay = Some(config.strategy.llrd_decay);
-    resolved.lora_rank = Some(config.strategy.lora_rank);
-    resolved.lora_alpha = Some(config.strategy.lora_alpha);
-    resolved.min_delta = Some(config.min_delta);
-    resolved.save_total_limit = Some(config.keep_checkpoints);
-    resolved.max_bad_steps = Some(config.max_bad_steps);
-    let logging_steps = o.logging_steps.unwrap_or(50);
-    if logging_steps == 0 {
-        bail!("--logging-steps must be at least 1");
-    }
-    resolved.logging_steps = Some(logging_steps);
-    let keep_checkpoints = o.keep_checkpoints.unwrap_or(false);
-    resolved.keep_checkpoints = Some(keep_checkpoints);
+    o.out = Some(out.clone());
     Ok(Resolved {
         model,
-        data,
-        config,
-        pooling,
-        precision,
-        device,
+        data: o.data.clone(),
+        config: o.recipe.clone(),
+        pooling: o.pooling,
+        precision: o.precision,
+        device: o.device.clone(),
         out,
-        logging_steps,
-        keep_checkpoints,
-        options: resolved,
+        logging_steps: o.logging_steps,
+        keep_checkpoints: o.keep_checkpoints,
+        options: o,
     })
 }
 
-/// The options of a resumed run: the run's own resolved options (`DIR/config.toml`), with the
-/// flags (and `--config` file) given now on top. A flag that would change the data, the model,
-/// the plan of batches or the recipe is refused with every difference named; only options
-/// that cannot change the result may differ. Checked before anything is loaded or written.
-fn options_for_resume(
-    dir: &Path,
-    flags: TrainOptions,
-    distill: Option<&DistillOptions>,
-) -> Result<TrainOptions> {
-    if !dir.is_dir() {
-        bail!("--resume {}: no such directory", dir.display());
-    }
-    if dir.join("metrics.json").exists() {
-        bail!(
-            "--resume {}: that run finished (metrics.json); nothing to resume — pass --overwrite \
-             without --resume to train it again from scratch",
-            dir.display()
-        );
-    }
+/// A resumed run's options, checked against the run's own: `layers.options` are the flags
+/// (and `--config` file) over the run's record (`DIR/config.toml`), `layers.saved` the record
+/// alone. An option that would change the data, the model, the plan of batches or the recipe
+/// is refused with every difference named; only options that cannot change the result may
+/// differ. Checked before anything is loaded or written.
+fn check_resume<T: Serialize>(dir: &Path, layers: &Layered<T>) -> Result<()> {
+    let saved = layers
+        .saved
+        .as_ref()
+        .context("a resumed run's options come with its record")?;
     let checkpoints = dir.join("checkpoints");
     let newest =
         kiln_train::resume::find_latest(&checkpoints, &mut |m| eprintln!("{m}")).map_err(|e| {
@@ -578,40 +238,21 @@ fn options_for_resume(
                 dir.display()
             )
         })?;
-    let saved_path = dir.join("config.toml");
-    if !saved_path.is_file() {
-        bail!(
-            "--resume {}: {} is missing, so the run's options are unknown",
-            dir.display(),
-            saved_path.display()
-        );
-    }
-    let saved = read_options_file(&saved_path)?;
-    if let Some(out) = &flags.out {
-        if out != dir {
-            bail!("--out {} and --resume {} name different runs; a resumed run stays in its directory", out.display(), dir.display());
+    let table = |options: &T| toml::Table::try_from(options).context("comparing options");
+    let (before, after) = (table(saved)?, table(&layers.options)?);
+    // An `out` other than the record's was given now: it must name this run.
+    if let Some(out) = after
+        .get("out")
+        .filter(|out| before.get("out") != Some(*out))
+    {
+        if out.as_str() != dir.to_str() {
+            bail!(
+                "--out {} and --resume {} name different runs; a resumed run stays in its directory",
+                out.as_str().unwrap_or_default(),
+                dir.display()
+            );
         }
     }
-    let flags = flags.with_config_file()?;
-    let mut merged = overlay(&saved, &flags)?;
-    merged.out = Some(dir.to_path_buf());
-    merged.resume = Some(dir.to_path_buf());
-    merged.distill = distill.map(DistillOptions::record);
-    match (&saved.distill, &merged.distill) {
-        (None, Some(_)) => bail!(
-            "--resume {}: that run is a `kiln train` run; resume it with kiln train",
-            dir.display()
-        ),
-        (Some(_), None) => bail!(
-            "--resume {}: that run is a distillation; resume it with kiln distill",
-            dir.display()
-        ),
-        _ => {}
-    }
-    let before =
-        toml::Table::try_from(&resolve(saved.clone())?.options).context("comparing options")?;
-    let after =
-        toml::Table::try_from(&resolve(merged.clone())?.options).context("comparing options")?;
     let differences = option_differences(&before, &after);
     if !differences.is_empty() {
         bail!(
@@ -619,7 +260,7 @@ fn options_for_resume(
              would mix two runs: {}. Drop them to continue the run as it was, or start a new run \
              with another --out",
             dir.display(),
-            saved_path.display(),
+            dir.join("config.toml").display(),
             differences.join("; ")
         );
     }
@@ -627,9 +268,9 @@ fn options_for_resume(
         "resuming {} from {} with the run's own options ({})",
         dir.display(),
         newest.display(),
-        saved_path.display()
+        dir.join("config.toml").display()
     );
-    Ok(merged)
+    Ok(())
 }
 
 /// `--key: the run had A, now B` for every option that differs and matters for the result.
@@ -927,61 +568,46 @@ fn describe_best(outcome: &kiln_train::TrainOutcome) -> String {
     }
 }
 
-/// What `kiln distill` adds to `kiln train`'s options.
-#[derive(Debug, Clone, Args)]
-pub struct DistillOptions {
-    /// The fine-tuned teacher: a kiln run's model/ or any BertForSequenceClassification directory.
-    #[arg(long)]
-    pub teacher: PathBuf,
-    /// Student depth K: the teacher's embeddings, every (L/K)-th encoder layer, pooler and head
-    /// (DistilBERT's initialisation). Default: half the teacher's layers.
-    #[arg(long)]
-    pub student_layers: Option<usize>,
-    /// Instead, any checkpoint with the teacher's vocabulary (it gets a new head).
-    #[arg(long, conflicts_with = "student_layers")]
-    pub student: Option<String>,
-    /// Softmax temperature T of the distillation term.
-    #[arg(long, default_value_t = 2.0)]
-    pub temperature: f64,
-    /// Weight α of the distillation term: (1−α)·CE + α·T²·KL.
-    #[arg(long, default_value_t = 0.5)]
-    pub alpha: f64,
-    #[command(flatten)]
-    pub train: TrainOptions,
-}
-
-impl DistillOptions {
-    /// The distillation options as config.toml records them.
-    pub fn record(&self) -> DistillRecord {
-        DistillRecord {
-            teacher: self.teacher.clone(),
-            student_layers: self.student_layers,
-            student: self.student.clone(),
-            temperature: self.temperature,
-            alpha: self.alpha,
-        }
+/// Runs `kiln train` (its options with their files applied: [`crate::options::layered`]);
+/// prints a summary and returns the run directory.
+pub fn run(layers: Layered<TrainOptions>) -> Result<PathBuf> {
+    if let Some(dir) = &layers.options.resume {
+        check_resume(dir, &layers)?;
     }
-}
-
-/// Runs `kiln train`; prints a summary and returns the run directory.
-pub fn run(options: TrainOptions) -> Result<PathBuf> {
-    run_job(options, None)
+    run_job(layers.options, None)
 }
 
 /// Runs `kiln distill`: the same job with a student and the teacher's cached logits.
-pub fn run_distill(options: DistillOptions) -> Result<PathBuf> {
-    if options.train.model.is_some() {
+pub fn run_distill(layers: Layered<DistillOptions>) -> Result<PathBuf> {
+    let options = &layers.options;
+    let Some(teacher) = options.teacher.clone() else {
+        bail!("kiln distill needs --teacher DIR: the fine-tuned model to distil");
+    };
+    if let Some(dir) = &options.train.resume {
+        if layers.saved.as_ref().is_some_and(|s| s.teacher.is_none()) {
+            bail!(
+                "--resume {}: that run is a `kiln train` run; resume it with kiln train",
+                dir.display()
+            );
+        }
+        check_resume(dir, &layers)?;
+    }
+    let teacher_name = teacher.display().to_string();
+    if options
+        .train
+        .model
+        .as_ref()
+        .is_some_and(|m| *m != teacher_name)
+    {
         bail!("kiln distill takes --teacher and --student-layers / --student, not --model");
     }
     let mut train = options.train.clone();
     if train.out.is_none() && train.resume.is_none() {
-        let name = options
-            .teacher
+        let name = teacher
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let parent = options
-            .teacher
+        let parent = teacher
             .parent()
             .and_then(|p| p.file_name())
             .map(|s| s.to_string_lossy().into_owned());
@@ -992,8 +618,18 @@ pub fn run_distill(options: DistillOptions) -> Result<PathBuf> {
         };
         train.out = Some(PathBuf::from("runs").join(format!("{stem}-distilled")));
     }
-    train.model = Some(options.teacher.display().to_string());
-    run_job(train, Some(options))
+    train.model = Some(teacher_name);
+    let distill = Distill {
+        teacher,
+        options: options.clone(),
+    };
+    run_job(train, Some(distill))
+}
+
+/// A distillation's own options, with the teacher it names.
+struct Distill {
+    teacher: PathBuf,
+    options: DistillOptions,
 }
 
 /// The teacher side of a distillation run.
@@ -1003,22 +639,22 @@ struct TeacherSide {
     logits: Vec<f32>,
 }
 
-fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<PathBuf> {
+fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     let resume = options.resume.clone();
     let overwrite = options.overwrite;
     if resume.is_some() && overwrite {
         bail!("--resume continues a run and --overwrite replaces it: give one of them");
     }
     // Everything that can be refused is checked before any data is read or file written.
-    let options = match &resume {
-        Some(dir) => options_for_resume(dir, options, distill.as_ref())?,
-        None => {
-            let mut o = options.with_config_file()?;
-            o.distill = distill.as_ref().map(DistillOptions::record);
-            o
-        }
-    };
     let r = resolve(options)?;
+    let record = match &distill {
+        None => toml::to_string_pretty(&r.options),
+        Some(d) => toml::to_string_pretty(&DistillOptions {
+            train: r.options.clone(),
+            ..d.options.clone()
+        }),
+    }
+    .context("writing the resolved config")?;
     let mut devices = backend::parse_devices(&r.device)?;
     let started = Instant::now();
     prepare_out(&r.out, overwrite, resume.is_some())?;
@@ -1028,7 +664,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     let checkpoint = Checkpoint::open(&model_dir)?;
     let tokenizer = tokenizer_for(&checkpoint, r.data.max_len)?;
     let source: DataSource = r.data.source()?;
-    let prepared = prepare(&r.data, &source, &tokenizer)?;
+    let prepared = prepare(&r.data, r.config.seed, &source, &tokenizer)?;
     eprint!("{}", prepared.summary);
     let labels = prepared.splits.labels.labels().to_vec();
     if let Some(w) = &r.config.class_weights {
@@ -1072,7 +708,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                     labels.join(", ")
                 );
             }
-            let (student, student_config, report) = match &d.student {
+            let (student, student_config, report) = match &d.options.student {
                 Some(spec) => {
                     let student_ckpt = Checkpoint::open(fetch::resolve_model(spec)?)?;
                     if student_ckpt.config.vocab_size != checkpoint.config.vocab_size {
@@ -1091,9 +727,10 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 }
                 None => {
                     let depth = checkpoint.config.num_hidden_layers;
-                    let k = d.student_layers.unwrap_or((depth / 2).max(1));
-                    let init = kiln_model::StudentInit::new(depth, k)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let k = d.options.student_layers.unwrap_or((depth / 2).max(1));
+                    let init = kiln_model::StudentInit::new(depth, k).map_err(|e| {
+                        anyhow::anyhow!("{}", e.replacen("student_layers", "--student-layers", 1))
+                    })?;
                     let (m, c) =
                         kiln_model::student_from_teacher(&teacher.model, &checkpoint.config, &init);
                     eprintln!("student: {k} of the teacher's {depth} layers ({:?}), embeddings, pooler and head copied", init.layer_map);
@@ -1113,12 +750,12 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 eprintln!("teacher logits: read from the cache (same teacher, same token ids)");
             }
             config.distillation = Some(kiln_loss::DistillationLoss {
-                temperature: d.temperature,
-                alpha: d.alpha,
+                temperature: d.options.temperature,
+                alpha: d.options.alpha,
                 label_smoothing: config.label_smoothing,
                 class_weights: config.class_weights.clone(),
             });
-            config.validate().map_err(in_flags)?;
+            config.validate()?;
             let teacher = TeacherSide {
                 model: teacher.model,
                 dir: d.teacher.clone(),
@@ -1147,7 +784,6 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
         r.device
     );
 
-    let config_toml = toml::to_string_pretty(&r.options).context("writing the resolved config")?;
     let checkpoints = r.out.join("checkpoints");
     match &resume {
         // A resumed run keeps its config.toml (the merged options equal it) and its log up to
@@ -1159,7 +795,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
                 &kiln_train::resume::read_state(&newest)?,
             )?;
         }
-        None => write_atomic(&r.out.join("config.toml"), config_toml.as_bytes())?,
+        None => write_atomic(&r.out.join("config.toml"), record.as_bytes())?,
     }
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -1197,7 +833,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     if let Some(dir) = resume_dir {
         trainer = trainer.resume(dir);
     }
-    let outcome = trainer.fit(model, &data).map_err(in_flags)?;
+    let outcome = trainer.fit(model, &data)?;
     console.bar.finish_and_clear();
 
     let best = describe_best(&outcome);
@@ -1323,7 +959,7 @@ fn run_job(options: TrainOptions, distill: Option<DistillOptions>) -> Result<Pat
     let html = RunFiles {
         metrics: metrics.clone(),
         log: kiln_metrics::read_log(&r.out.join("log.jsonl"))?,
-        config: config_toml.clone(),
+        config: record.clone(),
     }
     .render();
     write_atomic(&r.out.join("report.html"), html.as_bytes())?;

@@ -40,12 +40,14 @@ pub struct PreparedData {
     pub summary: DataSummary,
 }
 
+/// Reads, splits (drawn with `seed`), augments and tokenizes the data `args` name.
 pub fn prepare(
     args: &DataArgs,
+    seed: u64,
     source: &DataSource,
     tokenizer: &TextTokenizer,
 ) -> Result<PreparedData> {
-    let mut splits = load_splits(source, &args.options())?;
+    let mut splits = load_splits(source, &args.options(seed))?;
     for warning in splits.unmeasured_labels() {
         eprintln!("warning: {warning}");
     }
@@ -54,7 +56,7 @@ pub fn prepare(
             .into_iter()
             .find(|t| tokenizer.token_to_id(t).is_some())
             .unwrap_or("[MASK]");
-        splits.augment_train(&augment, mask, args.seed);
+        splits.augment_train(&augment, mask, seed);
     }
     let train = encode_examples(tokenizer, &splits.train)?;
     let valid = encode_examples(tokenizer, &splits.valid)?;

@@ -1,10 +1,13 @@
 //! kiln: fine-tune pretrained BERT-family transformers in Rust, on burn.
 //!
 //! This facade re-exports the workspace's crates (one job each) and owns what an application
-//! needs around them: the backend features and device selection ([`backend`]), fetching real
-//! checkpoints and data sets into a cache ([`fetch`]), the jobs behind the `kiln` CLI
-//! ([`embed`], [`finetune`], [`predict`], [`distill`]) and the allocator settings tensor
-//! workloads want ([`allocator`]).
+//! needs around them: the backend features and device selection ([`backend`]), sentence
+//! embeddings and a fine-tuned classifier's predictions ([`embed`], [`predict`]) and the
+//! allocator settings tensor workloads want ([`allocator`]). With the `cli` feature (default)
+//! it also holds the jobs behind the `kiln` binary: options in layers (`options`), data sets
+//! by name (`datasets`, `inspect`), fine-tuning and distillation runs (`finetune`, `distill`)
+//! and, through kiln-fetch, the offline packages that ship the real checkpoint and data sets
+//! (`fetch`). An app leaves `cli` out and links no fetcher.
 //!
 //! Data flows one way: files → examples → batches ([`data`]) → model ([`model`]) → loss
 //! ([`loss`]) → optimizer and metrics ([`train`]) → report.
@@ -20,10 +23,18 @@ pub use burn;
 
 pub mod allocator;
 pub mod backend;
-pub mod datasets;
-pub mod distill;
 pub mod embed;
-pub mod fetch;
-pub mod finetune;
-pub mod inspect;
 pub mod predict;
+
+#[cfg(feature = "cli")]
+pub mod datasets;
+#[cfg(feature = "cli")]
+pub mod distill;
+#[cfg(feature = "cli")]
+pub use kiln_fetch as fetch;
+#[cfg(feature = "cli")]
+pub mod finetune;
+#[cfg(feature = "cli")]
+pub mod inspect;
+#[cfg(feature = "cli")]
+pub mod options;

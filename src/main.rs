@@ -1,7 +1,8 @@
 //! The `kiln` command line. `cargo xtask <command>` runs it in release mode.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -15,7 +16,9 @@ use kiln::fetch::{self, Artifact};
 use kiln::finetune::TrainOptions;
 use kiln::inspect;
 use kiln::model::Checkpoint;
+use kiln::options::Layered;
 use kiln::predict::Classifier;
+use kiln::train::TrainConfig;
 
 #[derive(Parser)]
 #[command(
@@ -141,6 +144,9 @@ enum Command {
         model: String,
         #[command(flatten)]
         data: DataArgs,
+        /// Seeds the split and the batch order.
+        #[arg(long, default_value_t = kiln::train::TrainConfig::default().seed)]
+        seed: u64,
         /// Examples per batch, for the padding report.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
@@ -213,10 +219,17 @@ fn run(cli: Cli) -> Result<()> {
             out.flush().context("writing to stdout")?;
         }
         Command::Train(options) => {
-            kiln::finetune::run(*options)?;
+            let layers = layers_of(
+                "train",
+                options.resume.as_deref(),
+                options.config.as_deref(),
+            )?;
+            kiln::finetune::run(layers)?;
         }
         Command::Distill(options) => {
-            kiln::finetune::run_distill(*options)?;
+            let train = &options.train;
+            let layers = layers_of("distill", train.resume.as_deref(), train.config.as_deref())?;
+            kiln::finetune::run_distill(layers)?;
         }
         Command::Report { dir } => {
             let html = kiln_report::RunFiles::read(&dir)?.render();
@@ -262,13 +275,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Data {
             model,
             data,
+            seed,
             batch_size,
             write_splits,
         } => {
             let checkpoint = Checkpoint::open(fetch::resolve_model(&model)?)?;
             let tokenizer = inspect::tokenizer_for(&checkpoint, data.max_len)?;
             let source = data.source()?;
-            let prepared = inspect::prepare(&data, &source, &tokenizer)?;
+            let prepared = inspect::prepare(&data, seed, &source, &tokenizer)?;
             print!("{}", prepared.summary);
             // What each sampler costs in padding and in label-correlated batches (1.0 = as
             // random; bucketing can group labels whose texts have similar lengths).
@@ -288,7 +302,7 @@ fn run(cli: Cli) -> Result<()> {
                     BatchSize::Examples(batch_size),
                     chunk,
                     packed,
-                    data.seed,
+                    seed,
                     3,
                 )?;
                 let what = match (chunk, packed) {
@@ -353,9 +367,12 @@ fn run(cli: Cli) -> Result<()> {
 /// The error and its causes on one line, skipping a cause whose text the message already holds
 /// (typed errors often print their source themselves).
 fn one_line(e: &anyhow::Error) -> String {
-    let mut message = e.to_string();
+    let words = |cause: &(dyn std::error::Error + 'static)| {
+        kiln::options::in_flags(cause).unwrap_or_else(|| cause.to_string())
+    };
+    let mut message = words(e.as_ref());
     for cause in e.chain().skip(1) {
-        let text = cause.to_string();
+        let text = words(cause);
         if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);
@@ -364,13 +381,37 @@ fn one_line(e: &anyhow::Error) -> String {
     message
 }
 
-/// The command line, with `distill`'s help not offering `--model` (the teacher takes its
-/// place; distill refuses it).
+/// The `kiln` command. The flags of the commands that start runs take the recipe's defaults
+/// from `TrainConfig::default()` and override themselves (a run's record or a `--config` file
+/// goes in front of the flags, and the last word wins); distill's help does not offer
+/// `--model` (the teacher takes its place; distill refuses another).
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let runs = |c: clap::Command| TrainConfig::with_defaults(c).args_override_self(true);
+    Cli::command()
+        .mut_subcommand("train", runs)
+        .mut_subcommand("distill", |c| runs(c).mut_arg("model", |a| a.hide(true)))
+}
+
 fn parse_cli() -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let command =
-        Cli::command().mut_subcommand("distill", |c| c.mut_arg("model", |a| a.hide(true)));
-    Cli::from_arg_matches(&command.try_get_matches()?)
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().try_get_matches()?)
+}
+
+/// The options of `kiln NAME` (a command that starts runs) with the files they name applied:
+/// the run's record with `--resume`, then `--config`, then the flags given.
+fn layers_of<T: clap::FromArgMatches>(
+    name: &str,
+    resume: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<Layered<T>> {
+    let command = command();
+    let sub = command
+        .find_subcommand(name)
+        .with_context(|| format!("no command {name}"))?;
+    // The words after the subcommand's name: kiln has no options before it.
+    let args: Vec<OsString> = std::env::args_os().skip(2).collect();
+    kiln::options::layered(sub, &args, resume, config)
 }
 
 /// A usage error as one line, like every other error of kiln's (`error: invalid value 'magic'
@@ -386,15 +427,7 @@ fn exit_on_usage_error(e: clap::Error) -> ! {
     ) {
         e.exit()
     }
-    let text = e.render().to_string();
-    let line: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !(l.is_empty() || l.starts_with("For more information") || l.starts_with("Usage:"))
-        })
-        .collect();
-    eprintln!("{}", line.join(" "));
+    eprintln!("error: {}", kiln::options::usage_line(&e));
     std::process::exit(2)
 }
 
@@ -435,5 +468,141 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "options without help: {missing:?}");
+    }
+}
+
+#[cfg(test)]
+mod option_layers {
+    use std::ffi::OsString;
+
+    use kiln::finetune::{DistillOptions, TrainOptions};
+    use kiln::options::{file_flags, layered, Layered};
+    use kiln::train::TrainConfig;
+
+    fn sub(name: &str) -> clap::Command {
+        super::command().find_subcommand(name).unwrap().clone()
+    }
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    fn train(words: &[&str]) -> TrainOptions {
+        layered::<TrainOptions>(&sub("train"), &args(words), None, None)
+            .unwrap()
+            .options
+    }
+
+    /// No flag, no file: the recipe is `TrainConfig::default()` — the CLI's defaults are the
+    /// library's, not a copy of them.
+    #[test]
+    fn defaults_are_the_library_defaults() {
+        assert_eq!(train(&[]).recipe, TrainConfig::default());
+        let help = sub("train").render_long_help().to_string();
+        assert!(
+            help.contains("[default: 5e-5]") || help.contains("[default: 0.00005]"),
+            "{help}"
+        );
+    }
+
+    /// Every key of the record is the name of a flag of its command, so a record reads back
+    /// through the flags' parsers.
+    #[test]
+    fn every_recorded_key_is_a_flag() {
+        let mut distill = layered::<DistillOptions>(
+            &sub("distill"),
+            &args(&[
+                "--teacher",
+                "t",
+                "--class-weights",
+                "1,2",
+                "--patience",
+                "2",
+            ]),
+            None,
+            None,
+        )
+        .unwrap()
+        .options;
+        distill.train.model = Some("t".into());
+        let command = sub("distill");
+        let table = toml::Table::try_from(&distill).unwrap();
+        for key in table.keys() {
+            assert!(
+                command
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(key.as_str())),
+                "config.toml key `{key}` is no flag of kiln distill"
+            );
+        }
+        assert!(table.contains_key("teacher") && table.contains_key("lr"));
+    }
+
+    /// A record written from options reads back to the same options; flags then win over it.
+    #[test]
+    fn a_record_reads_back_and_flags_win() {
+        let options = train(&[
+            "--lr",
+            "3e-4",
+            "--strategy",
+            "top-k",
+            "--top-k",
+            "3",
+            "--class-weights",
+            "1,2.5",
+            "--nesterov",
+            "--grad-clip",
+            "0",
+            "--sampler",
+            "bucketed",
+            "--augment",
+            "delete=0.1,mask=0.2",
+            "--format",
+            "jsonl",
+            "--text-column",
+            "sentence",
+            "--keep-checkpoints",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, toml::to_string_pretty(&options).unwrap()).unwrap();
+        let flags = file_flags(&sub("train"), &path).unwrap();
+        let back: Layered<TrainOptions> = layered(&sub("train"), &flags, None, None).unwrap();
+        assert_eq!(
+            toml::Table::try_from(&back.options).unwrap(),
+            toml::Table::try_from(&options).unwrap()
+        );
+        let layers: Layered<TrainOptions> =
+            layered(&sub("train"), &args(&["--lr", "1e-3"]), None, Some(&path)).unwrap();
+        assert_eq!(layers.options.recipe.lr, 1e-3, "the flag wins");
+        assert_eq!(
+            layers.options.recipe.strategy.top_k, 3,
+            "the file fills the rest"
+        );
+        assert_eq!(layers.options.recipe.class_weights, Some(vec![1.0, 2.5]));
+    }
+
+    /// A file's mistakes name the file and the key.
+    #[test]
+    fn file_errors_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        for (text, expect) in [
+            (
+                "bach-size = 8\n",
+                "`bach-size` is not an option of kiln train",
+            ),
+            ("sampler = \"magic\"\n", "`sampler` = \"magic\""),
+            ("epochs = \"three\"\n", "`epochs`"),
+            ("resume = \"x\"\n", "`resume` is not an option"),
+            ("lr = [\n", "bad.toml"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = file_flags(&sub("train"), &path).unwrap_err().to_string();
+            assert!(
+                err.contains("bad.toml") && err.contains(expect),
+                "{text:?}: {err}"
+            );
+        }
     }
 }

@@ -67,7 +67,7 @@ const KEYS: &str = "delete, swap, insert, mask";
 
 fn invalid(message: String) -> DataError {
     DataError::Invalid {
-        what: "--augment".into(),
+        what: "augment".into(),
         message,
     }
 }
@@ -309,7 +309,7 @@ mod tests {
         ] {
             match bad.parse::<AugmentConfig>() {
                 Err(DataError::Invalid { what, message }) => {
-                    assert_eq!(what, "--augment");
+                    assert_eq!(what, "augment");
                     assert!(!message.is_empty());
                 }
                 other => panic!("{bad}: {other:?}"),

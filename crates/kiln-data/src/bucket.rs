@@ -101,11 +101,11 @@ impl BucketSampler {
     ) -> Result<Self, DataError> {
         match batch {
             BatchSize::Examples(0) => Err(DataError::Invalid {
-                what: "--batch-size".into(),
+                what: "batch_size".into(),
                 message: "must be at least 1".into(),
             }),
             BatchSize::Tokens(0) => Err(DataError::Invalid {
-                what: "--max-batch-tokens".into(),
+                what: "token_budget".into(),
                 message: "must be at least 1".into(),
             }),
             _ => Ok(Self {

@@ -74,7 +74,7 @@ impl Format {
                 return Err(DataError::Format {
                     path: path.to_path_buf(),
                     message: format!(
-                        "cannot tell the format of {what}; pass `--format` ({})",
+                        "cannot tell the format of {what}; name it with the `format` option ({})",
                         format_names()
                     ),
                 });
@@ -109,7 +109,7 @@ impl FromStr for Format {
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "json" => Ok(Format::Json),
             _ => Err(DataError::Invalid {
-                what: "--format".to_string(),
+                what: "format".to_string(),
                 message: format!("unknown format `{s}` (expected one of {})", format_names()),
             }),
         }
@@ -184,11 +184,11 @@ pub fn read_file(path: &Path, options: &ReadOptions) -> Result<RawDataset, DataE
 /// label a copy of the text (or the pair a copy of the text).
 fn check_options(options: &ReadOptions) -> Result<(), DataError> {
     let mut columns = vec![
-        ("--text-column", options.text_column.as_str()),
-        ("--label-column", options.label_column.as_str()),
+        ("text_column", options.text_column.as_str()),
+        ("label_column", options.label_column.as_str()),
     ];
     if let Some(pair) = &options.text_pair_column {
-        columns.push(("--text-pair-column", pair.as_str()));
+        columns.push(("text_pair_column", pair.as_str()));
     }
     for (i, (option, column)) in columns.iter().enumerate() {
         if column.trim().is_empty() {
@@ -200,7 +200,10 @@ fn check_options(options: &ReadOptions) -> Result<(), DataError> {
         if let Some((other, _)) = columns[..i].iter().find(|(_, c)| c == column) {
             return Err(DataError::Invalid {
                 what: option.to_string(),
-                message: format!("column `{column}` is already used by {other}"),
+                message: format!(
+                    "column `{column}` is already the {} column",
+                    other.trim_end_matches("_column").replace('_', "-")
+                ),
             });
         }
     }
@@ -655,7 +658,8 @@ fn visit_jsonl(
         let Value::Object(object) = value else {
             let mut message = format!("expected a JSON object, found {}", json_kind(&value));
             if value.is_array() {
-                message.push_str(" (for a file holding one JSON array, use `--format json`)");
+                message
+                    .push_str(" (for a file holding one JSON array, read it with format `json`)");
             }
             return Err(parse(message));
         };
@@ -687,7 +691,7 @@ fn visit_json_array(
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let mut message = json_error_message(&e);
         if message.contains("trailing characters") {
-            message.push_str(" (one JSON object per line? use `--format jsonl`)");
+            message.push_str(" (one JSON object per line? read it with format `jsonl`)");
         }
         DataError::Parse {
             path: path.to_path_buf(),
@@ -965,7 +969,7 @@ mod tests {
         for name in ["data.txt", "data"] {
             let message = Format::from_path(Path::new(name)).unwrap_err().to_string();
             assert!(message.contains(name), "{message}");
-            assert!(message.contains("--format"), "{message}");
+            assert!(message.contains("`format`"), "{message}");
         }
     }
 
@@ -993,7 +997,7 @@ mod tests {
         let message = read_file(&path, &ReadOptions::default())
             .unwrap_err()
             .to_string();
-        assert!(message.contains("data.txt") && message.contains("--format"));
+        assert!(message.contains("data.txt") && message.contains("`format`"));
     }
 
     // ---- CSV / TSV habits ----
@@ -1432,7 +1436,7 @@ mod tests {
             "b.json",
             b"{\"text\":\"a\",\"label\":0}\n{\"text\":\"b\",\"label\":1}\n",
         );
-        assert!(message.contains("--format jsonl"), "{message}");
+        assert!(message.contains("format `jsonl`"), "{message}");
     }
 
     #[test]

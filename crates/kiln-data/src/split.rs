@@ -40,11 +40,11 @@ impl SplitRatios {
     /// Each ratio finite and in `[0, 1)`, and their sum below 1 (something must be left to
     /// train on).
     pub fn validate(&self) -> Result<(), DataError> {
-        check_ratio("--valid-ratio", self.valid)?;
-        check_ratio("--test-ratio", self.test)?;
+        check_ratio("valid_ratio", self.valid)?;
+        check_ratio("test_ratio", self.test)?;
         if self.valid + self.test >= 1.0 {
             return Err(DataError::Invalid {
-                what: "--valid-ratio/--test-ratio".into(),
+                what: "valid_ratio + test_ratio".into(),
                 message: format!(
                     "valid ({}) + test ({}) must be below 1, or nothing is left to train on",
                     self.valid, self.test
@@ -103,7 +103,7 @@ pub fn stratified_holdout<T: Clone>(
     ratio: f64,
     seed: u64,
 ) -> Result<(Vec<T>, Vec<T>), DataError> {
-    check_ratio("--valid-ratio/--test-ratio", ratio)?;
+    check_ratio("valid_ratio + test_ratio", ratio)?;
     let [train, held_out, _] = split_indices(items, label_of, [ratio, 0.0], seed);
     Ok((pick(items, train), pick(items, held_out)))
 }
@@ -316,11 +316,11 @@ mod tests {
     fn bad_ratios() {
         let items = items(&[0, 1]);
         let bad = [
-            (f64::NAN, 0.1, "--valid-ratio"),
-            (0.1, -0.1, "--test-ratio"),
-            (1.0, 0.0, "--valid-ratio"),
-            (0.1, f64::INFINITY, "--test-ratio"),
-            (0.5, 0.5, "--valid-ratio/--test-ratio"),
+            (f64::NAN, 0.1, "valid_ratio"),
+            (0.1, -0.1, "test_ratio"),
+            (1.0, 0.0, "valid_ratio"),
+            (0.1, f64::INFINITY, "test_ratio"),
+            (0.5, 0.5, "valid_ratio + test_ratio"),
         ];
         for (valid, test, name) in bad {
             match stratified_split(&items, |x| x.1, SplitRatios { valid, test }, 0) {

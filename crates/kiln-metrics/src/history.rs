@@ -31,7 +31,7 @@ pub struct EpochPoint {
     pub valid: Option<ClassificationMetrics>,
 }
 
-/// One evaluation on the validation set: at an epoch's end, or every `eval_every_steps`
+/// One evaluation on the validation set: at an epoch's end, or every `eval_every`
 /// optimizer steps. Every evaluation competes for the best model and counts for patience.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalPoint {

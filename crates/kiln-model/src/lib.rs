@@ -17,6 +17,8 @@ pub mod config;
 pub mod dropout;
 pub mod error;
 pub mod files;
+#[cfg(feature = "hf-hub")]
+pub mod hub;
 pub mod pretrained;
 pub mod simd;
 pub mod student;

@@ -39,14 +39,14 @@ impl StudentInit {
     /// hard-codes `[0, 2, 4, 7, 9, 11]` for 12→6, keeping the last teacher layer instead of
     /// layer 6. Callers who want that exact map can build a `StudentInit` with it by hand.
     ///
-    /// Errors (naming `--student-layers`, the flag this comes from) when K is 0 or more than L.
+    /// Errors (naming the field, `student_layers`) when K is 0 or more than L.
     pub fn new(teacher_layers: usize, student_layers: usize) -> Result<Self, String> {
         if teacher_layers == 0 {
             return Err("the teacher has no encoder layers to copy into a student".into());
         }
         if student_layers == 0 || student_layers > teacher_layers {
             return Err(format!(
-                "--student-layers must be between 1 and the teacher's {teacher_layers} layers, \
+                "student_layers must be between 1 and the teacher's {teacher_layers} layers, \
                  got {student_layers}"
             ));
         }

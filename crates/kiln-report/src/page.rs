@@ -27,7 +27,7 @@ pub struct ReportInput<'a> {
     pub steps: &'a [StepPoint],
     /// The per-epoch log.
     pub epochs: &'a [EpochPoint],
-    /// Every validation run (epoch ends and, with `eval_every_steps`, steps in between).
+    /// Every validation run (epoch ends and, with `eval_every`, steps in between).
     pub evals: &'a [EvalPoint],
     /// The epoch whose weights were kept (the epoch of the best evaluation), marked in the
     /// epoch charts and table.

@@ -43,58 +43,111 @@ impl SelectionMetric {
     }
 }
 
-/// Everything that shapes a training run (the resolved config is saved with the run).
+/// Everything that shapes a training run. One type is the library's recipe, the command
+/// line's flags (behind the `clap` feature: each field is `--field-name`, its doc the help)
+/// and the record a run saves (serde, keys = the flag names); the defaults live in `Default`
+/// only (the CLI shows and applies them from there).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, rename_all = "kebab-case")]
 pub struct TrainConfig {
+    /// Passes over the training set.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub epochs: usize,
+    /// Examples per optimizer step (per micro-batch with grad_accum).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub batch_size: usize,
-    /// Bucketed batches of at most this many tokens (padded length × examples) instead of a fixed count.
+    /// Bucketed batches of at most this many (padded) tokens instead of batch_size examples.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub token_budget: Option<usize>,
-    /// How batches are formed: packed (default), length-bucketed or plainly shuffled.
+    /// How batches are drawn: packed (random batches, several examples to a row, each
+    /// attending only to itself), bucketed (similar lengths together) or shuffled (random
+    /// batches padded to their longest).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub sampler: Sampler,
-    /// With bucketing, batches' worth of examples sorted together (see `BucketSampler`).
-    pub bucket_chunk_batches: usize,
-    /// On a single CPU device, each batch runs as this many shards side by side, each on its
-    /// share of the cores, and their gradients are averaged: the same step, with every core
-    /// busy (dropout masks are drawn per shard, so the count is part of the recipe).
+    /// bucketed: batches' worth of examples sorted by length together (50 as fairseq / HF's
+    /// group_by_length); smaller pads more but mixes lengths (and labels that go with them)
+    /// more, 1 is a plain shuffle. `kiln data` shows both costs.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub bucket_chunk: usize,
+    /// On a CPU device, each batch runs as N shards side by side, each on its share of the
+    /// cores: the same step with every core busy; dropout masks are drawn per shard, so N is
+    /// part of the recipe. 1 = one shard.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub batch_shards: usize,
+    /// Peak learning rate.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub lr: f64,
+    /// The learning rate after warmup.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub schedule: ScheduleKind,
+    /// Share of the steps spent warming up.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub warmup_ratio: f64,
+    /// Warmup steps (instead of warmup_ratio).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub warmup_steps: Option<usize>,
+    #[cfg_attr(feature = "clap", command(flatten))]
+    #[serde(flatten)]
     pub optimizer: OptimizerSpec,
-    /// Global-norm clipping threshold; none when absent.
-    pub grad_clip: Option<f64>,
+    /// Global gradient-norm clip (HF's max_grad_norm); 0 turns it off.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub grad_clip: f64,
     /// Micro-batches whose (averaged) gradients make one optimizer step.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub grad_accum: usize,
+    /// Label smoothing ε of the cross-entropy, as PyTorch's.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub label_smoothing: f64,
+    /// Comma-separated weights of the cross-entropy, one per label in label order.
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ',', action = clap::ArgAction::Set))]
     pub class_weights: Option<Vec<f32>>,
+    #[cfg_attr(feature = "clap", command(flatten))]
+    #[serde(flatten)]
     pub strategy: StrategyConfig,
+    /// Validation metric for the best model and early stopping.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub metric: SelectionMetric,
     /// Stop after this many evaluations in a row without improvement (epoch ends, plus every
-    /// `eval_every_steps` steps when set); none = never stop early.
+    /// eval_every steps when set); none = never stop early.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub patience: Option<usize>,
+    /// The least gain in the metric that counts as an improvement.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub min_delta: f64,
-    /// Also validate every N optimizer steps (the epoch-end validation always happens). Every
+    /// Also validate every N optimizer steps (the epoch-end validation always happens); every
     /// evaluation competes for the best model and counts for patience, as with Hugging Face's
     /// `eval_strategy="steps"` + `load_best_model_at_end`.
-    pub eval_every_steps: Option<usize>,
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub eval_every: Option<usize>,
+    /// Examples per forward pass at validation.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub eval_batch_size: usize,
+    /// Seeds the split, the batch order, dropout, augmentation and the new head.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub seed: u64,
     /// Data-loader worker threads building batches.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub num_workers: usize,
+    /// Pad each batch's length up to a multiple of this.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub pad_to_multiple: usize,
     /// Also checkpoint every N optimizer steps (the epoch-end checkpoint always happens); a run
     /// killed at any moment resumes from the newest one exactly.
-    pub save_every_steps: Option<usize>,
-    /// Checkpoints kept (older ones are deleted once a newer one is complete).
-    pub keep_checkpoints: usize,
-    /// A step whose loss or gradient is NaN/infinite is skipped and counted; this many in a row
-    /// stop the run.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub save_every: Option<usize>,
+    /// Checkpoints kept while training (older ones are deleted once a newer one is complete).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub save_total_limit: usize,
+    /// Stop after this many consecutive steps with a non-finite loss or gradient; fewer are
+    /// skipped and counted.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub max_bad_steps: usize,
     /// Knowledge distillation: train against `TrainData::teacher_logits` with
-    /// (1−α)·CE + α·T²·KL (validation still reports plain cross-entropy).
+    /// (1−α)·CE + α·T²·KL (validation still reports plain cross-entropy). Set by the
+    /// distillation job, not an option of its own.
+    #[cfg_attr(feature = "clap", arg(skip))]
+    #[serde(skip)]
     pub distillation: Option<DistillationLoss>,
 }
 
@@ -105,14 +158,14 @@ impl Default for TrainConfig {
             batch_size: 32,
             token_budget: None,
             sampler: Sampler::default(),
-            bucket_chunk_batches: kiln_data::bucket::MEGA_CHUNK_BATCHES,
+            bucket_chunk: kiln_data::bucket::MEGA_CHUNK_BATCHES,
             batch_shards: 2,
             lr: 5e-5,
             schedule: ScheduleKind::Linear,
             warmup_ratio: 0.1,
             warmup_steps: None,
             optimizer: OptimizerSpec::default(),
-            grad_clip: Some(1.0),
+            grad_clip: 1.0,
             grad_accum: 1,
             label_smoothing: 0.0,
             class_weights: None,
@@ -120,14 +173,14 @@ impl Default for TrainConfig {
             metric: SelectionMetric::Accuracy,
             patience: None,
             min_delta: 0.0,
-            eval_every_steps: None,
+            eval_every: None,
             eval_batch_size: 64,
             seed: 42,
             num_workers: 1,
             pad_to_multiple: 1,
             distillation: None,
-            save_every_steps: None,
-            keep_checkpoints: 2,
+            save_every: None,
+            save_total_limit: 2,
             max_bad_steps: 5,
         }
     }
@@ -140,10 +193,10 @@ impl TrainConfig {
             ("epochs", self.epochs),
             ("batch_size", self.batch_size),
             ("batch_shards", self.batch_shards),
-            ("bucket_chunk_batches", self.bucket_chunk_batches),
+            ("bucket_chunk", self.bucket_chunk),
             ("grad_accum", self.grad_accum),
             ("eval_batch_size", self.eval_batch_size),
-            ("keep_checkpoints", self.keep_checkpoints),
+            ("save_total_limit", self.save_total_limit),
             ("max_bad_steps", self.max_bad_steps),
         ];
         for (field, value) in at_least_one {
@@ -153,8 +206,8 @@ impl TrainConfig {
         }
         let some_at_least_one = [
             ("token_budget", self.token_budget),
-            ("eval_every_steps", self.eval_every_steps),
-            ("save_every_steps", self.save_every_steps),
+            ("eval_every", self.eval_every),
+            ("save_every", self.save_every),
         ];
         for (field, value) in some_at_least_one {
             if value == Some(0) {
@@ -173,13 +226,11 @@ impl TrainConfig {
                 format!("must be in [0, 1), got {}", self.warmup_ratio),
             ));
         }
-        if let Some(c) = self.grad_clip {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(TrainError::invalid(
-                    "grad_clip",
-                    format!("must be positive, got {c}"),
-                ));
-            }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return Err(TrainError::invalid(
+                "grad_clip",
+                format!("must be ≥ 0 (0 = off), got {}", self.grad_clip),
+            ));
         }
         if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
             return Err(TrainError::invalid(
@@ -223,11 +274,63 @@ impl TrainConfig {
         )
     }
 
+    /// The clipping threshold, none when off.
+    pub(crate) fn clip_norm(&self) -> Option<f64> {
+        (self.grad_clip > 0.0).then_some(self.grad_clip)
+    }
+
     pub(crate) fn batch(&self) -> BatchSize {
         match self.token_budget {
             Some(t) => BatchSize::Tokens(t),
             None => BatchSize::Examples(self.batch_size),
         }
+    }
+}
+
+#[cfg(feature = "clap")]
+impl TrainConfig {
+    /// `command` (which holds these flags, e.g. through `#[command(flatten)]`) with each flag's
+    /// default taken from `TrainConfig::default()`: shown in `--help` and applied when the flag
+    /// is absent, so the defaults live in one place.
+    pub fn with_defaults(command: clap::Command) -> clap::Command {
+        defaults_from(&Self::default(), command)
+    }
+}
+
+/// Sets the default of every flag of `command` whose name is a key of `value`'s serde form (a
+/// flat record whose keys are the flags' names) to that value, as the flag spells it.
+#[cfg(feature = "clap")]
+pub fn defaults_from<T: Serialize>(value: &T, command: clap::Command) -> clap::Command {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(value) else {
+        return command;
+    };
+    command.mut_args(|arg| {
+        let text = arg
+            .get_long()
+            .and_then(|long| fields.get(long))
+            .and_then(flag_text);
+        match text {
+            Some(text) => arg.default_value(text).required(false),
+            None => arg,
+        }
+    })
+}
+
+/// A serde value as a flag spells it (strings bare, lists comma-separated); none for null.
+#[cfg(feature = "clap")]
+fn flag_text(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Object(_) => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(flag_text)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Some(other.to_string()),
     }
 }
 

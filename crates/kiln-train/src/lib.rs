@@ -18,7 +18,6 @@
 //! - [`metrics`], [`history`]: kiln-metrics' (accuracy, per-class precision / recall / F1,
 //!   macro-F1, confusion matrix; the loop's state and the run's step, epoch, evaluation and
 //!   phase records, saved in resume checkpoints and drawn in the report).
-//! - [`report`]: the self-contained HTML report.
 //! - [`resume`]: resume checkpoints (model, optimizer, loop state) and finding the newest.
 //! - [`distill`]: `Distiller`, knowledge distillation from a teacher into a student.
 //!

@@ -29,15 +29,33 @@ pub enum OptimizerKind {
 /// Optimizer settings; defaults are PyTorch's (AdamW: β 0.9/0.999, ε 1e-8) with HF Trainer's
 /// weight decay habit made explicit (0.01, never on biases or LayerNorm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, rename_all = "kebab-case")]
 pub struct OptimizerSpec {
+    /// The optimizer.
+    #[cfg_attr(
+        feature = "clap",
+        arg(id = "optimizer", long = "optimizer", value_enum)
+    )]
+    #[serde(rename = "optimizer")]
     pub kind: OptimizerKind,
+    /// Decoupled weight decay (never on biases and LayerNorm).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub weight_decay: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub epsilon: f64,
+    /// AdamW's β₁.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub adam_beta1: f64,
+    /// AdamW's β₂.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub adam_beta2: f64,
+    /// AdamW's ε.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub adam_epsilon: f64,
     /// SGD momentum (dampening 0, as PyTorch).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub momentum: f64,
+    /// SGD with Nesterov momentum.
+    #[cfg_attr(feature = "clap", arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub nesterov: bool,
 }
 
@@ -46,9 +64,9 @@ impl Default for OptimizerSpec {
         Self {
             kind: OptimizerKind::AdamW,
             weight_decay: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
             momentum: 0.9,
             nesterov: false,
         }
@@ -60,13 +78,13 @@ impl OptimizerSpec {
     pub fn validate(&self) -> Result<(), TrainError> {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(TrainError::invalid(
-                "optimizer.weight_decay",
+                "weight_decay",
                 format!("must be ≥ 0, got {}", self.weight_decay),
             ));
         }
         for (name, b) in [
-            ("optimizer.beta1", self.beta1),
-            ("optimizer.beta2", self.beta2),
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
         ] {
             if !(0.0..1.0).contains(&b) {
                 return Err(TrainError::invalid(
@@ -75,15 +93,15 @@ impl OptimizerSpec {
                 ));
             }
         }
-        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
+        if self.adam_epsilon.is_nan() || self.adam_epsilon <= 0.0 {
             return Err(TrainError::invalid(
-                "optimizer.epsilon",
-                format!("must be positive, got {}", self.epsilon),
+                "adam_epsilon",
+                format!("must be positive, got {}", self.adam_epsilon),
             ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(TrainError::invalid(
-                "optimizer.momentum",
+                "momentum",
                 format!("must be in [0, 1), got {}", self.momentum),
             ));
         }
@@ -106,9 +124,9 @@ impl OptimizerSpec {
             OptimizerKind::AdamW => {
                 let adamw = |wd: f64| {
                     FusedAdamW::new(
-                        self.beta1 as f32,
-                        self.beta2 as f32,
-                        self.epsilon as f32,
+                        self.adam_beta1 as f32,
+                        self.adam_beta2 as f32,
+                        self.adam_epsilon as f32,
                         wd as f32,
                     )
                 };
@@ -117,9 +135,9 @@ impl OptimizerSpec {
             OptimizerKind::Adam => {
                 let config = |wd: f64| {
                     AdamConfig::new()
-                        .with_beta_1(self.beta1 as f32)
-                        .with_beta_2(self.beta2 as f32)
-                        .with_epsilon(self.epsilon as f32)
+                        .with_beta_1(self.adam_beta1 as f32)
+                        .with_beta_2(self.adam_beta2 as f32)
+                        .with_epsilon(self.adam_epsilon as f32)
                         .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
                 };
                 config(self.weight_decay)

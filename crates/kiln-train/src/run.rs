@@ -154,7 +154,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
             config.sampler.bucketing(),
             config.seed,
         )?
-        .with_chunk_batches(config.bucket_chunk_batches);
+        .with_chunk_batches(config.bucket_chunk);
         // Each epoch may plan a different number of batches under a token budget; the schedule
         // needs a total up front, so it uses epoch 0's count for every epoch.
         let schedule = config.schedule(sampler.num_batches(0).div_ceil(config.grad_accum));
@@ -369,7 +369,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
                 // Average, not sum: k micro-batches of n make the same step as one of k·n.
                 scale_grads(self.model.get(), &mut grads, 1.0 / micro as f64);
             }
-            let norm = match self.config.grad_clip {
+            let norm = match self.config.clip_norm() {
                 Some(max_norm) => clip_global_norm(self.model.get(), &mut grads, max_norm),
                 None => global_norm(self.model.get(), &grads),
             };
@@ -417,14 +417,14 @@ impl<'a, M: TaskModel> Run<'a, M> {
         Ok(())
     }
 
-    /// After an optimizer step inside an epoch: validation every `eval_every_steps`, a
-    /// checkpoint every `save_every_steps`, and a requested stop (checkpoint, then
+    /// After an optimizer step inside an epoch: validation every `eval_every`, a
+    /// checkpoint every `save_every`, and a requested stop (checkpoint, then
     /// [`TrainError::Interrupted`]).
     fn step_end(&mut self, point: &StepPoint, clock: &mut Clock) -> Result<Flow, TrainError> {
         let steps = self.state.steps;
         if self
             .config
-            .eval_every_steps
+            .eval_every
             .is_some_and(|every| steps.is_multiple_of(every as u64))
             && !self.data.valid.is_empty()
         {
@@ -446,7 +446,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
         let stop = self.observer.should_stop();
         let periodic = self
             .config
-            .save_every_steps
+            .save_every
             .is_some_and(|n| steps.is_multiple_of(n as u64));
         if stop || periodic {
             self.state.train_seconds += clock.epoch_seconds();
@@ -576,7 +576,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
                 &self.optim,
                 &self.state,
                 &self.best,
-                self.config.keep_checkpoints,
+                self.config.save_total_limit,
             )?;
             self.best = std::mem::replace(&mut self.best, Best::None).saved_in(&saved);
         }
@@ -1005,8 +1005,8 @@ impl<'d> Lap<'d> {
 fn run_fingerprint(config: &TrainConfig, data: &TrainData) -> String {
     let mut recipe = config.clone();
     recipe.epochs = 0;
-    recipe.save_every_steps = None;
-    recipe.keep_checkpoints = 1;
+    recipe.save_every = None;
+    recipe.save_total_limit = 1;
     recipe.num_workers = 1;
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(&recipe).unwrap_or_default());

@@ -48,18 +48,29 @@ impl fmt::Display for StrategyKind {
     }
 }
 
-/// A strategy with its options (`--strategy` and its flags).
+/// A strategy with its options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, rename_all = "kebab-case")]
 pub struct StrategyConfig {
+    /// Which parameters train, at which rate, and when.
+    #[cfg_attr(feature = "clap", arg(id = "strategy", long = "strategy", value_enum))]
+    #[serde(rename = "strategy")]
     pub kind: StrategyKind,
-    /// `top-k`: encoder layers that train.
+    /// top-k: encoder layers that train.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub top_k: usize,
-    /// `gradual`: epochs between unfreezing steps.
+    /// gradual: epochs between unfreezing one more layer.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub unfreeze_every: usize,
-    /// `llrd`: per-layer decay γ.
+    /// llrd: per-layer decay γ of the learning rate.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub llrd_decay: f64,
+    /// lora: rank of the adapters.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub lora_rank: usize,
+    /// lora: scaling α of the adapters (the update is scaled by α/rank).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub lora_alpha: f64,
 }
 
@@ -80,29 +91,23 @@ impl StrategyConfig {
     /// Checks every option's range; the error names the field.
     pub fn validate(&self) -> Result<(), TrainError> {
         if self.kind == StrategyKind::TopK && self.top_k == 0 {
-            return Err(TrainError::invalid("strategy.top_k", "must be at least 1"));
+            return Err(TrainError::invalid("top_k", "must be at least 1"));
         }
         if self.unfreeze_every == 0 {
-            return Err(TrainError::invalid(
-                "strategy.unfreeze_every",
-                "must be at least 1",
-            ));
+            return Err(TrainError::invalid("unfreeze_every", "must be at least 1"));
         }
         if !(self.llrd_decay > 0.0 && self.llrd_decay <= 1.0) {
             return Err(TrainError::invalid(
-                "strategy.llrd_decay",
+                "llrd_decay",
                 format!("must be in (0, 1], got {}", self.llrd_decay),
             ));
         }
         if self.lora_rank == 0 {
-            return Err(TrainError::invalid(
-                "strategy.lora_rank",
-                "must be at least 1",
-            ));
+            return Err(TrainError::invalid("lora_rank", "must be at least 1"));
         }
         if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
             return Err(TrainError::invalid(
-                "strategy.lora_alpha",
+                "lora_alpha",
                 format!("must be positive, got {}", self.lora_alpha),
             ));
         }

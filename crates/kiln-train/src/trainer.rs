@@ -63,7 +63,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Writes a resume checkpoint into `dir` at every epoch end (and every
-    /// `save_every_steps` steps).
+    /// `save_every` steps).
     pub fn checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
         self.checkpoints = Some(dir.into());
         self

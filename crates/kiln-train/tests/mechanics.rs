@@ -25,7 +25,7 @@ fn sgd(batch_size: usize, grad_accum: usize) -> TrainConfig {
         lr: 0.5,
         schedule: ScheduleKind::Constant,
         warmup_ratio: 0.0,
-        grad_clip: None,
+        grad_clip: 0.0,
         optimizer: OptimizerSpec {
             kind: OptimizerKind::Sgd,
             momentum: 0.0,
@@ -93,7 +93,7 @@ fn a_batch_split_over_devices_or_shards_makes_the_step_one_device_makes() {
     };
     for sampler in [Sampler::Packed, Sampler::Shuffled] {
         let config = TrainConfig {
-            grad_clip: Some(0.5),
+            grad_clip: 0.5,
             sampler,
             ..sgd(8, 1)
         };
@@ -324,7 +324,7 @@ fn resumable_config() -> TrainConfig {
         epochs: 2,
         batch_size: 4,
         lr: 1e-3,
-        save_every_steps: Some(1),
+        save_every: Some(1),
         ..TrainConfig::default()
     }
 }
@@ -607,8 +607,8 @@ fn a_checkpoint_continues_only_the_run_that_wrote_it() {
     assert!(resume(&data(24, 0), &config(2, ScheduleKind::Linear)).contains("learning rate"));
     // Options that only say how often to save do not matter.
     let mut saving = run.clone();
-    saving.save_every_steps = Some(1);
-    saving.keep_checkpoints = 5;
+    saving.save_every = Some(1);
+    saving.save_total_limit = 5;
     assert!(Trainer::new(saving.clone())
         .device(&device)
         .checkpoints(tmp.path())

