@@ -169,10 +169,10 @@ fn layer_maps_follow_the_documented_rule() {
 }
 
 #[test]
-fn invalid_student_sizes_are_errors_naming_the_flag() {
+fn invalid_student_sizes_are_errors_naming_the_field() {
     for (l, k) in [(6, 0), (6, 7), (12, 13), (1, 2)] {
         let err = StudentInit::new(l, k).unwrap_err();
-        assert!(err.contains("--student-layers"), "{l}→{k}: {err}");
+        assert!(err.contains("student_layers"), "{l}→{k}: {err}");
         assert!(
             err.contains(&k.to_string()) && err.contains(&l.to_string()),
             "{err}"
