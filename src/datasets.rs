@@ -11,6 +11,8 @@ use kiln_data::augment::AugmentConfig;
 use kiln_data::builtin::Builtin;
 use kiln_data::pipeline::{DataOptions, DataSource};
 use kiln_data::read::{Format, ReadOptions};
+use kiln_data::{TextTokenizer, Truncation};
+use kiln_model::Checkpoint;
 
 use crate::fetch::{self, Artifact};
 
@@ -41,6 +43,10 @@ pub struct DataArgs {
     /// Second text of sentence-pair tasks.
     #[arg(long)]
     pub text_pair_column: Option<String>,
+    /// How a text pair is cut to --max-len (transformers' `truncation=`): longest-first cuts
+    /// whichever text is longer, only-first / only-second keep the other text whole.
+    #[arg(long, value_enum, default_value_t)]
+    pub truncation: Truncation,
     /// Column holding the label (strings or integers).
     #[arg(long, default_value = "label")]
     pub label_column: String,
@@ -97,6 +103,13 @@ impl DataArgs {
             }),
             (name, None) => builtin(name.as_deref().unwrap_or(DEFAULT_DATA)),
         }
+    }
+
+    /// The checkpoint's tokenizer, cutting at --max-len (capped at the model's positions) and
+    /// cutting pairs as --truncation says.
+    pub fn tokenizer(&self, checkpoint: &Checkpoint) -> Result<TextTokenizer> {
+        Ok(crate::inspect::tokenizer_for(checkpoint, self.max_len)?
+            .with_truncation(self.truncation)?)
     }
 
     /// How to read and split the data; `seed` draws the split.

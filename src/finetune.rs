@@ -34,7 +34,7 @@ use kiln_train::trainer::{Observer, TrainConfig, TrainData, Trainer};
 use crate::backend;
 use crate::datasets::DataArgs;
 use crate::fetch;
-use crate::inspect::{prepare, tokenizer_for};
+use crate::inspect::prepare;
 use crate::options::Layered;
 
 /// Every option of `kiln train`: the data (kiln's [`DataArgs`]), the recipe (kiln-train's
@@ -662,7 +662,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     // With distillation, `--model` is the teacher: its tokenizer serves both models.
     let model_dir = fetch::resolve_model(&r.model)?;
     let checkpoint = Checkpoint::open(&model_dir)?;
-    let tokenizer = tokenizer_for(&checkpoint, r.data.max_len)?;
+    let tokenizer = r.data.tokenizer(&checkpoint)?;
     let source: DataSource = r.data.source()?;
     let prepared = prepare(&r.data, r.config.seed, &source, &tokenizer)?;
     eprint!("{}", prepared.summary);
@@ -858,6 +858,15 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             "note: the exported model pools by mean over tokens (--pooling mean); transformers' \
              BertForSequenceClassification applies the pooler to [CLS] instead, so it predicts \
              differently there — serve it with kiln (see kiln_note in model/config.json)"
+        );
+    }
+    // Pairs cut otherwise than transformers' default are served the same way by kiln
+    // predict/eval (transformers takes `truncation=` per call).
+    let mut model_config = model_config;
+    if r.data.truncation != kiln_data::Truncation::default() {
+        model_config.extra.insert(
+            "kiln_truncation".into(),
+            serde_json::Value::String(r.data.truncation.to_string()),
         );
     }
     save_pretrained(

@@ -280,7 +280,7 @@ fn run(cli: Cli) -> Result<()> {
             write_splits,
         } => {
             let checkpoint = Checkpoint::open(fetch::resolve_model(&model)?)?;
-            let tokenizer = inspect::tokenizer_for(&checkpoint, data.max_len)?;
+            let tokenizer = data.tokenizer(&checkpoint)?;
             let source = data.source()?;
             let prepared = inspect::prepare(&data, seed, &source, &tokenizer)?;
             print!("{}", prepared.summary);

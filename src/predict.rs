@@ -65,7 +65,18 @@ impl Classifier {
         };
         let (model, _) = checkpoint.load_classifier(HeadInit::FromCheckpoint, pooling, &device)?;
         let max_len = max_len.min(checkpoint.config.max_position_embeddings);
-        let tokenizer = TextTokenizer::from_file(checkpoint.tokenizer_path(), max_len)?;
+        // Pairs are cut as in training (`kiln_truncation`; longest-first when absent).
+        let truncation = checkpoint
+            .config
+            .extra
+            .get("kiln_truncation")
+            .and_then(|v| v.as_str())
+            .map(|s| s.parse::<kiln_data::Truncation>())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{}: kiln_truncation: {e}", dir.display()))?
+            .unwrap_or_default();
+        let tokenizer = TextTokenizer::from_file(checkpoint.tokenizer_path(), max_len)?
+            .with_truncation(truncation)?;
         Ok(Self {
             model,
             labels,

@@ -254,3 +254,81 @@ fn devices_split_each_batch_and_a_missing_backend_is_named() {
         "{text}"
     );
 }
+
+/// `--truncation` reaches the tokenizer, the record and the exported model, and kiln eval cuts
+/// pairs the way training did (read back from `kiln_truncation`).
+#[test]
+fn pairs_are_cut_as_asked_in_training_and_in_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pairs = tmp.path().join("pairs.csv");
+    let mut text = String::from("premise,hypothesis,label\n");
+    let words = ["good", "bad", "fine", "awful"];
+    for i in 0..40 {
+        let label = if i % 2 == 0 { "yes" } else { "no" };
+        text.push_str(&format!(
+            "\"the movie was {} and the story was {} and the song was {}\",\"it is {}\",{label}\n",
+            words[i % 4],
+            words[(i / 2) % 4],
+            words[(i / 3) % 4],
+            words[(i + 1) % 4]
+        ));
+    }
+    std::fs::write(&pairs, text).unwrap();
+    let model = tiny_model();
+    let out = tmp.path().join("run");
+    let run = |truncation: &str, out: &std::path::Path| {
+        kiln(&[
+            "train",
+            "--model",
+            &model,
+            "--train",
+            pairs.to_str().unwrap(),
+            "--text-column",
+            "premise",
+            "--text-pair-column",
+            "hypothesis",
+            "--truncation",
+            truncation,
+            "--max-len",
+            "10",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    ok(&run("only-first", &out));
+    let record = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(record.contains("truncation = \"only-first\""), "{record}");
+    let config = json(&out.join("model/config.json"));
+    assert_eq!(config["kiln_truncation"], "only-first");
+    let eval = ok(&kiln(&[
+        "eval",
+        "--model",
+        out.join("model").to_str().unwrap(),
+        "--test",
+        pairs.to_str().unwrap(),
+        "--text-column",
+        "premise",
+        "--text-pair-column",
+        "hypothesis",
+    ]));
+    assert!(eval.contains("\"accuracy\""), "{eval}");
+
+    // only-second cannot fit a 12-token premise into 10 tokens: refused, naming the input.
+    let refused = run("only-second", &tmp.path().join("other"));
+    assert!(!refused.status.success());
+    let message = common::failure_of(&refused);
+    assert!(
+        message.contains("the movie was") && message.contains("too short"),
+        "{message}"
+    );
+    // The default is transformers' and is not written into the exported model.
+    let plain = tmp.path().join("plain");
+    ok(&run("longest-first", &plain));
+    assert!(json(&plain.join("model/config.json"))
+        .get("kiln_truncation")
+        .is_none());
+}

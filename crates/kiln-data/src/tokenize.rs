@@ -12,6 +12,59 @@ use tokenizers::{
 
 use crate::error::DataError;
 
+/// How a text pair is cut down to `max_len` tokens: transformers' `truncation=` strategies
+/// (a single text is always cut at its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Truncation {
+    /// A token at a time from whichever text is longer (`longest_first`, transformers'
+    /// default).
+    #[default]
+    LongestFirst,
+    /// Only the first text is cut (`only_first`): the second is kept whole, and a pair whose
+    /// second text alone is too long is an error.
+    OnlyFirst,
+    /// Only the second text is cut (`only_second`).
+    OnlySecond,
+}
+
+impl Truncation {
+    fn strategy(self) -> TruncationStrategy {
+        match self {
+            Self::LongestFirst => TruncationStrategy::LongestFirst,
+            Self::OnlyFirst => TruncationStrategy::OnlyFirst,
+            Self::OnlySecond => TruncationStrategy::OnlySecond,
+        }
+    }
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::LongestFirst => "longest-first",
+            Self::OnlyFirst => "only-first",
+            Self::OnlySecond => "only-second",
+        })
+    }
+}
+
+impl std::str::FromStr for Truncation {
+    type Err = String;
+
+    /// `longest-first`, `only-first`, `only-second` (transformers' `_` spellings too).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().replace('_', "-").as_str() {
+            "longest-first" => Ok(Self::LongestFirst),
+            "only-first" => Ok(Self::OnlyFirst),
+            "only-second" => Ok(Self::OnlySecond),
+            _ => Err(format!(
+                "unknown truncation `{s}` (longest-first, only-first, only-second)"
+            )),
+        }
+    }
+}
+
 /// One tokenized example, unpadded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Encoding {
@@ -33,9 +86,13 @@ impl Encoding {
 /// A `tokenizers::Tokenizer` with kiln's settings.
 #[derive(Clone)]
 pub struct TextTokenizer {
+    /// For single texts (always cut at the end).
     inner: Tokenizer,
+    /// For pairs, cut as `truncation` says.
+    pairs: Tokenizer,
     path: PathBuf,
     max_len: usize,
+    truncation: Truncation,
     pad_id: u32,
 }
 
@@ -44,13 +101,15 @@ impl std::fmt::Debug for TextTokenizer {
         f.debug_struct("TextTokenizer")
             .field("path", &self.path)
             .field("max_len", &self.max_len)
+            .field("truncation", &self.truncation)
             .field("pad_id", &self.pad_id)
             .finish()
     }
 }
 
 impl TextTokenizer {
-    /// Loads `tokenizer.json`; sequences are truncated to `max_len` tokens (specials included).
+    /// Loads `tokenizer.json`; sequences are truncated to `max_len` tokens (specials included),
+    /// pairs [`Truncation::LongestFirst`] (see [`Self::with_truncation`]).
     pub fn from_file(path: impl AsRef<Path>, max_len: usize) -> Result<Self, DataError> {
         let path = path.as_ref().to_path_buf();
         let err = |message: String| DataError::Tokenizer {
@@ -66,23 +125,36 @@ impl TextTokenizer {
         let mut inner = Tokenizer::from_file(&path).map_err(|e| err(e.to_string()))?;
         inner.with_padding(None);
         inner
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
+            .with_truncation(Some(truncation_params(max_len, Truncation::LongestFirst)))
             .map_err(|e| err(e.to_string()))?;
         let pad_id = ["[PAD]", "<pad>"]
             .iter()
             .find_map(|t| inner.token_to_id(t))
             .unwrap_or(0);
         Ok(Self {
+            pairs: inner.clone(),
             inner,
             path,
             max_len,
+            truncation: Truncation::LongestFirst,
             pad_id,
         })
+    }
+
+    /// Cuts text pairs with `truncation` instead.
+    pub fn with_truncation(mut self, truncation: Truncation) -> Result<Self, DataError> {
+        self.pairs
+            .with_truncation(Some(truncation_params(self.max_len, truncation)))
+            .map_err(|e| DataError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        self.truncation = truncation;
+        Ok(self)
+    }
+
+    pub fn truncation(&self) -> Truncation {
+        self.truncation
     }
 
     pub fn path(&self) -> &Path {
@@ -112,11 +184,26 @@ impl TextTokenizer {
     pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<Encoding, DataError> {
         let encoding = match pair {
             None => self.inner.encode(text, true),
-            Some(b) => self.inner.encode((text, b), true),
+            Some(b) => self.pairs.encode((text, b), true),
         }
-        .map_err(|e| DataError::Encode {
-            what: preview(text),
-            message: e.to_string(),
+        .map_err(|e| {
+            let mut message = e.to_string();
+            if message.contains("too short") {
+                // tokenizers' words for a pair whose kept text alone exceeds max_len.
+                message.push_str(&format!(
+                    " (the pair needs more than {} tokens with the {} text kept whole: raise \
+                     max_len or cut the pair another way)",
+                    self.max_len,
+                    match self.truncation {
+                        Truncation::OnlyFirst => "second",
+                        _ => "first",
+                    }
+                ));
+            }
+            DataError::Encode {
+                what: preview(text),
+                message,
+            }
         })?;
         Ok(Encoding {
             input_ids: encoding.get_ids().to_vec(),
@@ -128,6 +215,8 @@ impl TextTokenizer {
 
 impl TextTokenizer {
     /// Encodes many texts (or pairs) at once; `tokenizers` spreads them over its thread pool.
+    /// An input that cannot be encoded (a pair whose kept text alone is longer than `max_len`)
+    /// is named in the error.
     pub fn encode_batch(
         &self,
         inputs: &[(&str, Option<&str>)],
@@ -139,13 +228,29 @@ impl TextTokenizer {
                 Some(b) => EncodeInput::Dual(a.into(), b.into()),
             })
             .collect();
-        let encodings = self
-            .inner
-            .encode_batch(batch, true)
-            .map_err(|e| DataError::Encode {
-                what: format!("a batch of {} texts", inputs.len()),
-                message: e.to_string(),
-            })?;
+        // Pairs and single texts are cut differently (`only-second` has nothing to cut in a
+        // single text); a set is one or the other.
+        let tokenizer = if inputs.iter().any(|(_, b)| b.is_some()) {
+            &self.pairs
+        } else {
+            &self.inner
+        };
+        let encodings = tokenizer.encode_batch(batch, true).map_err(|e| {
+            let failing = inputs
+                .iter()
+                .enumerate()
+                .find_map(|(i, &(a, b))| self.encode(a, b).err().map(|e| (i, e)));
+            match failing {
+                Some((i, DataError::Encode { what, message })) => DataError::Encode {
+                    what: format!("input {} of {} ({what})", i + 1, inputs.len()),
+                    message,
+                },
+                _ => DataError::Encode {
+                    what: format!("a batch of {} texts", inputs.len()),
+                    message: e.to_string(),
+                },
+            }
+        })?;
         Ok(encodings
             .into_iter()
             .map(|encoding| Encoding {
@@ -154,6 +259,15 @@ impl TextTokenizer {
                 truncated: !encoding.get_overflowing().is_empty(),
             })
             .collect())
+    }
+}
+
+fn truncation_params(max_len: usize, truncation: Truncation) -> TruncationParams {
+    TruncationParams {
+        direction: TruncationDirection::Right,
+        max_length: max_len,
+        strategy: truncation.strategy(),
+        stride: 0,
     }
 }
 

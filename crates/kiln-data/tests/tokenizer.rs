@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use kiln_data::{TextTokenizer, TokenBatch};
+use kiln_data::{DataError, TextTokenizer, TokenBatch, Truncation};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -110,4 +110,100 @@ fn batches_pad_to_their_longest_example() {
     // Rounded up to a multiple of 8.
     let batch = TokenBatch::pad(&[&a, &b], tok.pad_id(), 8, &device);
     assert_eq!(batch.input_ids.dims(), [2, 8]);
+}
+
+#[derive(serde::Deserialize)]
+struct PairCases {
+    cases: Vec<PairCase>,
+}
+#[derive(serde::Deserialize)]
+struct PairCase {
+    max_length: usize,
+    truncation: String,
+    text: String,
+    text_pair: String,
+    input_ids: Option<Vec<u32>>,
+    token_type_ids: Option<Vec<u32>>,
+    /// transformers refused: the text that may be cut is too short to reach max_length.
+    error: Option<String>,
+}
+
+/// Text pairs are cut as transformers cuts them under `truncation="longest_first"`,
+/// `"only_first"` and `"only_second"` (tests/fixtures/pair-truncation.json, made by
+/// scripts/reference/make_fixtures.py), one at a time and in a batch; where transformers refuses
+/// a pair, kiln does too, naming the input.
+#[test]
+fn pairs_are_cut_as_transformers_cuts_them() {
+    let cases: PairCases =
+        serde_json::from_str(&std::fs::read_to_string(fixture("pair-truncation.json")).unwrap())
+            .unwrap();
+    assert!(
+        cases.cases.len() >= 45,
+        "the fixture lists every strategy × length × pair"
+    );
+    let (mut checked, mut refused) = (0, 0);
+    for case in &cases.cases {
+        let truncation: Truncation = case.truncation.parse().unwrap();
+        let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), case.max_length)
+            .unwrap()
+            .with_truncation(truncation)
+            .unwrap();
+        assert_eq!(tok.truncation(), truncation);
+        let one = tok.encode(&case.text, Some(&case.text_pair));
+        let batch = tok.encode_batch(&[("good", Some("bad")), (&case.text, Some(&case.text_pair))]);
+        let what = format!("{} / {} at {}", case.truncation, case.text, case.max_length);
+        match &case.error {
+            None => {
+                let one = one.unwrap();
+                assert_eq!(Some(&one.input_ids), case.input_ids.as_ref(), "{what}");
+                assert_eq!(
+                    Some(&one.token_type_ids),
+                    case.token_type_ids.as_ref(),
+                    "{what}"
+                );
+                assert_eq!(batch.unwrap()[1], one, "{what}: batch and single agree");
+                checked += 1;
+            }
+            Some(reason) => {
+                assert!(reason.contains("too short"), "{what}: {reason}");
+                assert!(matches!(one, Err(DataError::Encode { .. })), "{what}");
+                let message = batch.unwrap_err().to_string();
+                let preview: String = case.text.chars().take(20).collect();
+                assert!(
+                    message.contains("input 2 of 2") && message.contains(&preview),
+                    "{what}: {message}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 0 && refused > 0,
+        "{checked} encoded, {refused} refused"
+    );
+}
+
+/// A single text is cut at its end whatever the pair strategy (only-second has no second text
+/// to cut).
+#[test]
+fn single_texts_are_cut_at_the_end_under_every_strategy() {
+    let text = "the quick brown fox did jump over the lazy dog";
+    let reference = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 6)
+        .unwrap()
+        .encode(text, None)
+        .unwrap();
+    assert_eq!(reference.len(), 6);
+    for truncation in [Truncation::OnlyFirst, Truncation::OnlySecond] {
+        let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 6)
+            .unwrap()
+            .with_truncation(truncation)
+            .unwrap();
+        assert_eq!(tok.encode(text, None).unwrap(), reference);
+        assert_eq!(tok.encode_batch(&[(text, None)]).unwrap()[0], reference);
+    }
+    assert_eq!(
+        "only_second".parse::<Truncation>(),
+        Ok(Truncation::OnlySecond)
+    );
+    assert!("middle".parse::<Truncation>().is_err());
 }
