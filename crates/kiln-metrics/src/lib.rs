@@ -2,6 +2,7 @@
 //!
 //! - [`metrics`]: the confusion matrix and the classification metrics computed from it
 //!   (scikit-learn's definitions).
+//! - [`regression`]: MSE, MAE, Pearson and Spearman (SciPy's definitions).
 //! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
 //!   written by the training loop, saved in resume checkpoints, drawn by the report.
 //! - [`record`]: a run's files as types: `metrics.json` ([`RunMetrics`]) and the lines of
@@ -14,6 +15,7 @@
 pub mod history;
 pub mod metrics;
 pub mod record;
+pub mod regression;
 
 pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
 pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
@@ -21,3 +23,4 @@ pub use record::{
     read_log, DistillSide, Evaluation, LogRecord, ReadError, RunMetrics, SplitSizes, TrainFigures,
     ValidEpoch,
 };
+pub use regression::RegressionMetrics;
