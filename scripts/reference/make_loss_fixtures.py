@@ -17,6 +17,10 @@ It writes tests/fixtures/losses.json, deterministically (seeded, float32, CPU):
                  (3, .3) with label smoothing 0.1, (2, .5) with smoothing 0.1 and class weights,
                  plus one large-logit case
   mse            F.mse_loss(predictions, targets) for one [4, 3] case
+  huber          F.huber_loss(predictions, targets, delta=d) for d in {1, 0.5} on [6, 1]
+                 (errors on both sides of delta)
+  bce            F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw) on [5, 4]
+                 0/1 targets, pw in {None, [1, 3, 0.5, 10]}, plus logits of magnitude 50
 
 Each case stores its inputs, the loss value and d(loss)/d(logits) (student logits for
 distillation, predictions for mse) from loss.backward(). Floats are written as
@@ -179,6 +183,40 @@ def main():
         "grad": grad,
     }]
 
+    # Drawn after every earlier case, so the earlier cases keep their values.
+    predictions = torch.randn(6, 1) * 2.0
+    targets = torch.randn(6, 1)
+    huber = []
+    for delta in (1.0, 0.5):
+        loss, grad = run(lambda p, t: F.huber_loss(p, t, delta=delta), predictions, targets)
+        huber.append({
+            "name": f"huber_b6_delta{delta}",
+            "predictions": f32_list(predictions),
+            "targets": f32_list(targets),
+            "delta": delta,
+            "loss": loss,
+            "grad": grad,
+        })
+
+    bce = []
+    logits = torch.randn(5, 4) * 2.0
+    labels = (torch.rand(5, 4) < 0.4).float()
+    large = torch.tensor([[50.0, -50.0, 30.0, -0.5], [-50.0, 50.0, -30.0, 0.5]])
+    large_labels = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0]])
+    pw = torch.tensor([1.0, 3.0, 0.5, 10.0])
+    for set_name, x, y in (("b5x4", logits, labels), ("large", large, large_labels)):
+        for weighted in (False, True):
+            w = pw if weighted else None
+            loss, grad = run(lambda a, t: F.binary_cross_entropy_with_logits(a, t, pos_weight=w), x, y)
+            bce.append({
+                "name": f"bce_{set_name}_{'pos_weight' if weighted else 'plain'}",
+                "logits": f32_list(x),
+                "targets": f32_list(y),
+                "pos_weight": f32_list(w) if w is not None else None,
+                "loss": loss,
+                "grad": grad,
+            })
+
     doc = {
         "generator": "scripts/reference/make_loss_fixtures.py",
         "torch": torch.__version__,
@@ -187,6 +225,8 @@ def main():
         "cross_entropy": cross_entropy,
         "distillation": distillation,
         "mse": mse,
+        "huber": huber,
+        "bce": bce,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(doc, indent=1)
@@ -195,7 +235,7 @@ def main():
                   lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     OUT.write_text(text + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes): {len(cross_entropy)} cross-entropy, "
-          f"{len(distillation)} distillation, {len(mse)} mse cases")
+          f"{len(distillation)} distillation, {len(mse)} mse, {len(huber)} huber, {len(bce)} bce cases")
 
 
 if __name__ == "__main__":

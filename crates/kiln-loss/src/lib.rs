@@ -1,10 +1,11 @@
 //! kiln-loss: training objectives over logits — cross-entropy (label smoothing, class weights),
-//! knowledge distillation (1−α)·CE + α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)), and MSE for
-//! regression heads. Takes tensors, returns scalar loss tensors (shape `[1]`); knows nothing of
+//! knowledge distillation (1−α)·CE + α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)), MSE and Huber for
+//! regression heads, binary cross-entropy on logits (with `pos_weight`) for multi-label heads.
+//! Takes tensors, returns scalar loss tensors (shape `[1]`); knows nothing of
 //! models or data.
 //!
 //! Every loss reproduces its PyTorch counterpart (`F.cross_entropy`, `F.kl_div`, `F.mse_loss`,
-//! all with their default `reduction="mean"` / the documented `"batchmean"`) to float32
+//! `F.huber_loss`, `F.binary_cross_entropy_with_logits`, all with their default `reduction="mean"` / the documented `"batchmean"`) to float32
 //! round-off, values and gradients alike; `tests/reference.rs` checks this against
 //! `tests/fixtures/losses.json` (made by `scripts/reference/make_loss_fixtures.py`).
 //!
@@ -178,6 +179,51 @@ pub fn mse(predictions: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
         "mse: predictions and targets differ in shape"
     );
     (predictions - targets).square().mean()
+}
+
+/// Huber loss averaged over all elements, PyTorch's `F.huber_loss(predictions, targets,
+/// delta)`: ½·e² where |e| ≤ δ, δ·(|e| − ½·δ) beyond (regression robust to outliers). Both
+/// `[batch, outputs]`; returns `[1]`.
+pub fn huber(predictions: Tensor<2>, targets: Tensor<2>, delta: f64) -> Tensor<1> {
+    assert_eq!(
+        predictions.dims(),
+        targets.dims(),
+        "huber: predictions and targets differ in shape"
+    );
+    let error = (predictions - targets).abs();
+    // |e| split at δ: the quadratic part up to δ, the linear part beyond it.
+    let quadratic = error.clone().clamp_max(delta);
+    let linear = error - quadratic.clone();
+    (quadratic.square() * 0.5 + linear * delta).mean()
+}
+
+/// Binary cross-entropy on logits averaged over all elements, PyTorch's
+/// `F.binary_cross_entropy_with_logits(logits, targets, pos_weight)` in its stable form
+/// `(1 − y)·x + (1 + (w − 1)·y)·(log(1 + e^−|x|) + max(−x, 0))` (multi-label heads: one
+/// independent sigmoid per label). `logits` and `targets` (0/1, or soft) are `[batch, labels]`;
+/// `pos_weight`, one per label, weighs the positive term (rare labels); returns `[1]`.
+pub fn bce_with_logits(
+    logits: Tensor<2>,
+    targets: Tensor<2>,
+    pos_weight: Option<&[f32]>,
+) -> Tensor<1> {
+    assert_eq!(
+        logits.dims(),
+        targets.dims(),
+        "bce_with_logits: logits and targets differ in shape"
+    );
+    let softplus_neg =
+        logits.clone().abs().neg().exp().log1p() + logits.clone().neg().clamp_min(0.0);
+    let positive_scale = match pos_weight {
+        Some(w) => {
+            let [_, labels] = logits.dims();
+            assert_eq!(w.len(), labels, "bce_with_logits: one pos_weight per label");
+            let w: Tensor<2> = weight_tensor(w, &logits).reshape([1, labels]);
+            (targets.clone() * (w - 1.0)) + 1.0
+        }
+        None => targets.ones_like(),
+    };
+    ((targets.neg() + 1.0) * logits + positive_scale * softplus_neg).mean()
 }
 
 /// Class weights as a tensor on `like`'s device and in its float dtype (so a bf16 model's

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use kiln_loss::{cross_entropy, mse, DistillationLoss, Loss};
+use kiln_loss::{bce_with_logits, cross_entropy, huber, mse, DistillationLoss, Loss};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -17,6 +17,28 @@ struct Fixtures {
     cross_entropy: Vec<CeCase>,
     distillation: Vec<KdCase>,
     mse: Vec<MseCase>,
+    huber: Vec<HuberCase>,
+    bce: Vec<BceCase>,
+}
+
+#[derive(Deserialize)]
+struct HuberCase {
+    name: String,
+    predictions: Vec<Vec<f32>>,
+    targets: Vec<Vec<f32>>,
+    delta: f64,
+    loss: f32,
+    grad: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct BceCase {
+    name: String,
+    logits: Vec<Vec<f32>>,
+    targets: Vec<Vec<f32>>,
+    pos_weight: Option<Vec<f32>>,
+    loss: f32,
+    grad: Vec<Vec<f32>>,
 }
 
 #[derive(Deserialize)]
@@ -200,4 +222,38 @@ fn mse_matches_pytorch() {
         worst.check(&case.name, "grad", &grad, &flat(&case.grad));
     }
     eprintln!("mse: worst {worst:?}");
+}
+
+#[test]
+fn huber_matches_pytorch() {
+    let dev = device();
+    let mut worst = Worst::default();
+    let cases = fixtures().huber;
+    assert!(cases.len() >= 2, "no huber cases in losses.json");
+    for case in &cases {
+        let targets = matrix(&case.targets, &dev);
+        let (value, grad) = value_and_grad(matrix(&case.predictions, &dev), |p| {
+            huber(p, targets, case.delta)
+        });
+        worst.check(&case.name, "loss", &value, &[case.loss]);
+        worst.check(&case.name, "grad", &grad, &flat(&case.grad));
+    }
+    eprintln!("huber: worst {worst:?}");
+}
+
+#[test]
+fn bce_with_logits_matches_pytorch() {
+    let dev = device();
+    let mut worst = Worst::default();
+    let cases = fixtures().bce;
+    assert!(cases.len() >= 4, "no bce cases in losses.json");
+    for case in &cases {
+        let targets = matrix(&case.targets, &dev);
+        let (value, grad) = value_and_grad(matrix(&case.logits, &dev), |x| {
+            bce_with_logits(x, targets, case.pos_weight.as_deref())
+        });
+        worst.check(&case.name, "loss", &value, &[case.loss]);
+        worst.check(&case.name, "grad", &grad, &flat(&case.grad));
+    }
+    eprintln!("bce_with_logits: worst {worst:?}");
 }
