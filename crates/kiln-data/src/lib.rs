@@ -6,6 +6,8 @@
 //!   line), surviving BOMs, CRLF, quoted line breaks, blank lines; errors name file:line and column.
 //! - [`builtin`]: the built-in sets (rotten-tomatoes, pang-lee, uci-sentiment, reuters-r52) from their
 //!   packages' raw formats.
+//! - [`tagged`]: word-level tags for token classification (CoNLL, JSONL tokens/tags,
+//!   word/TAG) → `TaggedDataset`; errors name file:line.
 //! - [`labels`]: `LabelMap`, built from the training data in a deterministic order.
 //! - [`split`]: seeded stratified train / valid / test splits.
 //! - [`augment`]: seeded EDA-style augmentation (delete, swap, insert, whole-word masking).
@@ -26,6 +28,7 @@ pub mod loader;
 pub mod pipeline;
 pub mod read;
 pub mod split;
+pub mod tagged;
 pub mod tokenize;
 
 pub use batch::TokenBatch;
