@@ -30,8 +30,12 @@ It writes, deterministically:
   tests/fixtures/pair-truncation.json
                                      transformers' encodings of text pairs under each
                                      `truncation=` strategy (tiny-bert's tokenizer)
+  tests/fixtures/token-alignment.json
+                                     word-level tags placed on word pieces as transformers'
+                                     run_ner.py places them (label_all_tokens off and on)
 
-`make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation).
+`make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
+token-alignment).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -490,7 +494,57 @@ def make_pair_truncation():
     )
 
 
-MAKERS = {"tiny": lambda: make_tiny(), "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation}
+TAGGED = [
+    (["the", "dogs", "played", "in", "the", "cafe"], ["O", "B-ANI", "O", "O", "O", "B-LOC"]),
+    (["quickly", "watching", "zebra", "movie"], ["O", "O", "B-ANI", "B-WORK"]),
+    (["sadness", "of", "the", "funnybody", "book"], ["B-FEEL", "O", "O", "B-PER", "I-PER"]),
+    (["dog,", "cat"], ["B-ANI", "I-ANI"]),
+]
+
+
+def make_token_alignment():
+    """run_ner.py's tokenize_and_align_labels on the tiny tokenizer, both label_all_tokens."""
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(FIX / "tiny-bert" / "tokenizer.json"),
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
+    )
+    label_list = sorted({t for _, tags in TAGGED for t in tags})
+    label_to_id = {l: i for i, l in enumerate(label_list)}
+    b_to_i = [
+        label_list.index("I-" + l[2:]) if l.startswith("B-") and "I-" + l[2:] in label_list else i
+        for i, l in enumerate(label_list)
+    ]
+    sentences = []
+    for words, tags in TAGGED:
+        enc = tok(words, is_split_into_words=True)
+        word_ids = enc.word_ids()
+        case = {"words": words, "tags": tags, "input_ids": enc["input_ids"],
+                "word_ids": word_ids}
+        for label_all_tokens in (False, True):
+            labels, previous = [], None
+            for w in word_ids:
+                if w is None:
+                    labels.append(-100)
+                elif w != previous:
+                    labels.append(label_to_id[tags[w]])
+                else:
+                    labels.append(b_to_i[label_to_id[tags[w]]] if label_all_tokens else -100)
+                previous = w
+            case["labels_all_pieces" if label_all_tokens else "labels_first_piece"] = labels
+        sentences.append(case)
+    write_json(
+        FIX / "token-alignment.json",
+        {
+            "transformers_version": transformers.__version__,
+            "tokenizer": "tests/fixtures/tiny-bert/tokenizer.json",
+            "label_list": label_list,
+            "sentences": sentences,
+        },
+    )
+
+
+MAKERS = {"tiny": lambda: make_tiny(), "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
+          "token-alignment": make_token_alignment}
 
 
 def main():

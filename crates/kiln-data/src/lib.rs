@@ -35,4 +35,4 @@ pub use batch::TokenBatch;
 pub use error::DataError;
 pub use example::{Example, RawDataset, RawExample};
 pub use labels::LabelMap;
-pub use tokenize::{Encoding, TextTokenizer, Truncation};
+pub use tokenize::{Encoding, TextTokenizer, Truncation, WordPieces};

@@ -19,7 +19,9 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use crate::error::DataError;
+use crate::labels::LabelMap;
 use crate::read::strip_bom;
+use crate::tokenize::{Encoding, TextTokenizer};
 
 /// One sentence: its words and a tag per word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,6 +289,139 @@ fn read_word_tag(path: &Path, lines: &[&str]) -> Result<Vec<TaggedSentence>, Dat
         sentences.push(sentence);
     }
     Ok(sentences)
+}
+
+/// Where a word's tag goes among its word pieces (transformers' `run_ner.py`,
+/// `label_all_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum PieceLabels {
+    /// The word's first piece carries its tag; the other pieces are left out of the loss and
+    /// the metrics.
+    #[default]
+    FirstPiece,
+    /// Every piece carries it (a `B-` tag goes on as its `I-` tag where the set has one).
+    AllPieces,
+}
+
+/// The label of a piece that the loss and the metrics skip (PyTorch's `ignore_index`).
+pub const IGNORE: i64 = -100;
+
+/// One window of a tagged sentence: whole words, at most the tokenizer's `max_len` pieces with
+/// the special tokens, and a label per piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedWindow {
+    pub encoding: Encoding,
+    /// Per piece: a tag index, or [`IGNORE`].
+    pub labels: Vec<i64>,
+    /// The window's words are `first_word .. first_word + words` of the sentence.
+    pub first_word: usize,
+    pub words: usize,
+}
+
+/// Encodes a tagged sentence of `path` for token classification: tags become indices of `tags`
+/// (a tag the training data never had is an error naming the line), words become pieces with
+/// their labels placed as `pieces` says, and a sentence longer than one window is split at word
+/// boundaries into several instead of being cut (a single word longer than a window is an
+/// error naming the line).
+pub fn encode_tagged(
+    tokenizer: &TextTokenizer,
+    path: &Path,
+    sentence: &TaggedSentence,
+    tags: &LabelMap,
+    pieces: PieceLabels,
+) -> Result<Vec<TaggedWindow>, DataError> {
+    let ids: Vec<usize> = sentence
+        .tags
+        .iter()
+        .map(|tag| {
+            tags.index(tag).ok_or_else(|| DataError::UnknownLabel {
+                path: path.to_path_buf(),
+                line: sentence.line,
+                label: tag.clone(),
+                known: tags.labels().to_vec(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let words: Vec<&str> = sentence.words.iter().map(String::as_str).collect();
+    let mut per_word = vec![0usize; words.len()];
+    for w in tokenizer
+        .encode_words(&words, false)?
+        .word_ids
+        .into_iter()
+        .flatten()
+    {
+        per_word[w as usize] += 1;
+    }
+    let budget = tokenizer
+        .max_len()
+        .saturating_sub(tokenizer.special_tokens_single());
+    let mut windows = Vec::new();
+    let mut start = 0;
+    while start < words.len() {
+        let (mut end, mut used) = (start, 0);
+        while end < words.len() && used + per_word[end] <= budget {
+            used += per_word[end];
+            end += 1;
+        }
+        if end == start {
+            return Err(DataError::Parse {
+                path: path.to_path_buf(),
+                line: sentence.line,
+                message: format!(
+                    "the word `{}` alone is {} word pieces, more than the {budget} a window of \
+                     max_len {} holds",
+                    words[start],
+                    per_word[start],
+                    tokenizer.max_len()
+                ),
+            });
+        }
+        let encoded = tokenizer.encode_words(&words[start..end], true)?;
+        let labels = piece_labels(&encoded.word_ids, &ids[start..end], tags, pieces);
+        windows.push(TaggedWindow {
+            encoding: encoded.encoding,
+            labels,
+            first_word: start,
+            words: end - start,
+        });
+        start = end;
+    }
+    Ok(windows)
+}
+
+/// The label of each piece, given the word each comes from and the words' tag indices.
+fn piece_labels(
+    word_ids: &[Option<u32>],
+    tag_ids: &[usize],
+    tags: &LabelMap,
+    pieces: PieceLabels,
+) -> Vec<i64> {
+    word_ids
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let Some(w) = word.map(|w| w as usize) else {
+                return IGNORE;
+            };
+            let first = i == 0 || word_ids[i - 1] != *word;
+            match (first, pieces) {
+                (true, _) => tag_ids[w] as i64,
+                (false, PieceLabels::FirstPiece) => IGNORE,
+                (false, PieceLabels::AllPieces) => continuation(tags, tag_ids[w]) as i64,
+            }
+        })
+        .collect()
+}
+
+/// The tag a word's later pieces carry with [`PieceLabels::AllPieces`]: `I-X` for `B-X` when
+/// the set has it (run_ner's `b_to_i_label`), else the tag itself.
+fn continuation(tags: &LabelMap, id: usize) -> usize {
+    tags.name(id)
+        .and_then(|name| name.strip_prefix("B-"))
+        .and_then(|rest| tags.index(&format!("I-{rest}")))
+        .unwrap_or(id)
 }
 
 #[cfg(test)]

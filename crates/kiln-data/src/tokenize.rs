@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use tokenizers::{
-    EncodeInput, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+    EncodeInput, PostProcessor, Tokenizer, TruncationDirection, TruncationParams,
+    TruncationStrategy,
 };
 
 use crate::error::DataError;
@@ -90,6 +91,8 @@ pub struct TextTokenizer {
     inner: Tokenizer,
     /// For pairs, cut as `truncation` says.
     pairs: Tokenizer,
+    /// Never cuts: pre-split words are measured whole, then windowed by the caller.
+    whole: Tokenizer,
     path: PathBuf,
     max_len: usize,
     truncation: Truncation,
@@ -131,8 +134,13 @@ impl TextTokenizer {
             .iter()
             .find_map(|t| inner.token_to_id(t))
             .unwrap_or(0);
+        let mut whole = inner.clone();
+        whole
+            .with_truncation(None)
+            .map_err(|e| err(e.to_string()))?;
         Ok(Self {
             pairs: inner.clone(),
+            whole,
             inner,
             path,
             max_len,
@@ -210,6 +218,48 @@ impl TextTokenizer {
             token_type_ids: encoding.get_type_ids().to_vec(),
             truncated: !encoding.get_overflowing().is_empty(),
         })
+    }
+}
+
+/// Pre-split words as word pieces, with the word each piece comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordPieces {
+    pub encoding: Encoding,
+    /// Per piece, the index of its word in the input; `None` for special tokens.
+    pub word_ids: Vec<Option<u32>>,
+}
+
+impl TextTokenizer {
+    /// Encodes pre-split words (transformers' `is_split_into_words=True`), never truncating;
+    /// with `special_tokens`, [CLS] … [SEP] around them.
+    pub fn encode_words(
+        &self,
+        words: &[&str],
+        special_tokens: bool,
+    ) -> Result<WordPieces, DataError> {
+        let input = EncodeInput::Single(words.to_vec().into());
+        let encoding = self
+            .whole
+            .encode(input, special_tokens)
+            .map_err(|e| DataError::Encode {
+                what: preview(&words.join(" ")),
+                message: e.to_string(),
+            })?;
+        Ok(WordPieces {
+            word_ids: encoding.get_word_ids().to_vec(),
+            encoding: Encoding {
+                input_ids: encoding.get_ids().to_vec(),
+                token_type_ids: encoding.get_type_ids().to_vec(),
+                truncated: false,
+            },
+        })
+    }
+
+    /// Special tokens a single text gets ([CLS] and [SEP]: 2).
+    pub fn special_tokens_single(&self) -> usize {
+        self.inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false))
     }
 }
 

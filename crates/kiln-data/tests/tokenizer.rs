@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use kiln_data::{DataError, TextTokenizer, TokenBatch, Truncation};
+use kiln_data::tagged::{encode_tagged, PieceLabels, TaggedSentence, TaggedWindow, IGNORE};
+use kiln_data::{DataError, LabelMap, TextTokenizer, TokenBatch, Truncation};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -206,4 +207,118 @@ fn single_texts_are_cut_at_the_end_under_every_strategy() {
         Ok(Truncation::OnlySecond)
     );
     assert!("middle".parse::<Truncation>().is_err());
+}
+
+#[derive(serde::Deserialize)]
+struct Alignment {
+    label_list: Vec<String>,
+    sentences: Vec<AlignedSentence>,
+}
+#[derive(serde::Deserialize)]
+struct AlignedSentence {
+    words: Vec<String>,
+    tags: Vec<String>,
+    input_ids: Vec<u32>,
+    labels_first_piece: Vec<i64>,
+    labels_all_pieces: Vec<i64>,
+}
+
+fn tagged(words: &[String], tags: &[String]) -> TaggedSentence {
+    TaggedSentence {
+        words: words.to_vec(),
+        tags: tags.to_vec(),
+        line: 7,
+    }
+}
+
+/// Word tags land on word pieces as transformers' run_ner.py puts them — the first piece of a
+/// word, or every piece with B- going on as I- (tests/fixtures/token-alignment.json).
+#[test]
+fn word_tags_align_to_pieces_as_run_ner_aligns_them() {
+    let aligned: Alignment =
+        serde_json::from_str(&std::fs::read_to_string(fixture("token-alignment.json")).unwrap())
+            .unwrap();
+    assert!(aligned.sentences.len() >= 4);
+    let tags = LabelMap::from_labels(aligned.label_list.clone());
+    assert_eq!(
+        tags.labels(),
+        aligned.label_list,
+        "kiln orders tags as run_ner does"
+    );
+    let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 64).unwrap();
+    let path = std::path::Path::new("tags.conll");
+    for s in &aligned.sentences {
+        for (pieces, expected) in [
+            (PieceLabels::FirstPiece, &s.labels_first_piece),
+            (PieceLabels::AllPieces, &s.labels_all_pieces),
+        ] {
+            let windows =
+                encode_tagged(&tok, path, &tagged(&s.words, &s.tags), &tags, pieces).unwrap();
+            assert_eq!(windows.len(), 1, "{:?} fits one window", s.words);
+            assert_eq!(windows[0].encoding.input_ids, s.input_ids, "{:?}", s.words);
+            assert_eq!(&windows[0].labels, expected, "{:?} {pieces:?}", s.words);
+        }
+    }
+}
+
+/// A sentence longer than one window is split at word boundaries into windows that together
+/// hold every piece and label once; a word longer than a window, or a tag never seen in
+/// training, is an error naming the line.
+#[test]
+fn long_sentences_become_windows_of_whole_words() {
+    let aligned: Alignment =
+        serde_json::from_str(&std::fs::read_to_string(fixture("token-alignment.json")).unwrap())
+            .unwrap();
+    let tags = LabelMap::from_labels(aligned.label_list.clone());
+    let path = std::path::Path::new("tags.conll");
+    let long: Vec<&AlignedSentence> = aligned.sentences.iter().collect();
+    let words: Vec<String> = long.iter().flat_map(|s| s.words.clone()).collect();
+    let word_tags: Vec<String> = long.iter().flat_map(|s| s.tags.clone()).collect();
+    let sentence = tagged(&words, &word_tags);
+    let whole = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 128).unwrap();
+    let one = encode_tagged(&whole, path, &sentence, &tags, PieceLabels::FirstPiece).unwrap();
+    assert_eq!(one.len(), 1);
+    let inner = |w: &TaggedWindow| {
+        let n = w.labels.len();
+        (
+            w.encoding.input_ids[1..n - 1].to_vec(),
+            w.labels[1..n - 1].to_vec(),
+        )
+    };
+    let (all_ids, all_labels) = inner(&one[0]);
+    for max_len in [5, 6, 9] {
+        let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), max_len).unwrap();
+        let windows = encode_tagged(&tok, path, &sentence, &tags, PieceLabels::FirstPiece).unwrap();
+        assert!(windows.len() > 1, "max_len {max_len}");
+        let (mut ids, mut labels, mut next_word) = (Vec::new(), Vec::new(), 0);
+        for w in &windows {
+            assert!(w.encoding.len() <= max_len, "max_len {max_len}: {w:?}");
+            assert_eq!(w.first_word, next_word, "windows follow each other");
+            assert_eq!(w.labels.first(), Some(&IGNORE), "[CLS] is ignored");
+            let (i, l) = inner(w);
+            ids.extend(i);
+            labels.extend(l);
+            next_word += w.words;
+        }
+        assert_eq!(next_word, words.len());
+        assert_eq!(
+            (ids, labels),
+            (all_ids.clone(), all_labels.clone()),
+            "max_len {max_len}"
+        );
+    }
+    // "funnybody" is 2 pieces and "dogs" 2: a window of 3 (1 piece besides [CLS] [SEP]) holds neither.
+    let tiny = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 3).unwrap();
+    let err = encode_tagged(&tiny, path, &sentence, &tags, PieceLabels::FirstPiece).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("tags.conll:7") && message.contains("`dogs`"),
+        "{message}"
+    );
+    let unseen = tagged(&["the".to_string()], &["B-NEW".to_string()]);
+    let err = encode_tagged(&whole, path, &unseen, &tags, PieceLabels::FirstPiece).unwrap_err();
+    assert!(
+        matches!(&err, DataError::UnknownLabel { line: 7, label, .. } if label == "B-NEW"),
+        "{err}"
+    );
 }
