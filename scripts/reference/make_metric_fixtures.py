@@ -5,6 +5,11 @@ Run from the repository root, in the reference venv (scripts/reference/requireme
 
     .venv-ref/bin/python scripts/reference/make_metric_fixtures.py
 
+Writes tests/fixtures/entity-metrics.json: seeded tag sequences (truth and a perturbed
+prediction) and seqeval 1.2.2's classification_report for them — default (conlleval-like)
+mode, and strict mode with the IOB2 and IOBES schemes: per entity type and micro-averaged
+precision, recall, F1 and support (zero_division 0).
+
 Writes tests/fixtures/regression-metrics.json: for seeded cases (continuous values, many ties,
 a constant side, perfect and inverse orders, two points), the predictions and targets and
 MSE, MAE (NumPy, float64), Pearson's r (scipy.stats.pearsonr) and Spearman's rho
@@ -20,9 +25,49 @@ from pathlib import Path
 import numpy as np
 import scipy
 import scipy.stats
+import seqeval
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2, IOBES
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "regression-metrics.json"
+ENTITIES = ROOT / "tests" / "fixtures" / "entity-metrics.json"
+
+
+def tag_sequences(rng, prefixes, types, n):
+    tags = ["O"] + [f"{p}-{t}" for p in prefixes for t in types]
+    truth = [[str(rng.choice(tags)) for _ in range(int(rng.integers(1, 13)))] for _ in range(n)]
+    # The prediction: the truth with a quarter of its tags replaced at random.
+    pred = [[str(rng.choice(tags)) if rng.random() < 0.25 else t for t in sent] for sent in truth]
+    return truth, pred
+
+
+def report(truth, pred, **kw):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = classification_report(truth, pred, output_dict=True, zero_division=0, **kw)
+    clean = lambda d: {k: float(v) if k != "support" else int(v) for k, v in d.items()}
+    return {
+        "types": {k: clean(v) for k, v in r.items() if not k.endswith(" avg")},
+        "micro": clean(r["micro avg"]),
+    }
+
+
+def entity_cases():
+    rng = np.random.default_rng(7)
+    cases = []
+    for name, prefixes, modes in [
+        ("iob2", "BI", [("default", {}), ("strict-iob2", {"mode": "strict", "scheme": IOB2})]),
+        ("iobes", "BIES", [("default", {}), ("strict-iobes", {"mode": "strict", "scheme": IOBES})]),
+        ("iob1", "I", [("default", {})]),
+    ]:
+        truth, pred = tag_sequences(rng, prefixes, ["PER", "LOC", "ORG"], 40)
+        for mode, kw in modes:
+            cases.append({"name": f"{name} {mode}", "mode": mode, "truth": truth, "pred": pred,
+                          **report(truth, pred, **kw)})
+    return cases
 
 
 def value(x):
@@ -68,6 +113,10 @@ def main():
         + "\n"
     )
     print(f"wrote {OUT.relative_to(ROOT)} ({len(cases)} cases)", file=sys.stderr)
+    entities = entity_cases()
+    ENTITIES.write_text(json.dumps({"seqeval_version": seqeval.__version__ if hasattr(seqeval, "__version__") else "1.2.2",
+                                    "cases": entities}) + "\n")
+    print(f"wrote {ENTITIES.relative_to(ROOT)} ({len(entities)} cases)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 //! - [`metrics`]: the confusion matrix and the classification metrics computed from it
 //!   (scikit-learn's definitions).
 //! - [`regression`]: MSE, MAE, Pearson and Spearman (SciPy's definitions).
+//! - [`entities`]: entity-level precision / recall / F1 of tag sequences (seqeval's default
+//!   and strict modes).
 //! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
 //!   written by the training loop, saved in resume checkpoints, drawn by the report.
 //! - [`record`]: a run's files as types: `metrics.json` ([`RunMetrics`]) and the lines of
@@ -12,11 +14,13 @@
 //! No tensors and no burn: an app (or a script's Rust twin) reads a run's files with this crate
 //! alone, and it builds in seconds.
 
+pub mod entities;
 pub mod history;
 pub mod metrics;
 pub mod record;
 pub mod regression;
 
+pub use entities::{EntityMetrics, EntityMode, Scheme};
 pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
 pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
 pub use record::{
