@@ -30,12 +30,17 @@ It writes, deterministically:
   tests/fixtures/pair-truncation.json
                                      transformers' encodings of text pairs under each
                                      `truncation=` strategy (tiny-bert's tokenizer)
+  tests/fixtures/tiny-bert-token/    random tiny BertForTokenClassification (5 tags, no pooler):
+                                     model.safetensors, config.json, tokenizer.json, and
+                                     expected.json: per-token logits of a padded batch, the
+                                     loss over labelled pieces (-100 ignored) and its gradient
+                                     for the classifier's weight and bias
   tests/fixtures/token-alignment.json
                                      word-level tags placed on word pieces as transformers'
                                      run_ner.py places them (label_all_tokens off and on)
 
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
-token-alignment).
+token-alignment, tiny-token).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -502,6 +507,65 @@ TAGGED = [
 ]
 
 
+TOKEN_TAGS = {0: "B-ANI", 1: "B-LOC", 2: "I-ANI", 3: "I-LOC", 4: "O"}
+
+
+def make_tiny_token():
+    """A tiny BertForTokenClassification: logits, loss and head gradients on a padded batch."""
+    d = FIX / "tiny-bert-token"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    cfg = tiny_config(num_labels=5, id2label=TOKEN_TAGS, label2id={v: k for k, v in TOKEN_TAGS.items()})
+    torch.manual_seed(0)
+    model = transformers.BertForTokenClassification(cfg)
+    g = torch.Generator().manual_seed(20241202)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
+            if "LayerNorm.weight" in name:
+                p.copy_(1.0 + 0.1 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(0.2 * noise)
+    model.eval()
+    model.save_pretrained(str(d), safe_serialization=True)
+    build_tiny_tokenizer().save(str(d / "tokenizer.json"))
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(d / "tokenizer.json"),
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
+    )
+    words = [["the", "dogs", "played", "in", "the", "cafe"], ["cat", "and", "dog"]]
+    tags = [[4, 0, 4, 4, 4, 1], [0, 4, 0]]
+    enc = tok(words, is_split_into_words=True, padding=True, return_tensors="pt", return_token_type_ids=True)
+    labels = []
+    for i in range(len(words)):
+        row, previous = [], None
+        for w in enc.word_ids(i):
+            row.append(-100 if w is None or w == previous else tags[i][w])
+            previous = w
+        labels.append(row)
+    labels = torch.tensor(labels)
+    out = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
+                attention_mask=enc["attention_mask"], labels=labels)
+    out.loss.backward()
+    write_json(
+        d / "expected.json",
+        {
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "input_ids": enc["input_ids"].tolist(),
+            "token_type_ids": enc["token_type_ids"].tolist(),
+            "attention_mask": enc["attention_mask"].tolist(),
+            "labels": labels.tolist(),
+            "logits": floats(out.logits.detach()),
+            "loss": float(out.loss.detach()),
+            "classifier_weight_grad": floats(model.classifier.weight.grad),
+            "classifier_bias_grad": floats(model.classifier.bias.grad),
+        },
+    )
+
+
 def make_token_alignment():
     """run_ner.py's tokenize_and_align_labels on the tiny tokenizer, both label_all_tokens."""
     tok = transformers.PreTrainedTokenizerFast(
@@ -544,7 +608,7 @@ def make_token_alignment():
 
 
 MAKERS = {"tiny": lambda: make_tiny(), "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
-          "token-alignment": make_token_alignment}
+          "token-alignment": make_token_alignment, "tiny-token": make_tiny_token}
 
 
 def main():

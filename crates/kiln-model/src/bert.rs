@@ -556,3 +556,39 @@ impl BertClassifier {
         self.head(self.features(input_ids, token_type_ids, attention_mask))
     }
 }
+
+/// Token classifier: the encoder without a pooler, dropout, and a linear layer on every token's
+/// last hidden state (HF's `BertForTokenClassification`, module for module).
+#[derive(Module, Debug)]
+pub struct BertTokenClassifier {
+    pub bert: BertModel,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+}
+
+impl BertTokenClassifier {
+    pub fn new(config: &BertConfig, num_labels: usize, device: &Device) -> Self {
+        Self {
+            bert: BertModel::new(config, false, device),
+            dropout: dropout(config.classifier_dropout_prob()),
+            classifier: linear(config.hidden_size, num_labels, device),
+        }
+    }
+
+    pub fn num_labels(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    /// Logits of every token: `[batch, seq, num_labels]`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Tensor<3> {
+        let hidden = self.bert.encode(input_ids, token_type_ids, attention_mask);
+        let hidden = hidden.cast(self.classifier.weight.val().dtype());
+        self.classifier
+            .forward(dropout::forward(&self.dropout, hidden))
+    }
+}

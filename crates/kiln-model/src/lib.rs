@@ -23,7 +23,7 @@ pub mod pretrained;
 pub mod simd;
 pub mod student;
 
-pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, Pooling};
+pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, BertTokenClassifier, Pooling};
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
 pub use pretrained::{save_pretrained, Checkpoint, HeadInit, LoadReport};

@@ -15,7 +15,7 @@ use burn::store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bert::{BertClassifier, BertModel, Pooling};
+use crate::bert::{BertClassifier, BertModel, BertTokenClassifier, Pooling};
 use crate::config::BertConfig;
 use crate::error::ModelError;
 use crate::files::{staging_dir, swap_dir, write_atomic, write_atomic_with};
@@ -237,6 +237,37 @@ impl Checkpoint {
                             .then(|| "classifier.* (replaced by a new head)".to_string()),
                     )
                     .collect(),
+                ..report
+            },
+        ))
+    }
+
+    /// Loads a token classifier (`BertForTokenClassification`): the encoder, and the head fresh
+    /// (`HeadInit::New`) or the checkpoint's (`FromCheckpoint`, `id2label` giving the tags). A
+    /// pooler in the checkpoint is not used (a token head reads every token).
+    pub fn load_token_classifier(
+        &self,
+        head: HeadInit,
+        device: &Device,
+    ) -> Result<(BertTokenClassifier, LoadReport), ModelError> {
+        // The sequence classifier's loading reads the same tensors (`bert.*`, `classifier.*`,
+        // both heads being one linear layer on the hidden size); the pooler is then dropped.
+        let (model, mut report) = self.load_classifier(head, Pooling::Cls, device)?;
+        if model.bert.pooler.is_some() {
+            report
+                .ignored
+                .push("bert.pooler.* (a token head reads every token)".into());
+        }
+        let mut bert = model.bert;
+        bert.pooler = None;
+        Ok((
+            BertTokenClassifier {
+                bert,
+                dropout: model.dropout,
+                classifier: model.classifier,
+            },
+            LoadReport {
+                has_pooler: false,
                 ..report
             },
         ))
