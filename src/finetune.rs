@@ -493,11 +493,11 @@ fn prepare_out(out: &Path, overwrite: bool, resuming: bool) -> Result<()> {
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     // Find an unwritable or full disk now, not after an hour of training.
+    // The probe goes whether or not it fit: a partial one would fill a full disk further.
     let probe = out.join(".kiln-write-probe");
-    std::fs::write(&probe, vec![0u8; 1 << 20])
-        .with_context(|| format!("{} is not writable", out.display()))?;
+    let written = std::fs::write(&probe, vec![0u8; 1 << 20]);
     std::fs::remove_file(&probe).ok();
-    Ok(())
+    written.with_context(|| format!("{} is not writable (1 MiB probe)", out.display()))
 }
 
 fn remove_if_present(path: &Path, dir: bool) -> Result<()> {

@@ -105,39 +105,45 @@ pub fn save<M: Module>(
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(root).map_err(|e| err(root, e))?;
+    let target = root.join(format!("{PREFIX}{:010}", state.steps));
+    // Errors name the checkpoint being written and the file: the staging directory they
+    // happen in is removed on the way out, and the earlier checkpoints stay as they were.
+    let writing =
+        |name: &str, e: &dyn std::fmt::Display| err(&target, format!("writing {name}: {e}"));
     // Made through kiln-model's helper so that the renamed checkpoint takes the umask.
     let staging = staging_dir(root, ".staging-").map_err(|e| err(root, e))?;
     let dir = staging.path();
     model
         .clone()
         .save_file(dir.join(MODEL))
-        .map_err(|e| err(&dir.join(MODEL), e))?;
+        .map_err(|e| writing(MODEL, &e))?;
     optim
         .save(dir.join(OPTIMIZER))
-        .map_err(|e| err(&dir.join(OPTIMIZER), e))?;
+        .map_err(|e| writing(OPTIMIZER, &e))?;
     match best {
         Best::None => {}
         Best::Current => {
-            std::fs::copy(dir.join(MODEL), dir.join(BEST)).map_err(|e| err(&dir.join(BEST), e))?;
+            std::fs::copy(dir.join(MODEL), dir.join(BEST)).map_err(|e| writing(BEST, &e))?;
         }
         Best::Memory(best) => (**best)
             .clone()
             .save_file(dir.join(BEST))
-            .map_err(|e| err(&dir.join(BEST), e))?,
+            .map_err(|e| writing(BEST, &e))?,
         // Copied before any older checkpoint is pruned (below), so the source still exists.
         Best::File(from) => {
-            std::fs::copy(from, dir.join(BEST)).map_err(|e| err(from, e))?;
+            std::fs::copy(from, dir.join(BEST))
+                .map_err(|e| writing(BEST, &format!("copying {}: {e}", from.display())))?;
         }
     }
-    let json = serde_json::to_vec_pretty(state).map_err(|e| err(&dir.join(STATE), e))?;
-    std::fs::write(dir.join(STATE), json).map_err(|e| err(&dir.join(STATE), e))?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| writing(STATE, &e))?;
+    std::fs::write(dir.join(STATE), json).map_err(|e| writing(STATE, &e))?;
     let mut sums = BTreeMap::new();
     for name in [MODEL, OPTIMIZER, BEST, STATE] {
         let path = dir.join(name);
         if path.is_file() {
             std::fs::File::open(&path)
                 .and_then(|f| f.sync_all())
-                .map_err(|e| err(&path, e))?;
+                .map_err(|e| writing(name, &e))?;
             sums.insert(name.to_string(), sha256(&path)?);
         }
     }
@@ -146,12 +152,11 @@ pub fn save<M: Module>(
         &sums_path,
         serde_json::to_vec_pretty(&sums).unwrap_or_default(),
     )
-    .map_err(|e| err(&sums_path, e))?;
+    .map_err(|e| writing(CHECKSUMS, &e))?;
     std::fs::File::open(&sums_path)
         .and_then(|f| f.sync_all())
-        .map_err(|e| err(&sums_path, e))?;
+        .map_err(|e| writing(CHECKSUMS, &e))?;
 
-    let target = root.join(format!("{PREFIX}{:010}", state.steps));
     let staged = staging.keep();
     swap_dir(&staged, &target).map_err(|e| err(&target, e))?;
     // Only now, with the new checkpoint complete, the oldest go.
