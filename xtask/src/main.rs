@@ -151,6 +151,22 @@ fn test(features: &Option<String>, args: &[String]) -> Result<()> {
             "wgpu,hf-hub",
             "--all-targets",
         ]))?;
+        // The GPU code path run, not only built: parity and a few training steps on the
+        // machine's wgpu adapter (Mesa's lavapipe, software Vulkan, where there is no GPU).
+        run(cargo().args([
+            "test",
+            "--release",
+            "--package",
+            "kiln",
+            "--features",
+            "wgpu",
+            "--test",
+            "wgpu",
+        ]))
+        .context(
+            "the wgpu tests failed (no Vulkan driver? on Debian: apt-get install \
+             mesa-vulkan-drivers; --no-wgpu leaves the wgpu build and tests out)",
+        )?;
     }
     Ok(())
 }
