@@ -43,15 +43,17 @@ struct Example {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn logits_on_wgpu_equal_transformers_padded_and_packed() {
-    let expected: Expected = serde_json::from_str(
-        &std::fs::read_to_string(fixture("tiny-bert/expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: Expected =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tiny-bert/expected.json")).unwrap())
+            .unwrap();
     assert!(expected.examples.len() >= 4);
     let device = wgpu();
     let checkpoint = Checkpoint::open(fixture("tiny-bert")).unwrap();
