@@ -4,8 +4,6 @@
 //! the `Trainer` on wgpu end within 1e-5 of the same steps on flex. Built and run by
 //! `cargo xtask test` with `--features wgpu` (not part of a default build).
 
-#![cfg(feature = "wgpu")]
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
