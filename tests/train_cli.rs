@@ -332,3 +332,72 @@ fn pairs_are_cut_as_asked_in_training_and_in_eval() {
         .get("kiln_truncation")
         .is_none());
 }
+
+/// `kiln interpolate` (WiSE-FT): α = 1 writes the fine-tuned model unchanged, α = 0.5 a model
+/// `kiln eval` serves; a bad α and an existing `--out` are refused in one line.
+#[test]
+fn interpolate_blends_the_encoder_and_keeps_the_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 40);
+    let model = tiny_model();
+    let run = tmp.path().join("run");
+    ok(&kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--train",
+        train.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "32",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let tuned = run.join("model");
+    let blend = |alpha: &str, out: &std::path::Path| {
+        kiln(&[
+            "interpolate",
+            "--pretrained",
+            &model,
+            "--finetuned",
+            tuned.to_str().unwrap(),
+            "--alpha",
+            alpha,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let same = tmp.path().join("alpha1");
+    ok(&blend("1", &same));
+    assert_eq!(
+        std::fs::read(same.join("model.safetensors")).unwrap(),
+        std::fs::read(tuned.join("model.safetensors")).unwrap(),
+        "alpha 1 is the fine-tuned model"
+    );
+    let half = tmp.path().join("half");
+    ok(&blend("0.5", &half));
+    assert_ne!(
+        std::fs::read(half.join("model.safetensors")).unwrap(),
+        std::fs::read(tuned.join("model.safetensors")).unwrap()
+    );
+    let eval = ok(&kiln(&[
+        "eval",
+        "--model",
+        half.to_str().unwrap(),
+        "--test",
+        train.to_str().unwrap(),
+    ]));
+    assert!(eval.contains("\"accuracy\""), "{eval}");
+    let err = common::failure_of(&blend("1.5", &tmp.path().join("bad")));
+    assert!(
+        err.trim_end()
+            .ends_with("alpha: must be in [0, 1], got 1.5"),
+        "{err}"
+    );
+    let err = common::failure_of(&blend("0.5", &half));
+    assert!(err.contains("exists already"), "{err}");
+}

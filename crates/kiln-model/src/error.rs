@@ -20,4 +20,7 @@ pub enum ModelError {
     Mismatch { path: PathBuf, details: String },
     #[error("{path}: cannot save: {message}")]
     Save { path: PathBuf, message: String },
+    /// An argument that does not fit (`what` names it: a field or a model).
+    #[error("{what}: {message}")]
+    Invalid { what: String, message: String },
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod files;
 #[cfg(feature = "hf-hub")]
 pub mod hub;
+pub mod interpolate;
 pub mod pretrained;
 pub mod simd;
 pub mod student;

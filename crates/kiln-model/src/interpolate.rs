@@ -1,0 +1,219 @@
+//! Weight-space ensembling (WiSE-FT, Wortsman et al. 2022): a fine-tuned classifier's encoder
+//! moved back toward the pretrained encoder it started from, `(1 − α)·pretrained + α·fine-tuned`
+//! tensor by tensor. The head, which the pretrained model does not have, stays the fine-tuned
+//! one. α = 1 is the fine-tuned model; α = 0 is its head on the pretrained encoder. A pooler the
+//! pretrained checkpoint lacks (the fine-tuned model then trained one from scratch) is kept as
+//! fine-tuned.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+
+use crate::bert::{BertClassifier, BertModel};
+use crate::error::ModelError;
+
+/// The float parameters of a module by path, as host data.
+#[derive(Default)]
+struct Collect {
+    path: Vec<String>,
+    tensors: BTreeMap<String, TensorData>,
+}
+
+impl ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let data = param.val().into_data().convert::<f32>();
+        self.tensors.insert(self.path.join("."), data);
+    }
+}
+
+/// Blends each parameter with the pretrained one of the same path.
+struct Blend {
+    path: Vec<String>,
+    pretrained: BTreeMap<String, TensorData>,
+    alpha: f64,
+    blended: usize,
+    kept: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl ModuleMapper for Blend {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let Some(base) = self.pretrained.get(&path) else {
+            if path.starts_with("pooler.") {
+                self.kept.push(path);
+            } else {
+                self.problems
+                    .push(format!("{path} is not in the pretrained encoder"));
+            }
+            return param;
+        };
+        let alpha = self.alpha;
+        let shape: Vec<usize> = base.shape().iter().copied().collect();
+        param.map(|tuned| {
+            let dims: Vec<usize> = tuned.shape().iter().copied().collect();
+            if dims != shape {
+                self.problems.push(format!(
+                    "{path} is {dims:?} in the fine-tuned model but {shape:?} in the pretrained one"
+                ));
+                return tuned;
+            }
+            self.blended += 1;
+            let base = Tensor::<D>::from_data(base.clone(), (&tuned.device(), tuned.dtype()));
+            base * (1.0 - alpha) + tuned * alpha
+        })
+    }
+}
+
+/// What [`interpolate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpolation {
+    /// Encoder tensors blended.
+    pub blended: usize,
+    /// Fine-tuned tensors kept as they are because the pretrained encoder has none (its pooler).
+    pub kept: Vec<String>,
+}
+
+/// `finetuned` with its encoder at `(1 − alpha)·pretrained + alpha·finetuned`; errors name every
+/// tensor the two encoders do not share (another architecture, another size) and an `alpha`
+/// outside [0, 1].
+pub fn interpolate(
+    pretrained: &BertModel,
+    finetuned: BertClassifier,
+    alpha: f64,
+) -> Result<(BertClassifier, Interpolation), ModelError> {
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(ModelError::Invalid {
+            what: "alpha".into(),
+            message: format!("must be in [0, 1], got {alpha}"),
+        });
+    }
+    let mut collect = Collect::default();
+    pretrained.visit(&mut collect);
+    let mut blend = Blend {
+        path: Vec::new(),
+        pretrained: collect.tensors,
+        alpha,
+        blended: 0,
+        kept: Vec::new(),
+        problems: Vec::new(),
+    };
+    let BertClassifier {
+        bert,
+        dropout,
+        classifier,
+        pooling,
+    } = finetuned;
+    let bert = bert.map(&mut blend);
+    if !blend.problems.is_empty() {
+        return Err(ModelError::Invalid {
+            what: "pretrained".into(),
+            message: format!(
+                "not the encoder the model was fine-tuned from: {}",
+                blend.problems.join("; ")
+            ),
+        });
+    }
+    Ok((
+        BertClassifier {
+            bert,
+            dropout,
+            classifier,
+            pooling,
+        },
+        Interpolation {
+            blended: blend.blended,
+            kept: blend.kept,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bert::Pooling;
+    use crate::config::BertConfig;
+
+    fn config(hidden: usize) -> BertConfig {
+        BertConfig::from_json_str(&format!(
+            r#"{{"vocab_size": 30, "hidden_size": {hidden}, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}}"#
+        ))
+        .unwrap()
+    }
+
+    fn values<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
+        let mut c = Collect::default();
+        m.visit(&mut c);
+        c.tensors
+            .into_iter()
+            .map(|(k, v)| (k, v.try_to_vec::<f32>().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_encoder_is_blended_and_the_head_kept() {
+        let device = Device::flex();
+        device.seed(1);
+        let pretrained = BertModel::new(&config(8), true, &device);
+        device.seed(2);
+        let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
+        let (a, b) = (values(&pretrained), values(&tuned));
+        for alpha in [0.0, 0.25, 1.0] {
+            let (mixed, report) = interpolate(&pretrained, tuned.clone(), alpha).unwrap();
+            assert_eq!(report.blended, a.len());
+            assert!(report.kept.is_empty());
+            let m = values(&mixed);
+            for (path, got) in &m {
+                let want: Vec<f32> = match path.strip_prefix("bert.") {
+                    Some(inner) => a[inner]
+                        .iter()
+                        .zip(&b[path])
+                        .map(|(x, y)| ((1.0 - alpha) * *x as f64 + alpha * *y as f64) as f32)
+                        .collect(),
+                    None => b[path].clone(),
+                };
+                let d = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0f32, f32::max);
+                assert!(d <= 1e-6, "alpha {alpha} {path}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn other_encoders_and_alphas_are_refused_and_a_missing_pooler_kept() {
+        let device = Device::flex();
+        let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
+        let wider = BertModel::new(&config(12), true, &device);
+        let err = interpolate(&wider, tuned.clone(), 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("embeddings.word_embeddings.weight is [30, 8]"),
+            "{err}"
+        );
+        let same = BertModel::new(&config(8), true, &device);
+        for alpha in [-0.1, 1.5, f64::NAN] {
+            assert!(interpolate(&same, tuned.clone(), alpha).is_err(), "{alpha}");
+        }
+        let no_pooler = BertModel::new(&config(8), false, &device);
+        let (_, report) = interpolate(&no_pooler, tuned, 0.5).unwrap();
+        assert_eq!(report.kept, ["pooler.dense.weight", "pooler.dense.bias"]);
+    }
+}
