@@ -90,6 +90,10 @@ pub struct TrainConfig {
     #[cfg_attr(feature = "clap", command(flatten))]
     #[serde(flatten)]
     pub optimizer: OptimizerSpec,
+    /// L2-SP strength λ: the encoder is pulled toward its pretrained weights by λ/2·‖w − w₀‖²
+    /// instead of weight decay (the head keeps weight decay); 0 turns it off.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub l2_sp: f64,
     /// Global gradient-norm clip (HF's max_grad_norm); 0 turns it off.
     #[cfg_attr(feature = "clap", arg(long))]
     pub grad_clip: f64,
@@ -165,6 +169,7 @@ impl Default for TrainConfig {
             warmup_ratio: 0.1,
             warmup_steps: None,
             optimizer: OptimizerSpec::default(),
+            l2_sp: 0.0,
             grad_clip: 1.0,
             grad_accum: 1,
             label_smoothing: 0.0,
@@ -224,6 +229,12 @@ impl TrainConfig {
             return Err(TrainError::invalid(
                 "warmup_ratio",
                 format!("must be in [0, 1), got {}", self.warmup_ratio),
+            ));
+        }
+        if !(self.l2_sp.is_finite() && self.l2_sp >= 0.0) {
+            return Err(TrainError::invalid(
+                "l2_sp",
+                format!("must be ≥ 0 (0 = off), got {}", self.l2_sp),
             ));
         }
         if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {

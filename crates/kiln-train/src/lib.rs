@@ -6,6 +6,7 @@
 //!   and LayerNorm; per-group learning rates.
 //! - [`schedule`]: constant / linear / cosine with warmup, HF's formulas.
 //! - [`clip`]: global-norm gradient clipping.
+//! - [`l2sp`]: L2-SP, the encoder pulled toward its pretrained weights (`l2_sp`).
 //! - [`task`]: [`TaskModel`], what the trainer needs of a model (features, head, a loss
 //!   step); [`kiln_model::BertClassifier`] implements it, and so can an app's own module.
 //! - [`trainer`]: [`Trainer`], the job a user builds (config, devices, checkpoints, resume,
@@ -31,6 +32,7 @@ pub mod distill;
 pub mod error;
 pub mod evaluate;
 pub mod fused_adamw;
+pub mod l2sp;
 pub mod observer;
 pub mod optim;
 pub mod parallel;

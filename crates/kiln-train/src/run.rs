@@ -36,6 +36,7 @@ use crate::config::{check_data, Faults, TrainConfig, TrainData};
 use crate::error::TrainError;
 use crate::evaluate::{metrics_from_logits, rows_per_example, Evaluator};
 use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainState, TrainStats};
+use crate::l2sp::Anchor;
 use crate::metrics::ClassificationMetrics;
 use crate::observer::Observer;
 use crate::optim::{lr_groups, module_lr};
@@ -118,6 +119,8 @@ struct Run<'a, M: TaskModel> {
     sampler: BucketSampler,
     schedule: Schedule,
     objective: Objective,
+    /// L2-SP's pretrained encoder weights, when the recipe asks for it.
+    anchor: Option<Anchor>,
     inputs: Inputs,
     state: TrainState,
     best: Best<M>,
@@ -146,6 +149,8 @@ impl<'a, M: TaskModel> Run<'a, M> {
         // `fork` keeps a plain module plain; `train` turns its parameters into autodiff leaves.
         let model = model.fork(&ad).train();
         let (strategy, mut model) = Strategy::prepare(config.strategy.clone(), model);
+        // The pretrained weights, before a resume loads a checkpoint's over them.
+        let anchor = (config.l2_sp > 0.0).then(|| Anchor::new(&model, config.l2_sp));
 
         let lengths: Vec<usize> = data.train.iter().map(|e| e.len()).collect();
         let sampler = BucketSampler::new(
@@ -176,12 +181,14 @@ impl<'a, M: TaskModel> Run<'a, M> {
             None => (TrainState::default(), Best::None),
         };
         state.fingerprint = Some(fingerprint);
-        let plan = strategy.plan(
-            &model,
-            state.epochs_done,
-            config.lr,
-            config.optimizer.weight_decay,
-        );
+        let plan = strategy
+            .plan(
+                &model,
+                state.epochs_done,
+                config.lr,
+                config.optimizer.weight_decay,
+            )
+            .anchored(anchor.is_some());
         let model = strategy.apply(model, &plan);
         let mut optim = config.optimizer.build(&plan);
         if let Some(dir) = &resume_from {
@@ -219,6 +226,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
             sampler,
             schedule,
             objective: config.objective(data.teacher_logits.as_ref()),
+            anchor,
             inputs,
             state,
             best,
@@ -231,12 +239,15 @@ impl<'a, M: TaskModel> Run<'a, M> {
         if !(self.strategy.changes_over_epochs() && epoch > 0) {
             return;
         }
-        let next = self.strategy.plan(
-            self.model.get(),
-            epoch,
-            self.config.lr,
-            self.config.optimizer.weight_decay,
-        );
+        let next = self
+            .strategy
+            .plan(
+                self.model.get(),
+                epoch,
+                self.config.lr,
+                self.config.optimizer.weight_decay,
+            )
+            .anchored(self.anchor.is_some());
         if next.trainable_ids() != self.plan.trainable_ids() {
             self.plan = next;
             self.lr_groups = lr_groups(&self.plan);
@@ -368,6 +379,10 @@ impl<'a, M: TaskModel> Run<'a, M> {
             if micro > 1 {
                 // Average, not sum: k micro-batches of n make the same step as one of k·n.
                 scale_grads(self.model.get(), &mut grads, 1.0 / micro as f64);
+            }
+            // The penalty's gradient joins the data's before clipping, as part of the loss.
+            if let Some(anchor) = &self.anchor {
+                anchor.add_gradients(self.model.get(), &mut grads);
             }
             let norm = match self.config.clip_norm() {
                 Some(max_norm) => clip_global_norm(self.model.get(), &mut grads, max_norm),

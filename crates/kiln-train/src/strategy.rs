@@ -135,6 +135,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// With L2-SP (`anchored`), the encoder's parameters take no weight decay: the penalty
+    /// toward their pretrained values replaces it; the head keeps its decay.
+    pub fn anchored(mut self, anchored: bool) -> Self {
+        if anchored {
+            for p in &mut self.params {
+                if !is_head(&p.info.path) {
+                    p.decay = false;
+                }
+            }
+        }
+        self
+    }
+
     pub fn trainable_count(&self) -> usize {
         self.params
             .iter()
