@@ -10,6 +10,10 @@ prediction) and seqeval 1.2.2's classification_report for them — default (conl
 mode, and strict mode with the IOB2 and IOBES schemes: per entity type and micro-averaged
 precision, recall, F1 and support (zero_division 0).
 
+Writes tests/fixtures/multilabel-metrics.json: seeded multi-hot truth and predictions and
+scikit-learn's figures for them (zero_division=0): per-label precision, recall, F1 and support,
+micro / macro / samples F1, micro precision and recall, subset accuracy and Hamming loss.
+
 Writes tests/fixtures/regression-metrics.json: for seeded cases (continuous values, many ties,
 a constant side, perfect and inverse orders, two points), the predictions and targets and
 MSE, MAE (NumPy, float64), Pearson's r (scipy.stats.pearsonr) and Spearman's rho
@@ -32,6 +36,46 @@ from seqeval.scheme import IOB2, IOBES
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "regression-metrics.json"
 ENTITIES = ROOT / "tests" / "fixtures" / "entity-metrics.json"
+MULTILABEL = ROOT / "tests" / "fixtures" / "multilabel-metrics.json"
+
+
+def multilabel_cases():
+    import sklearn
+    from sklearn import metrics as m
+
+    rng = np.random.default_rng(11)
+    cases = []
+    for name, n, labels, p_true, noise in [
+        ("dense", 60, 5, 0.4, 0.2),
+        ("sparse with an unused label", 40, 6, 0.15, 0.1),
+        ("rows with no label", 30, 4, 0.1, 0.3),
+    ]:
+        truth = (rng.random((n, labels)) < p_true).astype(int)
+        if name == "sparse with an unused label":
+            truth[:, 5] = 0
+        flip = rng.random((n, labels)) < noise
+        pred = np.where(flip, 1 - truth, truth)
+        if name == "sparse with an unused label":
+            pred[:, 5] = 0
+        kw = {"zero_division": 0}
+        p, r, f, s = m.precision_recall_fscore_support(truth, pred, average=None, **kw)
+        cases.append({
+            "name": name,
+            "truth": truth.tolist(),
+            "pred": pred.tolist(),
+            "precision": [float(x) for x in p],
+            "recall": [float(x) for x in r],
+            "f1": [float(x) for x in f],
+            "support": [int(x) for x in s],
+            "micro_f1": float(m.f1_score(truth, pred, average="micro", **kw)),
+            "micro_precision": float(m.precision_score(truth, pred, average="micro", **kw)),
+            "micro_recall": float(m.recall_score(truth, pred, average="micro", **kw)),
+            "macro_f1": float(m.f1_score(truth, pred, average="macro", **kw)),
+            "samples_f1": float(m.f1_score(truth, pred, average="samples", **kw)),
+            "subset_accuracy": float(m.accuracy_score(truth, pred)),
+            "hamming_loss": float(m.hamming_loss(truth, pred)),
+        })
+    return {"sklearn_version": sklearn.__version__, "cases": cases}
 
 
 def tag_sequences(rng, prefixes, types, n):
@@ -117,6 +161,8 @@ def main():
     ENTITIES.write_text(json.dumps({"seqeval_version": seqeval.__version__ if hasattr(seqeval, "__version__") else "1.2.2",
                                     "cases": entities}) + "\n")
     print(f"wrote {ENTITIES.relative_to(ROOT)} ({len(entities)} cases)", file=sys.stderr)
+    MULTILABEL.write_text(json.dumps(multilabel_cases()) + "\n")
+    print(f"wrote {MULTILABEL.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 //! - [`metrics`]: the confusion matrix and the classification metrics computed from it
 //!   (scikit-learn's definitions).
 //! - [`regression`]: MSE, MAE, Pearson and Spearman (SciPy's definitions).
+//! - [`multilabel`]: per-label, micro, macro and samples F1, subset accuracy, Hamming loss
+//!   (scikit-learn's definitions).
 //! - [`entities`]: entity-level precision / recall / F1 of tag sequences (seqeval's default
 //!   and strict modes).
 //! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
@@ -17,12 +19,14 @@
 pub mod entities;
 pub mod history;
 pub mod metrics;
+pub mod multilabel;
 pub mod record;
 pub mod regression;
 
 pub use entities::{EntityMetrics, EntityMode, Scheme};
 pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
 pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
+pub use multilabel::MultiLabelMetrics;
 pub use record::{
     read_log, DistillSide, Evaluation, LogRecord, ReadError, RunMetrics, SplitSizes, TrainFigures,
     ValidEpoch,
