@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use kiln_data::pipeline::DataSource;
 use kiln_metrics::{
-    DistillSide, Evaluation, LogRecord, RunMetrics, SplitSizes, TrainFigures, ValidEpoch,
+    DistillSide, Evaluation, LogRecord, PartDrift, RunMetrics, SplitSizes, TrainFigures, ValidEpoch,
 };
 use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
 use kiln_report::RunFiles;
@@ -876,6 +876,31 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         Some(tokenizer.path()),
         &r.out.join("model"),
     )?;
+    // How far the encoder moved from the checkpoint it started from (not for a distilled
+    // student: its shape is not the checkpoint's).
+    let drift = match &teacher {
+        Some(_) => Vec::new(),
+        None => {
+            let (pretrained, _) = checkpoint.load_encoder(&device)?;
+            kiln_model::drift::weight_drift(&pretrained, &outcome.model.bert)
+                .into_iter()
+                .map(|(part, relative_change)| PartDrift {
+                    part,
+                    relative_change,
+                })
+                .collect()
+        }
+    };
+    if !drift.is_empty() {
+        let parts: Vec<String> = drift
+            .iter()
+            .map(|d| format!("{} {:.2}%", d.part, 100.0 * d.relative_change))
+            .collect();
+        eprintln!(
+            "weight change from the pretrained encoder: {}",
+            parts.join(", ")
+        );
+    }
     let peak_rss = peak_rss_mib();
     let mut metrics = RunMetrics {
         test: test.clone(),
@@ -906,6 +931,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         student: None,
         retention: None,
         speedup: None,
+        drift,
     };
 
     if let (Some(t), Some(test)) = (&teacher, &test) {

@@ -401,3 +401,46 @@ fn interpolate_blends_the_encoder_and_keeps_the_head() {
     let err = common::failure_of(&blend("0.5", &half));
     assert!(err.contains("exists already"), "{err}");
 }
+
+/// Every run reports how far each part of the encoder moved from the checkpoint
+/// (`metrics.json` `drift`, drawn in report.html): all parts move under `full`, none under
+/// `head`, which trains the classifier alone.
+#[test]
+fn runs_report_the_encoders_weight_change_per_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 40);
+    let model = tiny_model();
+    let drift = |strategy: &str| {
+        let out = tmp.path().join(strategy);
+        ok(&kiln(&[
+            "train",
+            "--model",
+            &model,
+            "--train",
+            train.to_str().unwrap(),
+            "--strategy",
+            strategy,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--max-len",
+            "32",
+            "--lr",
+            "1e-3",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(report.contains("id=\"drift\""), "report.html draws it");
+        kiln::metrics::RunMetrics::of_run(&out).unwrap().drift
+    };
+    let full = drift("full");
+    let parts: Vec<&str> = full.iter().map(|d| d.part.as_str()).collect();
+    assert_eq!(parts, ["embeddings", "layer 0", "layer 1", "pooler"]);
+    assert!(full.iter().all(|d| d.relative_change > 0.0), "{full:?}");
+    let head = drift("head");
+    assert_eq!(head.len(), 4);
+    assert!(head.iter().all(|d| d.relative_change == 0.0), "{head:?}");
+}

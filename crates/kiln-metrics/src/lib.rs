@@ -28,7 +28,7 @@ pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, Tr
 pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
 pub use multilabel::MultiLabelMetrics;
 pub use record::{
-    read_log, DistillSide, Evaluation, LogRecord, ReadError, RunMetrics, SplitSizes, TrainFigures,
-    ValidEpoch,
+    read_log, DistillSide, Evaluation, LogRecord, PartDrift, ReadError, RunMetrics, SplitSizes,
+    TrainFigures, ValidEpoch,
 };
 pub use regression::RegressionMetrics;

@@ -42,6 +42,18 @@ pub struct RunMetrics {
     /// The student's inference speed over the teacher's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speedup: Option<f64>,
+    /// How far training moved the encoder from its pretrained weights, per part (empty for a
+    /// distilled student, whose shape is not the checkpoint's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<PartDrift>,
+}
+
+/// The relative weight change ‖w − w₀‖ / ‖w₀‖ of one part of the encoder (`embeddings`,
+/// `layer 3`, `pooler`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartDrift {
+    pub part: String,
+    pub relative_change: f64,
 }
 
 /// Examples in each split.
@@ -254,6 +266,7 @@ mod tests {
             student: None,
             retention: None,
             speedup: None,
+            drift: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 pub mod activation;
 pub mod bert;
 pub mod config;
+pub mod drift;
 pub mod dropout;
 pub mod error;
 pub mod files;

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use kiln_metrics::ClassificationMetrics;
+use kiln_metrics::{ClassificationMetrics, PartDrift};
 
 pub use kiln_metrics::{EpochPoint, EvalPoint, StepPoint};
 
@@ -39,6 +39,9 @@ pub struct ReportInput<'a> {
     pub test: Option<&'a ClassificationMetrics>,
     /// The resolved configuration, shown verbatim (pass it pretty-printed).
     pub config_json: &'a str,
+    /// How far training moved each part of the encoder from its pretrained weights (empty:
+    /// not measured, as for a distilled student).
+    pub drift: &'a [PartDrift],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,6 +669,38 @@ pre { background: #0f172a; color: #e2e8f0; padding: 12px; border-radius: 6px; ov
 footer { margin-top: 32px; color: #94a3b8; font-size: 12px; }
 "#;
 
+/// The encoder's weight change per part, as a table with bars scaled to the largest.
+fn drift_section(html: &mut String, drift: &[PartDrift]) {
+    if drift.is_empty() {
+        return;
+    }
+    html.push_str(
+        "<section id=\"drift\">\n<h2>Weight change from the pretrained encoder</h2>\n\
+         <p class=\"note\">‖w − w₀‖ / ‖w₀‖ per part: how far fine-tuning moved it (--l2-sp \
+         holds it back).</p>\n<div class=\"card scroll fit\"><table><tr><th>part</th>\
+         <th class=\"n\">relative change</th><th></th></tr>",
+    );
+    let top = drift
+        .iter()
+        .map(|d| d.relative_change)
+        .fold(0.0f64, f64::max);
+    for d in drift {
+        let width = if top > 0.0 {
+            100.0 * d.relative_change / top
+        } else {
+            0.0
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"n\">{:.3}%</td><td style=\"width:220px\">\
+             <div style=\"background:#60a5fa;height:10px;width:{width:.1}%\"></div></td></tr>",
+            escape_html(&d.part),
+            100.0 * d.relative_change
+        );
+    }
+    html.push_str("</table></div>\n</section>\n");
+}
+
 /// Renders the report page.
 pub fn render(input: &ReportInput) -> String {
     let mut html = String::with_capacity(64 * 1024);
@@ -694,6 +729,7 @@ pub fn render(input: &ReportInput) -> String {
 
     training_section(&mut html, input);
     validation_section(&mut html, input);
+    drift_section(&mut html, input.drift);
 
     // Test metrics, or the best epoch's validation metrics when there is no test set.
     html.push_str("<section id=\"test\">\n");
@@ -1176,10 +1212,23 @@ mod tests {
             best_step: None,
             test: Some(&test),
             config_json: CONFIG,
+            drift: &[
+                PartDrift {
+                    part: "embeddings".into(),
+                    relative_change: 0.004,
+                },
+                PartDrift {
+                    part: "layer 0 <&>".into(),
+                    relative_change: 0.012,
+                },
+            ],
         };
         let html = render(&input);
         assert_clean(&html);
         for needle in [
+            "id=\"drift\"",
+            "<td>layer 0 &lt;&amp;&gt;</td><td class=\"n\">1.200%</td>",
+            "width:33.3%",
             "id=\"training\"",
             "Training loss per step",
             "Learning rate per step",
@@ -1272,6 +1321,7 @@ mod tests {
             best_step: None,
             test,
             config_json: "not json <at all>",
+            drift: &[],
         };
         let cases = [
             input(&[], &[], None, None),
@@ -1297,6 +1347,7 @@ mod tests {
             best_step: None,
             test: None,
             config_json: "{}",
+            drift: &[],
         });
         assert!(html.contains("No test set was evaluated"));
         assert!(html.contains("Validation metrics of the best epoch (1)"));

@@ -41,6 +41,7 @@ impl RunFiles {
             best_step: m.best_step,
             test: m.test.as_ref(),
             config_json: &self.config,
+            drift: &m.drift,
         })
     }
 }

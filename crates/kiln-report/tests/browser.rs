@@ -120,6 +120,7 @@ fn run() -> RunFiles {
             student: None,
             retention: None,
             speedup: None,
+            drift: Vec::new(),
         },
         log,
         config: "epochs = 3\nlr = 5e-5\n".into(),
