@@ -876,6 +876,8 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         Some(tokenizer.path()),
         &r.out.join("model"),
     )?;
+    // The run's peak memory, read before the drift measurement below holds host copies.
+    let peak_rss = peak_rss_mib();
     // How far the encoder moved from the checkpoint it started from (not for a distilled
     // student: its shape is not the checkpoint's).
     let drift = match &teacher {
@@ -901,7 +903,6 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             parts.join(", ")
         );
     }
-    let peak_rss = peak_rss_mib();
     let mut metrics = RunMetrics {
         test: test.clone(),
         valid: outcome.epochs.iter().filter_map(ValidEpoch::of).collect(),
