@@ -199,6 +199,7 @@ pub fn in_flags(error: &(dyn std::error::Error + 'static)) -> Option<String> {
                     .map(|(field, rest)| format!("{} {rest}", flags(field)))
             }
             TrainError::Data(data) => in_flags(data),
+            TrainError::Interrupted { .. } => Some(format!("{e} (continue with --resume)")),
             _ => None,
         };
     }

@@ -31,7 +31,7 @@ pub enum TrainError {
         in_a_row: u64,
     },
     /// A stop was requested (Ctrl-C); the run can continue from the checkpoint.
-    #[error("interrupted at step {step}{}", match checkpoint { Some(c) => format!("; checkpoint saved in {}, continue with --resume", c.display()), None => String::new() })]
+    #[error("interrupted at step {step}{}", match checkpoint { Some(c) => format!("; checkpoint saved in {}, the run can resume from it", c.display()), None => String::new() })]
     Interrupted {
         step: u64,
         checkpoint: Option<PathBuf>,
