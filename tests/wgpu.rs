@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kiln::burn::module::{Module, ModuleVisitor, Param};
+use kiln::burn::module::Module;
 use kiln::burn::prelude::*;
 use kiln::data::pipeline::EncodedExample;
 use kiln::data::{Encoding, TokenBatch};
@@ -88,34 +88,8 @@ fn logits_on_wgpu_equal_transformers_padded_and_packed() {
     }
 }
 
-#[derive(Default)]
-struct Values {
-    path: Vec<String>,
-    values: BTreeMap<String, Vec<f32>>,
-}
-
-impl ModuleVisitor for Values {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let v = param
-            .val()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
-        self.values.insert(self.path.join("."), v);
-    }
-}
-
 fn values<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
-    let mut v = Values::default();
-    model.visit(&mut v);
-    v.values
+    kiln::model::drift::param_values(model)
 }
 
 /// 24 examples of 3 classes over tiny-bert's vocabulary, lengths 4..11.

@@ -33,6 +33,14 @@ impl ModuleVisitor for Collect {
     }
 }
 
+/// Every float parameter of `module` as host f32 values, by module path
+/// (`encoder.layer.0.attention.self_attention.query.weight`).
+pub fn param_values<M: Module>(module: &M) -> BTreeMap<String, Vec<f32>> {
+    let mut collect = Collect::default();
+    module.visit(&mut collect);
+    collect.values
+}
+
 /// The part of the encoder a parameter path belongs to: `embeddings`, `layer N`, `pooler`.
 fn part(path: &str) -> String {
     let mut pieces = path.split('.');
@@ -47,13 +55,11 @@ fn part(path: &str) -> String {
 /// pooler); tensors the two encoders do not share (a pooler one of them lacks, another shape)
 /// are left out.
 pub fn weight_drift(before: &BertModel, after: &BertModel) -> Vec<(String, f64)> {
-    let (mut a, mut b) = (Collect::default(), Collect::default());
-    before.visit(&mut a);
-    after.visit(&mut b);
+    let (a, b) = (param_values(before), param_values(after));
     // (Σ(w − w₀)², Σw₀²) per part, in first-seen order.
     let mut parts: Vec<(String, f64, f64)> = Vec::new();
-    for (path, w0) in &a.values {
-        let Some(w) = b.values.get(path).filter(|w| w.len() == w0.len()) else {
+    for (path, w0) in &a {
+        let Some(w) = b.get(path).filter(|w| w.len() == w0.len()) else {
             continue;
         };
         let name = part(path);

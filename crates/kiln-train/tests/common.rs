@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use kiln_data::pipeline::EncodedExample;
 use kiln_data::Encoding;
@@ -74,35 +74,9 @@ pub fn data(train: usize, valid: usize) -> TrainData {
     }
 }
 
-#[derive(Default)]
-struct Values {
-    path: Vec<String>,
-    values: BTreeMap<String, Vec<f32>>,
-}
-
-impl ModuleVisitor for Values {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let v = param
-            .val()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
-        self.values.insert(self.path.join("."), v);
-    }
-}
-
 /// Every float parameter's values by module path.
 pub fn values<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
-    let mut v = Values::default();
-    model.visit(&mut v);
-    v.values
+    kiln_model::drift::param_values(model)
 }
 
 /// Largest |a − b| and largest |a − start| over every parameter: how far two trained models are
