@@ -7,36 +7,16 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
 use crate::bert::{BertClassifier, BertModel};
 use crate::error::ModelError;
 
-/// The float parameters of a module by path, as host data.
-#[derive(Default)]
-struct Collect {
-    path: Vec<String>,
-    tensors: BTreeMap<String, TensorData>,
-}
-
-impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let data = param.val().into_data().convert::<f32>();
-        self.tensors.insert(self.path.join("."), data);
-    }
-}
-
 /// Blends each parameter with the pretrained one of the same path.
 struct Blend {
     path: Vec<String>,
-    pretrained: BTreeMap<String, TensorData>,
+    pretrained: BTreeMap<String, Vec<f32>>,
     alpha: f64,
     blended: usize,
     kept: Vec<String>,
@@ -62,17 +42,21 @@ impl ModuleMapper for Blend {
             return param;
         };
         let alpha = self.alpha;
-        let shape: Vec<usize> = base.shape().iter().copied().collect();
         param.map(|tuned| {
-            let dims: Vec<usize> = tuned.shape().iter().copied().collect();
-            if dims != shape {
+            let shape = tuned.shape();
+            if shape.num_elements() != base.len() {
                 self.problems.push(format!(
-                    "{path} is {dims:?} in the fine-tuned model but {shape:?} in the pretrained one"
+                    "{path} has {} values in the fine-tuned model but {} in the pretrained one",
+                    shape.num_elements(),
+                    base.len()
                 ));
                 return tuned;
             }
             self.blended += 1;
-            let base = Tensor::<D>::from_data(base.clone(), (&tuned.device(), tuned.dtype()));
+            let base = Tensor::<D>::from_data(
+                TensorData::new(base.clone(), shape),
+                (&tuned.device(), tuned.dtype()),
+            );
             base * (1.0 - alpha) + tuned * alpha
         })
     }
@@ -101,11 +85,9 @@ pub fn interpolate(
             message: format!("must be in [0, 1], got {alpha}"),
         });
     }
-    let mut collect = Collect::default();
-    pretrained.visit(&mut collect);
     let mut blend = Blend {
         path: Vec::new(),
-        pretrained: collect.tensors,
+        pretrained: crate::drift::param_values(pretrained),
         alpha,
         blended: 0,
         kept: Vec::new(),
@@ -156,12 +138,7 @@ mod tests {
     }
 
     fn values<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
-        let mut c = Collect::default();
-        m.visit(&mut c);
-        c.tensors
-            .into_iter()
-            .map(|(k, v)| (k, v.try_to_vec::<f32>().unwrap()))
-            .collect()
+        crate::drift::param_values(m)
     }
 
     #[test]
@@ -205,7 +182,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("embeddings.word_embeddings.weight is [30, 8]"),
+            err.contains("embeddings.word_embeddings.weight has 240 values in the fine-tuned"),
             "{err}"
         );
         let same = BertModel::new(&config(8), true, &device);

@@ -71,37 +71,11 @@ fn logits(model: &BertClassifier, device: &Device) -> (Vec<usize>, Vec<u32>) {
 }
 
 /// Every float parameter's values (as bit patterns, so that equality is bit-equality) by path.
-#[derive(Default)]
-struct Values {
-    path: Vec<String>,
-    values: BTreeMap<String, Vec<u32>>,
-}
-
-impl ModuleVisitor for Values {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let v = param
-            .val()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
-        self.values.insert(
-            self.path.join("."),
-            v.into_iter().map(f32::to_bits).collect(),
-        );
-    }
-}
-
 fn values<M: Module>(model: &M) -> BTreeMap<String, Vec<u32>> {
-    let mut v = Values::default();
-    model.visit(&mut v);
-    v.values
+    kiln_model::drift::param_values(model)
+        .into_iter()
+        .map(|(path, v)| (path, v.into_iter().map(f32::to_bits).collect()))
+        .collect()
 }
 
 /// Every parameter id in a module: float, int and bool tensors and flags (dropout's `training`).
