@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::error::DataError;
 use crate::example::{RawDataset, RawExample};
-use crate::read::{strip_bom, visit_delimited};
+use crate::read::{strip_bom, text_lines, visit_delimited};
 use crate::tagged::{read_tagged, TaggedDataset, TaggedFormat, TaggedOptions};
 
 /// The label of the negative class in every built-in set.
@@ -297,14 +297,10 @@ fn parse_orange_tab(path: &Path, bytes: &[u8]) -> Result<Vec<RawExample>, DataEr
     let mut examples = Vec::new();
     let mut rows = 0;
     // A final line break leaves one empty piece at the end, which the blank-row rule skips.
-    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+    for numbered in text_lines(path, body) {
+        let (line, text) = numbered?;
+        let index = line as usize - 1;
         rows = index + 1;
-        let line = index as u64 + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = std::str::from_utf8(raw).map_err(|_| DataError::InvalidUtf8 {
-            path: path.to_path_buf(),
-            line,
-        })?;
         let parse = |message: String| DataError::Parse {
             path: path.to_path_buf(),
             line,
@@ -405,13 +401,9 @@ pub fn election_tweets(path: &Path) -> Result<Vec<Tweet>, DataError> {
     let bytes = read_fetched(path, "election-tweets")?;
     let body = strip_bom(path, &bytes)?;
     let mut tweets = Vec::new();
-    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
-        let line = index as u64 + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let text = std::str::from_utf8(raw).map_err(|_| DataError::InvalidUtf8 {
-            path: path.to_path_buf(),
-            line,
-        })?;
+    for numbered in text_lines(path, body) {
+        let (line, text) = numbered?;
+        let index = line as usize - 1;
         let parse = |message: String| DataError::Parse {
             path: path.to_path_buf(),
             line,

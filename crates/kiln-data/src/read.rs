@@ -212,6 +212,26 @@ fn check_options(options: &ReadOptions) -> Result<(), DataError> {
 
 /// Strips a UTF-8 byte-order mark. A UTF-16 mark is an error: such files (as some Windows tools
 /// save "Unicode text") would otherwise fail later as invalid UTF-8 with a less helpful message.
+/// The lines of `body` with their 1-based numbers, line ends (`\n`, `\r\n`) removed; a line that
+/// is not UTF-8 is an error naming it, met in order.
+pub(crate) fn text_lines<'a>(
+    path: &'a Path,
+    body: &'a [u8],
+) -> impl Iterator<Item = Result<(u64, &'a str), DataError>> + 'a {
+    body.split(|&b| b == b'\n')
+        .enumerate()
+        .map(move |(i, raw)| {
+            let line = i as u64 + 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            std::str::from_utf8(raw)
+                .map(|text| (line, text))
+                .map_err(|_| DataError::InvalidUtf8 {
+                    path: path.to_path_buf(),
+                    line,
+                })
+        })
+}
+
 pub(crate) fn strip_bom<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a [u8], DataError> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return Ok(rest);

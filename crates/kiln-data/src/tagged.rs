@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::error::DataError;
 use crate::labels::LabelMap;
-use crate::read::strip_bom;
+use crate::read::{strip_bom, text_lines};
 use crate::tokenize::{Encoding, TextTokenizer};
 
 /// One sentence: its words and a tag per word.
@@ -107,7 +107,9 @@ pub fn read_tagged(path: &Path, options: &TaggedOptions) -> Result<TaggedDataset
         source,
     })?;
     let body = strip_bom(path, &bytes)?;
-    let lines = text_lines(path, body)?;
+    let lines: Vec<&str> = text_lines(path, body)
+        .map(|line| line.map(|(_, text)| text))
+        .collect::<Result<_, _>>()?;
     if lines.iter().all(|l| l.trim().is_empty()) {
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
@@ -128,20 +130,6 @@ pub fn read_tagged(path: &Path, options: &TaggedOptions) -> Result<TaggedDataset
         path: path.to_path_buf(),
         sentences,
     })
-}
-
-/// The file's lines (without line ends); invalid UTF-8 is an error naming its line.
-fn text_lines<'a>(path: &Path, body: &'a [u8]) -> Result<Vec<&'a str>, DataError> {
-    body.split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, raw)| {
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            std::str::from_utf8(raw).map_err(|_| DataError::InvalidUtf8 {
-                path: path.to_path_buf(),
-                line: i as u64 + 1,
-            })
-        })
-        .collect()
 }
 
 fn sniff(lines: &[&str]) -> TaggedFormat {
