@@ -83,8 +83,9 @@ fn main() -> Result<()> {
     let test = encode_examples(&start.tokenizer, &start.splits.test)?;
     let metrics = evaluator.evaluate(&outcome.model, &test, &data.labels);
     println!(
-        "custom head: test accuracy {:.4}, macro-F1 {:.4} (best epoch {:?})",
-        metrics.accuracy, metrics.macro_f1, outcome.best_epoch
+        "custom head: test {} (best epoch {:?})",
+        metrics.summary(),
+        outcome.best_epoch
     );
     Ok(())
 }

@@ -49,8 +49,8 @@ fn main() -> Result<()> {
     // 3. Both on the test split.
     let test = encode_examples(&start.tokenizer, &start.splits.test)?;
     let evaluator = distiller.trainer().evaluator();
-    let t = evaluator.evaluate(&teacher, &test, &data.labels).accuracy;
-    let s = evaluator.evaluate(&student, &test, &data.labels).accuracy;
+    let (_, t) = evaluator.evaluate(&teacher, &test, &data.labels).main();
+    let (_, s) = evaluator.evaluate(&student, &test, &data.labels).main();
     println!("teacher ({layers} layers): test accuracy {t:.4}");
     println!(
         "student (layers {:?}): test accuracy {s:.4}, {:.1}% of the teacher's",

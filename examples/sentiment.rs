@@ -26,10 +26,7 @@ struct PrintEpochs;
 impl Observer for PrintEpochs {
     fn epoch_end(&mut self, point: &EpochPoint, _is_best: bool) {
         if let Some(valid) = &point.valid {
-            println!(
-                "epoch {}: validation accuracy {:.4}",
-                point.epoch, valid.accuracy
-            );
+            println!("epoch {}: validation {}", point.epoch, valid.summary());
         }
     }
 }
@@ -72,8 +69,10 @@ fn main() -> Result<()> {
     let test = encode_examples(&tokenizer, &splits.test)?;
     let metrics = evaluator.evaluate(&outcome.model, &test, &data.labels);
     println!(
-        "test accuracy {:.4}, macro-F1 {:.4} (best epoch {:?}, {:.0} training samples/s)",
-        metrics.accuracy, metrics.macro_f1, outcome.best_epoch, outcome.stats.samples_per_second
+        "test {} (best epoch {:?}, {:.0} training samples/s)",
+        metrics.summary(),
+        outcome.best_epoch,
+        outcome.stats.samples_per_second
     );
     Ok(())
 }

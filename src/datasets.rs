@@ -11,7 +11,7 @@ use kiln_data::augment::AugmentConfig;
 use kiln_data::builtin::Builtin;
 use kiln_data::pipeline::{DataOptions, DataSource};
 use kiln_data::read::{Format, ReadOptions};
-use kiln_data::{TextTokenizer, Truncation};
+use kiln_data::{Task, TextTokenizer, Truncation};
 use kiln_model::Checkpoint;
 
 use crate::fetch::{self, Artifact};
@@ -47,7 +47,12 @@ pub struct DataArgs {
     /// whichever text is longer, only-first / only-second keep the other text whole.
     #[arg(long, value_enum, default_value_t)]
     pub truncation: Truncation,
-    /// Column holding the label (strings or integers).
+    /// What the label column holds: classification (a class name per example) or regression
+    /// (a number) [default: the built-in set's task, else classification].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+    /// Column holding the label (a class name, or a number for --task regression).
     #[arg(long, default_value = "label")]
     pub label_column: String,
     /// Share of each label held out for validation when no --valid file is given.
@@ -112,6 +117,19 @@ impl DataArgs {
             .with_truncation(self.truncation)?)
     }
 
+    /// The task: --task, or the built-in set's, or classification.
+    pub fn task(&self) -> Task {
+        let builtin = || {
+            let name = self.data.as_deref().unwrap_or(DEFAULT_DATA);
+            name.parse::<Builtin>().ok().map(|b| b.task())
+        };
+        match (self.task, &self.train) {
+            (Some(task), _) => task,
+            (None, Some(_)) => Task::default(),
+            (None, None) => builtin().unwrap_or_default(),
+        }
+    }
+
     /// How to read and split the data; `seed` draws the split.
     pub fn options(&self, seed: u64) -> DataOptions {
         DataOptions {
@@ -124,6 +142,7 @@ impl DataArgs {
             valid_ratio: self.valid_ratio,
             test_ratio: self.test_ratio,
             seed,
+            task: self.task(),
         }
     }
 

@@ -116,7 +116,7 @@ mod tests {
                     token_type_ids: vec![0; 4],
                     truncated: false,
                 },
-                label: (i % 3) as usize,
+                target: kiln_data::Target::Class(i as usize % 3),
             })
             .collect()
     }

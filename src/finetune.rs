@@ -391,12 +391,11 @@ impl Observer for Console {
         let m = &point.metrics;
         if !point.epoch_end {
             self.say(&format!(
-                "step {} (epoch {:.2}): valid accuracy {:.4}  macro-F1 {:.4}  loss {:.4}{}",
+                "step {} (epoch {:.2}): valid {}  loss {:.4}{}",
                 point.step,
                 point.epoch,
-                m.accuracy,
-                m.macro_f1,
-                m.loss.unwrap_or(f64::NAN),
+                m.summary(),
+                m.loss().unwrap_or(f64::NAN),
                 if is_best { "  (best so far)" } else { "" }
             ));
         }
@@ -411,10 +410,9 @@ impl Observer for Console {
             .as_ref()
             .map(|m| {
                 format!(
-                    "valid accuracy {:.4}  macro-F1 {:.4}  loss {:.4}",
-                    m.accuracy,
-                    m.macro_f1,
-                    m.loss.unwrap_or(f64::NAN)
+                    "valid {}  loss {:.4}",
+                    m.summary(),
+                    m.loss().unwrap_or(f64::NAN)
                 )
             })
             .unwrap_or_else(|| "no validation data".into());
@@ -666,7 +664,19 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     let source: DataSource = r.data.source()?;
     let prepared = prepare(&r.data, r.config.seed, &source, &tokenizer)?;
     eprint!("{}", prepared.summary);
-    let labels = prepared.splits.labels.labels().to_vec();
+    let task = r.data.task();
+    if distill.is_some() && task != kiln_data::Task::Classification {
+        bail!("kiln distill trains classifiers: --task {task} has no logits to distil");
+    }
+    // A regression head has one output, named as transformers names it.
+    let (labels, outputs) = match task {
+        kiln_data::Task::Classification => {
+            let labels = prepared.splits.labels.labels().to_vec();
+            let n = labels.len();
+            (labels, n)
+        }
+        kiln_data::Task::Regression => (vec!["LABEL_0".to_string()], 1),
+    };
     if let Some(w) = &r.config.class_weights {
         if w.len() != labels.len() {
             bail!(
@@ -691,7 +701,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     let (model, model_config, report, teacher) = match &distill {
         None => {
             let (model, report) =
-                checkpoint.load_classifier(HeadInit::New(labels.len()), r.pooling, &device)?;
+                checkpoint.load_classifier(HeadInit::New(outputs), r.pooling, &device)?;
             (model, checkpoint.config.clone(), report, None)
         }
         Some(d) => {
@@ -817,10 +827,12 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         since: None,
     };
 
+    let scale = prepared.splits.value_scale();
     let data = TrainData {
         train: Arc::new(prepared.train),
         valid: Arc::new(prepared.valid),
-        labels: labels.clone(),
+        labels: prepared.splits.labels.labels().to_vec(),
+        scale,
         pad_id: tokenizer.pad_id(),
         teacher_logits: teacher.as_ref().map(|t| Arc::new(t.logits.clone())),
     };
@@ -841,14 +853,17 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     // otherwise): no test metrics rather than zeros.
     let evaluator = Trainer::new(r.config.clone())
         .evaluator()
-        .pad_id(tokenizer.pad_id());
-    let evaluate_on_test =
-        |model: &kiln_model::BertClassifier| evaluator.evaluate(model, &prepared.test, &labels);
+        .pad_id(tokenizer.pad_id())
+        .scale(scale);
+    let evaluate_on_test = |model: &kiln_model::BertClassifier| {
+        evaluator.evaluate(model, &prepared.test, &data.labels)
+    };
     let test = (!prepared.test.is_empty()).then(|| evaluate_on_test(&outcome.model));
     match &test {
         Some(test) => eprintln!(
-            "test: accuracy {:.4}  macro-F1 {:.4}  ({} examples; model of {best})",
-            test.accuracy, test.macro_f1, test.examples
+            "test: {}  ({} examples; model of {best})",
+            test.summary(),
+            test.examples()
         ),
         None => eprintln!("test: no test set (--test-ratio 0 and no --test file); model of {best}"),
     }
@@ -863,6 +878,17 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     // Pairs cut otherwise than transformers' default are served the same way by kiln
     // predict/eval (transformers takes `truncation=` per call).
     let mut model_config = model_config;
+    model_config.extra.insert(
+        "problem_type".into(),
+        serde_json::Value::String(task.problem_type().into()),
+    );
+    // A regression head learns standardised values: predictions are mapped back with these.
+    if let Some(s) = scale {
+        model_config.extra.insert(
+            "kiln_value_scale".into(),
+            serde_json::json!({"mean": s.mean, "std": s.std}),
+        );
+    }
     if r.data.truncation != kiln_data::Truncation::default() {
         model_config.extra.insert(
             "kiln_truncation".into(),
@@ -935,9 +961,13 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         drift,
     };
 
-    if let (Some(t), Some(test)) = (&teacher, &test) {
+    let test_classes = test.as_ref().and_then(|t| t.classification());
+    if let (Some(t), Some(test)) = (&teacher, test_classes) {
         // Teacher vs student on the same test set and machine.
         let teacher_test = evaluate_on_test(&t.model);
+        let Some(teacher_test) = teacher_test.classification() else {
+            bail!("the teacher's test metrics are not a classifier's");
+        };
         let count = |m: &kiln_model::BertClassifier| -> usize {
             kiln_train::params::collect_params(m)
                 .iter()
@@ -974,7 +1004,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         let (teacher_sps, student_sps) = (speed(&t.model), speed(&outcome.model));
         let (teacher_params, student_params) = (count(&t.model), count(&outcome.model));
         let student_dir = r.out.join("model");
-        metrics.teacher = side(&t.dir, &teacher_test, teacher_params, teacher_sps);
+        metrics.teacher = side(&t.dir, teacher_test, teacher_params, teacher_sps);
         metrics.student = side(&student_dir, test, student_params, student_sps);
         metrics.retention = Some(test.accuracy / teacher_test.accuracy.max(1e-12));
         metrics.speedup = Some(student_sps / teacher_sps.max(1e-12));

@@ -91,7 +91,17 @@ pub fn plan_stats(
     epochs: u64,
 ) -> Result<(f64, f64)> {
     let lengths: Vec<usize> = examples.iter().map(|e| e.len()).collect();
-    let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
+    // Classes, or a regression value's decile: either can go with length.
+    let labels: Vec<usize> = match examples.first().map(|e| e.target) {
+        Some(kiln_data::Target::Value(_)) => {
+            let values: Vec<f32> = examples.iter().filter_map(|e| e.target.value()).collect();
+            kiln_data::target::value_bins(&values, 10)
+        }
+        _ => examples
+            .iter()
+            .map(|e| e.target.class().unwrap_or(0))
+            .collect(),
+    };
     let sampler = BucketSampler::new(lengths.clone(), batch, chunk_batches > 0, seed)?
         .with_chunk_batches(chunk_batches);
     let (mut padding, mut concentration) = (0.0, 0.0);
@@ -221,7 +231,13 @@ pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
             writer.write_record(["text", "label"])?;
         }
         for e in examples.iter() {
-            let label = splits.labels.name(e.label).unwrap_or_default();
+            let label = match e.target {
+                kiln_data::Target::Class(c) => {
+                    splits.labels.name(c).unwrap_or_default().to_string()
+                }
+                kiln_data::Target::Value(v) => v.to_string(),
+            };
+            let label = label.as_str();
             if pairs {
                 writer.write_record([
                     e.text.as_str(),

@@ -17,6 +17,13 @@
 //! all-empty CSV rows are not records). `id` (with `--id-column`) is that column's value as a
 //! string; `text` and `text_pair` appear with `--echo-text`. `probabilities` lists every label
 //! in the model's label order.
+//!
+//! A regression model (`problem_type: "regression"` in its config.json) prints its value in
+//! the data's units instead (the head's output mapped back with `kiln_value_scale`):
+//!
+//! ```text
+//! {"index":0,"value":3.217}
+//! ```
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,18 +34,22 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use kiln_data::pipeline::encode_examples;
 use kiln_data::read::{read_file, read_records, Format, ReadOptions};
-use kiln_data::{LabelMap, TextTokenizer};
-use kiln_loss::Loss;
+use kiln_data::{encode_values, LabelMap, Target, Task, TextTokenizer, ValueScale};
 use kiln_model::{BertClassifier, Checkpoint, HeadInit, Pooling};
 use kiln_train::evaluate::{
     metrics_from_logits, predict_logits, timed_predict_logits, InferenceSpeed,
 };
-use kiln_train::metrics::ClassificationMetrics;
+use kiln_train::{TaskLoss, TaskMetrics};
 
-/// A classifier with its labels and tokenizer.
+/// A fine-tuned sequence model (a classifier, or a regression head) with its labels and
+/// tokenizer.
 pub struct Classifier {
     pub model: BertClassifier,
     pub labels: Vec<String>,
+    /// From config.json's `problem_type`.
+    pub task: Task,
+    /// Regression: maps the head's output back to the data's units (`kiln_value_scale`).
+    pub scale: Option<ValueScale>,
     pub tokenizer: TextTokenizer,
     pub device: Device,
 }
@@ -77,12 +88,76 @@ impl Classifier {
             .unwrap_or_default();
         let tokenizer = TextTokenizer::from_file(checkpoint.tokenizer_path(), max_len)?
             .with_truncation(truncation)?;
+        let config_path = dir.join("config.json");
+        let problem_type = checkpoint
+            .config
+            .extra
+            .get("problem_type")
+            .and_then(|v| v.as_str());
+        let Some(task) = Task::from_problem_type(problem_type) else {
+            bail!(
+                "{}: problem_type `{}` is not one kiln serves (single_label_classification, regression)",
+                config_path.display(),
+                problem_type.unwrap_or_default()
+            );
+        };
+        let scale = match checkpoint.config.extra.get("kiln_value_scale") {
+            Some(v) => Some(
+                serde_json::from_value::<ValueScale>(v.clone()).map_err(|e| {
+                    anyhow::anyhow!("{}: kiln_value_scale: {e}", config_path.display())
+                })?,
+            ),
+            None => None,
+        };
+        if task == Task::Regression && labels.len() != 1 {
+            bail!(
+                "{}: a regression model has one output, but id2label names {}",
+                config_path.display(),
+                labels.len()
+            );
+        }
         Ok(Self {
             model,
             labels,
+            task,
+            scale,
             tokenizer,
             device,
         })
+    }
+
+    /// The model's raw outputs per text or text pair, row-major `[inputs, outputs]`.
+    fn outputs(&self, inputs: &[(&str, Option<&str>)], batch_size: usize) -> Result<Vec<f32>> {
+        let examples: Vec<kiln_data::Example> = inputs
+            .iter()
+            .map(|&(t, pair)| kiln_data::Example {
+                text: t.to_string(),
+                text_pair: pair.map(str::to_string),
+                target: Target::Class(0),
+            })
+            .collect();
+        let encoded = encode_examples(&self.tokenizer, &examples)?;
+        Ok(predict_logits(
+            &self.model,
+            &encoded,
+            batch_size,
+            self.tokenizer.pad_id(),
+            &self.device,
+        ))
+    }
+
+    /// A regression model's value per text or text pair, in the data's units.
+    pub fn predict_values(
+        &self,
+        inputs: &[(&str, Option<&str>)],
+        batch_size: usize,
+    ) -> Result<Vec<f64>> {
+        let restore = |v: f32| self.scale.map_or(f64::from(v), |s| s.restore(v));
+        Ok(self
+            .outputs(inputs, batch_size)?
+            .into_iter()
+            .map(restore)
+            .collect())
     }
 
     /// Class probabilities per text (softmax of the logits), in input order.
@@ -100,23 +175,8 @@ impl Classifier {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let examples: Vec<kiln_data::Example> = inputs
-            .iter()
-            .map(|&(t, pair)| kiln_data::Example {
-                text: t.to_string(),
-                text_pair: pair.map(str::to_string),
-                label: 0,
-            })
-            .collect();
-        let encoded = encode_examples(&self.tokenizer, &examples)?;
         let n = self.labels.len();
-        let logits = predict_logits(
-            &self.model,
-            &encoded,
-            batch_size,
-            self.tokenizer.pad_id(),
-            &self.device,
-        );
+        let logits = self.outputs(inputs, batch_size)?;
         Ok(logits
             .chunks(n)
             .map(|row| {
@@ -128,23 +188,28 @@ impl Classifier {
             .collect())
     }
 
-    /// Metrics on a labelled file; its labels must be among the model's.
-    /// Also says how long the model's forward pass over the file took (tokenizing excluded).
+    /// Metrics on a labelled file: its labels must be among the model's (a classifier), or
+    /// numbers (a regression model). Also says how long the model's forward pass over the file
+    /// took (tokenizing excluded).
     pub fn evaluate_file(
         &self,
         path: &Path,
         read: &ReadOptions,
         batch_size: usize,
-    ) -> Result<(ClassificationMetrics, InferenceSpeed)> {
+    ) -> Result<(TaskMetrics, InferenceSpeed)> {
         let raw = read_file(path, read)?;
-        // The model's own label order (deserializing keeps it; building from labels would sort).
-        let map: LabelMap = serde_json::from_value(serde_json::json!({ "labels": self.labels }))?;
-        let examples = map.encode(&raw)?;
-        let encoded = encode_examples(&self.tokenizer, &examples)?;
-        let loss = Loss::CrossEntropy {
-            label_smoothing: 0.0,
-            class_weights: None,
+        let (examples, labels) = match self.task {
+            Task::Classification => {
+                // The model's own label order (deserializing keeps it; building from labels
+                // would sort).
+                let map: LabelMap =
+                    serde_json::from_value(serde_json::json!({ "labels": self.labels }))?;
+                (map.encode(&raw)?, self.labels.as_slice())
+            }
+            Task::Regression => (encode_values(&raw)?, &[][..]),
         };
+        let encoded = encode_examples(&self.tokenizer, &examples)?;
+        let loss = TaskLoss::default();
         let (logits, speed) = timed_predict_logits(
             &self.model,
             &encoded,
@@ -153,7 +218,7 @@ impl Classifier {
             &self.device,
         );
         Ok((
-            metrics_from_logits(&logits, &encoded, &self.labels, &loss, &self.device),
+            metrics_from_logits(&logits, &encoded, labels, &loss, self.scale, &self.device),
             speed,
         ))
     }
@@ -479,6 +544,33 @@ pub fn prediction_line(
     Ok(serde_json::to_string(&line)?)
 }
 
+#[derive(serde::Serialize)]
+struct ValueLine<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_pair: Option<&'a str>,
+    value: f64,
+}
+
+/// One output line of a regression model (without the newline) for `record`.
+pub fn value_line(record: &InputRecord, value: f64, options: OutputOptions) -> Result<String> {
+    let line = ValueLine {
+        index: record.index,
+        id: record.id.as_deref(),
+        text: options.echo_text.then_some(record.text.as_str()),
+        text_pair: options
+            .echo_text
+            .then_some(record.text_pair.as_deref())
+            .flatten(),
+        value,
+    };
+    Ok(serde_json::to_string(&line)?)
+}
+
 /// Inputs per model call in [`write_predictions`]: output starts after the first chunk, and
 /// only one chunk's tokens are held at a time.
 const CHUNK: usize = 4096;
@@ -496,6 +588,18 @@ pub fn write_predictions(
             .iter()
             .map(|r| (r.text.as_str(), r.text_pair.as_deref()))
             .collect();
+        if classifier.task == Task::Regression {
+            for (record, value) in chunk
+                .iter()
+                .zip(classifier.predict_values(&inputs, batch_size)?)
+            {
+                let line = value_line(record, value, options)?;
+                out.write_all(line.as_bytes())
+                    .context("writing to stdout")?;
+                out.write_all(b"\n").context("writing to stdout")?;
+            }
+            continue;
+        }
         let probabilities = classifier.predict_pairs(&inputs, batch_size)?;
         for (record, p) in chunk.iter().zip(&probabilities) {
             let line = prediction_line(&classifier.labels, record, p, options)?;

@@ -44,7 +44,10 @@ fn builtin_sets_have_the_published_counts() {
         assert_eq!(splits.test.len(), total / 10, "{name}");
         assert_eq!(splits.valid.len(), total / 10, "{name}");
         for held_out in [&splits.valid, &splits.test] {
-            let pos = held_out.iter().filter(|e| e.label == 1).count();
+            let pos = held_out
+                .iter()
+                .filter(|e| e.target.class() == Some(1))
+                .count();
             assert_eq!(pos * 2, held_out.len(), "{name}: stratified");
         }
     }
@@ -91,7 +94,10 @@ fn reuters_r52_uses_its_published_test_split() {
         "test is the published file, in order"
     );
     for (example, raw) in splits.test.iter().zip(&test.examples) {
-        assert_eq!(splits.labels.labels()[example.label], raw.label);
+        assert_eq!(
+            Some(splits.labels.labels()[example.target.class().unwrap()].as_str()),
+            Some(raw.label.as_str())
+        );
     }
 }
 

@@ -42,7 +42,11 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
 
     // The record reads back through its type: every field present and of its type.
     let metrics = kiln::metrics::RunMetrics::of_run(&out).unwrap();
-    let tested = metrics.test.as_ref().expect("a test split was given");
+    let tested = metrics
+        .test
+        .as_ref()
+        .and_then(|t| t.classification())
+        .expect("a classifier's test metrics");
     assert_eq!(tested.confusion.len(), 2);
     assert!((0.0..=1.0).contains(&tested.accuracy) && (0.0..=1.0).contains(&tested.macro_f1));
     assert_eq!(metrics.valid.len(), 2, "flags win over the file: 2 epochs");
@@ -443,4 +447,128 @@ fn runs_report_the_encoders_weight_change_per_part() {
     let head = drift("head");
     assert_eq!(head.len(), 4);
     assert!(head.iter().all(|d| d.relative_change == 0.0), "{head:?}");
+}
+
+/// `n` rows whose value is about 2 for the good words and about 8 for the bad ones.
+fn write_values_csv(path: &std::path::Path, n: usize) {
+    let good = ["great", "good", "loved", "fun"];
+    let bad = ["bad", "boring", "plot", "was"];
+    let mut text = String::from("text,label\n");
+    for i in 0..n {
+        let (words, base) = if i % 2 == 0 { (good, 2.0) } else { (bad, 8.0) };
+        let w = |k: usize| words[(i / 2 + k) % 4];
+        let value = base + (i % 5) as f64 * 0.25;
+        text.push_str(&format!("{} {} {},{value}\n", w(0), w(1), w(2)));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_regression_run_exports_a_model_that_predicts_values_in_the_datas_units() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = (tmp.path().join("train.csv"), tmp.path().join("test.csv"));
+    write_values_csv(&train, 80);
+    write_values_csv(&test, 20);
+    let out = tmp.path().join("run");
+    let model = tiny_model();
+    ok(&kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--task",
+        "regression",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.003",
+        "--max-len",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let metrics = kiln::metrics::RunMetrics::of_run(&out).unwrap();
+    let tested = metrics
+        .test
+        .as_ref()
+        .and_then(|t| t.regression())
+        .expect("a regression run's test metrics");
+    assert_eq!(tested.examples, 20);
+    assert!(tested.mse.is_finite() && tested.mae.is_finite());
+    let record = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+    assert!(
+        record.contains("\"mse\"") && !record.contains("\"accuracy\""),
+        "{record}"
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Pearson") && report.contains("MSE"));
+
+    let model_dir = out.join("model");
+    let config = json(&model_dir.join("config.json"));
+    assert_eq!(config["problem_type"], "regression");
+    assert_eq!(
+        config["id2label"].as_object().unwrap().len(),
+        1,
+        "one output"
+    );
+    let scale = &config["kiln_value_scale"];
+    assert!(
+        scale["mean"].as_f64().unwrap() > 4.0 && scale["std"].as_f64().unwrap() > 2.0,
+        "{scale}"
+    );
+
+    // predict prints a value in the data's units; eval reproduces train's test metrics.
+    let lines = ok(&kiln(&[
+        "predict",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--text",
+        "great good loved",
+        "--text",
+        "bad boring plot",
+    ]));
+    let values: Vec<f64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["value"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(values.len(), 2);
+    assert!(
+        values[0] < values[1],
+        "good words score low, bad words high: {values:?}"
+    );
+    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
+        "eval",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(eval["mse"].as_f64(), Some(tested.mse));
+    assert_eq!(eval["pearson"].as_f64(), tested.pearson);
+
+    // A label that is not a number names its file and line.
+    std::fs::write(&train, "text,label\ngood fun,1.5\nbad plot,high\n").unwrap();
+    let failed = kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--task",
+        "regression",
+        "--train",
+        train.to_str().unwrap(),
+        "--out",
+        tmp.path().join("bad").to_str().unwrap(),
+    ]);
+    let err = common::failure_of(&failed);
+    assert!(err.contains("train.csv:3") && err.contains("high"), "{err}");
 }

@@ -106,7 +106,7 @@ fn examples() -> Vec<EncodedExample> {
                     input_ids: ids,
                     truncated: false,
                 },
-                label,
+                target: kiln_data::Target::Class(label),
             }
         })
         .collect()
@@ -118,6 +118,7 @@ fn sgd_steps_on_wgpu_equal_the_same_steps_on_flex() {
         train: Arc::new(examples()),
         valid: Arc::new(examples()[..6].to_vec()),
         labels: vec!["negative".into(), "neutral".into(), "positive".into()],
+        scale: None,
         pad_id: 0,
         teacher_logits: None,
     };

@@ -25,6 +25,12 @@ first step), global-norm clipping, length-grouped batches, dynamic padding, trun
 max_len, eval on valid after every epoch and the best-accuracy epoch restored before the single
 test evaluation. Labels are the sorted distinct training labels (negative, positive), as in kiln.
 
+`--task regression` (kiln's `--task regression`): the label column holds numbers; the model has
+one output (`problem_type="regression"`, MSE loss) and learns the values standardised with the
+training split's mean and population standard deviation, as kiln does; predictions are mapped
+back to the data's units for MSE, MAE, Pearson and Spearman; the best epoch is the one with the
+lowest validation MSE (kiln's default selection metric for regression).
+
 `--limit N` uses only the first N rows of each split and of --infer-file (a smoke test, not a
 comparison); since kiln writes each split grouped by label, that is the first rows of each label,
 alternating.
@@ -105,12 +111,13 @@ def read_split(path: str, limit: int | None) -> tuple[list[str], list[str]]:
 
 
 class Encoded(torch.utils.data.Dataset):
-    """Pre-tokenized examples as dicts; the collator pads each batch to its longest member."""
+    """Pre-tokenized examples as dicts; the collator pads each batch to its longest member.
+    `target` maps a label string to the model's target (a class id, or a standardised value)."""
 
-    def __init__(self, tok, texts, labels, label2id, max_len):
+    def __init__(self, tok, texts, labels, target, max_len):
         enc = tok(texts, truncation=True, max_length=max_len, padding=False)
         self.rows = [
-            {**{k: enc[k][i] for k in enc.keys()}, "labels": label2id[labels[i]]} for i in range(len(texts))
+            {**{k: enc[k][i] for k in enc.keys()}, "labels": target(labels[i])} for i in range(len(texts))
         ]
 
     def __len__(self):
@@ -190,6 +197,26 @@ def compute_metrics(pred) -> dict:
     return {"accuracy": float(np.mean(y == labels)), "macro_f1": macro_f1(labels, y, logits.shape[-1])}
 
 
+def regression_metrics(scale: tuple[float, float]):
+    """MSE, MAE, Pearson and Spearman in the data's units (outputs and labels un-standardised)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    mean, std = scale
+
+    def compute(pred) -> dict:
+        y_pred = mean + std * np.asarray(pred.predictions, dtype=np.float64).reshape(-1)
+        y_true = mean + std * np.asarray(pred.label_ids, dtype=np.float64).reshape(-1)
+        err = y_pred - y_true
+        return {
+            "mse": float(np.mean(err * err)),
+            "mae": float(np.mean(np.abs(err))),
+            "pearson": float(pearsonr(y_true, y_pred)[0]),
+            "spearman": float(spearmanr(y_true, y_pred)[0]),
+        }
+
+    return compute
+
+
 def training_args(a, out_dir: str) -> TrainingArguments:
     kw = dict(
         output_dir=out_dir,
@@ -212,8 +239,8 @@ def training_args(a, out_dir: str) -> TrainingArguments:
         save_only_model=True,
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="accuracy",
-        greater_is_better=True,
+        metric_for_best_model="mse" if a.task == "regression" else "accuracy",
+        greater_is_better=a.task != "regression",
         logging_strategy="steps",
         logging_steps=max(1, a.log_every),
         report_to="none",
@@ -262,6 +289,7 @@ def kiln_side(run_dir: str, a, n_train: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--splits", required=True, help="dir with train.csv, valid.csv, test.csv (kiln data --write-splits)")
+    p.add_argument("--task", choices=["classification", "regression"], default="classification")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -301,13 +329,25 @@ def main() -> int:
     train_x, train_y = read_split(os.path.join(a.splits, "train.csv"), a.limit)
     valid_x, valid_y = read_split(os.path.join(a.splits, "valid.csv"), a.limit)
     test_x, test_y = read_split(os.path.join(a.splits, "test.csv"), a.limit)
-    labels = sorted(set(all_train_y))  # from the full split, as kiln does
-    label2id = {l: i for i, l in enumerate(labels)}
-    id2label = {i: l for l, i in label2id.items()}
-    for name, ys in (("valid", valid_y), ("test", test_y)):
-        unknown = set(ys) - set(labels)
-        if unknown:
-            sys.exit(f"{name}.csv has labels not in train.csv: {sorted(unknown)}")
+    regression = a.task == "regression"
+    if regression:
+        if a.infer_file:
+            sys.exit("--infer-file times a classifier; leave it out with --task regression")
+        values = np.array([float(y) for y in all_train_y], dtype=np.float64)
+        std = float(values.std())  # population, as kiln's ValueScale
+        scale = (float(values.mean()), std if std > 0 else 1.0)
+        labels = ["LABEL_0"]
+        label2id, id2label = {"LABEL_0": 0}, {0: "LABEL_0"}
+        target = lambda y: (float(y) - scale[0]) / scale[1]
+    else:
+        labels = sorted(set(all_train_y))  # from the full split, as kiln does
+        label2id = {l: i for i, l in enumerate(labels)}
+        id2label = {i: l for l, i in label2id.items()}
+        for name, ys in (("valid", valid_y), ("test", test_y)):
+            unknown = set(ys) - set(labels)
+            if unknown:
+                sys.exit(f"{name}.csv has labels not in train.csv: {sorted(unknown)}")
+        target = lambda y: label2id[y]
 
     ckpt = a.model_dir or checkpoint_dir()
     tok = AutoTokenizer.from_pretrained(ckpt)
@@ -318,14 +358,17 @@ def main() -> int:
 
     set_seed(a.seed)  # the classifier init draws from the global RNG
     attn = {} if a.attn_implementation is None else {"attn_implementation": a.attn_implementation}
+    problem = {"problem_type": "regression"} if regression else {}
     model = AutoModelForSequenceClassification.from_pretrained(
-        ckpt, num_labels=len(labels), id2label=id2label, label2id=label2id, **attn
+        ckpt, num_labels=len(labels), id2label=id2label, label2id=label2id, **problem, **attn
     )
 
-    train_ds = Encoded(tok, train_x, train_y, label2id, a.max_len)
-    valid_ds = Encoded(tok, valid_x, valid_y, label2id, a.max_len)
-    test_ds = Encoded(tok, test_x, test_y, label2id, a.max_len)
-    print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)}; labels {labels}")
+    train_ds = Encoded(tok, train_x, train_y, target, a.max_len)
+    valid_ds = Encoded(tok, valid_x, valid_y, target, a.max_len)
+    test_ds = Encoded(tok, test_x, test_y, target, a.max_len)
+    what = f"values (mean {scale[0]:.4f}, std {scale[1]:.4f})" if regression else f"labels {labels}"
+    print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)}; {what}")
+    scores = ("mse", "mae", "pearson", "spearman") if regression else ("accuracy", "macro_f1")
 
     epoch_timer = EpochTimer()
     with tempfile.TemporaryDirectory(prefix="compare_hf_") as tmp:
@@ -336,23 +379,28 @@ def main() -> int:
             eval_dataset=valid_ds,
             processing_class=tok,
             data_collator=DataCollatorWithPadding(tok),
-            compute_metrics=compute_metrics,
+            compute_metrics=regression_metrics(scale) if regression else compute_metrics,
             callbacks=[epoch_timer],
         )
         t0 = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - t0
+        main_key = f"eval_{scores[0]}"
         valid_log = [
-            {"epoch": h["epoch"], "accuracy": h["eval_accuracy"], "macro_f1": h["eval_macro_f1"], "loss": h["eval_loss"]}
+            {"epoch": h["epoch"], **{k: h[f"eval_{k}"] for k in scores}, "loss": h["eval_loss"]}
             for h in trainer.state.log_history
-            if "eval_accuracy" in h
+            if main_key in h
         ]
-        eval_seconds = sum(h.get("eval_runtime", 0.0) for h in trainer.state.log_history if "eval_accuracy" in h)
+        eval_seconds = sum(h.get("eval_runtime", 0.0) for h in trainer.state.log_history if main_key in h)
         best_ckpt = trainer.state.best_model_checkpoint
         pred = trainer.predict(test_ds)
 
-    y_true = pred.label_ids
-    y_pred = np.argmax(pred.predictions, axis=-1)
+    if regression:
+        test = {k: pred.metrics[f"test_{k}"] for k in scores}
+    else:
+        y_true = pred.label_ids
+        y_pred = np.argmax(pred.predictions, axis=-1)
+        test = {"accuracy": float(np.mean(y_pred == y_true)), "macro_f1": macro_f1(y_true, y_pred, len(labels))}
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
     # Trainer restored the best epoch's model (load_best_model_at_end).
     inference = time_inference(trainer.model, tok, a.infer_file, label2id, a) if a.infer_file else None
@@ -361,17 +409,18 @@ def main() -> int:
         "model": os.path.abspath(ckpt),
         "splits": os.path.abspath(a.splits),
         "limit": a.limit,
+        "task": a.task,
         "labels": labels,
+        "value_scale": {"mean": scale[0], "std": scale[1]} if regression else None,
         "recipe": {
             "epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr, "max_len": a.max_len,
             "warmup_ratio": a.warmup_ratio, "grad_clip": a.grad_clip, "weight_decay": a.weight_decay,
             "adam_epsilon": 1e-8, "seed": a.seed, "schedule": "linear", "sampler": a.sampler,
         },
         "test": {
-            "accuracy": float(np.mean(y_pred == y_true)),
-            "macro_f1": macro_f1(y_true, y_pred, len(labels)),
+            **test,
             "loss": float(pred.metrics.get("test_loss", float("nan"))),
-            "examples": int(len(y_true)),
+            "examples": len(test_ds),
         },
         "valid": valid_log,
         "best_epoch": None,
@@ -397,8 +446,10 @@ def main() -> int:
         "attn_implementation": model.config._attn_implementation,
     }
     # best_epoch: the epoch whose valid accuracy was highest (first on ties, as Trainer keeps it).
+    # (lowest MSE for regression)
     if valid_log:
-        best = max(range(len(valid_log)), key=lambda i: (valid_log[i]["accuracy"], -i))
+        sign = -1.0 if regression else 1.0
+        best = max(range(len(valid_log)), key=lambda i: (sign * valid_log[i][scores[0]], -i))
         result["best_epoch"] = valid_log[best]["epoch"]
     try:
         import accelerate
@@ -411,8 +462,8 @@ def main() -> int:
     tr = result["train"]
     print(
         f"\ntransformers {transformers.__version__} / torch {torch.__version__}, {result['threads']} threads\n"
-        f"valid per epoch: " + ", ".join(f"{v['epoch']:g}: {v['accuracy']:.4f}" for v in valid_log) + "\n"
-        f"test accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  ({t['examples']} examples)\n"
+        f"valid {scores[0]} per epoch: " + ", ".join(f"{v['epoch']:g}: {v[scores[0]]:.4f}" for v in valid_log) + "\n"
+        f"test " + "  ".join(f"{k} {t[k]:.4f}" for k in scores) + f"  ({t['examples']} examples)\n"
         f"train loop {tr['loop_seconds']:.1f} s, {tr['samples_per_second']:.1f} samples/s, {tr['tokens_per_second']:.0f} tokens/s, "
         f"peak RSS {tr['peak_rss_mib']:.0f} MiB\n"
         f"(Trainer.train() took {tr['wall_seconds']:.1f} s, with {eval_seconds:.1f} s of per-epoch valid evaluation and the checkpoint saves)"
@@ -426,9 +477,7 @@ def main() -> int:
     if a.kiln_run:
         k = kiln_side(a.kiln_run, a, len(train_ds))
         kt, ktr = k.get("test", {}), k.get("train", {})
-        rows = [
-            ("test accuracy", kt.get("accuracy"), t["accuracy"], "{:.4f}"),
-            ("test macro-F1", kt.get("macro_f1"), t["macro_f1"], "{:.4f}"),
+        rows = [(f"test {k}", kt.get(k), t[k], "{:.4f}") for k in scores] + [
             ("train samples/s", ktr.get("samples_per_second"), tr["samples_per_second"], "{:.1f}"),
             ("train loop s", ktr.get("wall_seconds"), tr["loop_seconds"], "{:.1f}"),
             ("peak RSS MiB", ktr.get("peak_rss_mib"), tr["peak_rss_mib"], "{:.0f}"),
@@ -437,7 +486,15 @@ def main() -> int:
         print(f"\n{'':<18}{'kiln':>12}{'transformers':>14}")
         for name, kv, hv, f in rows:
             print(f"{name:<18}{fmt(f, kv):>12}{fmt(f, hv):>14}")
-        if kt.get("accuracy") is not None:
+        if regression and kt.get("mse") is not None:
+            result["kiln"] = {
+                "run": os.path.abspath(a.kiln_run),
+                **{f"test_{k}": kt.get(k) for k in scores},
+                "train_samples_per_second": ktr.get("samples_per_second"),
+                "train_wall_seconds": ktr.get("wall_seconds"),
+                "train_peak_rss_mib": ktr.get("peak_rss_mib"),
+            }
+        if not regression and kt.get("accuracy") is not None:
             diff = 100.0 * (kt["accuracy"] - t["accuracy"])
             print(f"accuracy difference (kiln - transformers): {diff:+.2f} points")
             result["kiln"] = {

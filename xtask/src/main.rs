@@ -273,7 +273,12 @@ fn bench_strategies(features: &Option<String>, extra: &[String]) -> Result<()> {
         args.extend(extra.iter().cloned());
         run(&mut kiln(features, &args)?)?;
         let m = RunMetrics::of_run(&out)?;
-        let test = |f: fn(&ClassificationMetrics) -> f64| m.test.as_ref().map_or(f64::NAN, f);
+        let test = |f: fn(&ClassificationMetrics) -> f64| {
+            m.test
+                .as_ref()
+                .and_then(|t| t.classification())
+                .map_or(f64::NAN, f)
+        };
         rows.push(format!(
             "| {strategy} | {lr} | {pooling} | {} | {:.4} | {:.4} | {:.1} | {:.1} | {:.1} | {:.0} |",
             m.train.trainable_parameters,

@@ -256,7 +256,7 @@ pub(crate) fn bench_quality(features: &Option<String>, args: &[String]) -> Resul
                         .arg(&out))?;
                 }
                 let m = RunMetrics::of_run(&out)?;
-                let test = m.test.as_ref();
+                let test = m.test.as_ref().and_then(|t| t.classification());
                 results.push(RunResult {
                     set: set.clone(),
                     side: sampler.name(),

@@ -164,7 +164,7 @@ pub fn augment(
             out.push(Example {
                 text,
                 text_pair,
-                label: example.label,
+                target: example.target,
             });
         }
     }
@@ -256,7 +256,7 @@ mod tests {
         Example {
             text: text.into(),
             text_pair: pair.map(Into::into),
-            label,
+            target: crate::target::Target::Class(label),
         }
     }
 
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(out.len(), 3 * data.len());
         for (i, e) in out.iter().enumerate() {
             let original = &data[i / 3];
-            assert_eq!(e.label, original.label);
+            assert_eq!(e.target, original.target);
             assert_eq!(e.text_pair.is_some(), original.text_pair.is_some());
         }
         assert!(augment(&data, &config("swap=0.5", 0), "[MASK]", 0).is_empty());
@@ -434,7 +434,7 @@ mod tests {
             prop_assert_eq!(out.len(), data.len() * copies);
             for (i, e) in out.iter().enumerate() {
                 let original = &data[i / copies];
-                prop_assert_eq!(e.label, original.label);
+                prop_assert_eq!(e.target, original.target);
                 if !original.text.trim().is_empty() {
                     prop_assert!(!e.text.trim().is_empty());
                 }

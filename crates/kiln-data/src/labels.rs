@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
 use crate::example::{Example, RawDataset, RawExample};
+use crate::target::Target;
 
 /// Class labels in index order: label `labels[i]` is class `i`.
 ///
@@ -118,10 +119,10 @@ impl LabelMap {
         data.examples
             .iter()
             .map(|e| match indices.get(e.label.as_str()) {
-                Some(&label) => Ok(Example {
+                Some(&class) => Ok(Example {
                     text: e.text.clone(),
                     text_pair: e.text_pair.clone(),
-                    label,
+                    target: Target::Class(class),
                 }),
                 None => Err(DataError::UnknownLabel {
                     path: data.path.clone(),
@@ -132,6 +133,35 @@ impl LabelMap {
             })
             .collect()
     }
+}
+
+/// Reads each example's label as a number (a regression target). A label that is not a
+/// finite number is [`DataError::Parse`], naming the file and line.
+pub fn encode_values(data: &RawDataset) -> Result<Vec<Example>, DataError> {
+    data.examples
+        .iter()
+        .map(|e| {
+            let value = e
+                .label
+                .trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| DataError::Parse {
+                    path: data.path.clone(),
+                    line: e.line,
+                    message: format!(
+                        "label `{}` is not a finite number (a regression task needs numeric labels)",
+                        e.label
+                    ),
+                })?;
+            Ok(Example {
+                text: e.text.clone(),
+                text_pair: e.text_pair.clone(),
+                target: Target::Value(value),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -237,11 +267,36 @@ mod tests {
         let labels = LabelMap::from_examples(&train.examples);
         let encoded = labels.encode(&train).unwrap();
         assert_eq!(
-            encoded.iter().map(|e| e.label).collect::<Vec<_>>(),
-            [2, 0, 1, 2]
+            encoded.iter().map(|e| e.target).collect::<Vec<_>>(),
+            [2, 0, 1, 2].map(Target::Class)
         );
         assert_eq!(encoded[0].text, "a");
         assert_eq!(encoded[0].text_pair, None);
+    }
+
+    #[test]
+    fn regression_labels_are_numbers_and_a_bad_one_is_named() {
+        let data = RawDataset {
+            path: PathBuf::from("scores.csv"),
+            examples: vec![raw("a", " 2.5", 2), raw("b", "-1e-1", 3)],
+        };
+        let values: Vec<Target> = encode_values(&data)
+            .unwrap()
+            .iter()
+            .map(|e| e.target)
+            .collect();
+        assert_eq!(values, [Target::Value(2.5), Target::Value(-0.1)]);
+        for bad in ["high", "NaN", "inf"] {
+            let data = RawDataset {
+                path: PathBuf::from("scores.csv"),
+                examples: vec![raw("a", "1", 2), raw("b", bad, 9)],
+            };
+            let message = encode_values(&data).unwrap_err().to_string();
+            assert!(
+                message.contains("scores.csv:9:") && message.contains(&format!("`{bad}`")),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -30,10 +30,12 @@ pub mod pipeline;
 pub mod read;
 pub mod split;
 pub mod tagged;
+pub mod target;
 pub mod tokenize;
 
 pub use batch::TokenBatch;
 pub use error::DataError;
 pub use example::{Example, RawDataset, RawExample};
-pub use labels::LabelMap;
+pub use labels::{encode_values, LabelMap};
+pub use target::{Target, Targets, Task, ValueScale};
 pub use tokenize::{Encoding, TextTokenizer, Truncation, WordPieces};

@@ -13,44 +13,46 @@ use burn::prelude::*;
 use crate::batch::TokenBatch;
 use crate::bucket::BucketSampler;
 use crate::pipeline::EncodedExample;
+use crate::target::{Target, Targets, ValueScale};
 
-/// A padded batch with its labels.
+/// A padded (or packed) batch with its targets.
 #[derive(Debug, Clone)]
-pub struct ClassificationBatch {
+pub struct LabelledBatch {
     pub tokens: TokenBatch,
-    /// `[batch]` class indices.
-    pub labels: Tensor<1, Int>,
+    /// Class indices, or standardised values.
+    pub targets: Targets,
 }
 
 /// Pads examples to the batch's longest (rounded up to `pad_to_multiple`), or packs them
-/// several to a row.
+/// several to a row; regression values are standardised with `scale`.
 #[derive(Debug, Clone, Copy)]
-pub struct ClassificationBatcher {
+pub struct TaskBatcher {
     pub pad_id: u32,
     pub pad_to_multiple: usize,
     /// `TokenBatch::pack` instead of `TokenBatch::pad`.
     pub pack: bool,
+    /// The training targets' scale (regression); `None` leaves values as they are.
+    pub scale: Option<ValueScale>,
 }
 
-impl ClassificationBatcher {
-    fn build(&self, items: &[&EncodedExample], device: &Device) -> ClassificationBatch {
+impl TaskBatcher {
+    fn build(&self, items: &[&EncodedExample], device: &Device) -> LabelledBatch {
         let encodings: Vec<_> = items.iter().map(|e| &e.encoding).collect();
         let tokens = if self.pack {
             TokenBatch::pack(&encodings, self.pad_id, self.pad_to_multiple, device)
         } else {
             TokenBatch::pad(&encodings, self.pad_id, self.pad_to_multiple, device)
         };
-        let labels: Vec<i64> = items.iter().map(|e| e.label as i64).collect();
-        let n = labels.len();
-        ClassificationBatch {
+        let targets: Vec<Target> = items.iter().map(|e| e.target).collect();
+        LabelledBatch {
             tokens,
-            labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            targets: Targets::of(&targets, self.scale, device),
         }
     }
 }
 
-impl Batcher<EncodedExample, ClassificationBatch> for ClassificationBatcher {
-    fn batch(&self, items: Vec<EncodedExample>, device: &Device) -> ClassificationBatch {
+impl Batcher<EncodedExample, LabelledBatch> for TaskBatcher {
+    fn batch(&self, items: Vec<EncodedExample>, device: &Device) -> LabelledBatch {
         let refs: Vec<&EncodedExample> = items.iter().collect();
         self.build(&refs, device)
     }
@@ -60,8 +62,8 @@ impl Batcher<EncodedExample, ClassificationBatch> for ClassificationBatcher {
 #[derive(Debug, Clone)]
 pub struct PlannedBatch(pub Vec<EncodedExample>);
 
-impl Batcher<PlannedBatch, ClassificationBatch> for ClassificationBatcher {
-    fn batch(&self, items: Vec<PlannedBatch>, device: &Device) -> ClassificationBatch {
+impl Batcher<PlannedBatch, LabelledBatch> for TaskBatcher {
+    fn batch(&self, items: Vec<PlannedBatch>, device: &Device) -> LabelledBatch {
         let refs: Vec<&EncodedExample> = items.iter().flat_map(|b| b.0.iter()).collect();
         self.build(&refs, device)
     }
@@ -121,10 +123,10 @@ pub fn bucketed_loader(
     sampler: &BucketSampler,
     epoch: u64,
     skip: usize,
-    batcher: ClassificationBatcher,
+    batcher: TaskBatcher,
     num_workers: usize,
     device: &Device,
-) -> Arc<dyn DataLoader<ClassificationBatch>> {
+) -> Arc<dyn DataLoader<LabelledBatch>> {
     let plan: Vec<Vec<usize>> = sampler.epoch(epoch).into_iter().skip(skip).collect();
     planned_loader(examples, plan, batcher, num_workers, device)
 }
@@ -133,10 +135,10 @@ pub fn bucketed_loader(
 pub fn planned_loader(
     examples: Arc<Vec<EncodedExample>>,
     plan: Vec<Vec<usize>>,
-    batcher: ClassificationBatcher,
+    batcher: TaskBatcher,
     num_workers: usize,
     device: &Device,
-) -> Arc<dyn DataLoader<ClassificationBatch>> {
+) -> Arc<dyn DataLoader<LabelledBatch>> {
     let dataset = PlannedDataset { examples, plan };
     let mut builder = DataLoaderBuilder::new(batcher)
         .batch_size(1)
@@ -151,9 +153,9 @@ pub fn planned_loader(
 pub fn sequential_loader(
     examples: Arc<Vec<EncodedExample>>,
     batch_size: usize,
-    batcher: ClassificationBatcher,
+    batcher: TaskBatcher,
     device: &Device,
-) -> Arc<dyn DataLoader<ClassificationBatch>> {
+) -> Arc<dyn DataLoader<LabelledBatch>> {
     DataLoaderBuilder::new(batcher)
         .batch_size(batch_size.max(1))
         .set_device(device.clone())

@@ -8,9 +8,10 @@ use crate::augment::{augment, AugmentConfig};
 use crate::builtin::Builtin;
 use crate::error::DataError;
 use crate::example::{Example, RawDataset};
-use crate::labels::LabelMap;
+use crate::labels::{encode_values, LabelMap};
 use crate::read::{read_file, ReadOptions};
 use crate::split::{stratified_holdout, stratified_split, SplitRatios};
+use crate::target::{value_bins, Target, Task, ValueScale};
 use crate::tokenize::{Encoding, TextTokenizer};
 
 /// Where the examples come from.
@@ -53,6 +54,8 @@ pub struct DataOptions {
     /// Share of the training file held out for testing when no `--test` file is given.
     pub test_ratio: f64,
     pub seed: u64,
+    /// How the label column is read: class names or numbers.
+    pub task: Task,
 }
 
 impl Default for DataOptions {
@@ -62,6 +65,7 @@ impl Default for DataOptions {
             valid_ratio: 0.1,
             test_ratio: 0.1,
             seed: 42,
+            task: Task::Classification,
         }
     }
 }
@@ -96,37 +100,63 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
                 .transpose()?,
         ),
     };
-    let labels = LabelMap::from_examples(&train_raw.examples);
-    let all_train = labels.encode(&train_raw)?;
-    let valid_given = valid_raw.map(|d| labels.encode(&d)).transpose()?;
-    let test_given = test_raw.map(|d| labels.encode(&d)).transpose()?;
+    // Classes come from the training data alone; a regression set has no classes.
+    let labels = match options.task {
+        Task::Classification => LabelMap::from_examples(&train_raw.examples),
+        Task::Regression => LabelMap::from_labels(Vec::new()),
+    };
+    let encode = |data: &RawDataset| match options.task {
+        Task::Classification => labels.encode(data),
+        Task::Regression => encode_values(data),
+    };
+    let all_train = encode(&train_raw)?;
+    let valid_given = valid_raw.map(|d| encode(&d)).transpose()?;
+    let test_given = test_raw.map(|d| encode(&d)).transpose()?;
     let all_train_len = all_train.len();
-    let label_of = |e: &Example| e.label;
-    let (train, valid, test) = match (valid_given, test_given) {
-        (Some(valid), Some(test)) => (all_train, valid, test),
-        (Some(valid), None) => {
-            let (train, test) =
-                stratified_holdout(&all_train, label_of, options.test_ratio, options.seed)?;
-            (train, valid, test)
-        }
-        (None, Some(test)) => {
-            let (train, valid) =
-                stratified_holdout(&all_train, label_of, options.valid_ratio, options.seed)?;
-            (train, valid, test)
-        }
-        (None, None) => {
-            let split = stratified_split(
-                &all_train,
-                label_of,
-                SplitRatios {
-                    valid: options.valid_ratio,
-                    test: options.test_ratio,
-                },
-                options.seed,
-            )?;
-            (split.train, split.valid, split.test)
+    // Splits are stratified by class, or by decile of the value (every split spans the range).
+    let strata = match options.task {
+        Task::Classification => all_train
+            .iter()
+            .map(|e| e.target.class().unwrap_or(0))
+            .collect(),
+        Task::Regression => {
+            let values: Vec<f32> = all_train.iter().filter_map(|e| e.target.value()).collect();
+            value_bins(&values, 10)
         }
     };
+    let all_train: Vec<(usize, Example)> = strata.into_iter().zip(all_train).collect();
+    let stratum_of = |e: &(usize, Example)| e.0;
+    let examples = |pairs: Vec<(usize, Example)>| pairs.into_iter().map(|(_, e)| e).collect();
+    let (train, valid, test): (Vec<Example>, Vec<Example>, Vec<Example>) =
+        match (valid_given, test_given) {
+            (Some(valid), Some(test)) => (examples(all_train), valid, test),
+            (Some(valid), None) => {
+                let (train, test) =
+                    stratified_holdout(&all_train, stratum_of, options.test_ratio, options.seed)?;
+                (examples(train), valid, examples(test))
+            }
+            (None, Some(test)) => {
+                let (train, valid) =
+                    stratified_holdout(&all_train, stratum_of, options.valid_ratio, options.seed)?;
+                (examples(train), examples(valid), test)
+            }
+            (None, None) => {
+                let split = stratified_split(
+                    &all_train,
+                    stratum_of,
+                    SplitRatios {
+                        valid: options.valid_ratio,
+                        test: options.test_ratio,
+                    },
+                    options.seed,
+                )?;
+                (
+                    examples(split.train),
+                    examples(split.valid),
+                    examples(split.test),
+                )
+            }
+        };
     if train.is_empty() {
         return Err(DataError::Invalid {
             what: "training data".into(),
@@ -181,8 +211,12 @@ impl Splits {
     /// from a given file): the metrics of that split cannot see them. One line per split.
     pub fn unmeasured_labels(&self) -> Vec<String> {
         let names = self.labels.labels();
-        let count =
-            |split: &[Example], label: usize| split.iter().filter(|e| e.label == label).count();
+        let count = |split: &[Example], label: usize| {
+            split
+                .iter()
+                .filter(|e| e.target.class() == Some(label))
+                .count()
+        };
         [("validation", &self.valid), ("test", &self.test)]
             .into_iter()
             .filter(|(_, split)| !split.is_empty())
@@ -201,6 +235,20 @@ impl Splits {
             .collect()
     }
 
+    /// The scale of the training values (regression); `None` for classes.
+    pub fn value_scale(&self) -> Option<ValueScale> {
+        let values: Vec<f32> = self.train.iter().filter_map(|e| e.target.value()).collect();
+        ValueScale::of(values)
+    }
+
+    /// Outputs a model needs for these targets: one per class, or one value.
+    pub fn num_outputs(&self) -> usize {
+        match self.train.first().map(|e| e.target) {
+            Some(Target::Value(_)) => 1,
+            _ => self.labels.len(),
+        }
+    }
+
     /// Adds `config.copies` augmented copies of every training example (originals kept).
     /// Validation and test data are never augmented.
     pub fn augment_train(&mut self, config: &AugmentConfig, mask_token: &str, seed: u64) {
@@ -212,11 +260,11 @@ impl Splits {
     }
 }
 
-/// A tokenized example with its class index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A tokenized example with its target.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EncodedExample {
     pub encoding: Encoding,
-    pub label: usize,
+    pub target: Target,
 }
 
 impl EncodedExample {
@@ -243,7 +291,7 @@ pub fn encode_examples(
         .zip(examples)
         .map(|(encoding, e)| EncodedExample {
             encoding,
-            label: e.label,
+            target: e.target,
         })
         .collect())
 }
@@ -265,7 +313,7 @@ impl SplitSummary {
     pub fn new(examples: &[EncodedExample], num_labels: usize) -> Self {
         let mut per_label = vec![0; num_labels];
         for e in examples {
-            if let Some(c) = per_label.get_mut(e.label) {
+            if let Some(c) = e.target.class().and_then(|l| per_label.get_mut(l)) {
                 *c += 1;
             }
         }
@@ -308,13 +356,21 @@ pub struct DataSummary {
 
 impl std::fmt::Display for DataSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "data: {} — {} labels: {}",
-            self.source,
-            self.labels.len(),
-            self.labels.join(", ")
-        )?;
+        if self.labels.is_empty() {
+            writeln!(
+                f,
+                "data: {} — regression (one value per example)",
+                self.source
+            )?;
+        } else {
+            writeln!(
+                f,
+                "data: {} — {} labels: {}",
+                self.source,
+                self.labels.len(),
+                self.labels.join(", ")
+            )?;
+        }
         writeln!(
             f,
             "  {:<6} {:>8}  {:<28} {:>5} {:>5} {:>5}  truncated at {}",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use kiln_data::augment::AugmentConfig;
 use kiln_data::bucket::{BatchSize, BucketSampler};
-use kiln_data::loader::{bucketed_loader, sequential_loader, ClassificationBatcher};
+use kiln_data::loader::{bucketed_loader, sequential_loader, TaskBatcher};
 use kiln_data::pipeline::{encode_examples, load_splits, DataOptions, DataSource, SplitSummary};
 use kiln_data::{DataError, TextTokenizer};
 
@@ -63,7 +63,7 @@ fn one_file_is_split_stratified_and_deterministically() {
     assert_eq!(a.test, b.test);
     // Stratified: each held-out set has the label proportions of the whole (1:1:2).
     assert_eq!(
-        counts(a.test.iter().map(|e| e.label)),
+        counts(a.test.iter().map(|e| e.target.class().unwrap())),
         BTreeMap::from([(0, 5), (1, 5), (2, 10)])
     );
     let other = load_splits(
@@ -134,7 +134,7 @@ fn encoding_and_summary() {
     let encoded = encode_examples(&tok, &s.train).unwrap();
     assert_eq!(encoded.len(), s.train.len());
     for (e, x) in encoded.iter().zip(&s.train) {
-        assert_eq!(e.label, x.label);
+        assert_eq!(e.target, x.target);
         assert_eq!(
             e.encoding,
             tok.encode(&x.text, None).unwrap(),
@@ -167,8 +167,8 @@ fn augmentation_adds_copies_to_train_only() {
     assert_eq!(s.train.len(), 3 * n);
     assert_eq!((s.valid, s.test), (valid, test));
     assert_eq!(
-        counts(s.train[n..].iter().map(|e| e.label)),
-        counts(s.train[..n].iter().map(|e| e.label))
+        counts(s.train[n..].iter().map(|e| e.target.class().unwrap())),
+        counts(s.train[..n].iter().map(|e| e.target.class().unwrap()))
             .into_iter()
             .map(|(k, v)| (k, 2 * v))
             .collect()
@@ -185,10 +185,11 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
     let encoded = Arc::new(encode_examples(&tok, &s.train).unwrap());
     let lengths: Vec<usize> = encoded.iter().map(|e| e.len()).collect();
     let sampler = BucketSampler::new(lengths.clone(), BatchSize::Examples(8), true, 3).unwrap();
-    let batcher = ClassificationBatcher {
+    let batcher = TaskBatcher {
         pack: false,
         pad_id: tok.pad_id(),
         pad_to_multiple: 1,
+        scale: None,
     };
     let device = Device::flex();
     for epoch in 0..2 {
@@ -215,7 +216,7 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
                 assert_eq!(real as usize, len);
             }
             seen.extend(batch.tokens.lengths.iter().copied());
-            assert_eq!(batch.labels.dims(), [b]);
+            assert_eq!(batch.targets.classes().unwrap().dims(), [b]);
         }
         let mut want = lengths.clone();
         want.sort();
@@ -232,7 +233,10 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
         .iter()
         .flat_map(|b| {
             b.unwrap()
-                .labels
+                .targets
+                .classes()
+                .unwrap()
+                .clone()
                 .into_data()
                 .convert::<i64>()
                 .try_to_vec::<i64>()
@@ -241,7 +245,67 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
         .collect();
     assert_eq!(
         labels,
-        encoded.iter().map(|e| e.label as i64).collect::<Vec<_>>(),
+        encoded
+            .iter()
+            .map(|e| e.target.class().unwrap() as i64)
+            .collect::<Vec<_>>(),
         "evaluation keeps order"
     );
+}
+
+#[test]
+fn regression_reads_numbers_splits_across_the_range_and_names_a_bad_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("scores.csv");
+    let mut text = String::from("text,label\n");
+    for i in 0..200 {
+        text.push_str(&format!(
+            "\"{}\",{}\n",
+            WORDS[i % WORDS.len()],
+            i as f32 * 0.5
+        ));
+    }
+    std::fs::write(&train, &text).unwrap();
+    let options = DataOptions {
+        task: kiln_data::Task::Regression,
+        ..DataOptions::default()
+    };
+    let s = load_splits(&files(train.clone(), None, None), &options).unwrap();
+    assert!(s.labels.is_empty(), "a regression set has no classes");
+    assert_eq!(s.num_outputs(), 1);
+    assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (160, 20, 20));
+    // Stratified by decile: each of the 10 deciles (20 values each) gives 2 to the test split.
+    let deciles = counts(
+        s.test
+            .iter()
+            .map(|e| (e.target.value().unwrap() / 10.0) as usize),
+    );
+    assert_eq!(deciles, (0..10).map(|d| (d, 2)).collect());
+    let scale = s.value_scale().unwrap();
+    let train_values: Vec<f64> = s
+        .train
+        .iter()
+        .map(|e| e.target.value().unwrap() as f64)
+        .collect();
+    let mean = train_values.iter().sum::<f64>() / train_values.len() as f64;
+    assert!(
+        (scale.mean as f64 - mean).abs() < 1e-3,
+        "{scale:?} vs {mean}"
+    );
+    assert!((scale.restore(scale.standardise(37.5)) - 37.5).abs() < 1e-4);
+
+    // A value that is not a number is refused with its file and line.
+    std::fs::write(&train, text.replacen(",3\n", ",three\n", 1)).unwrap();
+    let err = load_splits(&files(train.clone(), None, None), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scores.csv") && err.contains(":8") && err.contains("three"),
+        "{err}"
+    );
+    std::fs::write(&train, text.replacen(",3\n", ",NaN\n", 1)).unwrap();
+    let err = load_splits(&files(train, None, None), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scores.csv") && err.contains("NaN"), "{err}");
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::ClassificationMetrics;
+use crate::task::TaskMetrics;
 
 /// One optimizer step of the training log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct EpochPoint {
     /// The mean training loss over the epoch.
     pub train_loss: f64,
     /// The validation metrics after the epoch, if validation ran.
-    pub valid: Option<ClassificationMetrics>,
+    pub valid: Option<TaskMetrics>,
 }
 
 /// One evaluation on the validation set: at an epoch's end, or every `eval_every`
@@ -41,7 +41,7 @@ pub struct EvalPoint {
     pub epoch: f64,
     /// Whether this is an epoch's closing evaluation.
     pub epoch_end: bool,
-    pub metrics: ClassificationMetrics,
+    pub metrics: TaskMetrics,
 }
 
 /// Seconds spent in each phase of the training loop, summed over the run. The device is

@@ -7,6 +7,7 @@
 //!   (scikit-learn's definitions).
 //! - [`entities`]: entity-level precision / recall / F1 of tag sequences (seqeval's default
 //!   and strict modes).
+//! - [`task`]: [`TaskMetrics`], one evaluation's metrics whatever the task.
 //! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
 //!   written by the training loop, saved in resume checkpoints, drawn by the report.
 //! - [`record`]: a run's files as types: `metrics.json` ([`RunMetrics`]) and the lines of
@@ -22,13 +23,15 @@ pub mod metrics;
 pub mod multilabel;
 pub mod record;
 pub mod regression;
+pub mod task;
 
 pub use entities::{EntityMetrics, EntityMode, Scheme};
 pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
 pub use metrics::{argmax_rows, ClassMetrics, ClassificationMetrics, ConfusionMatrix};
 pub use multilabel::MultiLabelMetrics;
 pub use record::{
-    read_log, DistillSide, Evaluation, LogRecord, PartDrift, ReadError, RunMetrics, SplitSizes,
-    TrainFigures, ValidEpoch,
+    read_log, DistillSide, Evaluation, LogRecord, PartDrift, ReadError, RunMetrics, Scores,
+    SplitSizes, TrainFigures, ValidEpoch,
 };
 pub use regression::RegressionMetrics;
+pub use task::TaskMetrics;

@@ -7,12 +7,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainStats};
+#[cfg(test)]
 use crate::metrics::ClassificationMetrics;
+use crate::task::TaskMetrics;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMetrics {
     /// The kept model on the test split; none when the run had no test split.
-    pub test: Option<ClassificationMetrics>,
+    pub test: Option<TaskMetrics>,
     /// The validation metrics at each epoch's end.
     pub valid: Vec<ValidEpoch>,
     /// Every evaluation on the validation set (epoch ends and every-N-steps ones), in order.
@@ -64,13 +66,52 @@ pub struct SplitSizes {
     pub test: usize,
 }
 
+/// The headline figures of one evaluation: a classification's accuracy and macro-F1, a
+/// regression's MSE, MAE, Pearson and Spearman (absent keys are the other task's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mse: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pearson: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spearman: Option<f64>,
+    pub loss: Option<f64>,
+}
+
+impl From<&TaskMetrics> for Scores {
+    fn from(m: &TaskMetrics) -> Self {
+        match m {
+            TaskMetrics::Classification(c) => Self {
+                accuracy: Some(c.accuracy),
+                macro_f1: Some(c.macro_f1),
+                loss: c.loss,
+                ..Self::default()
+            },
+            TaskMetrics::Regression(r) => Self {
+                mse: Some(r.mse),
+                mae: Some(r.mae),
+                pearson: r.pearson,
+                spearman: r.spearman,
+                loss: r.loss,
+                ..Self::default()
+            },
+        }
+    }
+}
+
 /// One epoch's closing validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidEpoch {
     pub epoch: u64,
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    pub loss: Option<f64>,
+    #[serde(flatten)]
+    pub scores: Scores,
     pub train_loss: f64,
 }
 
@@ -79,9 +120,7 @@ impl ValidEpoch {
     pub fn of(point: &EpochPoint) -> Option<Self> {
         point.valid.as_ref().map(|m| Self {
             epoch: point.epoch,
-            accuracy: m.accuracy,
-            macro_f1: m.macro_f1,
-            loss: m.loss,
+            scores: Scores::from(m),
             train_loss: point.train_loss,
         })
     }
@@ -93,9 +132,8 @@ pub struct Evaluation {
     pub step: u64,
     pub epoch: f64,
     pub epoch_end: bool,
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    pub loss: Option<f64>,
+    #[serde(flatten)]
+    pub scores: Scores,
 }
 
 impl From<&EvalPoint> for Evaluation {
@@ -104,9 +142,7 @@ impl From<&EvalPoint> for Evaluation {
             step: e.step,
             epoch: e.epoch,
             epoch_end: e.epoch_end,
-            accuracy: e.metrics.accuracy,
-            macro_f1: e.metrics.macro_f1,
-            loss: e.metrics.loss,
+            scores: Scores::from(&e.metrics),
         }
     }
 }
@@ -233,7 +269,7 @@ mod tests {
         let cm = ConfusionMatrix::from_predictions(&[0, 1, 1], &[0, 1, 0], 2);
         let test = ClassificationMetrics::compute(&cm, &labels, Some(0.5));
         RunMetrics {
-            test: Some(test),
+            test: Some(test.into()),
             valid: vec![],
             evaluations: vec![],
             best_epoch: Some(1),

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use kiln_metrics::{ClassificationMetrics, PartDrift};
+use kiln_metrics::{ClassificationMetrics, PartDrift, RegressionMetrics, TaskMetrics};
 
 pub use kiln_metrics::{EpochPoint, EvalPoint, StepPoint};
 
@@ -36,7 +36,7 @@ pub struct ReportInput<'a> {
     /// between epoch ends.
     pub best_step: Option<u64>,
     /// The test-set metrics, if a test set was evaluated.
-    pub test: Option<&'a ClassificationMetrics>,
+    pub test: Option<&'a TaskMetrics>,
     /// The resolved configuration, shown verbatim (pass it pretty-printed).
     pub config_json: &'a str,
     /// How far training moved each part of the encoder from its pretrained weights (empty:
@@ -757,7 +757,7 @@ pub fn render(input: &ReportInput) -> String {
 }
 
 /// The epoch marked best and its validation metrics, if both exist.
-fn best_valid<'a>(input: &'a ReportInput) -> Option<(u64, &'a ClassificationMetrics)> {
+fn best_valid<'a>(input: &'a ReportInput) -> Option<(u64, &'a TaskMetrics)> {
     let best = input.best_epoch?;
     input
         .epochs
@@ -770,18 +770,14 @@ fn best_valid<'a>(input: &'a ReportInput) -> Option<(u64, &'a ClassificationMetr
 fn headline(html: &mut String, input: &ReportInput) {
     let mut cards: Vec<(String, String)> = Vec::new();
     if let Some(test) = input.test {
-        cards.push(("test accuracy".into(), fmt_metric(test.accuracy)));
-        cards.push(("test macro-F1".into(), fmt_metric(test.macro_f1)));
+        for (name, value) in headline_scores(test) {
+            cards.push((format!("test {name}"), fmt_score(value)));
+        }
     }
     if let Some((epoch, m)) = best_valid(input) {
-        cards.push((
-            format!("valid accuracy (epoch {epoch})"),
-            fmt_metric(m.accuracy),
-        ));
-        cards.push((
-            format!("valid macro-F1 (epoch {epoch})"),
-            fmt_metric(m.macro_f1),
-        ));
+        for (name, value) in headline_scores(m) {
+            cards.push((format!("valid {name} (epoch {epoch})"), fmt_score(value)));
+        }
     }
     if let Some(last) = input.epochs.last() {
         cards.push(("final train loss".into(), fmt_value(last.train_loss)));
@@ -919,7 +915,7 @@ fn validation_section(html: &mut String, input: &ReportInput) {
             color: BEST.to_string(),
         }]
     });
-    let valid = |f: fn(&ClassificationMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+    let valid = |f: &dyn Fn(&TaskMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
         if mid_epoch {
             return input
                 .evals
@@ -933,16 +929,23 @@ fn validation_section(html: &mut String, input: &ReportInput) {
             .filter_map(|e| e.valid.as_ref().and_then(f).map(|v| (e.epoch as f64, v)))
             .collect()
     };
-    let has_valid = input.epochs.iter().any(|e| e.valid.is_some()) || !input.evals.is_empty();
+    // The headline figures' names come from the first validation (one task per run).
+    let first_valid = input
+        .evals
+        .first()
+        .map(|e| &e.metrics)
+        .or_else(|| input.epochs.iter().find_map(|e| e.valid.as_ref()));
+    let names = first_valid.map(|m| headline_scores(m).map(|(name, _)| name));
 
     html.push_str("<div class=\"grid2\">\n");
-    if has_valid {
-        let mut opts = ChartOptions::new("Validation accuracy and macro-F1", "epoch", "score");
+    if let Some([first, second]) = names {
+        let title = format!("Validation {first} and {second}");
+        let mut opts = ChartOptions::new(&title, "epoch", "score");
         opts.integer_x = !mid_epoch;
         opts.vlines = best_line.clone().unwrap_or_default();
         let series = [
-            Series::new("accuracy", BLUE, valid(|m| Some(m.accuracy))).with_markers(),
-            Series::new("macro-F1", GREEN, valid(|m| Some(m.macro_f1))).with_markers(),
+            Series::new(first, BLUE, valid(&|m| headline_scores(m)[0].1)).with_markers(),
+            Series::new(second, GREEN, valid(&|m| headline_scores(m)[1].1)).with_markers(),
         ];
         html.push_str("<div class=\"card\">");
         html.push_str(&line_chart(&series, &opts));
@@ -957,7 +960,7 @@ fn validation_section(html: &mut String, input: &ReportInput) {
         .map(|e| (e.epoch as f64, e.train_loss))
         .collect();
     let mut series = vec![Series::new("train", BLUE, train).with_markers()];
-    let valid_loss = valid(|m| m.loss);
+    let valid_loss = valid(&|m| m.loss());
     if !valid_loss.is_empty() {
         series.push(Series::new("validation", ORANGE, valid_loss).with_markers());
     }
@@ -966,18 +969,20 @@ fn validation_section(html: &mut String, input: &ReportInput) {
     html.push_str("</div>\n</div>\n");
 
     // The epoch table.
-    html.push_str(
+    let [first, second] = names.unwrap_or(["accuracy", "macro-F1"]);
+    let _ = write!(
+        html,
         "<h3>Per epoch</h3>\n<div class=\"card scroll fit\"><table><tr><th class=\"n\">epoch</th>\
          <th class=\"n\">train loss</th><th class=\"n\">valid loss</th>\
-         <th class=\"n\">valid accuracy</th><th class=\"n\">valid macro-F1</th></tr>",
+         <th class=\"n\">valid {first}</th><th class=\"n\">valid {second}</th></tr>",
     );
     for e in input.epochs {
         let best = input.best_epoch == Some(e.epoch);
         let (vl, va, vf) = match &e.valid {
             Some(m) => (
-                m.loss.map_or("n/a".to_string(), fmt_value),
-                fmt_metric(m.accuracy),
-                fmt_metric(m.macro_f1),
+                m.loss().map_or("n/a".to_string(), fmt_value),
+                fmt_score(headline_scores(m)[0].1),
+                fmt_score(headline_scores(m)[1].1),
             ),
             None => ("—".into(), "—".into(), "—".into()),
         };
@@ -996,8 +1001,58 @@ fn validation_section(html: &mut String, input: &ReportInput) {
     html.push_str("</table></div>\n</section>\n");
 }
 
+/// The two figures a task is judged by first: accuracy and macro-F1 for classification,
+/// Pearson and Spearman for regression (MSE and MAE are in the summary table).
+fn headline_scores(m: &TaskMetrics) -> [(&'static str, Option<f64>); 2] {
+    match m {
+        TaskMetrics::Classification(c) => [
+            ("accuracy", Some(c.accuracy)),
+            ("macro-F1", Some(c.macro_f1)),
+        ],
+        TaskMetrics::Regression(r) => [("Pearson", r.pearson), ("Spearman", r.spearman)],
+    }
+}
+
+/// A score, or "n/a" where it is undefined (a correlation of constant predictions).
+fn fmt_score(value: Option<f64>) -> String {
+    value.map_or("n/a".to_string(), fmt_metric)
+}
+
+/// The tables of one evaluation, by task.
+fn metrics_block(html: &mut String, m: &TaskMetrics) {
+    match m {
+        TaskMetrics::Classification(c) => classification_block(html, c),
+        TaskMetrics::Regression(r) => regression_block(html, r),
+    }
+}
+
+/// A regression's figures in the data's units.
+fn regression_block(html: &mut String, m: &RegressionMetrics) {
+    html.push_str("<h3>Summary</h3>\n<div class=\"card\"><table class=\"facts\">");
+    let mut rows = vec![
+        ("examples".to_string(), m.examples.to_string()),
+        ("MSE".into(), fmt_value(m.mse)),
+        ("RMSE".into(), fmt_value(m.mse.sqrt())),
+        ("MAE".into(), fmt_value(m.mae)),
+        ("Pearson r".into(), fmt_score(m.pearson)),
+        ("Spearman ρ".into(), fmt_score(m.spearman)),
+    ];
+    if let Some(loss) = m.loss {
+        rows.push(("loss (standardised values)".into(), fmt_value(loss)));
+    }
+    for (k, v) in rows {
+        let _ = write!(
+            html,
+            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+            escape_html(&k),
+            escape_html(&v)
+        );
+    }
+    html.push_str("</table></div>\n");
+}
+
 /// The summary table, the per-class table and the confusion matrix of one evaluation.
-fn metrics_block(html: &mut String, m: &ClassificationMetrics) {
+fn classification_block(html: &mut String, m: &ClassificationMetrics) {
     html.push_str("<div class=\"grid2\">\n<div>\n<h3>Summary</h3>\n<div class=\"card\"><table class=\"facts\">");
     let mut rows = vec![
         ("examples".to_string(), m.examples.to_string()),
@@ -1147,17 +1202,17 @@ mod tests {
             EpochPoint {
                 epoch: 1,
                 train_loss: 0.52,
-                valid: Some(metrics(0, Some(0.41))),
+                valid: Some(TaskMetrics::from(metrics(0, Some(0.41)))),
             },
             EpochPoint {
                 epoch: 2,
                 train_loss: 0.33,
-                valid: Some(metrics(6, Some(0.36))),
+                valid: Some(TaskMetrics::from(metrics(6, Some(0.36)))),
             },
             EpochPoint {
                 epoch: 3,
                 train_loss: 0.21,
-                valid: Some(metrics(4, Some(0.39))),
+                valid: Some(TaskMetrics::from(metrics(4, Some(0.39)))),
             },
         ]
     }
@@ -1201,6 +1256,7 @@ mod tests {
         let steps = fake_steps(300, 100);
         let epochs = fake_epochs();
         let test = metrics(5, Some(0.37));
+        let test_task = TaskMetrics::from(test.clone());
         let facts = facts();
         let input = ReportInput {
             title: "kiln fine-tuning: minilm-l6 on rotten-tomatoes <&>",
@@ -1210,7 +1266,7 @@ mod tests {
             best_epoch: Some(2),
             evals: &[],
             best_step: None,
-            test: Some(&test),
+            test: Some(&test_task),
             config_json: CONFIG,
             drift: &[
                 PartDrift {
@@ -1275,7 +1331,7 @@ mod tests {
         let one_epoch = vec![EpochPoint {
             epoch: 1,
             train_loss: 0.5,
-            valid: Some(metrics(0, None)),
+            valid: Some(TaskMetrics::from(metrics(0, None))),
         }];
         let no_valid = vec![
             EpochPoint {
@@ -1310,7 +1366,11 @@ mod tests {
                 lr: f64::NAN,
             })
             .collect();
-        let empty_metrics = ClassificationMetrics::compute(&ConfusionMatrix::new(0), &[], None);
+        let empty_metrics = TaskMetrics::from(ClassificationMetrics::compute(
+            &ConfusionMatrix::new(0),
+            &[],
+            None,
+        ));
         let input = |steps, epochs, best_epoch, test| ReportInput {
             title: "edge",
             facts: &facts,

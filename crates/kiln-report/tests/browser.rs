@@ -66,7 +66,7 @@ fn run() -> RunFiles {
                     step,
                     epoch: step as f64 / 10.0,
                     epoch_end: step % 10 == 0,
-                    metrics: m.clone(),
+                    metrics: m.clone().into(),
                 },
                 best: true,
             });
@@ -75,7 +75,7 @@ fn run() -> RunFiles {
                     point: EpochPoint {
                         epoch: step / 10,
                         train_loss: 1.0 / step as f64 * 5.0,
-                        valid: Some(m),
+                        valid: Some(m.into()),
                     },
                     best: step == 30,
                 });
@@ -84,7 +84,7 @@ fn run() -> RunFiles {
     }
     RunFiles {
         metrics: RunMetrics {
-            test: Some(metrics(&labels, &truth, &guess(1))),
+            test: Some(metrics(&labels, &truth, &guess(1)).into()),
             valid: vec![],
             evaluations: vec![],
             best_epoch: Some(3),

@@ -9,15 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use kiln_data::bucket::{BatchSize, Sampler};
 use kiln_data::pipeline::{encode_examples, EncodedExample, Splits};
-use kiln_data::TextTokenizer;
+use kiln_data::{TextTokenizer, ValueScale};
 use kiln_loss::{DistillationLoss, Loss};
 
 use crate::error::TrainError;
-use crate::metrics::ClassificationMetrics;
 use crate::optim::OptimizerSpec;
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::strategy::StrategyConfig;
-use crate::task::Objective;
+use crate::task::{Objective, TaskLoss};
+use kiln_metrics::TaskMetrics;
 
 /// The validation metric that picks the best epoch and drives early stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -30,16 +30,50 @@ pub enum SelectionMetric {
     MacroF1,
     /// Lower is better.
     Loss,
+    /// Regression: mean squared error (lower is better).
+    Mse,
+    /// Regression: mean absolute error (lower is better).
+    Mae,
+    /// Regression: Pearson's r.
+    Pearson,
+    /// Regression: Spearman's ρ.
+    Spearman,
 }
 
 impl SelectionMetric {
-    /// Larger is better: the loss is negated.
-    pub(crate) fn score(&self, m: &ClassificationMetrics) -> f64 {
-        match self {
-            Self::Accuracy => m.accuracy,
-            Self::MacroF1 => m.macro_f1,
-            Self::Loss => -m.loss.unwrap_or(f64::INFINITY),
+    /// The metric a task selects by when none is given: accuracy for classification, MSE for
+    /// regression.
+    pub fn default_for(task: kiln_data::Task) -> Self {
+        match task {
+            kiln_data::Task::Classification => Self::Accuracy,
+            kiln_data::Task::Regression => Self::Mse,
         }
+    }
+
+    /// Whether the metric is measured for `task`.
+    pub fn fits(&self, task: kiln_data::Task) -> bool {
+        use kiln_data::Task;
+        match self {
+            Self::Loss => true,
+            Self::Accuracy | Self::MacroF1 => task == Task::Classification,
+            Self::Mse | Self::Mae | Self::Pearson | Self::Spearman => task == Task::Regression,
+        }
+    }
+
+    /// Larger is better: losses and errors are negated; a figure the metrics lack (another
+    /// task's, an undefined correlation) scores lowest.
+    pub(crate) fn score(&self, m: &TaskMetrics) -> f64 {
+        let value = match (self, m) {
+            (Self::Loss, m) => m.loss().map(|l| -l),
+            (Self::Accuracy, TaskMetrics::Classification(c)) => Some(c.accuracy),
+            (Self::MacroF1, TaskMetrics::Classification(c)) => Some(c.macro_f1),
+            (Self::Mse, TaskMetrics::Regression(r)) => Some(-r.mse),
+            (Self::Mae, TaskMetrics::Regression(r)) => Some(-r.mae),
+            (Self::Pearson, TaskMetrics::Regression(r)) => r.pearson,
+            (Self::Spearman, TaskMetrics::Regression(r)) => r.spearman,
+            _ => None,
+        };
+        value.unwrap_or(f64::NEG_INFINITY)
     }
 }
 
@@ -106,12 +140,16 @@ pub struct TrainConfig {
     /// Comma-separated weights of the cross-entropy, one per label in label order.
     #[cfg_attr(feature = "clap", arg(long, value_delimiter = ',', action = clap::ArgAction::Set))]
     pub class_weights: Option<Vec<f32>>,
+    /// Regression: Huber loss with this δ (on standardised values) instead of MSE.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub huber_delta: Option<f64>,
     #[cfg_attr(feature = "clap", command(flatten))]
     #[serde(flatten)]
     pub strategy: StrategyConfig,
-    /// Validation metric for the best model and early stopping.
+    /// Validation metric for the best model and early stopping [default: accuracy for
+    /// classification, mse for regression].
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
-    pub metric: SelectionMetric,
+    pub metric: Option<SelectionMetric>,
     /// Stop after this many evaluations in a row without improvement (epoch ends, plus every
     /// eval_every steps when set); none = never stop early.
     #[cfg_attr(feature = "clap", arg(long))]
@@ -174,8 +212,9 @@ impl Default for TrainConfig {
             grad_accum: 1,
             label_smoothing: 0.0,
             class_weights: None,
+            huber_delta: None,
             strategy: StrategyConfig::default(),
-            metric: SelectionMetric::Accuracy,
+            metric: None,
             patience: None,
             min_delta: 0.0,
             eval_every: None,
@@ -249,20 +288,38 @@ impl TrainConfig {
                 format!("must be ≥ 0, got {}", self.min_delta),
             ));
         }
+        if let Some(delta) = self.huber_delta {
+            if !(delta.is_finite() && delta > 0.0) {
+                return Err(TrainError::invalid(
+                    "huber_delta",
+                    format!("must be positive, got {delta}"),
+                ));
+            }
+        }
         self.optimizer.validate()?;
         self.strategy.validate()?;
-        self.loss().validate().map_err(TrainError::Loss)?;
+        self.loss().classes.validate().map_err(TrainError::Loss)?;
         if let Some(d) = &self.distillation {
             d.validate().map_err(TrainError::Loss)?;
         }
         Ok(())
     }
 
-    pub fn loss(&self) -> Loss {
-        Loss::CrossEntropy {
-            label_smoothing: self.label_smoothing,
-            class_weights: self.class_weights.clone(),
+    /// The task's loss: cross-entropy with these options for classes, MSE or Huber for values.
+    pub fn loss(&self) -> TaskLoss {
+        TaskLoss {
+            classes: Loss::CrossEntropy {
+                label_smoothing: self.label_smoothing,
+                class_weights: self.class_weights.clone(),
+            },
+            huber_delta: self.huber_delta,
         }
+    }
+
+    /// The metric that selects the best model for `task`.
+    pub fn selection_metric(&self, task: kiln_data::Task) -> SelectionMetric {
+        self.metric
+            .unwrap_or_else(|| SelectionMetric::default_for(task))
     }
 
     /// The run's objective: cross-entropy, or distillation against `teacher_logits`.
@@ -359,6 +416,8 @@ pub struct TrainData {
     pub train: Arc<Vec<EncodedExample>>,
     pub valid: Arc<Vec<EncodedExample>>,
     pub labels: Vec<String>,
+    /// Regression: the training values' scale; the model learns standardised values.
+    pub scale: Option<ValueScale>,
     pub pad_id: u32,
     /// A teacher's logits for every training example, row-major `[train.len(), labels]`
     /// (computed once; see `TrainConfig::distillation`).
@@ -372,9 +431,28 @@ impl TrainData {
             train: Arc::new(encode_examples(tokenizer, &splits.train)?),
             valid: Arc::new(encode_examples(tokenizer, &splits.valid)?),
             labels: splits.labels.labels().to_vec(),
+            scale: splits.value_scale(),
             pad_id: tokenizer.pad_id(),
             teacher_logits: None,
         })
+    }
+}
+
+impl TrainData {
+    /// The task the targets are for (a regression set's examples carry values).
+    pub fn task(&self) -> kiln_data::Task {
+        match self.train.first().map(|e| e.target) {
+            Some(kiln_data::Target::Value(_)) => kiln_data::Task::Regression,
+            _ => kiln_data::Task::Classification,
+        }
+    }
+
+    /// Outputs a model needs: one per label, or one value.
+    pub fn num_outputs(&self) -> usize {
+        match self.task() {
+            kiln_data::Task::Classification => self.labels.len(),
+            kiln_data::Task::Regression => 1,
+        }
     }
 }
 
@@ -386,6 +464,28 @@ pub(crate) fn check_data(
 ) -> Result<(), TrainError> {
     if data.train.is_empty() {
         return Err(TrainError::invalid("train", "holds no examples"));
+    }
+    let task = data.task();
+    let metric = config.selection_metric(task);
+    if !metric.fits(task) {
+        return Err(TrainError::invalid(
+            "metric",
+            format!("{metric:?} is not measured for {task}"),
+        ));
+    }
+    if task == kiln_data::Task::Regression {
+        if config.distillation.is_some() {
+            return Err(TrainError::invalid(
+                "distillation",
+                "distils a classifier's logits; a regression task has none",
+            ));
+        }
+        if config.class_weights.is_some() || config.label_smoothing != 0.0 {
+            return Err(TrainError::invalid(
+                "class_weights",
+                "and label_smoothing are cross-entropy options; a regression task has no classes",
+            ));
+        }
     }
     if config.distillation.is_some() {
         let want = data.train.len() * data.labels.len();
@@ -410,13 +510,14 @@ pub(crate) fn check_data(
             }
         }
     }
-    if outputs != data.labels.len() {
+    if outputs != data.num_outputs() {
+        let wants = match task {
+            kiln_data::Task::Classification => format!("{} labels", data.labels.len()),
+            kiln_data::Task::Regression => "one value per example".to_string(),
+        };
         return Err(TrainError::invalid(
             "labels",
-            format!(
-                "the model has {outputs} outputs but the data has {} labels",
-                data.labels.len()
-            ),
+            format!("the model has {outputs} outputs but the data has {wants}"),
         ));
     }
     Ok(())

@@ -7,11 +7,12 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use kiln_data::pipeline::EncodedExample;
-use kiln_data::TokenBatch;
-use kiln_loss::Loss;
+use kiln_data::{Target, Targets, TokenBatch, ValueScale};
+
+use kiln_metrics::{RegressionMetrics, TaskMetrics};
 
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
-use crate::task::TaskModel;
+use crate::task::{TaskLoss, TaskModel};
 
 /// Evaluates a model on labelled examples: `Evaluator::new().evaluate(&model, &examples,
 /// &labels)` (the model in inference mode: `model.valid()`).
@@ -21,7 +22,8 @@ pub struct Evaluator {
     /// Padding positions are masked, so the id changes no output; the tokenizer's id keeps the
     /// batches identical to a Hugging Face collator's.
     pad_id: u32,
-    loss: Loss,
+    loss: TaskLoss,
+    scale: Option<ValueScale>,
 }
 
 impl Default for Evaluator {
@@ -29,7 +31,8 @@ impl Default for Evaluator {
         Self {
             batch_size: 64,
             pad_id: 0,
-            loss: Loss::default(),
+            loss: TaskLoss::default(),
+            scale: None,
         }
     }
 }
@@ -49,9 +52,16 @@ impl Evaluator {
         self
     }
 
-    /// The loss reported with the metrics (default: plain cross-entropy).
-    pub fn loss(mut self, loss: Loss) -> Self {
-        self.loss = loss;
+    /// The loss reported with the metrics (default: plain cross-entropy, or MSE for values).
+    pub fn loss(mut self, loss: impl Into<TaskLoss>) -> Self {
+        self.loss = loss.into();
+        self
+    }
+
+    /// Regression: the training values' scale, which maps the model's outputs back to the
+    /// data's units (see [`ValueScale`]).
+    pub fn scale(mut self, scale: Option<ValueScale>) -> Self {
+        self.scale = scale;
         self
     }
 
@@ -61,13 +71,13 @@ impl Evaluator {
         predict_logits(model, examples, self.batch_size, self.pad_id, &device)
     }
 
-    /// Metrics of `model` on `examples`, whose labels index `labels`.
+    /// Metrics of `model` on `examples`, whose classes index `labels` (none for values).
     pub fn evaluate<M: TaskModel>(
         &self,
         model: &M,
         examples: &[EncodedExample],
         labels: &[String],
-    ) -> ClassificationMetrics {
+    ) -> TaskMetrics {
         let logits = self.outputs(model, examples);
         self.metrics(&logits, examples, labels, &model_device(model))
     }
@@ -79,8 +89,8 @@ impl Evaluator {
         examples: &[EncodedExample],
         labels: &[String],
         device: &Device,
-    ) -> ClassificationMetrics {
-        metrics_from_logits(logits, examples, labels, &self.loss, device)
+    ) -> TaskMetrics {
+        metrics_from_logits(logits, examples, labels, &self.loss, self.scale, device)
     }
 }
 
@@ -181,27 +191,42 @@ impl InferenceSpeed {
     }
 }
 
-/// Metrics (and the mean loss) of `logits` against the examples' labels.
+/// Metrics (and the mean loss) of outputs `logits` against the examples' targets: classes
+/// (argmax of each row), or values (each row's one output, mapped back to the data's units
+/// with `scale`; the loss is on standardised values, as training computes it).
 pub fn metrics_from_logits(
     logits: &[f32],
     examples: &[EncodedExample],
     labels: &[String],
-    loss: &Loss,
+    loss: &TaskLoss,
+    scale: Option<ValueScale>,
     device: &Device,
-) -> ClassificationMetrics {
-    let n = labels.len();
-    let truth: Vec<usize> = examples.iter().map(|e| e.label).collect();
-    let predicted = argmax_rows(logits, n);
-    let cm = ConfusionMatrix::from_predictions(&truth, &predicted, n);
+) -> TaskMetrics {
+    let targets: Vec<Target> = examples.iter().map(|e| e.target).collect();
+    let width = if matches!(targets.first(), Some(Target::Value(_))) {
+        1
+    } else {
+        labels.len()
+    };
     let loss_value = (!examples.is_empty()).then(|| {
-        let logits = Tensor::<2>::from_data(
-            TensorData::new(logits.to_vec(), [examples.len(), n]),
+        let outputs = Tensor::<2>::from_data(
+            TensorData::new(logits.to_vec(), [examples.len(), width]),
             device,
         );
-        let targets: Vec<i64> = truth.iter().map(|&t| t as i64).collect();
-        let targets =
-            Tensor::<1, Int>::from_data(TensorData::new(targets, [examples.len()]), device);
-        loss.forward(logits, targets).into_scalar::<f64>()
+        loss.forward(outputs, Targets::of(&targets, scale, device))
+            .into_scalar::<f64>()
     });
-    ClassificationMetrics::compute(&cm, labels, loss_value)
+    if width == 1 && matches!(targets.first(), Some(Target::Value(_))) {
+        let restore = |v: f32| scale.map_or(f64::from(v), |s| s.restore(v));
+        let predicted: Vec<f64> = logits.iter().map(|&v| restore(v)).collect();
+        let truth: Vec<f64> = targets
+            .iter()
+            .map(|t| f64::from(t.value().unwrap_or(f32::NAN)))
+            .collect();
+        return RegressionMetrics::new(&predicted, &truth, loss_value).into();
+    }
+    let truth: Vec<usize> = targets.iter().map(|t| t.class().unwrap_or(0)).collect();
+    let predicted = argmax_rows(logits, width);
+    let cm = ConfusionMatrix::from_predictions(&truth, &predicted, width);
+    ClassificationMetrics::compute(&cm, labels, loss_value).into()
 }

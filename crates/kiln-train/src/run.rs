@@ -25,19 +25,19 @@ use burn::prelude::*;
 use sha2::{Digest, Sha256};
 
 use kiln_data::bucket::{BucketSampler, Sampler};
-use kiln_data::loader::{planned_loader, ClassificationBatch, ClassificationBatcher};
+use kiln_data::loader::{planned_loader, LabelledBatch, TaskBatcher};
 use kiln_data::pipeline::EncodedExample;
+use kiln_data::{Target, Targets};
 use kiln_model::activation::is_cpu;
 use kiln_model::dropout::mix;
 use kiln_model::BertClassifier;
 
 use crate::clip::{clip_global_norm, global_norm, scale_grads};
-use crate::config::{check_data, Faults, TrainConfig, TrainData};
+use crate::config::{check_data, Faults, SelectionMetric, TrainConfig, TrainData};
 use crate::error::TrainError;
 use crate::evaluate::{metrics_from_logits, rows_per_example, Evaluator};
 use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainState, TrainStats};
 use crate::l2sp::Anchor;
-use crate::metrics::ClassificationMetrics;
 use crate::observer::Observer;
 use crate::optim::{lr_groups, module_lr};
 use crate::parallel::{data_parallel_step, shard_pools, shard_rows, ParallelStep};
@@ -45,6 +45,7 @@ use crate::resume::{self, Best};
 use crate::schedule::Schedule;
 use crate::strategy::{InputSource, Plan, Strategy};
 use crate::task::{Objective, TaskBatch, TaskModel};
+use kiln_metrics::TaskMetrics;
 
 /// What [`crate::Trainer::fit`] gives back.
 pub struct TrainOutcome<M = BertClassifier> {
@@ -119,6 +120,8 @@ struct Run<'a, M: TaskModel> {
     sampler: BucketSampler,
     schedule: Schedule,
     objective: Objective,
+    /// The validation metric that picks the best model (the task's default unless given).
+    metric: SelectionMetric,
     /// L2-SP's pretrained encoder weights, when the recipe asks for it.
     anchor: Option<Anchor>,
     inputs: Inputs,
@@ -226,6 +229,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
             sampler,
             schedule,
             objective: config.objective(data.teacher_logits.as_ref()),
+            metric: config.selection_metric(data.task()),
             anchor,
             inputs,
             state,
@@ -291,7 +295,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
     /// (none when its loss is not finite, or an earlier micro-batch of the step had one).
     fn micro_step(
         &mut self,
-        feed: &mut Option<Box<dyn DataLoaderIterator<ClassificationBatch> + '_>>,
+        feed: &mut Option<Box<dyn DataLoaderIterator<LabelledBatch> + '_>>,
         indices: &[usize],
         pending: &mut Pending<M>,
     ) -> Result<(), TrainError> {
@@ -526,19 +530,27 @@ impl<'a, M: TaskModel> Run<'a, M> {
     }
 
     /// Metrics of the model as it is now on the validation set.
-    fn validate(&self) -> ClassificationMetrics {
+    fn validate(&self) -> TaskMetrics {
         let inference = self.model.get().valid();
         let loss = self.objective.validation_loss();
         match &self.inputs {
             Inputs::Features { valid, .. } => {
                 let logits = valid.outputs(&inference, &self.device);
                 let (examples, labels) = (&self.data.valid, &self.data.labels);
-                metrics_from_logits(&logits, examples, labels, loss, &self.device)
+                metrics_from_logits(
+                    &logits,
+                    examples,
+                    labels,
+                    loss,
+                    self.data.scale,
+                    &self.device,
+                )
             }
             Inputs::Tokens { .. } => Evaluator::new()
                 .batch_size(self.config.eval_batch_size)
                 .pad_id(self.data.pad_id)
                 .loss(loss.clone())
+                .scale(self.data.scale)
                 .evaluate(&inference, &self.data.valid, &self.data.labels),
         }
     }
@@ -548,7 +560,7 @@ impl<'a, M: TaskModel> Run<'a, M> {
     /// its own file (the model moves on before the next checkpoint), at an epoch's end in the
     /// checkpoint written right after.
     fn record_evaluation(&mut self, point: &EvalPoint) -> Result<bool, TrainError> {
-        let score = self.config.metric.score(&point.metrics);
+        let score = self.metric.score(&point.metrics);
         let state = &mut self.state;
         let is_best = state
             .best_score
@@ -681,7 +693,7 @@ enum Inputs {
     Tokens {
         replicas: Vec<Device>,
         pools: Vec<rayon::ThreadPool>,
-        batcher: ClassificationBatcher,
+        batcher: TaskBatcher,
         num_workers: usize,
     },
     /// Features of the model in inference mode, computed once; the head trains on them.
@@ -709,7 +721,7 @@ enum Forward {
 
 struct FeatureBatch {
     features: Tensor<2>,
-    targets: Tensor<1, Int>,
+    targets: Targets,
     examples: Vec<usize>,
 }
 
@@ -739,10 +751,11 @@ impl Inputs {
                 Inputs::Tokens {
                     replicas,
                     pools,
-                    batcher: ClassificationBatcher {
+                    batcher: TaskBatcher {
                         pad_id: data.pad_id,
                         pad_to_multiple: config.pad_to_multiple,
                         pack: config.sampler == Sampler::Packed && model.accepts_packed(),
+                        scale: data.scale,
                     },
                     num_workers: config.num_workers,
                 }
@@ -787,7 +800,7 @@ impl Inputs {
         batches: &[Vec<usize>],
         data: &TrainData,
         ad: &Device,
-    ) -> Option<std::sync::Arc<dyn burn::data::dataloader::DataLoader<ClassificationBatch>>> {
+    ) -> Option<std::sync::Arc<dyn burn::data::dataloader::DataLoader<LabelledBatch>>> {
         let Inputs::Tokens {
             replicas,
             batcher,
@@ -817,7 +830,7 @@ impl Inputs {
     /// The micro-batch of training examples `indices`.
     fn next_batch(
         &self,
-        feed: &mut Option<Box<dyn DataLoaderIterator<ClassificationBatch> + '_>>,
+        feed: &mut Option<Box<dyn DataLoaderIterator<LabelledBatch> + '_>>,
         indices: &[usize],
         data: &TrainData,
         ad: &Device,
@@ -832,7 +845,7 @@ impl Inputs {
                         .map_err(|e| TrainError::Loader(e.to_string()))?;
                     shards.push(TaskBatch {
                         tokens: b.tokens,
-                        targets: b.labels,
+                        targets: b.targets,
                         examples: indices[rows].to_vec(),
                     });
                 }
@@ -842,13 +855,10 @@ impl Inputs {
                 })
             }
             (Inputs::Features { train, .. }, _) => {
-                let labels: Vec<i64> = indices
-                    .iter()
-                    .map(|&i| data.train[i].label as i64)
-                    .collect();
+                let targets: Vec<Target> = indices.iter().map(|&i| data.train[i].target).collect();
                 Ok(MicroBatch::Features(Box::new(FeatureBatch {
                     features: train.batch(indices, ad),
-                    targets: Tensor::from_data(TensorData::new(labels, [indices.len()]), ad),
+                    targets: Targets::of(&targets, data.scale, ad),
                     examples: indices.to_vec(),
                 })))
             }
@@ -1029,7 +1039,11 @@ fn run_fingerprint(config: &TrainConfig, data: &TrainData) -> String {
     for split in [&data.train, &data.valid] {
         hasher.update((split.len() as u64).to_le_bytes());
         for e in split.iter() {
-            hasher.update((e.label as u64).to_le_bytes());
+            let target = match e.target {
+                Target::Class(c) => c as u64,
+                Target::Value(v) => u64::from(v.to_bits()),
+            };
+            hasher.update(target.to_le_bytes());
             hasher.update((e.encoding.input_ids.len() as u64).to_le_bytes());
             for (id, ty) in e.encoding.input_ids.iter().zip(&e.encoding.token_type_ids) {
                 hasher.update(id.to_le_bytes());

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::prelude::*;
 
-use kiln_data::TokenBatch;
+use kiln_data::{Targets, TokenBatch};
 use kiln_loss::{DistillationLoss, Loss};
 use kiln_model::BertClassifier;
 
@@ -22,8 +22,8 @@ use kiln_model::BertClassifier;
 #[derive(Debug, Clone)]
 pub struct TaskBatch {
     pub tokens: TokenBatch,
-    /// `[examples]` class indices.
-    pub targets: Tensor<1, Int>,
+    /// Class indices `[examples]`, or standardised values `[examples, 1]`.
+    pub targets: Targets,
     pub examples: Vec<usize>,
 }
 
@@ -54,7 +54,7 @@ pub struct TaskOutput {
 /// [`step`](Self::step), whose default is the run's [`Objective`] applied to the outputs.
 /// Override `step` for a loss of your own.
 pub trait TaskModel: Module + 'static {
-    /// Outputs per example (a classifier's number of labels).
+    /// Outputs per example (a classifier's number of labels; 1 for a regression head).
     fn num_outputs(&self) -> usize;
 
     /// Whether [`features`](Self::features) takes packed batches (several examples to a row,
@@ -100,18 +100,54 @@ impl TaskModel for BertClassifier {
     }
 }
 
-/// The loss a run trains on (from [`crate::TrainConfig`]): cross-entropy (label smoothing, class
-/// weights), or knowledge distillation against a teacher's logits for every training example.
+/// The loss of outputs against targets, by kind of target: cross-entropy (label smoothing,
+/// class weights) for classes, MSE — or Huber with `huber_delta` — for standardised values
+/// (transformers' `problem_type` "single_label_classification" and "regression").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskLoss {
+    pub classes: Loss,
+    pub huber_delta: Option<f64>,
+}
+
+impl From<Loss> for TaskLoss {
+    fn from(classes: Loss) -> Self {
+        Self {
+            classes,
+            huber_delta: None,
+        }
+    }
+}
+
+impl TaskLoss {
+    /// The mean loss of `outputs` (`[examples, outputs]`) against `targets`. Returns `[1]`.
+    pub fn forward(&self, outputs: Tensor<2>, targets: Targets) -> Tensor<1> {
+        match targets {
+            Targets::Classes(classes) => self.classes.forward(outputs, classes),
+            Targets::Values(values) => {
+                // In f32 whatever the model's precision, as for the cross-entropy.
+                let outputs = outputs.cast(burn::tensor::FloatDType::F32);
+                let values = values.cast(burn::tensor::FloatDType::F32);
+                match self.huber_delta {
+                    Some(delta) => kiln_loss::huber(outputs, values, delta),
+                    None => kiln_loss::mse(outputs, values),
+                }
+            }
+        }
+    }
+}
+
+/// The loss a run trains on (from [`crate::TrainConfig`]): the task's loss ([`TaskLoss`]), or
+/// knowledge distillation against a teacher's logits for every training example.
 #[derive(Debug, Clone)]
 pub struct Objective {
-    loss: Loss,
+    loss: TaskLoss,
     distillation: Option<(DistillationLoss, Arc<Vec<f32>>)>,
 }
 
 impl Objective {
-    pub fn new(loss: Loss) -> Self {
+    pub fn new(loss: impl Into<TaskLoss>) -> Self {
         Self {
-            loss,
+            loss: loss.into(),
             distillation: None,
         }
     }
@@ -122,20 +158,15 @@ impl Objective {
         self
     }
 
-    /// The loss the run validates with (plain cross-entropy, as Hugging Face reports it).
-    pub fn validation_loss(&self) -> &Loss {
+    /// The loss the run validates with (the task's loss, as Hugging Face reports it).
+    pub fn validation_loss(&self) -> &TaskLoss {
         &self.loss
     }
 
     /// The mean loss of `logits` (rows are the training examples `examples`) against `targets`.
-    pub fn loss(
-        &self,
-        logits: Tensor<2>,
-        targets: Tensor<1, Int>,
-        examples: &[usize],
-    ) -> Tensor<1> {
-        match &self.distillation {
-            Some((kd, teacher)) => {
+    pub fn loss(&self, logits: Tensor<2>, targets: Targets, examples: &[usize]) -> Tensor<1> {
+        match (&self.distillation, targets) {
+            (Some((kd, teacher)), Targets::Classes(targets)) => {
                 let n = logits.dims()[1];
                 let mut values = Vec::with_capacity(examples.len() * n);
                 for &i in examples {
@@ -147,7 +178,8 @@ impl Objective {
                 );
                 kd.forward(logits.cast(burn::tensor::FloatDType::F32), teacher, targets)
             }
-            None => self.loss.forward(logits, targets),
+            // Distillation is refused for value targets before training (`check_data`).
+            (_, targets) => self.loss.forward(logits, targets),
         }
     }
 }

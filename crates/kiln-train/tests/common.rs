@@ -58,7 +58,7 @@ pub fn synthetic(n: usize, seed: u64) -> Vec<EncodedExample> {
                     input_ids: ids,
                     truncated: false,
                 },
-                label,
+                target: kiln_data::Target::Class(label),
             }
         })
         .collect()
@@ -69,6 +69,7 @@ pub fn data(train: usize, valid: usize) -> TrainData {
         train: Arc::new(synthetic(train, 1)),
         valid: Arc::new(synthetic(valid, 2)),
         labels: vec!["a".into(), "b".into()],
+        scale: None,
         pad_id: 0,
         teacher_logits: None,
     }
@@ -94,4 +95,40 @@ pub fn gaps(
         }
     }
     (apart, moved)
+}
+
+/// A tiny BERT with one output: a regression head.
+pub fn tiny_regressor(dropout: f64, device: &Device) -> BertClassifier {
+    device.seed(11);
+    BertClassifier::new(&tiny_config(dropout), 1, Pooling::Mean, device)
+}
+
+/// [`synthetic`] examples with values instead of classes: about 3 for the low tokens, about
+/// 7 for the high ones, plus a tenth of the length (in data units, not standardised).
+pub fn synthetic_values(n: usize, seed: u64) -> Vec<EncodedExample> {
+    synthetic(n, seed)
+        .into_iter()
+        .map(|mut e| {
+            let base = if e.target.class() == Some(0) {
+                3.0
+            } else {
+                7.0
+            };
+            e.target = kiln_data::Target::Value(base + 0.1 * e.len() as f32);
+            e
+        })
+        .collect()
+}
+
+pub fn regression_data(train: usize, valid: usize) -> TrainData {
+    let train = synthetic_values(train, 1);
+    let scale = kiln_data::ValueScale::of(train.iter().filter_map(|e| e.target.value()));
+    TrainData {
+        train: Arc::new(train),
+        valid: Arc::new(synthetic_values(valid, 2)),
+        labels: Vec::new(),
+        scale,
+        pad_id: 0,
+        teacher_logits: None,
+    }
 }

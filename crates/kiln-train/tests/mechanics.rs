@@ -251,11 +251,8 @@ fn a_tiny_model_learns_separable_data() {
         .fit(tiny_model(0.1, Pooling::Mean, &device), &data)
         .unwrap();
     let last = outcome.epochs.last().unwrap().valid.as_ref().unwrap();
-    assert!(
-        last.accuracy >= 0.9,
-        "validation accuracy {}",
-        last.accuracy
-    );
+    let accuracy = last.classification().unwrap().accuracy;
+    assert!(accuracy >= 0.9, "validation accuracy {accuracy}");
     assert_eq!(outcome.epochs.len(), 4);
     assert!(outcome.best_epoch.is_some());
 }
@@ -678,4 +675,112 @@ fn l2_sp_holds_the_encoder_near_its_start_and_resumes_bit_for_bit() {
         values(&resumed.model) == values(&anchored.model),
         "resumed L2-SP run = uninterrupted one, bit for bit"
     );
+}
+
+#[test]
+fn a_tiny_model_learns_a_regression_target_and_keeps_the_lowest_mse_epoch() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = regression_data(64, 32);
+    assert_eq!(data.task(), kiln_data::Task::Regression);
+    let config = TrainConfig {
+        epochs: 8,
+        batch_size: 8,
+        lr: 3e-3,
+        ..TrainConfig::default()
+    };
+    let outcome = Trainer::new(config)
+        .device(&device)
+        .fit(tiny_regressor(0.1, &device), &data)
+        .unwrap();
+    let scores: Vec<_> = outcome
+        .epochs
+        .iter()
+        .map(|e| e.valid.as_ref().unwrap().regression().unwrap().clone())
+        .collect();
+    let last = scores.last().unwrap();
+    // The values spread ±2 around 5 (variance ≈ 4.3): a model that learned nothing has MSE ≈ 4.
+    assert!(
+        last.mse < 0.5 && last.pearson.unwrap() > 0.9,
+        "validation after 8 epochs: {last:?}"
+    );
+    let lowest = (0..scores.len())
+        .min_by(|&a, &b| scores[a].mse.total_cmp(&scores[b].mse))
+        .unwrap();
+    assert_eq!(outcome.best_epoch, Some(lowest as u64 + 1), "{scores:?}");
+}
+
+#[test]
+fn a_regression_run_resumes_bit_for_bit() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = regression_data(24, 8);
+    let config = |epochs| TrainConfig {
+        epochs,
+        batch_size: 8,
+        lr: 1e-3,
+        schedule: ScheduleKind::Constant,
+        warmup_ratio: 0.0,
+        ..TrainConfig::default()
+    };
+    let whole = Trainer::new(config(2))
+        .device(&device)
+        .fit(tiny_regressor(0.1, &device), &data)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    Trainer::new(config(1))
+        .device(&device)
+        .checkpoints(tmp.path())
+        .fit(tiny_regressor(0.1, &device), &data)
+        .unwrap();
+    let resumed = Trainer::new(config(2))
+        .device(&device)
+        .checkpoints(tmp.path())
+        .resume(tmp.path())
+        .fit(tiny_regressor(0.1, &device), &data)
+        .unwrap();
+    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed), losses(&whole));
+    assert!(values(&resumed.model) == values(&whole.model));
+}
+
+#[test]
+fn classification_options_are_refused_for_regression() {
+    let _serial = serial();
+    let device = Device::flex();
+    for (config, needle) in [
+        (
+            TrainConfig {
+                metric: Some(kiln_train::SelectionMetric::Accuracy),
+                ..TrainConfig::default()
+            },
+            "not measured for regression",
+        ),
+        (
+            TrainConfig {
+                label_smoothing: 0.1,
+                ..TrainConfig::default()
+            },
+            "regression task has no classes",
+        ),
+    ] {
+        let err = Trainer::new(config)
+            .device(&device)
+            .fit(tiny_regressor(0.0, &device), &regression_data(8, 0))
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+    // A model with two outputs cannot learn one value.
+    let err = Trainer::new(TrainConfig::default())
+        .device(&device)
+        .fit(
+            tiny_model(0.0, Pooling::Cls, &device),
+            &regression_data(8, 0),
+        )
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(err.contains("one value per example"), "{err}");
 }

@@ -1,0 +1,119 @@
+//! What one evaluation measured, whatever the task: [`TaskMetrics`].
+//!
+//! Serialized untagged, so a classification run's files keep the shape they always had
+//! (`"accuracy": …` at the top of an evaluation) and a regression run's hold `"mse": …`; a
+//! reader tells them apart by their fields.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::ClassificationMetrics;
+use crate::regression::RegressionMetrics;
+
+/// The metrics of one evaluation pass, by task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskMetrics {
+    /// Single-label classification (one class per example).
+    Classification(ClassificationMetrics),
+    /// Regression (one value per example), in the data's units.
+    Regression(RegressionMetrics),
+}
+
+impl From<ClassificationMetrics> for TaskMetrics {
+    fn from(m: ClassificationMetrics) -> Self {
+        Self::Classification(m)
+    }
+}
+
+impl From<RegressionMetrics> for TaskMetrics {
+    fn from(m: RegressionMetrics) -> Self {
+        Self::Regression(m)
+    }
+}
+
+impl TaskMetrics {
+    /// Examples evaluated.
+    pub fn examples(&self) -> u64 {
+        match self {
+            Self::Classification(m) => m.examples,
+            Self::Regression(m) => m.examples as u64,
+        }
+    }
+
+    /// The mean loss of the pass, when it was computed.
+    pub fn loss(&self) -> Option<f64> {
+        match self {
+            Self::Classification(m) => m.loss,
+            Self::Regression(m) => m.loss,
+        }
+    }
+
+    pub fn classification(&self) -> Option<&ClassificationMetrics> {
+        match self {
+            Self::Classification(m) => Some(m),
+            Self::Regression(_) => None,
+        }
+    }
+
+    pub fn regression(&self) -> Option<&RegressionMetrics> {
+        match self {
+            Self::Regression(m) => Some(m),
+            Self::Classification(_) => None,
+        }
+    }
+
+    /// The task's headline figure and its name: accuracy for classification, MSE for
+    /// regression (what Hugging Face's `Trainer` reports first for each).
+    pub fn main(&self) -> (&'static str, f64) {
+        match self {
+            Self::Classification(m) => ("accuracy", m.accuracy),
+            Self::Regression(m) => ("MSE", m.mse),
+        }
+    }
+
+    /// The figures a console line shows, e.g. `accuracy 0.8425  macro-F1 0.8424` or
+    /// `MSE 1.2034  MAE 0.8812  Pearson 0.6120  Spearman 0.5977`.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Classification(m) => {
+                format!("accuracy {:.4}  macro-F1 {:.4}", m.accuracy, m.macro_f1)
+            }
+            Self::Regression(m) => {
+                let corr = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{r:.4}"));
+                format!(
+                    "MSE {:.4}  MAE {:.4}  Pearson {}  Spearman {}",
+                    m.mse,
+                    m.mae,
+                    corr(m.pearson),
+                    corr(m.spearman)
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::ConfusionMatrix;
+
+    #[test]
+    fn each_task_reads_back_as_itself_and_classification_keeps_its_json_shape() {
+        let cm = ConfusionMatrix::from_predictions(&[0, 1, 1], &[0, 1, 0], 2);
+        let labels = ["neg".to_string(), "pos".to_string()];
+        let c = ClassificationMetrics::compute(&cm, &labels, Some(0.5));
+        let json = serde_json::to_value(TaskMetrics::from(c.clone())).unwrap();
+        assert_eq!(json, serde_json::to_value(&c).unwrap());
+        let back: TaskMetrics = serde_json::from_value(json).unwrap();
+        assert_eq!(back, TaskMetrics::Classification(c));
+
+        let r = RegressionMetrics::new(&[1.0, 2.0, 4.0], &[1.5, 2.0, 3.0], Some(0.2));
+        let json = serde_json::to_string(&TaskMetrics::from(r.clone())).unwrap();
+        assert!(json.contains("\"mse\""), "{json}");
+        let back: TaskMetrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.regression(), Some(&r));
+        assert_eq!(back.main().0, "MSE");
+        assert_eq!(back.loss(), Some(0.2));
+        assert_eq!(back.examples(), 3);
+    }
+}
