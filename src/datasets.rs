@@ -47,14 +47,19 @@ pub struct DataArgs {
     /// whichever text is longer, only-first / only-second keep the other text whole.
     #[arg(long, value_enum, default_value_t)]
     pub truncation: Truncation,
-    /// What the label column holds: classification (a class name per example) or regression
-    /// (a number) [default: the built-in set's task, else classification].
+    /// What the label column holds: classification (a class name per example), regression
+    /// (a number) or multi-label (a set of class names: `a;b`, or a JSON array) [default: the
+    /// built-in set's task, else classification].
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
     /// Column holding the label (a class name, or a number for --task regression).
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// Multi-label: what separates the labels of one example in a CSV/TSV cell or a string
+    /// (JSON arrays need none).
+    #[arg(long, default_value = ";")]
+    pub label_delimiter: String,
     /// Share of each label held out for validation when no --valid file is given.
     #[arg(long, default_value_t = 0.1)]
     pub valid_ratio: f64,
@@ -143,6 +148,7 @@ impl DataArgs {
             test_ratio: self.test_ratio,
             seed,
             task: self.task(),
+            label_delimiter: self.label_delimiter.clone(),
         }
     }
 

@@ -670,7 +670,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     }
     // A regression head has one output, named as transformers names it.
     let (labels, outputs) = match task {
-        kiln_data::Task::Classification => {
+        kiln_data::Task::Classification | kiln_data::Task::MultiLabel => {
             let labels = prepared.splits.labels.labels().to_vec();
             let n = labels.len();
             (labels, n)
@@ -849,12 +849,30 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     console.bar.finish_and_clear();
 
     let best = describe_best(&outcome);
+    // Multi-label with --tune-thresholds: each label's threshold for its best F1 on the
+    // validation set, used on test and saved with the model.
+    let mut readout = r.config.readout(scale, data.labels.len());
+    if r.config.tune_thresholds && !data.valid.is_empty() {
+        let outputs = Trainer::new(r.config.clone())
+            .evaluator()
+            .pad_id(tokenizer.pad_id())
+            .outputs(&outcome.model, &data.valid);
+        readout.thresholds =
+            kiln_train::evaluate::tune_thresholds(&outputs, &data.valid, data.labels.len());
+        let shown: Vec<String> = data
+            .labels
+            .iter()
+            .zip(&readout.thresholds)
+            .map(|(l, t)| format!("{l} {t:.2}"))
+            .collect();
+        eprintln!("thresholds tuned on validation: {}", shown.join(", "));
+    }
     // An empty test split only happens with --test-ratio 0 (kiln-data refuses an empty one
     // otherwise): no test metrics rather than zeros.
     let evaluator = Trainer::new(r.config.clone())
         .evaluator()
         .pad_id(tokenizer.pad_id())
-        .scale(scale);
+        .readout(readout.clone());
     let evaluate_on_test = |model: &kiln_model::BertClassifier| {
         evaluator.evaluate(model, &prepared.test, &data.labels)
     };
@@ -887,6 +905,13 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         model_config.extra.insert(
             "kiln_value_scale".into(),
             serde_json::json!({"mean": s.mean, "std": s.std}),
+        );
+    }
+    // A multi-label head's decision thresholds, one per label.
+    if task == kiln_data::Task::MultiLabel {
+        model_config.extra.insert(
+            "kiln_thresholds".into(),
+            serde_json::json!(readout.thresholds),
         );
     }
     if r.data.truncation != kiln_data::Truncation::default() {

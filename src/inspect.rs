@@ -91,15 +91,21 @@ pub fn plan_stats(
     epochs: u64,
 ) -> Result<(f64, f64)> {
     let lengths: Vec<usize> = examples.iter().map(|e| e.len()).collect();
-    // Classes, or a regression value's decile: either can go with length.
-    let labels: Vec<usize> = match examples.first().map(|e| e.target) {
+    // Classes, a regression value's decile, or a label set's first label (a set's rarest
+    // member would be another choice): any can go with length.
+    let labels: Vec<usize> = match examples.first().map(|e| &e.target) {
         Some(kiln_data::Target::Value(_)) => {
             let values: Vec<f32> = examples.iter().filter_map(|e| e.target.value()).collect();
             kiln_data::target::value_bins(&values, 10)
         }
         _ => examples
             .iter()
-            .map(|e| e.target.class().unwrap_or(0))
+            .map(|e| {
+                e.target
+                    .class()
+                    .or_else(|| e.target.labels().and_then(|s| s.first().copied()))
+                    .unwrap_or(0)
+            })
             .collect(),
     };
     let sampler = BucketSampler::new(lengths.clone(), batch, chunk_batches > 0, seed)?
@@ -211,7 +217,8 @@ pub fn bench_data(
 }
 
 /// Writes the splits as CSV files (text[, text_pair], label name), each atomically.
-pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
+/// Label sets are written joined by `label_delimiter`.
+pub fn write_splits(splits: &Splits, dir: &std::path::Path, label_delimiter: &str) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let pairs = splits
         .train
@@ -231,11 +238,16 @@ pub fn write_splits(splits: &Splits, dir: &std::path::Path) -> Result<()> {
             writer.write_record(["text", "label"])?;
         }
         for e in examples.iter() {
-            let label = match e.target {
+            let label = match &e.target {
                 kiln_data::Target::Class(c) => {
-                    splits.labels.name(c).unwrap_or_default().to_string()
+                    splits.labels.name(*c).unwrap_or_default().to_string()
                 }
                 kiln_data::Target::Value(v) => v.to_string(),
+                kiln_data::Target::Labels(set) => set
+                    .iter()
+                    .map(|&l| splits.labels.name(l).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(label_delimiter),
             };
             let label = label.as_str();
             if pairs {

@@ -138,6 +138,9 @@ enum Command {
         /// Column holding the label; every label must be one the model knows.
         #[arg(long, default_value = "label")]
         label_column: String,
+        /// Multi-label models: what separates the labels of one example (JSON arrays need none).
+        #[arg(long, default_value = ";")]
+        label_delimiter: String,
         /// Column of the second text, for sentence-pair models.
         #[arg(long)]
         text_pair_column: Option<String>,
@@ -300,6 +303,7 @@ fn run(cli: Cli) -> Result<()> {
             format,
             text_column,
             label_column,
+            label_delimiter,
             text_pair_column,
             run,
         } => {
@@ -310,7 +314,8 @@ fn run(cli: Cli) -> Result<()> {
                 text_pair_column,
                 label_column,
             };
-            let (metrics, speed) = classifier.evaluate_file(&test, &read, run.batch_size)?;
+            let (metrics, speed) =
+                classifier.evaluate_file(&test, &read, &label_delimiter, run.batch_size)?;
             let mut out = serde_json::to_value(&metrics)?;
             out["inference"] = serde_json::to_value(speed)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -373,7 +378,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             if let Some(dir) = write_splits {
-                inspect::write_splits(&prepared.splits, &dir)?;
+                inspect::write_splits(&prepared.splits, &dir, &data.label_delimiter)?;
                 println!("  wrote {}/{{train,valid,test}}.csv", dir.display());
             }
         }

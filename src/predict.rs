@@ -24,6 +24,14 @@
 //! ```text
 //! {"index":0,"value":3.217}
 //! ```
+//!
+//! A multi-label model (`problem_type: "multi_label_classification"`) prints the labels whose
+//! probability (sigmoid) exceeds their threshold (`kiln_thresholds`, 0.5 when absent) and every
+//! label's probability:
+//!
+//! ```text
+//! {"index":0,"labels":["politics","sports"],"probabilities":{"business":0.03,"politics":0.91,"sports":0.78}}
+//! ```
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -34,7 +42,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use kiln_data::pipeline::encode_examples;
 use kiln_data::read::{read_file, read_records, Format, ReadOptions};
-use kiln_data::{encode_values, LabelMap, Target, Task, TextTokenizer, ValueScale};
+use kiln_data::{encode_values, LabelMap, Readout, Target, Task, TextTokenizer, ValueScale};
 use kiln_model::{BertClassifier, Checkpoint, HeadInit, Pooling};
 use kiln_train::evaluate::{
     metrics_from_logits, predict_logits, timed_predict_logits, InferenceSpeed,
@@ -48,8 +56,9 @@ pub struct Classifier {
     pub labels: Vec<String>,
     /// From config.json's `problem_type`.
     pub task: Task,
-    /// Regression: maps the head's output back to the data's units (`kiln_value_scale`).
-    pub scale: Option<ValueScale>,
+    /// How outputs read: a regression head's scale (`kiln_value_scale`), a multi-label
+    /// head's thresholds (`kiln_thresholds`).
+    pub readout: Readout,
     pub tokenizer: TextTokenizer,
     pub device: Device,
 }
@@ -96,7 +105,8 @@ impl Classifier {
             .and_then(|v| v.as_str());
         let Some(task) = Task::from_problem_type(problem_type) else {
             bail!(
-                "{}: problem_type `{}` is not one kiln serves (single_label_classification, regression)",
+                "{}: problem_type `{}` is not one kiln serves (single_label_classification, \
+                 regression, multi_label_classification)",
                 config_path.display(),
                 problem_type.unwrap_or_default()
             );
@@ -109,6 +119,19 @@ impl Classifier {
             ),
             None => None,
         };
+        let thresholds = match checkpoint.config.extra.get("kiln_thresholds") {
+            Some(v) => serde_json::from_value::<Vec<f32>>(v.clone())
+                .ok()
+                .filter(|t| t.len() == labels.len() && t.iter().all(|t| *t > 0.0 && *t < 1.0))
+                .with_context(|| {
+                    format!(
+                        "{}: kiln_thresholds must be {} probabilities, one per label",
+                        config_path.display(),
+                        labels.len()
+                    )
+                })?,
+            None => Vec::new(),
+        };
         if task == Task::Regression && labels.len() != 1 {
             bail!(
                 "{}: a regression model has one output, but id2label names {}",
@@ -120,7 +143,7 @@ impl Classifier {
             model,
             labels,
             task,
-            scale,
+            readout: Readout { scale, thresholds },
             tokenizer,
             device,
         })
@@ -152,11 +175,25 @@ impl Classifier {
         inputs: &[(&str, Option<&str>)],
         batch_size: usize,
     ) -> Result<Vec<f64>> {
-        let restore = |v: f32| self.scale.map_or(f64::from(v), |s| s.restore(v));
         Ok(self
             .outputs(inputs, batch_size)?
             .into_iter()
-            .map(restore)
+            .map(|v| self.readout.value(v))
+            .collect())
+    }
+
+    /// A multi-label model's label probabilities (sigmoid of each output) per text or text
+    /// pair, in input order.
+    pub fn predict_label_sets(
+        &self,
+        inputs: &[(&str, Option<&str>)],
+        batch_size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let n = self.labels.len().max(1);
+        Ok(self
+            .outputs(inputs, batch_size)?
+            .chunks(n)
+            .map(|row| row.iter().map(|&x| kiln_data::sigmoid(x)).collect())
             .collect())
     }
 
@@ -188,24 +225,30 @@ impl Classifier {
             .collect())
     }
 
-    /// Metrics on a labelled file: its labels must be among the model's (a classifier), or
-    /// numbers (a regression model). Also says how long the model's forward pass over the file
-    /// took (tokenizing excluded).
+    /// Metrics on a labelled file: its labels must be among the model's (a classifier; sets of
+    /// them, split at `label_delimiter`, for a multi-label model), or numbers (a regression
+    /// model). Also says how long the model's forward pass over the file took (tokenizing
+    /// excluded).
     pub fn evaluate_file(
         &self,
         path: &Path,
         read: &ReadOptions,
+        label_delimiter: &str,
         batch_size: usize,
     ) -> Result<(TaskMetrics, InferenceSpeed)> {
         let raw = read_file(path, read)?;
+        // The model's own label order (deserializing keeps it; building from labels would sort).
+        let map = || -> Result<LabelMap> {
+            Ok(serde_json::from_value(
+                serde_json::json!({ "labels": self.labels }),
+            )?)
+        };
         let (examples, labels) = match self.task {
-            Task::Classification => {
-                // The model's own label order (deserializing keeps it; building from labels
-                // would sort).
-                let map: LabelMap =
-                    serde_json::from_value(serde_json::json!({ "labels": self.labels }))?;
-                (map.encode(&raw)?, self.labels.as_slice())
-            }
+            Task::Classification => (map()?.encode(&raw)?, self.labels.as_slice()),
+            Task::MultiLabel => (
+                map()?.encode_sets(&raw, label_delimiter)?,
+                self.labels.as_slice(),
+            ),
             Task::Regression => (encode_values(&raw)?, &[][..]),
         };
         let encoded = encode_examples(&self.tokenizer, &examples)?;
@@ -218,7 +261,14 @@ impl Classifier {
             &self.device,
         );
         Ok((
-            metrics_from_logits(&logits, &encoded, labels, &loss, self.scale, &self.device),
+            metrics_from_logits(
+                &logits,
+                &encoded,
+                labels,
+                &loss,
+                &self.readout,
+                &self.device,
+            ),
             speed,
         ))
     }
@@ -571,6 +621,51 @@ pub fn value_line(record: &InputRecord, value: f64, options: OutputOptions) -> R
     Ok(serde_json::to_string(&line)?)
 }
 
+#[derive(serde::Serialize)]
+struct LabelSetLine<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_pair: Option<&'a str>,
+    labels: Vec<&'a str>,
+    probabilities: LabelProbabilities<'a>,
+}
+
+/// One output line of a multi-label model (without the newline) for `record`: the labels
+/// whose probability exceeds its threshold, and every label's probability.
+pub fn label_set_line(
+    labels: &[String],
+    readout: &Readout,
+    record: &InputRecord,
+    probabilities: &[f32],
+    options: OutputOptions,
+) -> Result<String> {
+    let line = LabelSetLine {
+        index: record.index,
+        id: record.id.as_deref(),
+        text: options.echo_text.then_some(record.text.as_str()),
+        text_pair: options
+            .echo_text
+            .then_some(record.text_pair.as_deref())
+            .flatten(),
+        labels: labels
+            .iter()
+            .zip(probabilities)
+            .enumerate()
+            .filter(|&(l, (_, &p))| p > readout.threshold(l))
+            .map(|(_, (label, _))| label.as_str())
+            .collect(),
+        probabilities: LabelProbabilities {
+            labels,
+            probabilities,
+        },
+    };
+    Ok(serde_json::to_string(&line)?)
+}
+
 /// Inputs per model call in [`write_predictions`]: output starts after the first chunk, and
 /// only one chunk's tokens are held at a time.
 const CHUNK: usize = 4096;
@@ -588,6 +683,17 @@ pub fn write_predictions(
             .iter()
             .map(|r| (r.text.as_str(), r.text_pair.as_deref()))
             .collect();
+        if classifier.task == Task::MultiLabel {
+            let probabilities = classifier.predict_label_sets(&inputs, batch_size)?;
+            for (record, p) in chunk.iter().zip(&probabilities) {
+                let line =
+                    label_set_line(&classifier.labels, &classifier.readout, record, p, options)?;
+                out.write_all(line.as_bytes())
+                    .context("writing to stdout")?;
+                out.write_all(b"\n").context("writing to stdout")?;
+            }
+            continue;
+        }
         if classifier.task == Task::Regression {
             for (record, value) in chunk
                 .iter()

@@ -124,6 +124,22 @@ fn task_sets_have_their_counts() {
         .text
         .starts_with("Last night, Donald Trump said not paying taxes was \"smart.\"")));
 
+    // Reuters-21578 with all its topics: the stories with a body and a topic among the 55 with
+    // at least 20 stories, each text once.
+    let dir = common::fetched("reuters-topics");
+    let stories = kiln::data::builtin::Builtin::ReutersTopics
+        .load(&dir)
+        .unwrap();
+    assert_eq!(stories.examples.len(), 10167);
+    let sets: Vec<Vec<String>> = stories
+        .examples
+        .iter()
+        .map(|e| kiln::data::labels::label_set(&e.label, ";"))
+        .collect();
+    let topics: std::collections::BTreeSet<&String> = sets.iter().flatten().collect();
+    assert_eq!(topics.len(), 55);
+    assert_eq!(sets.iter().filter(|s| s.len() > 1).count(), 1603);
+
     let (wsj, oanc) = penn_tagged(&common::fetched("penn-tagged")).unwrap();
     for (set, lines, words, tags) in [(&wsj, 1001, 25026, 44), (&oanc, 20000, 360524, 48)] {
         assert_eq!(set.sentences.len(), lines);

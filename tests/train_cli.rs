@@ -572,3 +572,122 @@ fn a_regression_run_exports_a_model_that_predicts_values_in_the_datas_units() {
     let err = common::failure_of(&failed);
     assert!(err.contains("train.csv:3") && err.contains("high"), "{err}");
 }
+
+/// `n` rows: good words are `pos`, bad words `neg`, and every third row is also `long` (with
+/// a longer text).
+fn write_sets_csv(path: &std::path::Path, n: usize) {
+    let good = ["great", "good", "loved", "fun"];
+    let bad = ["bad", "boring", "plot", "was"];
+    let mut text = String::from("text,label\n");
+    for i in 0..n {
+        let (words, label) = if i % 2 == 0 {
+            (good, "pos")
+        } else {
+            (bad, "neg")
+        };
+        let w = |k: usize| words[(i / 2 + k) % 4];
+        let (body, set) = if i % 3 == 0 {
+            (
+                format!("{} {} {} {} {} {}", w(0), w(1), w(2), w(3), w(0), w(1)),
+                format!("{label};long"),
+            )
+        } else {
+            (format!("{} {}", w(0), w(1)), label.to_string())
+        };
+        text.push_str(&format!("{body},{set}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_multi_label_run_tunes_thresholds_exports_them_and_predicts_label_sets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = (tmp.path().join("train.csv"), tmp.path().join("test.csv"));
+    write_sets_csv(&train, 90);
+    write_sets_csv(&test, 18);
+    let out = tmp.path().join("run");
+    let model = tiny_model();
+    let stderr = common::stderr_of(&kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--task",
+        "multi-label",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--tune-thresholds",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.003",
+        "--max-len",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        stderr.contains("thresholds tuned on validation: long "),
+        "{stderr}"
+    );
+    let metrics = kiln::metrics::RunMetrics::of_run(&out).unwrap();
+    assert_eq!(metrics.labels, ["long", "neg", "pos"]);
+    let tested = metrics
+        .test
+        .as_ref()
+        .and_then(|t| t.multi_label())
+        .expect("a multi-label run's test metrics");
+    assert_eq!((tested.examples, tested.per_label.len()), (18, 3));
+    assert_eq!(
+        tested.per_label[0].support, 6,
+        "every third test row is long"
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Per label") && report.contains("samples F1"));
+
+    let model_dir = out.join("model");
+    let config = json(&model_dir.join("config.json"));
+    assert_eq!(config["problem_type"], "multi_label_classification");
+    let thresholds = config["kiln_thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 3);
+    assert!(thresholds
+        .iter()
+        .all(|t| (0.0..1.0).contains(&t.as_f64().unwrap())));
+
+    let lines = ok(&kiln(&[
+        "predict",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--text",
+        "great good",
+    ]));
+    let row: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+    let probabilities = row["probabilities"].as_object().unwrap();
+    assert_eq!(probabilities.len(), 3, "{row}");
+    // The predicted set is every label past its saved threshold.
+    for (i, label) in ["long", "neg", "pos"].iter().enumerate() {
+        let p = probabilities[*label].as_f64().unwrap();
+        let chosen = row["labels"].as_array().unwrap().iter().any(|l| l == label);
+        assert_eq!(
+            chosen,
+            p > thresholds[i].as_f64().unwrap() as f32 as f64,
+            "{row}"
+        );
+    }
+    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
+        "eval",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(eval["micro_f1"].as_f64(), Some(tested.micro_f1));
+    assert_eq!(
+        eval["subset_accuracy"].as_f64(),
+        Some(tested.subset_accuracy)
+    );
+}

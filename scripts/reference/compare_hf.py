@@ -31,6 +31,12 @@ training split's mean and population standard deviation, as kiln does; predictio
 back to the data's units for MSE, MAE, Pearson and Spearman; the best epoch is the one with the
 lowest validation MSE (kiln's default selection metric for regression).
 
+`--task multi-label` (kiln's `--task multi-label`): each label cell is a set split at `;` (as
+`kiln data --write-splits` writes it); one output per label (`problem_type=
+"multi_label_classification"`, BCE-with-logits), a label predicted when its sigmoid exceeds
+0.5; micro/macro/samples F1, subset accuracy and Hamming loss with scikit-learn's definitions;
+the best epoch is the one with the highest validation micro-F1 (kiln's default).
+
 `--limit N` uses only the first N rows of each split and of --infer-file (a smoke test, not a
 comparison); since kiln writes each split grouped by label, that is the first rows of each label,
 alternating.
@@ -197,6 +203,22 @@ def compute_metrics(pred) -> dict:
     return {"accuracy": float(np.mean(y == labels)), "macro_f1": macro_f1(labels, y, logits.shape[-1])}
 
 
+def multi_label_metrics(pred) -> dict:
+    """scikit-learn's multi-label figures (zero_division=0) at probability > 0.5."""
+    from sklearn.metrics import f1_score, hamming_loss
+
+    y_true = np.asarray(pred.label_ids) > 0.5
+    y_pred = 1.0 / (1.0 + np.exp(-np.asarray(pred.predictions, dtype=np.float64))) > 0.5
+    f1 = lambda avg: float(f1_score(y_true, y_pred, average=avg, zero_division=0))
+    return {
+        "micro_f1": f1("micro"),
+        "macro_f1": f1("macro"),
+        "samples_f1": f1("samples"),
+        "subset_accuracy": float(np.mean(np.all(y_true == y_pred, axis=1))),
+        "hamming_loss": float(hamming_loss(y_true, y_pred)),
+    }
+
+
 def regression_metrics(scale: tuple[float, float]):
     """MSE, MAE, Pearson and Spearman in the data's units (outputs and labels un-standardised)."""
     from scipy.stats import pearsonr, spearmanr
@@ -239,7 +261,7 @@ def training_args(a, out_dir: str) -> TrainingArguments:
         save_only_model=True,
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model="mse" if a.task == "regression" else "accuracy",
+        metric_for_best_model={"regression": "mse", "multi-label": "micro_f1"}.get(a.task, "accuracy"),
         greater_is_better=a.task != "regression",
         logging_strategy="steps",
         logging_steps=max(1, a.log_every),
@@ -289,7 +311,7 @@ def kiln_side(run_dir: str, a, n_train: int) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--splits", required=True, help="dir with train.csv, valid.csv, test.csv (kiln data --write-splits)")
-    p.add_argument("--task", choices=["classification", "regression"], default="classification")
+    p.add_argument("--task", choices=["classification", "regression", "multi-label"], default="classification")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -330,7 +352,25 @@ def main() -> int:
     valid_x, valid_y = read_split(os.path.join(a.splits, "valid.csv"), a.limit)
     test_x, test_y = read_split(os.path.join(a.splits, "test.csv"), a.limit)
     regression = a.task == "regression"
-    if regression:
+    multi = a.task == "multi-label"
+    if multi:
+        if a.infer_file:
+            sys.exit("--infer-file times a single-label classifier; leave it out with --task multi-label")
+        split_set = lambda y: sorted({l.strip() for l in y.split(";") if l.strip()})
+        labels = sorted({l for y in all_train_y for l in split_set(y)})
+        label2id = {l: i for i, l in enumerate(labels)}
+        id2label = {i: l for l, i in label2id.items()}
+        for name, ys in (("valid", valid_y), ("test", test_y)):
+            unknown = {l for y in ys for l in split_set(y)} - set(labels)
+            if unknown:
+                sys.exit(f"{name}.csv has labels not in train.csv: {sorted(unknown)}")
+
+        def target(y):
+            row = [0.0] * len(labels)
+            for l in split_set(y):
+                row[label2id[l]] = 1.0
+            return row
+    elif regression:
         if a.infer_file:
             sys.exit("--infer-file times a classifier; leave it out with --task regression")
         values = np.array([float(y) for y in all_train_y], dtype=np.float64)
@@ -358,7 +398,11 @@ def main() -> int:
 
     set_seed(a.seed)  # the classifier init draws from the global RNG
     attn = {} if a.attn_implementation is None else {"attn_implementation": a.attn_implementation}
-    problem = {"problem_type": "regression"} if regression else {}
+    problem = (
+        {"problem_type": "regression"}
+        if regression
+        else {"problem_type": "multi_label_classification"} if multi else {}
+    )
     model = AutoModelForSequenceClassification.from_pretrained(
         ckpt, num_labels=len(labels), id2label=id2label, label2id=label2id, **problem, **attn
     )
@@ -368,7 +412,13 @@ def main() -> int:
     test_ds = Encoded(tok, test_x, test_y, target, a.max_len)
     what = f"values (mean {scale[0]:.4f}, std {scale[1]:.4f})" if regression else f"labels {labels}"
     print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)}; {what}")
-    scores = ("mse", "mae", "pearson", "spearman") if regression else ("accuracy", "macro_f1")
+    scores = (
+        ("mse", "mae", "pearson", "spearman")
+        if regression
+        else ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
+        if multi
+        else ("accuracy", "macro_f1")
+    )
 
     epoch_timer = EpochTimer()
     with tempfile.TemporaryDirectory(prefix="compare_hf_") as tmp:
@@ -379,7 +429,7 @@ def main() -> int:
             eval_dataset=valid_ds,
             processing_class=tok,
             data_collator=DataCollatorWithPadding(tok),
-            compute_metrics=regression_metrics(scale) if regression else compute_metrics,
+            compute_metrics=regression_metrics(scale) if regression else multi_label_metrics if multi else compute_metrics,
             callbacks=[epoch_timer],
         )
         t0 = time.perf_counter()
@@ -395,7 +445,7 @@ def main() -> int:
         best_ckpt = trainer.state.best_model_checkpoint
         pred = trainer.predict(test_ds)
 
-    if regression:
+    if regression or multi:
         test = {k: pred.metrics[f"test_{k}"] for k in scores}
     else:
         y_true = pred.label_ids
@@ -486,7 +536,7 @@ def main() -> int:
         print(f"\n{'':<18}{'kiln':>12}{'transformers':>14}")
         for name, kv, hv, f in rows:
             print(f"{name:<18}{fmt(f, kv):>12}{fmt(f, hv):>14}")
-        if regression and kt.get("mse") is not None:
+        if (regression or multi) and kt.get(scores[0]) is not None:
             result["kiln"] = {
                 "run": os.path.abspath(a.kiln_run),
                 **{f"test_{k}": kt.get(k) for k in scores},
@@ -494,7 +544,7 @@ def main() -> int:
                 "train_wall_seconds": ktr.get("wall_seconds"),
                 "train_peak_rss_mib": ktr.get("peak_rss_mib"),
             }
-        if not regression and kt.get("accuracy") is not None:
+        if not (regression or multi) and kt.get("accuracy") is not None:
             diff = 100.0 * (kt["accuracy"] - t["accuracy"])
             print(f"accuracy difference (kiln - transformers): {diff:+.2f} points")
             result["kiln"] = {

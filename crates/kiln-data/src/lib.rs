@@ -37,5 +37,5 @@ pub use batch::TokenBatch;
 pub use error::DataError;
 pub use example::{Example, RawDataset, RawExample};
 pub use labels::{encode_values, LabelMap};
-pub use target::{Target, Targets, Task, ValueScale};
+pub use target::{sigmoid, Readout, Target, Targets, Task, ValueScale};
 pub use tokenize::{Encoding, TextTokenizer, Truncation, WordPieces};

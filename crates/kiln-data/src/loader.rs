@@ -33,6 +33,8 @@ pub struct TaskBatcher {
     pub pack: bool,
     /// The training targets' scale (regression); `None` leaves values as they are.
     pub scale: Option<ValueScale>,
+    /// Multi-label: the number of labels (the width of a batch's 0/1 target rows).
+    pub labels: usize,
 }
 
 impl TaskBatcher {
@@ -43,10 +45,10 @@ impl TaskBatcher {
         } else {
             TokenBatch::pad(&encodings, self.pad_id, self.pad_to_multiple, device)
         };
-        let targets: Vec<Target> = items.iter().map(|e| e.target).collect();
+        let targets: Vec<Target> = items.iter().map(|e| e.target.clone()).collect();
         LabelledBatch {
             tokens,
-            targets: Targets::of(&targets, self.scale, device),
+            targets: Targets::of(&targets, self.scale, self.labels, device),
         }
     }
 }

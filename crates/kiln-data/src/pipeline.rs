@@ -10,7 +10,9 @@ use crate::error::DataError;
 use crate::example::{Example, RawDataset};
 use crate::labels::{encode_values, LabelMap};
 use crate::read::{read_file, ReadOptions};
-use crate::split::{stratified_holdout, stratified_split, SplitRatios};
+use crate::split::{
+    iterative_holdout, iterative_split, stratified_holdout, stratified_split, SplitRatios,
+};
 use crate::target::{value_bins, Target, Task, ValueScale};
 use crate::tokenize::{Encoding, TextTokenizer};
 
@@ -54,8 +56,11 @@ pub struct DataOptions {
     /// Share of the training file held out for testing when no `--test` file is given.
     pub test_ratio: f64,
     pub seed: u64,
-    /// How the label column is read: class names or numbers.
+    /// How the label column is read: class names, numbers, or sets of class names.
     pub task: Task,
+    /// Multi-label: what separates the labels of a set in a text column (`sports;politics`);
+    /// JSON arrays need none.
+    pub label_delimiter: String,
 }
 
 impl Default for DataOptions {
@@ -66,6 +71,7 @@ impl Default for DataOptions {
             test_ratio: 0.1,
             seed: 42,
             task: Task::Classification,
+            label_delimiter: ";".into(),
         }
     }
 }
@@ -101,21 +107,25 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
         ),
     };
     // Classes come from the training data alone; a regression set has no classes.
+    let delimiter = options.label_delimiter.as_str();
     let labels = match options.task {
         Task::Classification => LabelMap::from_examples(&train_raw.examples),
         Task::Regression => LabelMap::from_labels(Vec::new()),
+        Task::MultiLabel => LabelMap::from_label_sets(&train_raw.examples, delimiter),
     };
     let encode = |data: &RawDataset| match options.task {
         Task::Classification => labels.encode(data),
         Task::Regression => encode_values(data),
+        Task::MultiLabel => labels.encode_sets(data, delimiter),
     };
     let all_train = encode(&train_raw)?;
     let valid_given = valid_raw.map(|d| encode(&d)).transpose()?;
     let test_given = test_raw.map(|d| encode(&d)).transpose()?;
     let all_train_len = all_train.len();
-    // Splits are stratified by class, or by decile of the value (every split spans the range).
+    // Splits are stratified by class, by decile of the value (every split spans the range),
+    // or iteratively over label sets.
     let strata = match options.task {
-        Task::Classification => all_train
+        Task::Classification | Task::MultiLabel => all_train
             .iter()
             .map(|e| e.target.class().unwrap_or(0))
             .collect(),
@@ -125,31 +135,34 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
         }
     };
     let all_train: Vec<(usize, Example)> = strata.into_iter().zip(all_train).collect();
+    let multi = options.task == Task::MultiLabel;
     let stratum_of = |e: &(usize, Example)| e.0;
+    let set_of = |e: &(usize, Example)| e.1.target.labels().unwrap_or(&[]).to_vec();
+    let holdout = |ratio: f64| match multi {
+        true => iterative_holdout(&all_train, set_of, ratio, options.seed),
+        false => stratified_holdout(&all_train, stratum_of, ratio, options.seed),
+    };
     let examples = |pairs: Vec<(usize, Example)>| pairs.into_iter().map(|(_, e)| e).collect();
     let (train, valid, test): (Vec<Example>, Vec<Example>, Vec<Example>) =
         match (valid_given, test_given) {
             (Some(valid), Some(test)) => (examples(all_train), valid, test),
             (Some(valid), None) => {
-                let (train, test) =
-                    stratified_holdout(&all_train, stratum_of, options.test_ratio, options.seed)?;
+                let (train, test) = holdout(options.test_ratio)?;
                 (examples(train), valid, examples(test))
             }
             (None, Some(test)) => {
-                let (train, valid) =
-                    stratified_holdout(&all_train, stratum_of, options.valid_ratio, options.seed)?;
+                let (train, valid) = holdout(options.valid_ratio)?;
                 (examples(train), examples(valid), test)
             }
             (None, None) => {
-                let split = stratified_split(
-                    &all_train,
-                    stratum_of,
-                    SplitRatios {
-                        valid: options.valid_ratio,
-                        test: options.test_ratio,
-                    },
-                    options.seed,
-                )?;
+                let ratios = SplitRatios {
+                    valid: options.valid_ratio,
+                    test: options.test_ratio,
+                };
+                let split = match multi {
+                    true => iterative_split(&all_train, set_of, ratios, options.seed)?,
+                    false => stratified_split(&all_train, stratum_of, ratios, options.seed)?,
+                };
                 (
                     examples(split.train),
                     examples(split.valid),
@@ -206,16 +219,18 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
     })
 }
 
+/// Whether a target is, or holds, class `label`.
+fn has_label(target: &Target, label: usize) -> bool {
+    target.class() == Some(label) || target.labels().is_some_and(|s| s.contains(&label))
+}
+
 impl Splits {
     /// Labels that training has but a held-out split lacks (too rare to split off, or absent
     /// from a given file): the metrics of that split cannot see them. One line per split.
     pub fn unmeasured_labels(&self) -> Vec<String> {
         let names = self.labels.labels();
         let count = |split: &[Example], label: usize| {
-            split
-                .iter()
-                .filter(|e| e.target.class() == Some(label))
-                .count()
+            split.iter().filter(|e| has_label(&e.target, label)).count()
         };
         [("validation", &self.valid), ("test", &self.test)]
             .into_iter()
@@ -243,7 +258,7 @@ impl Splits {
 
     /// Outputs a model needs for these targets: one per class, or one value.
     pub fn num_outputs(&self) -> usize {
-        match self.train.first().map(|e| e.target) {
+        match self.train.first().map(|e| &e.target) {
             Some(Target::Value(_)) => 1,
             _ => self.labels.len(),
         }
@@ -291,7 +306,7 @@ pub fn encode_examples(
         .zip(examples)
         .map(|(encoding, e)| EncodedExample {
             encoding,
-            target: e.target,
+            target: e.target.clone(),
         })
         .collect())
 }
@@ -313,8 +328,11 @@ impl SplitSummary {
     pub fn new(examples: &[EncodedExample], num_labels: usize) -> Self {
         let mut per_label = vec![0; num_labels];
         for e in examples {
-            if let Some(c) = e.target.class().and_then(|l| per_label.get_mut(l)) {
-                *c += 1;
+            let classes = e.target.class().into_iter();
+            for l in classes.chain(e.target.labels().unwrap_or(&[]).iter().copied()) {
+                if let Some(c) = per_label.get_mut(l) {
+                    *c += 1;
+                }
             }
         }
         let mut lengths: Vec<usize> = examples.iter().map(|e| e.len()).collect();

@@ -847,7 +847,30 @@ fn example_from_object(
         Some(column) => Some(json_field(path, line, prefix, object, column)?),
         None => None,
     };
-    let label = json_field(path, line, prefix, object, &options.label_column)?;
+    let label = match object.get(&options.label_column) {
+        // A list of labels (multi-label data): its items, each read as a label, joined by
+        // the separator that `labels::label_set` splits at.
+        Some(Value::Array(items)) => {
+            let mut labels = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let key = format!("{}[{i}]", options.label_column);
+                let item = Map::from_iter([(key.clone(), item.clone())]);
+                labels.push(json_field(path, line, prefix, &item, &key)?);
+            }
+            if labels.is_empty() {
+                return Err(DataError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    message: format!(
+                        "{prefix}`{}` is an empty list of labels",
+                        options.label_column
+                    ),
+                });
+            }
+            labels.join(&crate::labels::LIST_SEPARATOR.to_string())
+        }
+        _ => json_field(path, line, prefix, object, &options.label_column)?,
+    };
     Ok(RawExample {
         text,
         text_pair,

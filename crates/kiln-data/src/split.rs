@@ -162,6 +162,102 @@ fn held_out_counts(n: usize, valid: f64, test: f64) -> (usize, usize) {
     (n_valid, n_test)
 }
 
+/// Seeded split of multi-label items by iterative stratification (Sechidis, Tsoumakas and
+/// Vlahavas 2011, the algorithm of scikit-multilearn's `iterative_train_test_split`): each
+/// part's share of every label's examples is as close to its ratio as the label sets allow,
+/// rarest labels placed first. Outputs keep the items' original order.
+pub fn iterative_split<T: Clone>(
+    items: &[T],
+    labels_of: impl Fn(&T) -> Vec<usize>,
+    ratios: SplitRatios,
+    seed: u64,
+) -> Result<Split<T>, DataError> {
+    ratios.validate()?;
+    let sets: Vec<Vec<usize>> = items.iter().map(labels_of).collect();
+    let [train, valid, test] = iterative_indices(&sets, [ratios.valid, ratios.test], seed);
+    Ok(Split {
+        train: pick(items, train),
+        valid: pick(items, valid),
+        test: pick(items, test),
+    })
+}
+
+/// [`iterative_split`] with one held-out part: `(train, held_out)`.
+pub fn iterative_holdout<T: Clone>(
+    items: &[T],
+    labels_of: impl Fn(&T) -> Vec<usize>,
+    ratio: f64,
+    seed: u64,
+) -> Result<(Vec<T>, Vec<T>), DataError> {
+    check_ratio("valid_ratio + test_ratio", ratio)?;
+    let sets: Vec<Vec<usize>> = items.iter().map(labels_of).collect();
+    let [train, held_out, _] = iterative_indices(&sets, [ratio, 0.0], seed);
+    Ok((pick(items, train), pick(items, held_out)))
+}
+
+/// Sorted `[train, valid, test]` index lists of iterative stratification.
+fn iterative_indices(sets: &[Vec<usize>], [valid, test]: [f64; 2], seed: u64) -> [Vec<usize>; 3] {
+    let shares = [1.0 - valid - test, valid, test];
+    let labels = sets
+        .iter()
+        .flat_map(|s| s.iter())
+        .max()
+        .map_or(0, |m| m + 1);
+    let mut count = vec![0usize; labels];
+    for set in sets {
+        for &l in set {
+            count[l] += 1;
+        }
+    }
+    // What each part still wants: in total, and of each label.
+    let n = sets.len() as f64;
+    let mut want_total: Vec<f64> = shares.iter().map(|r| r * n).collect();
+    let mut want: Vec<Vec<f64>> = shares
+        .iter()
+        .map(|r| count.iter().map(|&c| c as f64 * r).collect())
+        .collect();
+    let mut rng = label_rng(seed, usize::MAX);
+    let mut left: Vec<usize> = (0..sets.len()).collect();
+    left.shuffle(&mut rng);
+    let mut remaining = count.clone();
+    let mut parts: [Vec<usize>; 3] = Default::default();
+    while !left.is_empty() {
+        // The label with the fewest examples left (items without labels go last, by total).
+        let label = (0..labels)
+            .filter(|&l| remaining[l] > 0)
+            .min_by_key(|&l| (remaining[l], l));
+        let (take, keep): (Vec<usize>, Vec<usize>) = match label {
+            Some(l) => left.iter().partition(|&&i| sets[i].contains(&l)),
+            None => (std::mem::take(&mut left), Vec::new()),
+        };
+        left = keep;
+        for i in take {
+            let by_label = |p: usize| label.map_or(0.0, |l| want[p][l]);
+            // The part that wants this label most, then wants most in all; then the first
+            // (train) — deterministic, the shuffle above already randomised the order.
+            let part = (0..3)
+                .filter(|&p| shares[p] > 0.0)
+                .max_by(|&a, &b| {
+                    by_label(a)
+                        .total_cmp(&by_label(b))
+                        .then(want_total[a].total_cmp(&want_total[b]))
+                        .then(b.cmp(&a))
+                })
+                .unwrap_or(0);
+            parts[part].push(i);
+            want_total[part] -= 1.0;
+            for &l in &sets[i] {
+                want[part][l] -= 1.0;
+                remaining[l] -= 1;
+            }
+        }
+    }
+    for part in &mut parts {
+        part.sort_unstable();
+    }
+    parts
+}
+
 /// A ChaCha8 stream keyed by `(seed, label)`: the 256-bit key holds both verbatim plus a
 /// domain tag, so no two labels (nor this and the other seeded parts of kiln-data) share a
 /// stream.
@@ -177,6 +273,61 @@ fn label_rng(seed: u64, label: usize) -> ChaCha8Rng {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn iterative_stratification_gives_each_part_its_share_of_every_label() {
+        // 400 items over 6 labels, one to three labels each, label 5 rare (20 items).
+        let sets: Vec<Vec<usize>> = (0..400)
+            .map(|i| {
+                let mut s = vec![i % 5];
+                if i % 3 == 0 {
+                    s.push((i / 3) % 5);
+                }
+                if i % 20 == 0 {
+                    s.push(5);
+                }
+                s.sort_unstable();
+                s.dedup();
+                s
+            })
+            .collect();
+        let items: Vec<(usize, Vec<usize>)> = sets.iter().cloned().enumerate().collect();
+        let ratios = SplitRatios::default();
+        let split = iterative_split(&items, |(_, s)| s.clone(), ratios, 42).unwrap();
+        let again = iterative_split(&items, |(_, s)| s.clone(), ratios, 42).unwrap();
+        assert_eq!(split, again, "same seed, same split");
+        let mut all: Vec<usize> = [&split.train, &split.valid, &split.test]
+            .iter()
+            .flat_map(|p| p.iter().map(|(i, _)| *i))
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..400).collect::<Vec<_>>(), "a partition");
+        assert!(
+            (split.test.len() as i64 - 40).abs() <= 2,
+            "{}",
+            split.test.len()
+        );
+        assert!(
+            (split.valid.len() as i64 - 40).abs() <= 2,
+            "{}",
+            split.valid.len()
+        );
+        for label in 0..6 {
+            let of = |part: &[(usize, Vec<usize>)]| {
+                part.iter().filter(|(_, s)| s.contains(&label)).count()
+            };
+            let total = of(&items) as f64;
+            for part in [&split.valid, &split.test] {
+                let share = of(part) as f64 / total;
+                assert!(
+                    (share - 0.1).abs() <= 0.051,
+                    "label {label}: {share} of its examples"
+                );
+            }
+        }
+        let other = iterative_split(&items, |(_, s)| s.clone(), ratios, 7).unwrap();
+        assert_ne!(split.test, other.test, "another seed, another split");
+    }
 
     fn labels(counts: &[usize]) -> Vec<usize> {
         // Interleaved, so original order != label order.

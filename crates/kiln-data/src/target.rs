@@ -17,6 +17,9 @@ pub enum Task {
     /// One number per example (`regression`): MSE (or Huber) on standardised values; MSE,
     /// MAE, Pearson and Spearman in the data's units.
     Regression,
+    /// A set of classes per example (`multi_label_classification`): one sigmoid per label,
+    /// binary cross-entropy, a decision threshold; micro/macro/samples F1.
+    MultiLabel,
 }
 
 impl Task {
@@ -25,6 +28,7 @@ impl Task {
         match self {
             Task::Classification => "single_label_classification",
             Task::Regression => "regression",
+            Task::MultiLabel => "multi_label_classification",
         }
     }
 
@@ -34,6 +38,7 @@ impl Task {
         match problem_type {
             None | Some("single_label_classification") => Some(Task::Classification),
             Some("regression") => Some(Task::Regression),
+            Some("multi_label_classification") => Some(Task::MultiLabel),
             Some(_) => None,
         }
     }
@@ -44,31 +49,51 @@ impl std::fmt::Display for Task {
         f.write_str(match self {
             Task::Classification => "classification",
             Task::Regression => "regression",
+            Task::MultiLabel => "multi-label",
         })
     }
 }
 
 /// One example's target.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Target {
     /// A class index (see `LabelMap`).
     Class(usize),
     /// A value in the data's units.
     Value(f32),
+    /// The example's classes: label indices, ascending, each once.
+    Labels(Vec<usize>),
 }
 
 impl Target {
     pub fn class(&self) -> Option<usize> {
         match *self {
             Target::Class(c) => Some(c),
-            Target::Value(_) => None,
+            _ => None,
         }
     }
 
     pub fn value(&self) -> Option<f32> {
         match *self {
             Target::Value(v) => Some(v),
-            Target::Class(_) => None,
+            _ => None,
+        }
+    }
+
+    /// A multi-label example's classes.
+    pub fn labels(&self) -> Option<&[usize]> {
+        match self {
+            Target::Labels(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The task this kind of target is for.
+    pub fn task(&self) -> Task {
+        match self {
+            Target::Class(_) => Task::Classification,
+            Target::Value(_) => Task::Regression,
+            Target::Labels(_) => Task::MultiLabel,
         }
     }
 }
@@ -114,6 +139,46 @@ impl ValueScale {
     }
 }
 
+/// How a model's outputs read as predictions beyond a row's argmax: a regression output is
+/// mapped back to the data's units with `scale`; a multi-label output is a label when its
+/// sigmoid probability exceeds the label's threshold (transformers' examples: `p > 0.5`).
+/// Saved with an exported model (`config.json`) so eval and predict read outputs as training
+/// did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Readout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ValueScale>,
+    /// Multi-label: a probability threshold per label; labels past the end use 0.5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<f32>,
+}
+
+impl Readout {
+    /// Label `label`'s probability threshold.
+    pub fn threshold(&self, label: usize) -> f32 {
+        self.thresholds.get(label).copied().unwrap_or(0.5)
+    }
+
+    /// The labels a row of multi-label outputs (logits) predicts: `sigmoid(x) > threshold`.
+    pub fn label_set(&self, logits: &[f32]) -> Vec<bool> {
+        logits
+            .iter()
+            .enumerate()
+            .map(|(l, &x)| sigmoid(x) > self.threshold(l))
+            .collect()
+    }
+
+    /// A regression output in the data's units.
+    pub fn value(&self, output: f32) -> f64 {
+        self.scale.map_or(f64::from(output), |s| s.restore(output))
+    }
+}
+
+/// The logistic function, in f64 so that a threshold compares exactly for any logit.
+pub fn sigmoid(x: f32) -> f32 {
+    (1.0 / (1.0 + (-f64::from(x)).exp())) as f32
+}
+
 /// A batch's targets as tensors.
 #[derive(Debug, Clone)]
 pub enum Targets {
@@ -121,14 +186,32 @@ pub enum Targets {
     Classes(Tensor<1, Int>),
     /// `[examples, 1]` standardised values.
     Values(Tensor<2>),
+    /// `[examples, labels]`: 1 where the example has the label, else 0.
+    Labels(Tensor<2>),
 }
 
 impl Targets {
     /// The targets of `items` (all of one kind: a data set is read for one task); values are
-    /// standardised with `scale` when given.
-    pub fn of(items: &[Target], scale: Option<ValueScale>, device: &Device) -> Targets {
+    /// standardised with `scale` when given; label sets become rows of `labels` 0/1 entries.
+    pub fn of(
+        items: &[Target],
+        scale: Option<ValueScale>,
+        labels: usize,
+        device: &Device,
+    ) -> Targets {
         let n = items.len();
         match items.first() {
+            Some(Target::Labels(_)) => {
+                let mut hot = vec![0f32; n * labels];
+                for (i, t) in items.iter().enumerate() {
+                    for &l in t.labels().unwrap_or(&[]) {
+                        if l < labels {
+                            hot[i * labels + l] = 1.0;
+                        }
+                    }
+                }
+                Targets::Labels(Tensor::from_data(TensorData::new(hot, [n, labels]), device))
+            }
             Some(Target::Value(_)) => {
                 let values: Vec<f32> = items
                     .iter()
@@ -153,6 +236,7 @@ impl Targets {
         match self {
             Targets::Classes(t) => Targets::Classes(t.to_device(device)),
             Targets::Values(t) => Targets::Values(t.to_device(device)),
+            Targets::Labels(t) => Targets::Labels(t.to_device(device)),
         }
     }
 
@@ -160,7 +244,7 @@ impl Targets {
     pub fn classes(&self) -> Option<&Tensor<1, Int>> {
         match self {
             Targets::Classes(t) => Some(t),
-            Targets::Values(_) => None,
+            _ => None,
         }
     }
 }
@@ -206,7 +290,7 @@ mod tests {
     #[test]
     fn targets_become_class_indices_or_standardised_values() {
         let device = Device::default();
-        let t = Targets::of(&[Target::Class(2), Target::Class(0)], None, &device);
+        let t = Targets::of(&[Target::Class(2), Target::Class(0)], None, 3, &device);
         let classes = t.classes().unwrap().clone().into_data();
         assert_eq!(
             classes.convert::<i64>().try_to_vec::<i64>().unwrap(),
@@ -219,11 +303,23 @@ mod tests {
         let Targets::Values(v) = Targets::of(
             &[Target::Value(3.0), Target::Value(0.0)],
             Some(scale),
+            1,
             &device,
         ) else {
             panic!("values expected")
         };
         assert_eq!(v.dims(), [2, 1]);
         assert_eq!(v.into_data().try_to_vec::<f32>().unwrap(), vec![1.0, -0.5]);
+        let sets = [
+            Target::Labels(vec![0, 2]),
+            Target::Labels(vec![1]),
+        ];
+        let Targets::Labels(hot) = Targets::of(&sets, None, 3, &device) else {
+            panic!("label rows expected")
+        };
+        assert_eq!(
+            hot.into_data().try_to_vec::<f32>().unwrap(),
+            vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+        );
     }
 }

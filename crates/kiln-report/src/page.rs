@@ -13,7 +13,9 @@
 
 use std::fmt::Write as _;
 
-use kiln_metrics::{ClassificationMetrics, PartDrift, RegressionMetrics, TaskMetrics};
+use kiln_metrics::{
+    ClassificationMetrics, MultiLabelMetrics, PartDrift, RegressionMetrics, TaskMetrics,
+};
 
 pub use kiln_metrics::{EpochPoint, EvalPoint, StepPoint};
 
@@ -42,6 +44,8 @@ pub struct ReportInput<'a> {
     /// How far training moved each part of the encoder from its pretrained weights (empty:
     /// not measured, as for a distilled student).
     pub drift: &'a [PartDrift],
+    /// The model's labels, in output order (names the rows of a multi-label table).
+    pub labels: &'a [String],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -735,7 +739,7 @@ pub fn render(input: &ReportInput) -> String {
     html.push_str("<section id=\"test\">\n");
     if let Some(test) = input.test {
         html.push_str("<h2>Test set</h2>\n");
-        metrics_block(&mut html, test);
+        metrics_block(&mut html, test, input.labels);
     } else {
         html.push_str("<h2>Test set</h2>\n<p class=\"note\">No test set was evaluated.</p>\n");
         if let Some((epoch, m)) = best_valid(input) {
@@ -743,7 +747,7 @@ pub fn render(input: &ReportInput) -> String {
                 html,
                 "<h3>Validation metrics of the best epoch ({epoch})</h3>"
             );
-            metrics_block(&mut html, m);
+            metrics_block(&mut html, m, input.labels);
         }
     }
     html.push_str("</section>\n");
@@ -1010,6 +1014,10 @@ fn headline_scores(m: &TaskMetrics) -> [(&'static str, Option<f64>); 2] {
             ("macro-F1", Some(c.macro_f1)),
         ],
         TaskMetrics::Regression(r) => [("Pearson", r.pearson), ("Spearman", r.spearman)],
+        TaskMetrics::MultiLabel(m) => [
+            ("micro-F1", Some(m.micro_f1)),
+            ("macro-F1", Some(m.macro_f1)),
+        ],
     }
 }
 
@@ -1019,11 +1027,60 @@ fn fmt_score(value: Option<f64>) -> String {
 }
 
 /// The tables of one evaluation, by task.
-fn metrics_block(html: &mut String, m: &TaskMetrics) {
+fn metrics_block(html: &mut String, m: &TaskMetrics, labels: &[String]) {
     match m {
         TaskMetrics::Classification(c) => classification_block(html, c),
         TaskMetrics::Regression(r) => regression_block(html, r),
+        TaskMetrics::MultiLabel(m) => multi_label_block(html, m, labels),
     }
+}
+
+/// A multi-label evaluation: the summary (micro / macro / samples F1, subset accuracy,
+/// Hamming loss) and each label's precision, recall and F1.
+fn multi_label_block(html: &mut String, m: &MultiLabelMetrics, labels: &[String]) {
+    html.push_str("<div class=\"grid2\">\n<div>\n<h3>Summary</h3>\n<div class=\"card\"><table class=\"facts\">");
+    let mut rows = vec![
+        ("examples".to_string(), m.examples.to_string()),
+        ("micro precision".into(), fmt_metric(m.micro_precision)),
+        ("micro recall".into(), fmt_metric(m.micro_recall)),
+        ("micro F1".into(), fmt_metric(m.micro_f1)),
+        ("macro F1".into(), fmt_metric(m.macro_f1)),
+        ("samples F1".into(), fmt_metric(m.samples_f1)),
+        ("subset accuracy".into(), fmt_metric(m.subset_accuracy)),
+        ("Hamming loss".into(), fmt_metric(m.hamming_loss)),
+    ];
+    if let Some(loss) = m.loss {
+        rows.push(("loss".into(), fmt_value(loss)));
+    }
+    for (k, v) in rows {
+        let _ = write!(
+            html,
+            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+            escape_html(&k),
+            escape_html(&v)
+        );
+    }
+    html.push_str("</table></div>\n</div>\n<div>\n");
+    html.push_str(
+        "<h3>Per label</h3>\n<div class=\"card scroll\"><table><tr><th>label</th><th class=\"n\">precision</th>\
+         <th class=\"n\">recall</th><th class=\"n\">F1</th><th class=\"n\">support</th></tr>",
+    );
+    for (i, s) in m.per_label.iter().enumerate() {
+        let name = labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("label {i}"));
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape_html(&name),
+            fmt_metric(s.precision),
+            fmt_metric(s.recall),
+            fmt_metric(s.f1),
+            s.support
+        );
+    }
+    html.push_str("</table></div>\n</div>\n</div>\n");
 }
 
 /// A regression's figures in the data's units.
@@ -1278,6 +1335,7 @@ mod tests {
                     relative_change: 0.012,
                 },
             ],
+            labels: &[],
         };
         let html = render(&input);
         assert_clean(&html);
@@ -1382,6 +1440,7 @@ mod tests {
             test,
             config_json: "not json <at all>",
             drift: &[],
+            labels: &[],
         };
         let cases = [
             input(&[], &[], None, None),
@@ -1408,6 +1467,7 @@ mod tests {
             test: None,
             config_json: "{}",
             drift: &[],
+            labels: &[],
         });
         assert!(html.contains("No test set was evaluated"));
         assert!(html.contains("Validation metrics of the best epoch (1)"));
@@ -1518,5 +1578,36 @@ mod tests {
         let labels = tick_labels(&a);
         assert!(labels.iter().all(|l| l.contains("e-")), "{labels:?}");
         assert_eq!(escape_html("a<b&\"c\"'"), "a&lt;b&amp;&quot;c&quot;&#39;");
+    }
+
+    #[test]
+    fn a_multi_label_test_set_shows_its_summary_and_each_label() {
+        let truth = [vec![true, false], vec![true, true], vec![false, true]];
+        let predicted = [vec![true, false], vec![false, true], vec![false, true]];
+        let m = MultiLabelMetrics::new(&truth, &predicted, Some(0.25)).unwrap();
+        let test = TaskMetrics::from(m);
+        let labels = ["sports".to_string(), "<politics>".to_string()];
+        let html = render(&ReportInput {
+            title: "multi",
+            facts: &[],
+            steps: &[],
+            epochs: &[],
+            evals: &[],
+            best_epoch: None,
+            best_step: None,
+            test: Some(&test),
+            config_json: "{}",
+            drift: &[],
+            labels: &labels,
+        });
+        assert_clean(&html);
+        for needle in [
+            "<th>micro F1</th><td class=\"n\">0.8571</td>",
+            "<th>subset accuracy</th><td class=\"n\">0.6667</td>",
+            "<td>sports</td><td class=\"n\">1.0000</td><td class=\"n\">0.5000</td>",
+            "<td>&lt;politics&gt;</td>",
+        ] {
+            assert!(html.contains(needle), "missing {needle}");
+        }
     }
 }

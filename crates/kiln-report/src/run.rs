@@ -42,6 +42,7 @@ impl RunFiles {
             test: m.test.as_ref(),
             config_json: &self.config,
             drift: &m.drift,
+            labels: &m.labels,
         })
     }
 }

@@ -38,15 +38,22 @@ pub enum SelectionMetric {
     Pearson,
     /// Regression: Spearman's ρ.
     Spearman,
+    /// Multi-label: F1 over every (example, label) decision.
+    MicroF1,
+    /// Multi-label: the mean over examples of each example's F1.
+    SamplesF1,
+    /// Multi-label: share of examples whose predicted set is exactly right.
+    SubsetAccuracy,
 }
 
 impl SelectionMetric {
     /// The metric a task selects by when none is given: accuracy for classification, MSE for
-    /// regression.
+    /// regression, micro-F1 for label sets.
     pub fn default_for(task: kiln_data::Task) -> Self {
         match task {
             kiln_data::Task::Classification => Self::Accuracy,
             kiln_data::Task::Regression => Self::Mse,
+            kiln_data::Task::MultiLabel => Self::MicroF1,
         }
     }
 
@@ -55,8 +62,10 @@ impl SelectionMetric {
         use kiln_data::Task;
         match self {
             Self::Loss => true,
-            Self::Accuracy | Self::MacroF1 => task == Task::Classification,
+            Self::MacroF1 => matches!(task, Task::Classification | Task::MultiLabel),
+            Self::Accuracy => task == Task::Classification,
             Self::Mse | Self::Mae | Self::Pearson | Self::Spearman => task == Task::Regression,
+            Self::MicroF1 | Self::SamplesF1 | Self::SubsetAccuracy => task == Task::MultiLabel,
         }
     }
 
@@ -71,6 +80,10 @@ impl SelectionMetric {
             (Self::Mae, TaskMetrics::Regression(r)) => Some(-r.mae),
             (Self::Pearson, TaskMetrics::Regression(r)) => r.pearson,
             (Self::Spearman, TaskMetrics::Regression(r)) => r.spearman,
+            (Self::MacroF1, TaskMetrics::MultiLabel(m)) => Some(m.macro_f1),
+            (Self::MicroF1, TaskMetrics::MultiLabel(m)) => Some(m.micro_f1),
+            (Self::SamplesF1, TaskMetrics::MultiLabel(m)) => Some(m.samples_f1),
+            (Self::SubsetAccuracy, TaskMetrics::MultiLabel(m)) => Some(m.subset_accuracy),
             _ => None,
         };
         value.unwrap_or(f64::NEG_INFINITY)
@@ -143,6 +156,17 @@ pub struct TrainConfig {
     /// Regression: Huber loss with this δ (on standardised values) instead of MSE.
     #[cfg_attr(feature = "clap", arg(long))]
     pub huber_delta: Option<f64>,
+    /// Multi-label: comma-separated weights of each label's positive term in the binary
+    /// cross-entropy (PyTorch's pos_weight; #negatives/#positives evens out a rare label).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ',', action = clap::ArgAction::Set))]
+    pub pos_weight: Option<Vec<f32>>,
+    /// Multi-label: a label is predicted when its probability exceeds this.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub threshold: f64,
+    /// Multi-label: after training, tune each label's threshold for its F1 on the validation
+    /// set; the thresholds are saved with the model and used on test.
+    #[cfg_attr(feature = "clap", arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set))]
+    pub tune_thresholds: bool,
     #[cfg_attr(feature = "clap", command(flatten))]
     #[serde(flatten)]
     pub strategy: StrategyConfig,
@@ -213,6 +237,9 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             class_weights: None,
             huber_delta: None,
+            pos_weight: None,
+            threshold: 0.5,
+            tune_thresholds: false,
             strategy: StrategyConfig::default(),
             metric: None,
             patience: None,
@@ -296,6 +323,22 @@ impl TrainConfig {
                 ));
             }
         }
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return Err(TrainError::invalid(
+                "threshold",
+                format!("must be a probability in (0, 1), got {}", self.threshold),
+            ));
+        }
+        if let Some(w) = self
+            .pos_weight
+            .as_ref()
+            .and_then(|w| w.iter().find(|w| !(w.is_finite() && **w > 0.0)))
+        {
+            return Err(TrainError::invalid(
+                "pos_weight",
+                format!("weights must be positive, got {w}"),
+            ));
+        }
         self.optimizer.validate()?;
         self.strategy.validate()?;
         self.loss().classes.validate().map_err(TrainError::Loss)?;
@@ -313,6 +356,20 @@ impl TrainConfig {
                 class_weights: self.class_weights.clone(),
             },
             huber_delta: self.huber_delta,
+            pos_weight: self.pos_weight.clone(),
+        }
+    }
+
+    /// How validation reads outputs: `scale` for values, [`TrainConfig::threshold`] for every
+    /// label of a multi-label head with `labels` outputs.
+    pub fn readout(
+        &self,
+        scale: Option<kiln_data::ValueScale>,
+        labels: usize,
+    ) -> kiln_data::Readout {
+        kiln_data::Readout {
+            scale,
+            thresholds: vec![self.threshold as f32; labels],
         }
     }
 
@@ -441,16 +498,15 @@ impl TrainData {
 impl TrainData {
     /// The task the targets are for (a regression set's examples carry values).
     pub fn task(&self) -> kiln_data::Task {
-        match self.train.first().map(|e| e.target) {
-            Some(kiln_data::Target::Value(_)) => kiln_data::Task::Regression,
-            _ => kiln_data::Task::Classification,
-        }
+        self.train
+            .first()
+            .map_or(kiln_data::Task::Classification, |e| e.target.task())
     }
 
     /// Outputs a model needs: one per label, or one value.
     pub fn num_outputs(&self) -> usize {
         match self.task() {
-            kiln_data::Task::Classification => self.labels.len(),
+            kiln_data::Task::Classification | kiln_data::Task::MultiLabel => self.labels.len(),
             kiln_data::Task::Regression => 1,
         }
     }
@@ -473,17 +529,33 @@ pub(crate) fn check_data(
             format!("{metric:?} is not measured for {task}"),
         ));
     }
-    if task == kiln_data::Task::Regression {
+    if task != kiln_data::Task::Classification {
         if config.distillation.is_some() {
             return Err(TrainError::invalid(
                 "distillation",
-                "distils a classifier's logits; a regression task has none",
+                format!("distils a single-label classifier's logits; not a {task} task"),
             ));
         }
         if config.class_weights.is_some() || config.label_smoothing != 0.0 {
             return Err(TrainError::invalid(
                 "class_weights",
-                "and label_smoothing are cross-entropy options; a regression task has no classes",
+                format!("and label_smoothing are cross-entropy options, not for a {task} task"),
+            ));
+        }
+    }
+    if task != kiln_data::Task::MultiLabel
+        && (config.pos_weight.is_some() || config.tune_thresholds)
+    {
+        return Err(TrainError::invalid(
+            "pos_weight",
+            format!("and tune_thresholds are multi-label options, not for a {task} task"),
+        ));
+    }
+    if let Some(w) = &config.pos_weight {
+        if w.len() != data.labels.len() {
+            return Err(TrainError::invalid(
+                "pos_weight",
+                format!("holds {} weights for {} labels", w.len(), data.labels.len()),
             ));
         }
     }
@@ -512,7 +584,9 @@ pub(crate) fn check_data(
     }
     if outputs != data.num_outputs() {
         let wants = match task {
-            kiln_data::Task::Classification => format!("{} labels", data.labels.len()),
+            kiln_data::Task::Classification | kiln_data::Task::MultiLabel => {
+                format!("{} labels", data.labels.len())
+            }
             kiln_data::Task::Regression => "one value per example".to_string(),
         };
         return Err(TrainError::invalid(

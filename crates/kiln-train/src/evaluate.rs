@@ -7,9 +7,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use kiln_data::pipeline::EncodedExample;
-use kiln_data::{Target, Targets, TokenBatch, ValueScale};
+use kiln_data::{Readout, Target, Targets, TokenBatch, ValueScale};
 
-use kiln_metrics::{RegressionMetrics, TaskMetrics};
+use kiln_metrics::{MultiLabelMetrics, RegressionMetrics, TaskMetrics};
 
 use crate::metrics::{argmax_rows, ClassificationMetrics, ConfusionMatrix};
 use crate::task::{TaskLoss, TaskModel};
@@ -23,7 +23,7 @@ pub struct Evaluator {
     /// batches identical to a Hugging Face collator's.
     pad_id: u32,
     loss: TaskLoss,
-    scale: Option<ValueScale>,
+    readout: Readout,
 }
 
 impl Default for Evaluator {
@@ -32,7 +32,7 @@ impl Default for Evaluator {
             batch_size: 64,
             pad_id: 0,
             loss: TaskLoss::default(),
-            scale: None,
+            readout: Readout::default(),
         }
     }
 }
@@ -61,7 +61,14 @@ impl Evaluator {
     /// Regression: the training values' scale, which maps the model's outputs back to the
     /// data's units (see [`ValueScale`]).
     pub fn scale(mut self, scale: Option<ValueScale>) -> Self {
-        self.scale = scale;
+        self.readout.scale = scale;
+        self
+    }
+
+    /// How outputs read as predictions: the regression scale and the multi-label thresholds
+    /// (see [`Readout`]).
+    pub fn readout(mut self, readout: Readout) -> Self {
+        self.readout = readout;
         self
     }
 
@@ -90,7 +97,7 @@ impl Evaluator {
         labels: &[String],
         device: &Device,
     ) -> TaskMetrics {
-        metrics_from_logits(logits, examples, labels, &self.loss, self.scale, device)
+        metrics_from_logits(logits, examples, labels, &self.loss, &self.readout, device)
     }
 }
 
@@ -192,17 +199,19 @@ impl InferenceSpeed {
 }
 
 /// Metrics (and the mean loss) of outputs `logits` against the examples' targets: classes
-/// (argmax of each row), or values (each row's one output, mapped back to the data's units
-/// with `scale`; the loss is on standardised values, as training computes it).
+/// (argmax of each row), values (each row's one output, mapped back to the data's units by
+/// `readout`; the loss is on standardised values, as training computes it), or label sets
+/// (each output past its threshold).
 pub fn metrics_from_logits(
     logits: &[f32],
     examples: &[EncodedExample],
     labels: &[String],
     loss: &TaskLoss,
-    scale: Option<ValueScale>,
+    readout: &Readout,
     device: &Device,
 ) -> TaskMetrics {
-    let targets: Vec<Target> = examples.iter().map(|e| e.target).collect();
+    let scale = readout.scale;
+    let targets: Vec<Target> = examples.iter().map(|e| e.target.clone()).collect();
     let width = if matches!(targets.first(), Some(Target::Value(_))) {
         1
     } else {
@@ -213,12 +222,21 @@ pub fn metrics_from_logits(
             TensorData::new(logits.to_vec(), [examples.len(), width]),
             device,
         );
-        loss.forward(outputs, Targets::of(&targets, scale, device))
+        loss.forward(outputs, Targets::of(&targets, scale, width, device))
             .into_scalar::<f64>()
     });
+    if let Some(Target::Labels(_)) = targets.first() {
+        let truth: Vec<Vec<bool>> = targets.iter().map(|t| label_row(t, width)).collect();
+        let predicted: Vec<Vec<bool>> = logits
+            .chunks(width.max(1))
+            .map(|row| readout.label_set(row))
+            .collect();
+        return MultiLabelMetrics::new(&truth, &predicted, loss_value)
+            .expect("rows of one width")
+            .into();
+    }
     if width == 1 && matches!(targets.first(), Some(Target::Value(_))) {
-        let restore = |v: f32| scale.map_or(f64::from(v), |s| s.restore(v));
-        let predicted: Vec<f64> = logits.iter().map(|&v| restore(v)).collect();
+        let predicted: Vec<f64> = logits.iter().map(|&v| readout.value(v)).collect();
         let truth: Vec<f64> = targets
             .iter()
             .map(|t| f64::from(t.value().unwrap_or(f32::NAN)))
@@ -229,4 +247,118 @@ pub fn metrics_from_logits(
     let predicted = argmax_rows(logits, width);
     let cm = ConfusionMatrix::from_predictions(&truth, &predicted, width);
     ClassificationMetrics::compute(&cm, labels, loss_value).into()
+}
+
+/// A label set as one 0/1 row of `width` labels.
+fn label_row(target: &Target, width: usize) -> Vec<bool> {
+    let mut row = vec![false; width];
+    for &l in target.labels().unwrap_or(&[]) {
+        if let Some(cell) = row.get_mut(l) {
+            *cell = true;
+        }
+    }
+    row
+}
+
+/// Per-label probability thresholds tuned on validation outputs: for each label, the threshold
+/// from 0.05 to 0.95 in steps of 0.05 that gives the label the highest F1 on `examples`
+/// (ties: the one closest to 0.5). A label without positives keeps 0.5.
+pub fn tune_thresholds(logits: &[f32], examples: &[EncodedExample], labels: usize) -> Vec<f32> {
+    let truth: Vec<Vec<bool>> = examples
+        .iter()
+        .map(|e| label_row(&e.target, labels))
+        .collect();
+    let probabilities: Vec<f32> = logits.iter().map(|&x| kiln_data::sigmoid(x)).collect();
+    (0..labels)
+        .map(|l| {
+            if !truth.iter().any(|t| t[l]) {
+                return 0.5;
+            }
+            let f1 = |threshold: f32| {
+                let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+                for (i, t) in truth.iter().enumerate() {
+                    match (probabilities[i * labels + l] > threshold, t[l]) {
+                        (true, true) => tp += 1,
+                        (true, false) => fp += 1,
+                        (false, true) => fn_ += 1,
+                        (false, false) => {}
+                    }
+                }
+                2.0 * tp as f64 / (2 * tp + fp + fn_).max(1) as f64
+            };
+            let candidates = (1..20).map(|k| k as f32 * 0.05);
+            candidates
+                .max_by(|&a, &b| {
+                    f1(a)
+                        .total_cmp(&f1(b))
+                        .then((b - 0.5).abs().total_cmp(&(a - 0.5).abs()))
+                })
+                .unwrap_or(0.5)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_data::Encoding;
+
+    fn example(labels: &[usize]) -> EncodedExample {
+        EncodedExample {
+            encoding: Encoding {
+                input_ids: vec![2, 3],
+                token_type_ids: vec![0, 0],
+                truncated: false,
+            },
+            target: Target::Labels(labels.to_vec()),
+        }
+    }
+
+    fn logit(p: f32) -> f32 {
+        (p / (1.0 - p)).ln()
+    }
+
+    #[test]
+    fn thresholds_are_tuned_per_label_for_f1_and_read_back_into_label_sets() {
+        // Label 0's positives score 0.35-0.38 and its negatives 0.12-0.15: 0.5 finds none,
+        // 0.20-0.30 find them all (0.30 is nearest 0.5). Label 1 separates at 0.5 already; label 2
+        // never occurs and keeps 0.5.
+        let rows = [
+            ([0.35, 0.9, 0.01], vec![0, 1]),
+            ([0.38, 0.2, 0.01], vec![0]),
+            ([0.15, 0.8, 0.01], vec![1]),
+            ([0.12, 0.1, 0.01], vec![]),
+        ];
+        let examples: Vec<EncodedExample> = rows.iter().map(|(_, l)| example(l)).collect();
+        let logits: Vec<f32> = rows.iter().flat_map(|(p, _)| p.map(logit)).collect();
+        let tuned = tune_thresholds(&logits, &examples, 3);
+        assert!((tuned[0] - 0.3).abs() < 1e-6, "{tuned:?}");
+        assert_eq!(tuned[2], 0.5);
+        // Of label 1's best thresholds (0.20 < t < 0.80 all give F1 1), the one nearest 0.5.
+        assert!((tuned[1] - 0.5).abs() < 1e-6, "{tuned:?}");
+
+        let readout = Readout {
+            scale: None,
+            thresholds: tuned,
+        };
+        let metrics = metrics_from_logits(
+            &logits,
+            &examples,
+            &["a".into(), "b".into(), "c".into()],
+            &TaskLoss::default(),
+            &readout,
+            &Device::default(),
+        );
+        let m = metrics.multi_label().unwrap();
+        assert_eq!((m.micro_f1, m.subset_accuracy), (1.0, 1.0));
+        let at_half = metrics_from_logits(
+            &logits,
+            &examples,
+            &["a".into(), "b".into(), "c".into()],
+            &TaskLoss::default(),
+            &Readout::default(),
+            &Device::default(),
+        );
+        assert!(at_half.multi_label().unwrap().per_label[0].recall == 0.0);
+    }
 }

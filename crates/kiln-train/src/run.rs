@@ -533,24 +533,18 @@ impl<'a, M: TaskModel> Run<'a, M> {
     fn validate(&self) -> TaskMetrics {
         let inference = self.model.get().valid();
         let loss = self.objective.validation_loss();
+        let readout = self.config.readout(self.data.scale, self.data.labels.len());
         match &self.inputs {
             Inputs::Features { valid, .. } => {
                 let logits = valid.outputs(&inference, &self.device);
                 let (examples, labels) = (&self.data.valid, &self.data.labels);
-                metrics_from_logits(
-                    &logits,
-                    examples,
-                    labels,
-                    loss,
-                    self.data.scale,
-                    &self.device,
-                )
+                metrics_from_logits(&logits, examples, labels, loss, &readout, &self.device)
             }
             Inputs::Tokens { .. } => Evaluator::new()
                 .batch_size(self.config.eval_batch_size)
                 .pad_id(self.data.pad_id)
                 .loss(loss.clone())
-                .scale(self.data.scale)
+                .readout(readout)
                 .evaluate(&inference, &self.data.valid, &self.data.labels),
         }
     }
@@ -756,6 +750,7 @@ impl Inputs {
                         pad_to_multiple: config.pad_to_multiple,
                         pack: config.sampler == Sampler::Packed && model.accepts_packed(),
                         scale: data.scale,
+                        labels: data.labels.len(),
                     },
                     num_workers: config.num_workers,
                 }
@@ -855,10 +850,13 @@ impl Inputs {
                 })
             }
             (Inputs::Features { train, .. }, _) => {
-                let targets: Vec<Target> = indices.iter().map(|&i| data.train[i].target).collect();
+                let targets: Vec<Target> = indices
+                    .iter()
+                    .map(|&i| data.train[i].target.clone())
+                    .collect();
                 Ok(MicroBatch::Features(Box::new(FeatureBatch {
                     features: train.batch(indices, ad),
-                    targets: Targets::of(&targets, data.scale, ad),
+                    targets: Targets::of(&targets, data.scale, data.labels.len(), ad),
                     examples: indices.to_vec(),
                 })))
             }
@@ -1039,11 +1037,16 @@ fn run_fingerprint(config: &TrainConfig, data: &TrainData) -> String {
     for split in [&data.train, &data.valid] {
         hasher.update((split.len() as u64).to_le_bytes());
         for e in split.iter() {
-            let target = match e.target {
-                Target::Class(c) => c as u64,
-                Target::Value(v) => u64::from(v.to_bits()),
-            };
-            hasher.update(target.to_le_bytes());
+            match &e.target {
+                Target::Class(c) => hasher.update((*c as u64).to_le_bytes()),
+                Target::Value(v) => hasher.update(u64::from(v.to_bits()).to_le_bytes()),
+                Target::Labels(set) => {
+                    hasher.update((set.len() as u64).to_le_bytes());
+                    for &l in set.iter() {
+                        hasher.update((l as u64).to_le_bytes());
+                    }
+                }
+            }
             hasher.update((e.encoding.input_ids.len() as u64).to_le_bytes());
             for (id, ty) in e.encoding.input_ids.iter().zip(&e.encoding.token_type_ids) {
                 hasher.update(id.to_le_bytes());

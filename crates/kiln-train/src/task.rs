@@ -101,19 +101,21 @@ impl TaskModel for BertClassifier {
 }
 
 /// The loss of outputs against targets, by kind of target: cross-entropy (label smoothing,
-/// class weights) for classes, MSE — or Huber with `huber_delta` — for standardised values
-/// (transformers' `problem_type` "single_label_classification" and "regression").
+/// class weights) for classes, MSE — or Huber with `huber_delta` — for standardised values,
+/// binary cross-entropy on logits (optionally `pos_weight` per label) for label sets
+/// (transformers' three `problem_type`s).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskLoss {
     pub classes: Loss,
     pub huber_delta: Option<f64>,
+    pub pos_weight: Option<Vec<f32>>,
 }
 
 impl From<Loss> for TaskLoss {
     fn from(classes: Loss) -> Self {
         Self {
             classes,
-            huber_delta: None,
+            ..Self::default()
         }
     }
 }
@@ -132,6 +134,11 @@ impl TaskLoss {
                     None => kiln_loss::mse(outputs, values),
                 }
             }
+            Targets::Labels(hot) => kiln_loss::bce_with_logits(
+                outputs.cast(burn::tensor::FloatDType::F32),
+                hot.cast(burn::tensor::FloatDType::F32),
+                self.pos_weight.as_deref(),
+            ),
         }
     }
 }

@@ -132,3 +132,30 @@ pub fn regression_data(train: usize, valid: usize) -> TrainData {
         teacher_logits: None,
     }
 }
+
+/// [`synthetic`] examples with label sets over 3 labels: {0} for the low tokens, {1, 2} for
+/// the high ones.
+pub fn synthetic_sets(n: usize, seed: u64) -> Vec<EncodedExample> {
+    synthetic(n, seed)
+        .into_iter()
+        .map(|mut e| {
+            let mut set = vec![e.target.class().unwrap_or(0)];
+            if set[0] == 1 {
+                set.push(2);
+            }
+            e.target = kiln_data::Target::Labels(set);
+            e
+        })
+        .collect()
+}
+
+pub fn multi_label_data(train: usize, valid: usize) -> TrainData {
+    TrainData {
+        train: Arc::new(synthetic_sets(train, 1)),
+        valid: Arc::new(synthetic_sets(valid, 2)),
+        labels: vec!["low".into(), "high".into(), "also-high".into()],
+        scale: None,
+        pad_id: 0,
+        teacher_logits: None,
+    }
+}

@@ -761,7 +761,7 @@ fn classification_options_are_refused_for_regression() {
                 label_smoothing: 0.1,
                 ..TrainConfig::default()
             },
-            "regression task has no classes",
+            "not for a regression task",
         ),
     ] {
         let err = Trainer::new(config)
@@ -783,4 +783,102 @@ fn classification_options_are_refused_for_regression() {
         .expect("must fail")
         .to_string();
     assert!(err.contains("one value per example"), "{err}");
+}
+
+#[test]
+fn a_tiny_model_learns_label_sets() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = multi_label_data(96, 48);
+    assert_eq!(data.task(), kiln_data::Task::MultiLabel);
+    let config = TrainConfig {
+        epochs: 8,
+        batch_size: 8,
+        lr: 3e-3,
+        ..TrainConfig::default()
+    };
+    device.seed(11);
+    let model = kiln_model::BertClassifier::new(&tiny_config(0.1), 3, Pooling::Mean, &device);
+    let outcome = Trainer::new(config)
+        .device(&device)
+        .fit(model, &data)
+        .unwrap();
+    let scores: Vec<_> = outcome
+        .epochs
+        .iter()
+        .map(|e| e.valid.as_ref().unwrap().multi_label().unwrap().clone())
+        .collect();
+    let last = scores.last().unwrap();
+    assert!(last.micro_f1 > 0.9, "validation after 8 epochs: {last:?}");
+    let best = (0..scores.len())
+        .max_by(|&a, &b| {
+            scores[a]
+                .micro_f1
+                .total_cmp(&scores[b].micro_f1)
+                .then(b.cmp(&a))
+        })
+        .unwrap();
+    assert_eq!(
+        outcome.best_epoch,
+        Some(best as u64 + 1),
+        "selected by micro-F1"
+    );
+}
+
+#[test]
+fn multi_label_options_are_checked_against_the_task() {
+    let _serial = serial();
+    let device = Device::flex();
+    let tiny3 = |device: &Device| {
+        device.seed(11);
+        kiln_model::BertClassifier::new(&tiny_config(0.0), 3, Pooling::Cls, device)
+    };
+    for (config, data, needle) in [
+        (
+            TrainConfig {
+                pos_weight: Some(vec![1.0, 2.0]),
+                ..TrainConfig::default()
+            },
+            multi_label_data(8, 0),
+            "holds 2 weights for 3 labels",
+        ),
+        (
+            TrainConfig {
+                metric: Some(kiln_train::SelectionMetric::Accuracy),
+                ..TrainConfig::default()
+            },
+            multi_label_data(8, 0),
+            "not measured for multi-label",
+        ),
+        (
+            TrainConfig {
+                tune_thresholds: true,
+                ..TrainConfig::default()
+            },
+            data(8, 0),
+            "multi-label options",
+        ),
+        (
+            TrainConfig {
+                threshold: 1.0,
+                ..TrainConfig::default()
+            },
+            multi_label_data(8, 0),
+            "threshold must be a probability",
+        ),
+    ] {
+        let outputs = data.num_outputs();
+        let model = if outputs == 3 {
+            tiny3(&device)
+        } else {
+            tiny_model(0.0, Pooling::Cls, &device)
+        };
+        let err = Trainer::new(config)
+            .device(&device)
+            .fit(model, &data)
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains(needle), "{err}");
+    }
 }
