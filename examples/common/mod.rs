@@ -74,13 +74,19 @@ pub struct Start {
 
 impl Start {
     pub fn load(args: &Args) -> Result<Self> {
+        Self::of(Builtin::RottenTomatoes, Artifact::RottenTomatoes, args)
+    }
+
+    /// `set` (fetched as `artifact`) read for its own task (classes, values or label sets).
+    pub fn of(set: Builtin, artifact: Artifact, args: &Args) -> Result<Self> {
         let cache = fetch::cache_dir();
-        let dir = fetch::fetch(Artifact::RottenTomatoes, &cache)?;
-        let source = DataSource::Builtin {
-            set: Builtin::RottenTomatoes,
-            dir,
+        let dir = fetch::fetch(artifact, &cache)?;
+        let source = DataSource::Builtin { set, dir };
+        let options = DataOptions {
+            task: set.task(),
+            ..DataOptions::default()
         };
-        let splits = args.limited(load_splits(&source, &DataOptions::default())?);
+        let splits = args.limited(load_splits(&source, &options)?);
         let checkpoint = Checkpoint::open(args.model_or(Artifact::MiniLmL6, &cache)?)?;
         let tokenizer = kiln::inspect::tokenizer_for(&checkpoint, 128)?;
         let data = TrainData::encode(&tokenizer, &splits)?;

@@ -185,6 +185,8 @@ fn run_examples() -> Result<()> {
         ("sentiment", vec![]),
         ("distill", vec![]),
         ("custom_head", vec![]),
+        ("regression", vec![]),
+        ("multi_label", vec![]),
         (
             "export_hf",
             vec![

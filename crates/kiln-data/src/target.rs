@@ -310,10 +310,7 @@ mod tests {
         };
         assert_eq!(v.dims(), [2, 1]);
         assert_eq!(v.into_data().try_to_vec::<f32>().unwrap(), vec![1.0, -0.5]);
-        let sets = [
-            Target::Labels(vec![0, 2]),
-            Target::Labels(vec![1]),
-        ];
+        let sets = [Target::Labels(vec![0, 2]), Target::Labels(vec![1])];
         let Targets::Labels(hot) = Targets::of(&sets, None, 3, &device) else {
             panic!("label rows expected")
         };
