@@ -11,6 +11,13 @@ eval mode) and `AutoTokenizer.from_pretrained`, nothing patched; each text is ru
 padding), truncated at --max-len, which is also passed to `kiln predict` (default: kiln predict's
 own default, 512). Without --texts, ~20 built-in sentences are used (unicode, long, one-word).
 
+Every `problem_type` kiln exports is compared: single-label classifiers by label and softmax
+probabilities; regression models (`problem_type: "regression"`) by value — transformers' raw
+output mapped to the data's units with config.json's `kiln_value_scale`, the tolerance applying
+to the raw (standardised) output; multi-label models by each label's sigmoid probability and the
+predicted set (labels past their `kiln_thresholds`, 0.5 when absent). transformers must load the
+model with the same `problem_type`.
+
 A model trained with `--pooling mean` stores `"kiln_pooling": "mean"` in config.json: its head
 (mean over tokens -> linear) is not what BertForSequenceClassification computes, so there is
 nothing to compare; the script says so and exits 2.
@@ -118,6 +125,12 @@ def main() -> int:
     model.eval()
     tok = AutoTokenizer.from_pretrained(a.model_dir)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
+    problem = config.get("problem_type", "single_label_classification")
+    if (model.config.problem_type or "single_label_classification") != problem:
+        print(f"transformers loaded problem_type {model.config.problem_type!r}, config.json says {problem!r}")
+        return 1
+    scale = config.get("kiln_value_scale") or {"mean": 0.0, "std": 1.0}
+    thresholds = config.get("kiln_thresholds") or [0.5] * len(id2label)
     print(f"transformers {transformers.__version__} / torch {torch.__version__}: {type(model).__name__}, "
           f"{type(tok).__name__}, labels {[id2label[i] for i in sorted(id2label)]}")
 
@@ -125,21 +138,34 @@ def main() -> int:
     for text, k in zip(texts, kiln):
         enc = tok(text, truncation=True, max_length=a.max_len, return_tensors="pt")
         with torch.no_grad():
-            probs = torch.softmax(model(**enc).logits[0].double(), dim=-1).tolist()
-        hf = {id2label[i]: p for i, p in enumerate(probs)}
-        hf_label = id2label[max(range(len(probs)), key=probs.__getitem__)]
-        kp = k.get("probabilities", {})
-        if set(kp) != set(hf):
-            diff = float("inf")
+            logits = model(**enc).logits[0].double()
+        if problem == "regression":
+            # Compared as the raw output: kiln's value back to standardised units.
+            raw = logits[0].item()
+            hf = {"value": scale["mean"] + scale["std"] * raw}
+            kp = {"value": k.get("value", float("nan"))}
+            diff = abs((kp["value"] - scale["mean"]) / scale["std"] - raw)
+            hf_label = kiln_label = "-"
         else:
-            diff = max(abs(kp[l] - hf[l]) for l in hf)
+            if problem == "multi_label_classification":
+                probs = torch.sigmoid(logits).tolist()
+                hf_label = ";".join(id2label[i] for i, p in enumerate(probs) if p > thresholds[i])
+                kiln_label = ";".join(k.get("labels", []))
+            else:
+                probs = torch.softmax(logits, dim=-1).tolist()
+                hf_label = id2label[max(range(len(probs)), key=probs.__getitem__)]
+                kiln_label = k.get("label")
+            hf = {id2label[i]: p for i, p in enumerate(probs)}
+            kp = k.get("probabilities", {})
+            diff = float("inf") if set(kp) != set(hf) else max(abs(kp[l] - hf[l]) for l in hf)
         worst = max(worst, diff)
-        ok = k.get("label") == hf_label and diff <= a.tol and k.get("text") == text
+        ok = kiln_label == hf_label and diff <= a.tol and k.get("text") == text
         failures += not ok
-        rows.append((ok, text, enc["input_ids"].shape[1], k.get("label"), hf_label, kp, hf, diff, k.get("text") == text))
+        rows.append((ok, text, enc["input_ids"].shape[1], kiln_label, hf_label, kp, hf, diff, k.get("text") == text))
 
     labels = [id2label[i] for i in sorted(id2label)]
-    show = labels[-1]  # print one class's probability (the other is 1 - it for 2 classes)
+    # One class's probability (the other is 1 - it for 2 classes), or the value.
+    show = "value" if problem == "regression" else labels[-1]
     print(f"\n{'':2}{'text':<42}{'tok':>5}  {'kiln':<10}{'transformers':<13}{'p_kiln(' + show + ')':>18}"
           f"{'p_hf(' + show + ')':>16}{'max |diff|':>12}")
     for ok, text, n_tok, kl, hl, kp, hf, diff, same_text in rows:
