@@ -691,3 +691,79 @@ fn a_multi_label_run_tunes_thresholds_exports_them_and_predicts_label_sets() {
         Some(tested.subset_accuracy)
     );
 }
+
+#[test]
+fn a_regression_over_text_pairs_reads_both_columns_and_records_its_truncation() {
+    // A cross-encoder's data: the score is high when the two texts share their sentiment.
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("pairs.csv");
+    let (good, bad) = (
+        ["great", "good", "loved", "fun"],
+        ["bad", "boring", "plot", "was"],
+    );
+    let mut text = String::from("a,b,score\n");
+    for i in 0..60 {
+        let first = if i % 2 == 0 { good[i % 4] } else { bad[i % 4] };
+        let second = if i % 3 == 0 {
+            good[(i + 1) % 4]
+        } else {
+            bad[(i + 1) % 4]
+        };
+        let same = (i % 2 == 0) == (i % 3 == 0);
+        text.push_str(&format!(
+            "{first},{second} {second} {second},{}\n",
+            if same { 4.5 } else { 1.0 }
+        ));
+    }
+    std::fs::write(&train, text).unwrap();
+    let out = tmp.path().join("run");
+    let model = tiny_model();
+    ok(&kiln(&[
+        "train",
+        "--model",
+        &model,
+        "--task",
+        "regression",
+        "--train",
+        train.to_str().unwrap(),
+        "--text-column",
+        "a",
+        "--text-pair-column",
+        "b",
+        "--label-column",
+        "score",
+        "--truncation",
+        "only-second",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let config = json(&out.join("model/config.json"));
+    assert_eq!(config["problem_type"], "regression");
+    assert_eq!(config["kiln_truncation"], "only-second");
+    let tested = kiln::metrics::RunMetrics::of_run(&out).unwrap();
+    let tested = tested.test.as_ref().and_then(|t| t.regression()).unwrap();
+    assert_eq!(tested.examples, 6);
+    // eval reads the pair columns and cuts the pairs as training did: the same figures.
+    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
+        "eval",
+        "--model",
+        out.join("model").to_str().unwrap(),
+        "--test",
+        train.to_str().unwrap(),
+        "--text-column",
+        "a",
+        "--text-pair-column",
+        "b",
+        "--label-column",
+        "score",
+    ])))
+    .unwrap();
+    assert_eq!(eval["examples"], 60);
+    assert!(eval["mse"].as_f64().unwrap().is_finite());
+}

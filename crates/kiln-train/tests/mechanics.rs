@@ -882,3 +882,45 @@ fn multi_label_options_are_checked_against_the_task() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn a_multi_label_run_resumes_bit_for_bit() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = multi_label_data(24, 8);
+    let config = |epochs| TrainConfig {
+        epochs,
+        batch_size: 8,
+        lr: 1e-3,
+        schedule: ScheduleKind::Constant,
+        warmup_ratio: 0.0,
+        ..TrainConfig::default()
+    };
+    let model = |device: &Device| {
+        device.seed(11);
+        kiln_model::BertClassifier::new(&tiny_config(0.1), 3, Pooling::Mean, device)
+    };
+    let whole = Trainer::new(config(2))
+        .device(&device)
+        .fit(model(&device), &data)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    Trainer::new(config(1))
+        .device(&device)
+        .checkpoints(tmp.path())
+        .fit(model(&device), &data)
+        .unwrap();
+    let resumed = Trainer::new(config(2))
+        .device(&device)
+        .checkpoints(tmp.path())
+        .resume(tmp.path())
+        .fit(model(&device), &data)
+        .unwrap();
+    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&resumed), losses(&whole));
+    assert!(values(&resumed.model) == values(&whole.model));
+    assert_eq!(
+        resumed.epochs.last().unwrap().valid,
+        whole.epochs.last().unwrap().valid
+    );
+}
