@@ -38,9 +38,12 @@ It writes, deterministically:
   tests/fixtures/token-alignment.json
                                      word-level tags placed on word pieces as transformers'
                                      run_ner.py places them (label_all_tokens off and on)
+  tests/fixtures/sequence-heads.json tiny-bert's encoder under a regression head (MSE) and a
+                                     3-label multi-label head (BCE): the heads' seeded weights,
+                                     logits, loss and head gradients on a padded batch
 
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
-token-alignment, tiny-token).
+token-alignment, tiny-token, sequence-heads).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -566,6 +569,55 @@ def make_tiny_token():
     )
 
 
+def make_sequence_heads():
+    """tiny-bert's encoder under a regression head (num_labels=1, problem_type "regression",
+    MSE) and a multi-label head (3 labels, problem_type "multi_label_classification",
+    BCE-with-logits): each head's seeded weights, the logits, the loss and the head's gradients
+    on a padded batch (eval mode: no dropout)."""
+    tok = Tokenizer.from_file(str(FIX / "tiny-bert" / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    texts = [t for t, pair in TINY_INPUTS if pair is None]
+    encs = [tok.encode(t) for t in texts]
+    ids, tt, am = pad_batch(encs)
+    heads = {}
+    for name, num_labels, problem, labels in [
+        ("regression", 1, "regression", [[1.5], [-0.5], [0.25], [-1.0]]),
+        ("multi_label", 3, "multi_label_classification", [[1, 0, 1], [0, 0, 0], [1, 1, 1], [0, 1, 0]]),
+    ]:
+        model = BertForSequenceClassification.from_pretrained(
+            str(FIX / "tiny-bert"), num_labels=num_labels, problem_type=problem,
+            ignore_mismatched_sizes=True,
+        ).eval()
+        g = torch.Generator().manual_seed(20261203)
+        with torch.no_grad():
+            model.classifier.weight.copy_(0.3 * torch.randn(model.classifier.weight.shape, generator=g))
+            model.classifier.bias.copy_(0.1 * torch.randn(model.classifier.bias.shape, generator=g))
+        target = torch.tensor(labels, dtype=torch.float32)
+        out = model(input_ids=ids, token_type_ids=tt, attention_mask=am, labels=target)
+        out.loss.backward()
+        heads[name] = {
+            "problem_type": model.config.problem_type,
+            "labels": labels,
+            "classifier_weight": floats(model.classifier.weight.detach()),
+            "classifier_bias": floats(model.classifier.bias.detach()),
+            "logits": floats(out.logits.detach()),
+            "loss": float(out.loss.detach()),
+            "classifier_weight_grad": floats(model.classifier.weight.grad),
+            "classifier_bias_grad": floats(model.classifier.bias.grad),
+        }
+    write_json(
+        FIX / "sequence-heads.json",
+        {
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "input_ids": [e.ids for e in encs],
+            "token_type_ids": [e.type_ids for e in encs],
+            **heads,
+        },
+    )
+
+
 def make_token_alignment():
     """run_ner.py's tokenize_and_align_labels on the tiny tokenizer, both label_all_tokens."""
     tok = transformers.PreTrainedTokenizerFast(
@@ -608,7 +660,8 @@ def make_token_alignment():
 
 
 MAKERS = {"tiny": lambda: make_tiny(), "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
-          "token-alignment": make_token_alignment, "tiny-token": make_tiny_token}
+          "token-alignment": make_token_alignment, "tiny-token": make_tiny_token,
+          "sequence-heads": make_sequence_heads}
 
 
 def main():
