@@ -531,8 +531,10 @@ struct Ranked<'a> {
     probability: f32,
 }
 
+/// What every output line says of its input record: its index, its id, and its text(s) with
+/// `--echo-text`.
 #[derive(serde::Serialize)]
-struct PredictionLine<'a> {
+struct Echo<'a> {
     index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
@@ -540,6 +542,26 @@ struct PredictionLine<'a> {
     text: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text_pair: Option<&'a str>,
+}
+
+impl<'a> Echo<'a> {
+    fn of(record: &'a InputRecord, options: OutputOptions) -> Self {
+        Self {
+            index: record.index,
+            id: record.id.as_deref(),
+            text: options.echo_text.then_some(record.text.as_str()),
+            text_pair: options
+                .echo_text
+                .then_some(record.text_pair.as_deref())
+                .flatten(),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct PredictionLine<'a> {
+    #[serde(flatten)]
+    record: Echo<'a>,
     label: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     probabilities: Option<LabelProbabilities<'a>>,
@@ -564,14 +586,7 @@ pub fn prediction_line(
     let order = ranking(probabilities);
     let best = *order.first().context("the model has no labels")?;
     let line = PredictionLine {
-        index: record.index,
-        id: record.id.as_deref(),
-        text: options.echo_text.then_some(record.text.as_str()),
-        text_pair: if options.echo_text {
-            record.text_pair.as_deref()
-        } else {
-            None
-        },
+        record: Echo::of(record, options),
         label: &labels[best],
         probabilities: match options.top_k {
             None => Some(LabelProbabilities {
@@ -596,26 +611,15 @@ pub fn prediction_line(
 
 #[derive(serde::Serialize)]
 struct ValueLine<'a> {
-    index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text_pair: Option<&'a str>,
+    #[serde(flatten)]
+    record: Echo<'a>,
     value: f64,
 }
 
 /// One output line of a regression model (without the newline) for `record`.
 pub fn value_line(record: &InputRecord, value: f64, options: OutputOptions) -> Result<String> {
     let line = ValueLine {
-        index: record.index,
-        id: record.id.as_deref(),
-        text: options.echo_text.then_some(record.text.as_str()),
-        text_pair: options
-            .echo_text
-            .then_some(record.text_pair.as_deref())
-            .flatten(),
+        record: Echo::of(record, options),
         value,
     };
     Ok(serde_json::to_string(&line)?)
@@ -623,13 +627,8 @@ pub fn value_line(record: &InputRecord, value: f64, options: OutputOptions) -> R
 
 #[derive(serde::Serialize)]
 struct LabelSetLine<'a> {
-    index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text_pair: Option<&'a str>,
+    #[serde(flatten)]
+    record: Echo<'a>,
     labels: Vec<&'a str>,
     probabilities: LabelProbabilities<'a>,
 }
@@ -644,13 +643,7 @@ pub fn label_set_line(
     options: OutputOptions,
 ) -> Result<String> {
     let line = LabelSetLine {
-        index: record.index,
-        id: record.id.as_deref(),
-        text: options.echo_text.then_some(record.text.as_str()),
-        text_pair: options
-            .echo_text
-            .then_some(record.text_pair.as_deref())
-            .flatten(),
+        record: Echo::of(record, options),
         labels: labels
             .iter()
             .zip(probabilities)
@@ -683,32 +676,27 @@ pub fn write_predictions(
             .iter()
             .map(|r| (r.text.as_str(), r.text_pair.as_deref()))
             .collect();
-        if classifier.task == Task::MultiLabel {
-            let probabilities = classifier.predict_label_sets(&inputs, batch_size)?;
-            for (record, p) in chunk.iter().zip(&probabilities) {
-                let line =
-                    label_set_line(&classifier.labels, &classifier.readout, record, p, options)?;
-                out.write_all(line.as_bytes())
-                    .context("writing to stdout")?;
-                out.write_all(b"\n").context("writing to stdout")?;
-            }
-            continue;
-        }
-        if classifier.task == Task::Regression {
-            for (record, value) in chunk
+        // One line per record, by task.
+        let lines: Vec<String> = match classifier.task {
+            Task::MultiLabel => chunk
+                .iter()
+                .zip(classifier.predict_label_sets(&inputs, batch_size)?)
+                .map(|(record, p)| {
+                    label_set_line(&classifier.labels, &classifier.readout, record, &p, options)
+                })
+                .collect::<Result<_>>()?,
+            Task::Regression => chunk
                 .iter()
                 .zip(classifier.predict_values(&inputs, batch_size)?)
-            {
-                let line = value_line(record, value, options)?;
-                out.write_all(line.as_bytes())
-                    .context("writing to stdout")?;
-                out.write_all(b"\n").context("writing to stdout")?;
-            }
-            continue;
-        }
-        let probabilities = classifier.predict_pairs(&inputs, batch_size)?;
-        for (record, p) in chunk.iter().zip(&probabilities) {
-            let line = prediction_line(&classifier.labels, record, p, options)?;
+                .map(|(record, value)| value_line(record, value, options))
+                .collect::<Result<_>>()?,
+            Task::Classification => chunk
+                .iter()
+                .zip(classifier.predict_pairs(&inputs, batch_size)?)
+                .map(|(record, p)| prediction_line(&classifier.labels, record, &p, options))
+                .collect::<Result<_>>()?,
+        };
+        for line in lines {
             out.write_all(line.as_bytes())
                 .context("writing to stdout")?;
             out.write_all(b"\n").context("writing to stdout")?;

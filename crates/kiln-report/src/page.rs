@@ -1026,6 +1026,18 @@ fn fmt_score(value: Option<f64>) -> String {
     value.map_or("n/a".to_string(), fmt_metric)
 }
 
+/// `(name, value)` rows of a summary table, escaped.
+fn fact_rows(html: &mut String, rows: &[(String, String)]) {
+    for (k, v) in rows {
+        let _ = write!(
+            html,
+            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
+            escape_html(k),
+            escape_html(v)
+        );
+    }
+}
+
 /// The tables of one evaluation, by task.
 fn metrics_block(html: &mut String, m: &TaskMetrics, labels: &[String]) {
     match m {
@@ -1052,14 +1064,7 @@ fn multi_label_block(html: &mut String, m: &MultiLabelMetrics, labels: &[String]
     if let Some(loss) = m.loss {
         rows.push(("loss".into(), fmt_value(loss)));
     }
-    for (k, v) in rows {
-        let _ = write!(
-            html,
-            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
-            escape_html(&k),
-            escape_html(&v)
-        );
-    }
+    fact_rows(html, &rows);
     html.push_str("</table></div>\n</div>\n<div>\n");
     html.push_str(
         "<h3>Per label</h3>\n<div class=\"card scroll\"><table><tr><th>label</th><th class=\"n\">precision</th>\
@@ -1097,14 +1102,7 @@ fn regression_block(html: &mut String, m: &RegressionMetrics) {
     if let Some(loss) = m.loss {
         rows.push(("loss (standardised values)".into(), fmt_value(loss)));
     }
-    for (k, v) in rows {
-        let _ = write!(
-            html,
-            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
-            escape_html(&k),
-            escape_html(&v)
-        );
-    }
+    fact_rows(html, &rows);
     html.push_str("</table></div>\n");
 }
 
@@ -1121,14 +1119,7 @@ fn classification_block(html: &mut String, m: &ClassificationMetrics) {
     if let Some(loss) = m.loss {
         rows.push(("loss".into(), fmt_value(loss)));
     }
-    for (k, v) in rows {
-        let _ = write!(
-            html,
-            "<tr><th>{}</th><td class=\"n\">{}</td></tr>",
-            escape_html(&k),
-            escape_html(&v)
-        );
-    }
+    fact_rows(html, &rows);
     html.push_str("</table></div>\n</div>\n<div>\n");
 
     html.push_str(

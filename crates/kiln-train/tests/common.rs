@@ -133,6 +133,12 @@ pub fn regression_data(train: usize, valid: usize) -> TrainData {
     }
 }
 
+/// A tiny BERT with three sigmoid outputs: a multi-label head.
+pub fn tiny_multi_label(dropout: f64, pooling: Pooling, device: &Device) -> BertClassifier {
+    device.seed(11);
+    BertClassifier::new(&tiny_config(dropout), 3, pooling, device)
+}
+
 /// [`synthetic`] examples with label sets over 3 labels: {0} for the low tokens, {1, 2} for
 /// the high ones.
 pub fn synthetic_sets(n: usize, seed: u64) -> Vec<EncodedExample> {

@@ -196,11 +196,13 @@ fn values_of_grads(model: &kiln_model::BertClassifier, grads: &GradientsParams) 
     v.1
 }
 
-#[test]
-fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
-    let _serial = serial();
+/// Two epochs in one run, and one epoch then a resume from its checkpoint, give the same
+/// losses step by step and the same weights bit for bit.
+fn assert_epoch_resume_replays(
+    data: &TrainData,
+    model: impl Fn(&Device) -> kiln_model::BertClassifier,
+) {
     let device = Device::flex();
-    let data = data(24, 0);
     let config = |epochs| TrainConfig {
         epochs,
         batch_size: 8,
@@ -209,22 +211,22 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
         warmup_ratio: 0.0,
         ..TrainConfig::default()
     };
-    let whole = Trainer::new(config(2).clone())
+    let whole = Trainer::new(config(2))
         .device(&device)
-        .fit(tiny_model(0.1, Pooling::Cls, &device), &data)
+        .fit(model(&device), data)
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let first = Trainer::new(config(1).clone())
+    let first = Trainer::new(config(1))
         .device(&device)
         .checkpoints(tmp.path())
-        .fit(tiny_model(0.1, Pooling::Cls, &device), &data)
+        .fit(model(&device), data)
         .unwrap();
     assert_eq!(first.stats.epochs, 1);
-    let resumed = Trainer::new(config(2).clone())
+    let resumed = Trainer::new(config(2))
         .device(&device)
         .checkpoints(tmp.path())
         .resume(tmp.path())
-        .fit(tiny_model(0.1, Pooling::Cls, &device), &data)
+        .fit(model(&device), data)
         .unwrap();
     assert_eq!(resumed.stats.steps, whole.stats.steps);
     let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
@@ -233,6 +235,14 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
         values(&resumed.model) == values(&whole.model),
         "resumed run = uninterrupted run, bit for bit"
     );
+    let last_valid = |o: &kiln_train::TrainOutcome| o.epochs.last().unwrap().valid.clone();
+    assert_eq!(last_valid(&resumed), last_valid(&whole));
+}
+
+#[test]
+fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
+    let _serial = serial();
+    assert_epoch_resume_replays(&data(24, 0), |device| tiny_model(0.1, Pooling::Cls, device));
 }
 
 #[test]
@@ -713,35 +723,9 @@ fn a_tiny_model_learns_a_regression_target_and_keeps_the_lowest_mse_epoch() {
 #[test]
 fn a_regression_run_resumes_bit_for_bit() {
     let _serial = serial();
-    let device = Device::flex();
-    let data = regression_data(24, 8);
-    let config = |epochs| TrainConfig {
-        epochs,
-        batch_size: 8,
-        lr: 1e-3,
-        schedule: ScheduleKind::Constant,
-        warmup_ratio: 0.0,
-        ..TrainConfig::default()
-    };
-    let whole = Trainer::new(config(2))
-        .device(&device)
-        .fit(tiny_regressor(0.1, &device), &data)
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    Trainer::new(config(1))
-        .device(&device)
-        .checkpoints(tmp.path())
-        .fit(tiny_regressor(0.1, &device), &data)
-        .unwrap();
-    let resumed = Trainer::new(config(2))
-        .device(&device)
-        .checkpoints(tmp.path())
-        .resume(tmp.path())
-        .fit(tiny_regressor(0.1, &device), &data)
-        .unwrap();
-    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
-    assert_eq!(losses(&resumed), losses(&whole));
-    assert!(values(&resumed.model) == values(&whole.model));
+    assert_epoch_resume_replays(&regression_data(24, 8), |device| {
+        tiny_regressor(0.1, device)
+    });
 }
 
 #[test]
@@ -797,8 +781,7 @@ fn a_tiny_model_learns_label_sets() {
         lr: 3e-3,
         ..TrainConfig::default()
     };
-    device.seed(11);
-    let model = kiln_model::BertClassifier::new(&tiny_config(0.1), 3, Pooling::Mean, &device);
+    let model = tiny_multi_label(0.1, Pooling::Mean, &device);
     let outcome = Trainer::new(config)
         .device(&device)
         .fit(model, &data)
@@ -829,10 +812,6 @@ fn a_tiny_model_learns_label_sets() {
 fn multi_label_options_are_checked_against_the_task() {
     let _serial = serial();
     let device = Device::flex();
-    let tiny3 = |device: &Device| {
-        device.seed(11);
-        kiln_model::BertClassifier::new(&tiny_config(0.0), 3, Pooling::Cls, device)
-    };
     for (config, data, needle) in [
         (
             TrainConfig {
@@ -869,7 +848,7 @@ fn multi_label_options_are_checked_against_the_task() {
     ] {
         let outputs = data.num_outputs();
         let model = if outputs == 3 {
-            tiny3(&device)
+            tiny_multi_label(0.0, Pooling::Cls, &device)
         } else {
             tiny_model(0.0, Pooling::Cls, &device)
         };
@@ -886,41 +865,7 @@ fn multi_label_options_are_checked_against_the_task() {
 #[test]
 fn a_multi_label_run_resumes_bit_for_bit() {
     let _serial = serial();
-    let device = Device::flex();
-    let data = multi_label_data(24, 8);
-    let config = |epochs| TrainConfig {
-        epochs,
-        batch_size: 8,
-        lr: 1e-3,
-        schedule: ScheduleKind::Constant,
-        warmup_ratio: 0.0,
-        ..TrainConfig::default()
-    };
-    let model = |device: &Device| {
-        device.seed(11);
-        kiln_model::BertClassifier::new(&tiny_config(0.1), 3, Pooling::Mean, device)
-    };
-    let whole = Trainer::new(config(2))
-        .device(&device)
-        .fit(model(&device), &data)
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    Trainer::new(config(1))
-        .device(&device)
-        .checkpoints(tmp.path())
-        .fit(model(&device), &data)
-        .unwrap();
-    let resumed = Trainer::new(config(2))
-        .device(&device)
-        .checkpoints(tmp.path())
-        .resume(tmp.path())
-        .fit(model(&device), &data)
-        .unwrap();
-    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
-    assert_eq!(losses(&resumed), losses(&whole));
-    assert!(values(&resumed.model) == values(&whole.model));
-    assert_eq!(
-        resumed.epochs.last().unwrap().valid,
-        whole.epochs.last().unwrap().valid
-    );
+    assert_epoch_resume_replays(&multi_label_data(24, 8), |device| {
+        tiny_multi_label(0.1, Pooling::Mean, device)
+    });
 }
