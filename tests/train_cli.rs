@@ -449,6 +449,39 @@ fn runs_report_the_encoders_weight_change_per_part() {
     assert!(head.iter().all(|d| d.relative_change == 0.0), "{head:?}");
 }
 
+/// `kiln train` of the tiny model for `task` on `train`, tested on `test` (batches of 8, lr
+/// 0.003, max-len 16), with `extra` flags.
+fn train_task(
+    task: &str,
+    train: &std::path::Path,
+    test: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let model = tiny_model();
+    let mut args = vec![
+        "train",
+        "--model",
+        &model,
+        "--task",
+        task,
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.003",
+        "--max-len",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    kiln(&args)
+}
+
 /// `n` rows whose value is about 2 for the good words and about 8 for the bad ones.
 fn write_values_csv(path: &std::path::Path, n: usize) {
     let good = ["great", "good", "loved", "fun"];
@@ -470,28 +503,13 @@ fn a_regression_run_exports_a_model_that_predicts_values_in_the_datas_units() {
     write_values_csv(&train, 80);
     write_values_csv(&test, 20);
     let out = tmp.path().join("run");
-    let model = tiny_model();
-    ok(&kiln(&[
-        "train",
-        "--model",
-        &model,
-        "--task",
+    ok(&train_task(
         "regression",
-        "--train",
-        train.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-        "--lr",
-        "0.003",
-        "--max-len",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+        &train,
+        &test,
+        &out,
+        &["--epochs", "3"],
+    ));
     let metrics = kiln::metrics::RunMetrics::of_run(&out).unwrap();
     let tested = metrics
         .test
@@ -558,17 +576,7 @@ fn a_regression_run_exports_a_model_that_predicts_values_in_the_datas_units() {
 
     // A label that is not a number names its file and line.
     std::fs::write(&train, "text,label\ngood fun,1.5\nbad plot,high\n").unwrap();
-    let failed = kiln(&[
-        "train",
-        "--model",
-        &model,
-        "--task",
-        "regression",
-        "--train",
-        train.to_str().unwrap(),
-        "--out",
-        tmp.path().join("bad").to_str().unwrap(),
-    ]);
+    let failed = train_task("regression", &train, &test, &tmp.path().join("bad"), &[]);
     let err = common::failure_of(&failed);
     assert!(err.contains("train.csv:3") && err.contains("high"), "{err}");
 }
@@ -606,29 +614,13 @@ fn a_multi_label_run_tunes_thresholds_exports_them_and_predicts_label_sets() {
     write_sets_csv(&train, 90);
     write_sets_csv(&test, 18);
     let out = tmp.path().join("run");
-    let model = tiny_model();
-    let stderr = common::stderr_of(&kiln(&[
-        "train",
-        "--model",
-        &model,
-        "--task",
+    let stderr = common::stderr_of(&train_task(
         "multi-label",
-        "--train",
-        train.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-        "--tune-thresholds",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--lr",
-        "0.003",
-        "--max-len",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+        &train,
+        &test,
+        &out,
+        &["--tune-thresholds", "--epochs", "2"],
+    ));
     assert!(
         stderr.contains("thresholds tuned on validation: long "),
         "{stderr}"
