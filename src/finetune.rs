@@ -935,9 +935,23 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         Some(_) => Vec::new(),
         None => {
             let (pretrained, _) = checkpoint.load_encoder(&device)?;
+            // Representations compared on held-out examples: the test split, else validation.
+            let probe = if prepared.test.is_empty() {
+                &data.valid[..]
+            } else {
+                &prepared.test[..]
+            };
+            let cka = probe_cka(
+                &pretrained,
+                &outcome.model.bert,
+                probe,
+                tokenizer.pad_id(),
+                &device,
+            );
             kiln_model::drift::weight_drift(&pretrained, &outcome.model.bert)
                 .into_iter()
                 .map(|(part, relative_change)| PartDrift {
+                    cka: cka.iter().find(|(p, _)| *p == part).map(|(_, c)| *c),
                     part,
                     relative_change,
                 })
@@ -953,6 +967,16 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             "weight change from the pretrained encoder: {}",
             parts.join(", ")
         );
+        let similar: Vec<String> = drift
+            .iter()
+            .filter_map(|d| d.cka.map(|c| format!("{} {c:.3}", d.part)))
+            .collect();
+        if !similar.is_empty() {
+            eprintln!(
+                "representation similarity to the pretrained encoder (linear CKA): {}",
+                similar.join(", ")
+            );
+        }
     }
     let mut metrics = RunMetrics {
         test: test.clone(),
@@ -1071,4 +1095,27 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         r.out.display()
     );
     Ok(r.out)
+}
+
+/// Examples a run's representation drift is measured on (the first of the held-out split).
+const PROBE_EXAMPLES: usize = 256;
+
+/// Linear CKA per encoder part between the pretrained and the fine-tuned encoder on the first
+/// [`PROBE_EXAMPLES`] of `probe`, in padded batches of 32.
+fn probe_cka(
+    pretrained: &kiln_model::BertModel,
+    tuned: &kiln_model::BertModel,
+    probe: &[kiln_data::pipeline::EncodedExample],
+    pad_id: u32,
+    device: &burn::prelude::Device,
+) -> Vec<(String, f64)> {
+    let probe = &probe[..probe.len().min(PROBE_EXAMPLES)];
+    let batches: Vec<kiln_data::TokenBatch> = probe
+        .chunks(32)
+        .map(|chunk| {
+            let encodings: Vec<_> = chunk.iter().map(|e| &e.encoding).collect();
+            kiln_data::TokenBatch::pad(&encodings, pad_id, 1, device)
+        })
+        .collect();
+    kiln_model::drift::representation_cka(pretrained, tuned, &batches)
 }

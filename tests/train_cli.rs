@@ -410,7 +410,7 @@ fn interpolate_blends_the_encoder_and_keeps_the_head() {
 /// (`metrics.json` `drift`, drawn in report.html): all parts move under `full`, none under
 /// `head`, which trains the classifier alone.
 #[test]
-fn runs_report_the_encoders_weight_change_per_part() {
+fn runs_report_the_encoders_weight_change_and_representation_similarity_per_part() {
     let tmp = tempfile::tempdir().unwrap();
     let train = tmp.path().join("train.csv");
     write_csv(&train, 40);
@@ -444,9 +444,27 @@ fn runs_report_the_encoders_weight_change_per_part() {
     let parts: Vec<&str> = full.iter().map(|d| d.part.as_str()).collect();
     assert_eq!(parts, ["embeddings", "layer 0", "layer 1", "pooler"]);
     assert!(full.iter().all(|d| d.relative_change > 0.0), "{full:?}");
+    // Representations: each part but the pooler has a CKA with the pretrained one, below 1
+    // after full fine-tuning (the weights moved), exactly 1 when only the head trained.
+    assert!(
+        full[..3]
+            .iter()
+            .all(|d| d.cka.is_some_and(|c| c > 0.0 && c < 1.0)),
+        "{full:?}"
+    );
+    assert_eq!(
+        full[3].cka, None,
+        "the pooler's output is not a hidden state"
+    );
     let head = drift("head");
     assert_eq!(head.len(), 4);
     assert!(head.iter().all(|d| d.relative_change == 0.0), "{head:?}");
+    assert!(
+        head[..3]
+            .iter()
+            .all(|d| d.cka.is_some_and(|c| (c - 1.0).abs() < 1e-9)),
+        "{head:?}"
+    );
 }
 
 /// `kiln train` of the tiny model for `task` on `train`, tested on `test` (batches of 8, lr

@@ -56,6 +56,11 @@ pub struct RunMetrics {
 pub struct PartDrift {
     pub part: String,
     pub relative_change: f64,
+    /// Linear CKA between this part's output in the pretrained and the fine-tuned encoder on
+    /// held-out probe examples (1 = the same representation up to rotation and scale); none
+    /// for the pooler and where not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cka: Option<f64>,
 }
 
 /// Examples in each split.

@@ -350,6 +350,24 @@ impl BertModel {
         self.layers(x, mask_bias)
     }
 
+    /// The embeddings' output and every layer's, in order (transformers'
+    /// `output_hidden_states`): `num_layers + 1` tensors `[batch, seq, hidden]`.
+    pub fn hidden_states(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Vec<Tensor<3>> {
+        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        let mask_bias = padding_bias(attention_mask.cast(x.dtype()));
+        let mut states = vec![x.clone()];
+        for layer in &self.encoder.layer {
+            x = layer.forward(x, mask_bias.clone());
+            states.push(x.clone());
+        }
+        states
+    }
+
     /// The last hidden state of a packed batch (kiln-data's `TokenBatch::pack`): positions
     /// restart at each example and `attention` (`[rows, seq, seq]`, 1 where a query may see a
     /// key) keeps examples that share a row from seeing each other.

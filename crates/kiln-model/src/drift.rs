@@ -1,6 +1,7 @@
 //! How far fine-tuning moved an encoder from its pretrained weights: per part (embeddings, each
 //! layer, pooler) the relative change ‖w − w₀‖ / ‖w₀‖ over that part's tensors — the weight side
-//! of a forgetting report.
+//! of a forgetting report — and how far its representations moved: linear CKA (Kornblith et al.
+//! 2019) between the two encoders' hidden states on the same probe examples, per layer.
 
 use std::collections::BTreeMap;
 
@@ -95,11 +96,148 @@ pub fn weight_drift(before: &BertModel, after: &BertModel) -> Vec<(String, f64)>
         .collect()
 }
 
+/// Linear CKA between two representations of the same `n` examples, row-major `[n, dx]` and
+/// `[n, dy]`: with the columns centred, ‖YᵀX‖²_F / (‖XᵀX‖_F · ‖YᵀY‖_F). 1 for representations
+/// equal up to rotation and scale, toward 0 for unrelated ones; `None` when either has no
+/// variance (or there are fewer than two examples).
+pub fn linear_cka(x: &[f64], y: &[f64], n: usize) -> Option<f64> {
+    if n < 2 || x.len() % n != 0 || y.len() % n != 0 {
+        return None;
+    }
+    let centred = |m: &[f64]| {
+        let d = m.len() / n;
+        let mut out = m.to_vec();
+        for j in 0..d {
+            let mean = (0..n).map(|i| m[i * d + j]).sum::<f64>() / n as f64;
+            for i in 0..n {
+                out[i * d + j] -= mean;
+            }
+        }
+        (out, d)
+    };
+    let ((x, dx), (y, dy)) = (centred(x), centred(y));
+    // ‖AᵀB‖²_F through the n×n Gram matrices: Σ_ij (AAᵀ)_ij (BBᵀ)_ij — cheaper when n < d.
+    let gram = |m: &[f64], d: usize| {
+        let mut g = vec![0.0; n * n];
+        for i in 0..n {
+            for k in i..n {
+                let v: f64 = (0..d).map(|j| m[i * d + j] * m[k * d + j]).sum();
+                g[i * n + k] = v;
+                g[k * n + i] = v;
+            }
+        }
+        g
+    };
+    let (gx, gy) = (gram(&x, dx), gram(&y, dy));
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    let (xy, xx, yy) = (dot(&gx, &gy), dot(&gx, &gx), dot(&gy, &gy));
+    (xx > 0.0 && yy > 0.0).then(|| xy / (xx.sqrt() * yy.sqrt()))
+}
+
+/// Linear CKA per part (`embeddings`, `layer 0`, …) between `before` and `after` on the probe
+/// `batches` (padded token batches): each example's hidden states mean-pooled over its tokens.
+pub fn representation_cka(
+    before: &BertModel,
+    after: &BertModel,
+    batches: &[kiln_data::TokenBatch],
+) -> Vec<(String, f64)> {
+    let pooled = |model: &BertModel| {
+        let mut parts: Vec<Vec<f64>> = Vec::new();
+        for b in batches {
+            let device = model.embeddings.word_embeddings.weight.device();
+            let b = b.clone().to_device(&device);
+            let states =
+                model.hidden_states(b.input_ids, b.token_type_ids, b.attention_mask.clone());
+            parts.resize(states.len(), Vec::new());
+            for (part, state) in parts.iter_mut().zip(states) {
+                let rows = crate::bert::mean_pool(state, b.attention_mask.clone());
+                let values = rows
+                    .into_data()
+                    .convert::<f64>()
+                    .to_vec::<f64>()
+                    .unwrap_or_default();
+                part.extend(values);
+            }
+        }
+        parts
+    };
+    let n: usize = batches.iter().map(|b| b.input_ids.dims()[0]).sum();
+    let (a, b) = (pooled(before), pooled(after));
+    a.iter()
+        .zip(&b)
+        .enumerate()
+        .filter_map(|(i, (x, y))| {
+            let name = match i {
+                0 => "embeddings".to_string(),
+                i => format!("layer {}", i - 1),
+            };
+            linear_cka(x, y, n).map(|c| (name, c))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::BertConfig;
     use burn::module::ModuleMapper;
+
+    #[test]
+    fn linear_cka_equals_numpys_and_ignores_rotation_and_scale() {
+        let x = [1.0, 2.0, 3.0, 1.0, 0.0, 4.0, 2.0, 2.0, 5.0, 0.0];
+        let y = [
+            1.0, 0.0, 2.0, 2.0, 1.0, 0.0, 0.0, 3.0, 1.0, 1.0, 1.0, 1.0, 4.0, 0.0, 0.0,
+        ];
+        // numpy: ‖YcᵀXc‖²_F / (‖XcᵀXc‖_F ‖YcᵀYc‖_F) with the columns centred.
+        let cka = linear_cka(&x, &y, 5).unwrap();
+        assert!((cka - 0.9283905921046075).abs() < 1e-12, "{cka}");
+        assert!((linear_cka(&x, &x, 5).unwrap() - 1.0).abs() < 1e-12);
+        // A rotation by 30° and a scale by 3, plus a shift: the same representation.
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let moved: Vec<f64> = x
+            .chunks(2)
+            .flat_map(|r| {
+                [
+                    3.0 * (c * r[0] - s * r[1]) + 7.0,
+                    3.0 * (s * r[0] + c * r[1]) - 1.0,
+                ]
+            })
+            .collect();
+        assert!((linear_cka(&x, &moved, 5).unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(linear_cka(&x, &[2.0; 5], 5), None, "no variance");
+        assert_eq!(linear_cka(&x[..2], &y[..3], 1), None, "one example");
+    }
+
+    #[test]
+    fn representations_of_an_unchanged_encoder_have_cka_one_per_layer() {
+        let config = BertConfig::from_json_str(
+            r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
+        )
+        .unwrap();
+        let device = Device::flex();
+        device.seed(3);
+        let model = BertModel::new(&config, true, &device);
+        let other = BertModel::new(&config, true, &device);
+        let encodings: Vec<kiln_data::Encoding> = (0..6u32)
+            .map(|i| kiln_data::Encoding {
+                input_ids: (0..3 + i % 4).map(|j| 2 + (i * 3 + j) % 17).collect(),
+                token_type_ids: vec![0; 3 + i as usize % 4],
+                truncated: false,
+            })
+            .collect();
+        let refs: Vec<&kiln_data::Encoding> = encodings.iter().collect();
+        let batches = [
+            kiln_data::TokenBatch::pad(&refs[..4], 0, 1, &device),
+            kiln_data::TokenBatch::pad(&refs[4..], 0, 1, &device),
+        ];
+        let same = representation_cka(&model, &model, &batches);
+        let names: Vec<&str> = same.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["embeddings", "layer 0", "layer 1"]);
+        assert!(same.iter().all(|(_, c)| (c - 1.0).abs() < 1e-9), "{same:?}");
+        let apart = representation_cka(&model, &other, &batches);
+        assert!(apart.iter().all(|(_, c)| *c < 0.999), "{apart:?}");
+    }
 
     #[test]
     fn drift_is_relative_per_part_and_zero_when_unchanged() {

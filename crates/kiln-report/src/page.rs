@@ -681,8 +681,10 @@ fn drift_section(html: &mut String, drift: &[PartDrift]) {
     html.push_str(
         "<section id=\"drift\">\n<h2>Weight change from the pretrained encoder</h2>\n\
          <p class=\"note\">‖w − w₀‖ / ‖w₀‖ per part: how far fine-tuning moved it (--l2-sp \
-         holds it back).</p>\n<div class=\"card scroll fit\"><table><tr><th>part</th>\
-         <th class=\"n\">relative change</th><th></th></tr>",
+         holds it back); linear CKA of its output with the pretrained encoder's on held-out \
+         examples (1 = the same representation up to rotation and scale).</p>\n\
+         <div class=\"card scroll fit\"><table><tr><th>part</th>\
+         <th class=\"n\">relative change</th><th></th><th class=\"n\">CKA</th></tr>",
     );
     let top = drift
         .iter()
@@ -697,9 +699,11 @@ fn drift_section(html: &mut String, drift: &[PartDrift]) {
         let _ = write!(
             html,
             "<tr><td>{}</td><td class=\"n\">{:.3}%</td><td style=\"width:220px\">\
-             <div style=\"background:#60a5fa;height:10px;width:{width:.1}%\"></div></td></tr>",
+             <div style=\"background:#60a5fa;height:10px;width:{width:.1}%\"></div></td>\
+             <td class=\"n\">{}</td></tr>",
             escape_html(&d.part),
-            100.0 * d.relative_change
+            100.0 * d.relative_change,
+            d.cka.map_or("—".to_string(), |c| format!("{c:.3}"))
         );
     }
     html.push_str("</table></div>\n</section>\n");
@@ -1320,10 +1324,12 @@ mod tests {
                 PartDrift {
                     part: "embeddings".into(),
                     relative_change: 0.004,
+                    cka: Some(0.987),
                 },
                 PartDrift {
                     part: "layer 0 <&>".into(),
                     relative_change: 0.012,
+                    cka: None,
                 },
             ],
             labels: &[],
@@ -1334,6 +1340,8 @@ mod tests {
             "id=\"drift\"",
             "<td>layer 0 &lt;&amp;&gt;</td><td class=\"n\">1.200%</td>",
             "width:33.3%",
+            "<td class=\"n\">0.987</td>",
+            "<td class=\"n\">—</td>",
             "id=\"training\"",
             "Training loss per step",
             "Learning rate per step",
