@@ -101,7 +101,7 @@ pub fn weight_drift(before: &BertModel, after: &BertModel) -> Vec<(String, f64)>
 /// equal up to rotation and scale, toward 0 for unrelated ones; `None` when either has no
 /// variance (or there are fewer than two examples).
 pub fn linear_cka(x: &[f64], y: &[f64], n: usize) -> Option<f64> {
-    if n < 2 || x.len() % n != 0 || y.len() % n != 0 {
+    if n < 2 || !x.len().is_multiple_of(n) || !y.len().is_multiple_of(n) {
         return None;
     }
     let centred = |m: &[f64]| {
@@ -154,7 +154,7 @@ pub fn representation_cka(
                 let values = rows
                     .into_data()
                     .convert::<f64>()
-                    .to_vec::<f64>()
+                    .try_to_vec::<f64>()
                     .unwrap_or_default();
                 part.extend(values);
             }
