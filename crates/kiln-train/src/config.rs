@@ -171,7 +171,7 @@ pub struct TrainConfig {
     #[serde(flatten)]
     pub strategy: StrategyConfig,
     /// Validation metric for the best model and early stopping [default: accuracy for
-    /// classification, mse for regression].
+    /// classification, mse for regression, micro-f1 for multi-label].
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub metric: Option<SelectionMetric>,
     /// Stop after this many evaluations in a row without improvement (epoch ends, plus every
