@@ -116,14 +116,7 @@ fn train_writes_a_complete_run_and_the_model_serves_predict_and_eval() {
         assert!((p - 1.0).abs() < 1e-5);
         assert!(["neg", "pos"].contains(&row["label"].as_str().unwrap()));
     }
-    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
-        "eval",
-        "--model",
-        model_dir.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-    ])))
-    .unwrap();
+    let eval = eval_json(&model_dir, &test, &[]);
     assert_eq!(eval["accuracy"].as_f64(), Some(tested.accuracy));
     assert_eq!(eval["confusion"], serde_json::json!(tested.confusion));
     let speed = &eval["inference"];
@@ -500,10 +493,26 @@ fn train_task(
     kiln(&args)
 }
 
+/// `kiln eval` of `model_dir` on `test` (with `extra` flags), its JSON.
+fn eval_json(
+    model_dir: &std::path::Path,
+    test: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "eval",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&ok(&kiln(&args))).unwrap()
+}
+
 /// `n` rows whose value is about 2 for the good words and about 8 for the bad ones.
 fn write_values_csv(path: &std::path::Path, n: usize) {
-    let good = ["great", "good", "loved", "fun"];
-    let bad = ["bad", "boring", "plot", "was"];
+    let (good, bad) = (common::GOOD, common::BAD);
     let mut text = String::from("text,label\n");
     for i in 0..n {
         let (words, base) = if i % 2 == 0 { (good, 2.0) } else { (bad, 8.0) };
@@ -581,14 +590,7 @@ fn a_regression_run_exports_a_model_that_predicts_values_in_the_datas_units() {
         values[0] < values[1],
         "good words score low, bad words high: {values:?}"
     );
-    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
-        "eval",
-        "--model",
-        model_dir.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-    ])))
-    .unwrap();
+    let eval = eval_json(&model_dir, &test, &[]);
     assert_eq!(eval["mse"].as_f64(), Some(tested.mse));
     assert_eq!(eval["pearson"].as_f64(), tested.pearson);
 
@@ -602,8 +604,7 @@ fn a_regression_run_exports_a_model_that_predicts_values_in_the_datas_units() {
 /// `n` rows: good words are `pos`, bad words `neg`, and every third row is also `long` (with
 /// a longer text).
 fn write_sets_csv(path: &std::path::Path, n: usize) {
-    let good = ["great", "good", "loved", "fun"];
-    let bad = ["bad", "boring", "plot", "was"];
+    let (good, bad) = (common::GOOD, common::BAD);
     let mut text = String::from("text,label\n");
     for i in 0..n {
         let (words, label) = if i % 2 == 0 {
@@ -687,14 +688,7 @@ fn a_multi_label_run_tunes_thresholds_exports_them_and_predicts_label_sets() {
             "{row}"
         );
     }
-    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
-        "eval",
-        "--model",
-        model_dir.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-    ])))
-    .unwrap();
+    let eval = eval_json(&model_dir, &test, &[]);
     assert_eq!(eval["micro_f1"].as_f64(), Some(tested.micro_f1));
     assert_eq!(
         eval["subset_accuracy"].as_f64(),
@@ -759,21 +753,16 @@ fn a_regression_over_text_pairs_reads_both_columns_and_records_its_truncation() 
     let tested = kiln::metrics::RunMetrics::of_run(&out).unwrap();
     let tested = tested.test.as_ref().and_then(|t| t.regression()).unwrap();
     assert_eq!(tested.examples, 6);
-    // eval reads the pair columns and cuts the pairs as training did: the same figures.
-    let eval: serde_json::Value = serde_json::from_str(&ok(&kiln(&[
-        "eval",
-        "--model",
-        out.join("model").to_str().unwrap(),
-        "--test",
-        train.to_str().unwrap(),
+    // eval reads the same pair columns (and cuts pairs by the model's kiln_truncation).
+    let columns = [
         "--text-column",
         "a",
         "--text-pair-column",
         "b",
         "--label-column",
         "score",
-    ])))
-    .unwrap();
+    ];
+    let eval = eval_json(&out.join("model"), &train, &columns);
     assert_eq!(eval["examples"], 60);
     assert!(eval["mse"].as_f64().unwrap().is_finite());
 }

@@ -49,10 +49,13 @@ pub fn tiny_model() -> String {
         .to_string()
 }
 
+/// Words of the tiny vocabulary that the test data calls good, and bad.
+pub const GOOD: [&str; 4] = ["great", "good", "loved", "fun"];
+pub const BAD: [&str; 4] = ["bad", "boring", "plot", "was"];
+
 /// `n` rows alternating labels `pos` and `neg`, then `extra` verbatim.
 pub fn write_csv(path: &Path, n: usize, extra: &str) {
-    let good = ["great", "good", "loved", "fun"];
-    let bad = ["bad", "boring", "plot", "was"];
+    let (good, bad) = (GOOD, BAD);
     let mut text = String::from("text,label\n");
     for i in 0..n {
         let (words, label) = if i % 2 == 0 {
