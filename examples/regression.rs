@@ -44,10 +44,7 @@ fn main() -> Result<()> {
         ..TrainConfig::default()
     };
     let trainer = Trainer::new(config);
-    let evaluator = trainer.evaluator().readout(kiln::data::Readout {
-        scale: Some(scale),
-        thresholds: Vec::new(),
-    });
+    let evaluator = trainer.evaluator().scale(Some(scale));
     let outcome = trainer.fit(model, &start.data)?;
     for epoch in &outcome.epochs {
         if let Some(valid) = &epoch.valid {

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::error::DataError;
 use crate::example::{RawDataset, RawExample};
-use crate::read::{strip_bom, text_lines, visit_delimited};
+use crate::read::{strip_bom, text_lines, visit_delimited, visit_jsonl};
 use crate::tagged::{read_tagged, TaggedDataset, TaggedFormat, TaggedOptions};
 use crate::target::Task;
 
@@ -427,20 +427,14 @@ pub fn reuters_topics(path: &Path) -> Result<Vec<RawExample>, DataError> {
     let bytes = read_fetched(path, "reuters-topics")?;
     let body = strip_bom(path, &bytes)?;
     let mut stories: Vec<(String, Vec<String>, u64)> = Vec::new();
-    for numbered in text_lines(path, body) {
-        let (line, text) = numbered?;
-        if text.trim().is_empty() {
-            continue;
-        }
+    visit_jsonl(path, body, |line, story| {
         let parse = |message: String| DataError::Parse {
             path: path.to_path_buf(),
             line,
             message,
         };
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| parse(format!("bad JSON: {e}")))?;
-        let field = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("");
-        let topics: Vec<String> = match value.get("topics") {
+        let field = |key: &str| story.get(key).and_then(Value::as_str).unwrap_or("");
+        let topics: Vec<String> = match story.get("topics") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
@@ -452,18 +446,19 @@ pub fn reuters_topics(path: &Path) -> Result<Vec<RawExample>, DataError> {
                 .collect::<Result<_, _>>()?,
             Some(other) => return Err(parse(format!("`topics` must be a list, found {other}"))),
         };
-        let story = clean_story(field("body"));
-        if topics.is_empty() || story.is_empty() {
-            continue;
+        let body = clean_story(field("body"));
+        if topics.is_empty() || body.is_empty() {
+            return Ok(());
         }
         let title = clean_story(field("title"));
         let text = if title.is_empty() {
-            story
+            body
         } else {
-            format!("{title}. {story}")
+            format!("{title}. {body}")
         };
         stories.push((text, topics, line));
-    }
+        Ok(())
+    })?;
     let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
     for (_, topics, _) in &stories {
         let distinct: std::collections::BTreeSet<&str> =
@@ -700,7 +695,7 @@ mod tests {
         std::fs::write(&path, format!("{}\n{{\"title\": 1,", lines[0])).unwrap();
         let err = reuters_topics(&path).unwrap_err().to_string();
         assert!(
-            err.contains("full.str:2") && err.contains("bad JSON"),
+            err.contains("full.str:2") && err.contains("invalid JSON"),
             "{err}"
         );
         std::fs::write(&path, r#"{"body": "b", "topics": "earn"}"#).unwrap();

@@ -647,7 +647,7 @@ fn read_jsonl(
 }
 
 /// Calls `visit` with each JSON Lines record's 1-based line and object; blank lines are skipped.
-fn visit_jsonl(
+pub(crate) fn visit_jsonl(
     path: &Path,
     body: &[u8],
     mut visit: impl FnMut(u64, &Map<String, Value>) -> Result<(), DataError>,
