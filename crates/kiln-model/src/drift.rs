@@ -182,6 +182,15 @@ mod tests {
     use crate::config::BertConfig;
     use burn::module::ModuleMapper;
 
+    /// A 2-layer, 8-wide encoder.
+    fn tiny_config() -> BertConfig {
+        BertConfig::from_json_str(
+            r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn linear_cka_equals_numpys_and_ignores_rotation_and_scale() {
         let x = [1.0, 2.0, 3.0, 1.0, 0.0, 4.0, 2.0, 2.0, 5.0, 0.0];
@@ -210,11 +219,7 @@ mod tests {
 
     #[test]
     fn representations_of_an_unchanged_encoder_have_cka_one_per_layer() {
-        let config = BertConfig::from_json_str(
-            r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
-                "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
-        )
-        .unwrap();
+        let config = tiny_config();
         let device = Device::flex();
         device.seed(3);
         let model = BertModel::new(&config, true, &device);
@@ -241,11 +246,7 @@ mod tests {
 
     #[test]
     fn drift_is_relative_per_part_and_zero_when_unchanged() {
-        let config = BertConfig::from_json_str(
-            r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
-                "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
-        )
-        .unwrap();
+        let config = tiny_config();
         let device = Device::flex();
         let model = BertModel::new(&config, true, &device);
         let same = weight_drift(&model, &model);
