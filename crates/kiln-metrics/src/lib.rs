@@ -7,6 +7,8 @@
 //!   (scikit-learn's definitions).
 //! - [`entities`]: entity-level precision / recall / F1 of tag sequences (seqeval's default
 //!   and strict modes).
+//! - [`token`]: token classification — token accuracy, per-tag scores and, for entity tag
+//!   sets, entity-level scores.
 //! - [`task`]: [`TaskMetrics`], one evaluation's metrics whatever the task.
 //! - [`history`]: the loop's state and the run's step, epoch, evaluation and phase records —
 //!   written by the training loop, saved in resume checkpoints, drawn by the report.
@@ -24,6 +26,7 @@ pub mod multilabel;
 pub mod record;
 pub mod regression;
 pub mod task;
+pub mod token;
 
 pub use entities::{EntityMetrics, EntityMode, Scheme};
 pub use history::{EpochPoint, EvalPoint, PhaseSeconds, StepPoint, TrainState, TrainStats};
@@ -35,3 +38,4 @@ pub use record::{
 };
 pub use regression::RegressionMetrics;
 pub use task::TaskMetrics;
+pub use token::TokenMetrics;

@@ -95,6 +95,9 @@ pub struct Scores {
     pub subset_accuracy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hamming_loss: Option<f64>,
+    /// Token classification: micro-averaged entity F1 (entity tag sets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_f1: Option<f64>,
     pub loss: Option<f64>,
 }
 
@@ -121,6 +124,13 @@ impl From<&TaskMetrics> for Scores {
                 samples_f1: Some(m.samples_f1),
                 subset_accuracy: Some(m.subset_accuracy),
                 hamming_loss: Some(m.hamming_loss),
+                loss: m.loss,
+                ..Self::default()
+            },
+            TaskMetrics::Token(m) => Self {
+                accuracy: Some(m.accuracy()),
+                macro_f1: Some(m.tokens.macro_f1),
+                entity_f1: m.entity_f1(),
                 loss: m.loss,
                 ..Self::default()
             },

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::ClassificationMetrics;
 use crate::multilabel::MultiLabelMetrics;
 use crate::regression::RegressionMetrics;
+use crate::token::TokenMetrics;
 
 /// The metrics of one evaluation pass, by task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,14 @@ pub enum TaskMetrics {
     Regression(RegressionMetrics),
     /// Multi-label classification (a set of classes per example).
     MultiLabel(MultiLabelMetrics),
+    /// Token classification (a tag per word).
+    Token(TokenMetrics),
+}
+
+impl From<TokenMetrics> for TaskMetrics {
+    fn from(m: TokenMetrics) -> Self {
+        Self::Token(m)
+    }
 }
 
 impl From<MultiLabelMetrics> for TaskMetrics {
@@ -47,6 +56,7 @@ impl TaskMetrics {
             Self::Classification(m) => m.examples,
             Self::Regression(m) => m.examples as u64,
             Self::MultiLabel(m) => m.examples as u64,
+            Self::Token(m) => m.sentences as u64,
         }
     }
 
@@ -56,6 +66,7 @@ impl TaskMetrics {
             Self::Classification(m) => m.loss,
             Self::Regression(m) => m.loss,
             Self::MultiLabel(m) => m.loss,
+            Self::Token(m) => m.loss,
         }
     }
 
@@ -80,13 +91,21 @@ impl TaskMetrics {
         }
     }
 
+    pub fn token(&self) -> Option<&TokenMetrics> {
+        match self {
+            Self::Token(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The task's headline figure and its name: accuracy for classification, MSE for
-    /// regression, micro-F1 for label sets.
+    /// regression, micro-F1 for label sets, token accuracy for tags.
     pub fn main(&self) -> (&'static str, f64) {
         match self {
             Self::Classification(m) => ("accuracy", m.accuracy),
             Self::Regression(m) => ("MSE", m.mse),
             Self::MultiLabel(m) => ("micro-F1", m.micro_f1),
+            Self::Token(m) => ("token accuracy", m.accuracy()),
         }
     }
 
@@ -111,6 +130,27 @@ impl TaskMetrics {
                 "micro-F1 {:.4}  macro-F1 {:.4}  samples-F1 {:.4}  subset accuracy {:.4}",
                 m.micro_f1, m.macro_f1, m.samples_f1, m.subset_accuracy
             ),
+            Self::Token(m) => {
+                let mut line = format!(
+                    "token accuracy {:.4}  macro-F1 {:.4}",
+                    m.accuracy(),
+                    m.tokens.macro_f1
+                );
+                if let Some(e) = &m.entities {
+                    line += &format!(
+                        "  entity P {:.4}  R {:.4}  F1 {:.4}",
+                        e.micro.precision, e.micro.recall, e.micro.f1
+                    );
+                }
+                if m.unseen_words > 0 {
+                    line += &format!(
+                        "  ({} words tagged {} that training never had)",
+                        m.unseen_words,
+                        m.unseen_tags.join(", ")
+                    );
+                }
+                line
+            }
         }
     }
 }
@@ -146,5 +186,18 @@ mod tests {
         let back: TaskMetrics = serde_json::from_str(&json).unwrap();
         assert_eq!(back.multi_label(), Some(&m), "{json}");
         assert_eq!(back.main().0, "micro-F1");
+
+        let tags = ["O".to_string(), "B-PER".to_string()];
+        let t =
+            TokenMetrics::new(&[vec![1, 0]], &[vec![1, 1]], &tags, 2, false, Some(0.4)).unwrap();
+        let json = serde_json::to_string(&TaskMetrics::from(t.clone())).unwrap();
+        let back: TaskMetrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.token(), Some(&t), "{json}");
+        assert_eq!(back.main(), ("token accuracy", 0.5));
+        assert!(
+            back.summary().contains("entity P 0.5000"),
+            "{}",
+            back.summary()
+        );
     }
 }

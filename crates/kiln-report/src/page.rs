@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 
 use kiln_metrics::{
     ClassificationMetrics, MultiLabelMetrics, PartDrift, RegressionMetrics, TaskMetrics,
+    TokenMetrics,
 };
 
 pub use kiln_metrics::{EpochPoint, EvalPoint, StepPoint};
@@ -1022,6 +1023,10 @@ fn headline_scores(m: &TaskMetrics) -> [(&'static str, Option<f64>); 2] {
             ("micro-F1", Some(m.micro_f1)),
             ("macro-F1", Some(m.macro_f1)),
         ],
+        TaskMetrics::Token(m) => [
+            ("token accuracy", Some(m.accuracy())),
+            ("macro-F1", Some(m.tokens.macro_f1)),
+        ],
     }
 }
 
@@ -1048,7 +1053,56 @@ fn metrics_block(html: &mut String, m: &TaskMetrics, labels: &[String]) {
         TaskMetrics::Classification(c) => classification_block(html, c),
         TaskMetrics::Regression(r) => regression_block(html, r),
         TaskMetrics::MultiLabel(m) => multi_label_block(html, m, labels),
+        TaskMetrics::Token(m) => token_block(html, m),
     }
+}
+
+/// A token classification: sentences and words, entity scores per type for an entity tag set,
+/// then the words as a classification (per tag, confusion of tags).
+fn token_block(html: &mut String, m: &TokenMetrics) {
+    html.push_str("<h3>Tagging</h3>\n<div class=\"card\"><table class=\"facts\">");
+    let mut rows = vec![
+        ("sentences (windows)".to_string(), m.sentences.to_string()),
+        ("labelled words".into(), m.tokens.examples.to_string()),
+        ("token accuracy".into(), fmt_metric(m.accuracy())),
+    ];
+    if let Some(e) = &m.entities {
+        let mode = match e.mode {
+            kiln_metrics::EntityMode::Lenient => "seqeval default".to_string(),
+            kiln_metrics::EntityMode::Strict(s) => format!("seqeval strict, {s:?}"),
+        };
+        rows.push(("entity mode".into(), mode));
+        rows.push(("entity precision".into(), fmt_metric(e.micro.precision)));
+        rows.push(("entity recall".into(), fmt_metric(e.micro.recall)));
+        rows.push(("entity F1".into(), fmt_metric(e.micro.f1)));
+    }
+    if m.unseen_words > 0 {
+        rows.push((
+            "words with tags training never had (errors)".into(),
+            format!("{} ({})", m.unseen_words, m.unseen_tags.join(", ")),
+        ));
+    }
+    fact_rows(html, &rows);
+    html.push_str("</table></div>\n");
+    if let Some(e) = &m.entities {
+        html.push_str(
+            "<h3>Entities per type</h3>\n<div class=\"card scroll\"><table><tr><th>type</th><th class=\"n\">precision</th>\
+             <th class=\"n\">recall</th><th class=\"n\">F1</th><th class=\"n\">support</th></tr>",
+        );
+        for (kind, s) in &e.per_type {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape_html(kind),
+                fmt_metric(s.precision),
+                fmt_metric(s.recall),
+                fmt_metric(s.f1),
+                s.support
+            );
+        }
+        html.push_str("</table></div>\n");
+    }
+    classification_block(html, &m.tokens);
 }
 
 /// A multi-label evaluation: the summary (micro / macro / samples F1, subset accuracy,
@@ -1605,6 +1659,48 @@ mod tests {
             "<th>subset accuracy</th><td class=\"n\">0.6667</td>",
             "<td>sports</td><td class=\"n\">1.0000</td><td class=\"n\">0.5000</td>",
             "<td>&lt;politics&gt;</td>",
+        ] {
+            assert!(html.contains(needle), "missing {needle}");
+        }
+    }
+
+    #[test]
+    fn a_token_test_set_shows_words_entities_per_type_and_tags() {
+        let tags: Vec<String> = ["O", "B-PER", "I-PER", "B-<LOC>"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // The last tag is only in the test split: training never had it.
+        let m = TokenMetrics::new(
+            &[vec![1, 2, 0], vec![3, 0]],
+            &[vec![1, 2, 0], vec![0, 0]],
+            &tags,
+            3,
+            false,
+            Some(0.3),
+        )
+        .unwrap();
+        let test = TaskMetrics::from(m);
+        let html = render(&ReportInput {
+            title: "tags",
+            facts: &[],
+            steps: &[],
+            epochs: &[],
+            evals: &[],
+            best_epoch: None,
+            best_step: None,
+            test: Some(&test),
+            config_json: "{}",
+            drift: &[],
+            labels: &tags,
+        });
+        assert_clean(&html);
+        for needle in [
+            "<th>labelled words</th><td class=\"n\">5</td>",
+            "<th>token accuracy</th><td class=\"n\">0.8000</td>",
+            "<th>entity recall</th><td class=\"n\">0.5000</td>",
+            "<td>PER</td><td class=\"n\">1.0000</td>",
+            "1 (B-&lt;LOC&gt;)",
         ] {
             assert!(html.contains(needle), "missing {needle}");
         }
