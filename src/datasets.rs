@@ -11,6 +11,7 @@ use kiln_data::augment::AugmentConfig;
 use kiln_data::builtin::Builtin;
 use kiln_data::pipeline::{DataOptions, DataSource};
 use kiln_data::read::{Format, ReadOptions};
+use kiln_data::tagged::{PieceLabels, TaggedFormat, TaggedOptions};
 use kiln_data::{Task, TextTokenizer, Truncation};
 use kiln_model::Checkpoint;
 
@@ -48,8 +49,9 @@ pub struct DataArgs {
     #[arg(long, value_enum, default_value_t)]
     pub truncation: Truncation,
     /// What the label column holds: classification (a class name per example), regression
-    /// (a number) or multi-label (a set of class names: `a;b`, or a JSON array) [default: the
-    /// built-in set's task, else classification].
+    /// (a number) or multi-label (a set of class names: `a;b`, or a JSON array); token reads
+    /// tagged sentences instead (a tag per word: see --tagged-format) [default: the built-in
+    /// set's task, else classification].
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
@@ -76,6 +78,23 @@ pub struct DataArgs {
     /// Augmented copies of each training example (with --augment).
     #[arg(long, default_value_t = 1)]
     pub augment_copies: usize,
+    /// --task token: the files' layout, conll (a word and its tag per line, blank lines
+    /// between sentences), jsonl ({"tokens": [...], "tags": [...]} per line) or word-tag
+    /// (`word/TAG word/TAG` per line) [default: told from the content].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tagged_format: Option<TaggedFormat>,
+    /// --task token, JSONL: the key of the words.
+    #[arg(long, default_value = "tokens")]
+    pub tokens_key: String,
+    /// --task token, JSONL: the key of the tags (`ner_tags`, `pos_tags`, …).
+    #[arg(long, default_value = "tags")]
+    pub tags_key: String,
+    /// --task token: which word pieces carry a word's tag — first-piece (the rest are left out
+    /// of the loss and the metrics, as transformers' run_ner does) or all-pieces (B-X goes on as
+    /// I-X, run_ner's label_all_tokens).
+    #[arg(long, value_enum, default_value_t)]
+    pub piece_labels: PieceLabels,
 }
 
 /// An option recorded as the flag spells it (`jsonl`, `delete=0.1,mask=0.15`).
@@ -149,6 +168,15 @@ impl DataArgs {
             seed,
             task: self.task(),
             label_delimiter: self.label_delimiter.clone(),
+        }
+    }
+
+    /// How to read tagged files (--task token).
+    pub fn tagged_options(&self) -> TaggedOptions {
+        TaggedOptions {
+            format: self.tagged_format,
+            tokens_key: self.tokens_key.clone(),
+            tags_key: self.tags_key.clone(),
         }
     }
 

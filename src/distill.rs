@@ -82,8 +82,8 @@ pub fn teacher_logits(
 }
 
 /// Inference throughput of `model` over `examples` (best of two passes), samples per second.
-pub fn inference_speed(
-    model: &BertClassifier,
+pub fn inference_speed<M: kiln_train::TaskModel>(
+    model: &M,
     examples: &[EncodedExample],
     batch_size: usize,
     pad_id: u32,

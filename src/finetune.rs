@@ -557,7 +557,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Which evaluation picked the exported model, in words.
-fn describe_best(outcome: &kiln_train::TrainOutcome) -> String {
+fn describe_best<M>(outcome: &kiln_train::TrainOutcome<M>) -> String {
     let mid_epoch = outcome.evals.iter().any(|e| !e.epoch_end);
     match (outcome.best_epoch, outcome.best_step) {
         (Some(epoch), Some(step)) if mid_epoch => format!("step {step} (epoch {epoch})"),
@@ -668,15 +668,8 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     if distill.is_some() && task != kiln_data::Task::Classification {
         bail!("kiln distill trains classifiers: --task {task} has no logits to distil");
     }
-    // A regression head has one output, named as transformers names it.
-    let (labels, outputs) = match task {
-        kiln_data::Task::Classification | kiln_data::Task::MultiLabel => {
-            let labels = prepared.splits.labels.labels().to_vec();
-            let n = labels.len();
-            (labels, n)
-        }
-        kiln_data::Task::Regression => (vec!["LABEL_0".to_string()], 1),
-    };
+    let labels = prepared.labels.clone();
+    let outputs = labels.len();
     if let Some(w) = &r.config.class_weights {
         if w.len() != labels.len() {
             bail!(
@@ -698,6 +691,30 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     }
     let device = devices[0].clone();
     let mut config = r.config.clone();
+    if task == kiln_data::Task::Token {
+        let (model, report) = checkpoint.load_token_classifier(HeadInit::New(outputs), &device)?;
+        let model_config = checkpoint.config.clone();
+        let job = Job {
+            r,
+            record,
+            devices,
+            device,
+            started,
+            resume,
+            model_dir,
+            checkpoint,
+            tokenizer,
+            source,
+            prepared,
+            task,
+            labels,
+            config,
+            model_config,
+            report,
+            teacher: None,
+        };
+        return finish(job, model);
+    }
     let (model, model_config, report, teacher) = match &distill {
         None => {
             let (model, report) =
@@ -774,10 +791,131 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             (student, student_config, report, Some(teacher))
         }
     };
+    let job = Job {
+        r,
+        record,
+        devices,
+        device,
+        started,
+        resume,
+        model_dir,
+        checkpoint,
+        tokenizer,
+        source,
+        prepared,
+        task,
+        labels,
+        config,
+        model_config,
+        report,
+        teacher,
+    };
+    finish(job, model)
+}
+
+/// A run with its data read and its model about to train.
+struct Job {
+    r: Resolved,
+    record: String,
+    devices: Vec<burn::prelude::Device>,
+    device: burn::prelude::Device,
+    started: Instant,
+    resume: Option<PathBuf>,
+    model_dir: PathBuf,
+    checkpoint: Checkpoint,
+    tokenizer: kiln_data::TextTokenizer,
+    source: DataSource,
+    prepared: crate::inspect::PreparedData,
+    task: kiln_data::Task,
+    labels: Vec<String>,
+    config: TrainConfig,
+    model_config: kiln_model::BertConfig,
+    report: kiln_model::LoadReport,
+    teacher: Option<TeacherSide>,
+}
+
+/// What `kiln train` does with a model beyond training it: half precision, the encoder it
+/// measures drift on, the export.
+trait RunModel: kiln_train::TaskModel + Clone {
+    fn cast_to(self, dtype: burn::tensor::FloatDType) -> Self;
+    fn encoder(&self) -> &kiln_model::BertModel;
+    fn export(
+        &self,
+        config: &kiln_model::BertConfig,
+        labels: &[String],
+        tokenizer: &Path,
+        dir: &Path,
+    ) -> Result<()>;
+}
+
+impl RunModel for kiln_model::BertClassifier {
+    fn cast_to(self, dtype: burn::tensor::FloatDType) -> Self {
+        self.cast(dtype)
+    }
+    fn encoder(&self) -> &kiln_model::BertModel {
+        &self.bert
+    }
+    fn export(
+        &self,
+        config: &kiln_model::BertConfig,
+        labels: &[String],
+        tokenizer: &Path,
+        dir: &Path,
+    ) -> Result<()> {
+        Ok(save_pretrained(self, config, labels, Some(tokenizer), dir)?)
+    }
+}
+
+impl RunModel for kiln_model::BertTokenClassifier {
+    fn cast_to(self, dtype: burn::tensor::FloatDType) -> Self {
+        self.cast(dtype)
+    }
+    fn encoder(&self) -> &kiln_model::BertModel {
+        &self.bert
+    }
+    fn export(
+        &self,
+        config: &kiln_model::BertConfig,
+        labels: &[String],
+        tokenizer: &Path,
+        dir: &Path,
+    ) -> Result<()> {
+        Ok(kiln_model::save_token_classifier(
+            self,
+            config,
+            labels,
+            Some(tokenizer),
+            dir,
+        )?)
+    }
+}
+
+/// Trains `model`, evaluates the best one on the test set(s), exports it and writes the run's
+/// files.
+fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
+    let Job {
+        r,
+        record,
+        devices,
+        device,
+        started,
+        resume,
+        model_dir,
+        checkpoint,
+        tokenizer,
+        source,
+        prepared,
+        task,
+        labels,
+        config,
+        model_config,
+        report,
+        teacher,
+    } = job;
     // burn has no autocast: half precision means the whole model in that dtype (weights and
     // optimizer state), with the loss computed in f32.
     let model = match r.precision {
-        Precision::Bf16 => model.cast(burn::tensor::FloatDType::BF16),
+        Precision::Bf16 => model.cast_to(burn::tensor::FloatDType::BF16),
         Precision::F32 | Precision::F16 => model,
     };
     eprintln!(
@@ -827,11 +965,15 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         since: None,
     };
 
-    let scale = prepared.splits.value_scale();
+    let scale = prepared.scale;
     let data = TrainData {
         train: Arc::new(prepared.train),
         valid: Arc::new(prepared.valid),
-        labels: prepared.splits.labels.labels().to_vec(),
+        labels: if task == kiln_data::Task::Regression {
+            Vec::new()
+        } else {
+            labels.clone()
+        },
         scale,
         pad_id: tokenizer.pad_id(),
         teacher_logits: teacher.as_ref().map(|t| Arc::new(t.logits.clone())),
@@ -873,10 +1015,8 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         .evaluator()
         .pad_id(tokenizer.pad_id())
         .readout(readout.clone());
-    let evaluate_on_test = |model: &kiln_model::BertClassifier| {
-        evaluator.evaluate(model, &prepared.test, &data.labels)
-    };
-    let test = (!prepared.test.is_empty()).then(|| evaluate_on_test(&outcome.model));
+    let test = (!prepared.test.is_empty())
+        .then(|| evaluator.evaluate(&outcome.model, &prepared.test, &prepared.test_labels));
     match &test {
         Some(test) => eprintln!(
             "test: {}  ({} examples; model of {best})",
@@ -884,6 +1024,18 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             test.examples()
         ),
         None => eprintln!("test: no test set (--test-ratio 0 and no --test file); model of {best}"),
+    }
+    // Test sets beyond the split (penn-tagged: OANC, out of domain).
+    let mut extra_tests = std::collections::BTreeMap::new();
+    for (name, set) in &prepared.extra {
+        let m = evaluator.evaluate(&outcome.model, &set.examples, &set.tags);
+        eprintln!(
+            "{name}: {}  ({} sentences, {} windows)",
+            m.summary(),
+            set.sentences,
+            set.examples.len()
+        );
+        extra_tests.insert(name.clone(), m);
     }
 
     if r.pooling == Pooling::Mean {
@@ -896,10 +1048,13 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     // Pairs cut otherwise than transformers' default are served the same way by kiln
     // predict/eval (transformers takes `truncation=` per call).
     let mut model_config = model_config;
-    model_config.extra.insert(
-        "problem_type".into(),
-        serde_json::Value::String(task.problem_type().into()),
-    );
+    // transformers' token heads have no problem_type; the architecture says it.
+    if task != kiln_data::Task::Token {
+        model_config.extra.insert(
+            "problem_type".into(),
+            serde_json::Value::String(task.problem_type().into()),
+        );
+    }
     // A regression head learns standardised values: predictions are mapped back with these.
     if let Some(s) = scale {
         model_config.extra.insert(
@@ -920,11 +1075,10 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             serde_json::Value::String(r.data.truncation.to_string()),
         );
     }
-    save_pretrained(
-        &outcome.model,
+    outcome.model.export(
         &model_config,
         &labels,
-        Some(tokenizer.path()),
+        tokenizer.path(),
         &r.out.join("model"),
     )?;
     // The run's peak memory, read before the drift measurement below holds host copies.
@@ -943,12 +1097,12 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
             };
             let cka = probe_cka(
                 &pretrained,
-                &outcome.model.bert,
+                outcome.model.encoder(),
                 probe,
                 tokenizer.pad_id(),
                 &device,
             );
-            kiln_model::drift::weight_drift(&pretrained, &outcome.model.bert)
+            kiln_model::drift::weight_drift(&pretrained, outcome.model.encoder())
                 .into_iter()
                 .map(|(part, relative_change)| PartDrift {
                     cka: cka.iter().find(|(p, _)| *p == part).map(|(_, c)| *c),
@@ -1008,36 +1162,34 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         retention: None,
         speedup: None,
         drift,
+        extra_tests,
     };
 
     let test_classes = test.as_ref().and_then(|t| t.classification());
     if let (Some(t), Some(test)) = (&teacher, test_classes) {
         // Teacher vs student on the same test set and machine.
-        let teacher_test = evaluate_on_test(&t.model);
+        let teacher_test = evaluator.evaluate(&t.model, &prepared.test, &data.labels);
         let Some(teacher_test) = teacher_test.classification() else {
             bail!("the teacher's test metrics are not a classifier's");
         };
-        let count = |m: &kiln_model::BertClassifier| -> usize {
+        fn count<N: burn::module::Module>(m: &N) -> usize {
             kiln_train::params::collect_params(m)
                 .iter()
                 .map(|p| p.numel)
                 .sum()
-        };
+        }
         let size_mb = |dir: &Path| -> Option<f64> {
             ["model.safetensors", "pytorch_model.bin"]
                 .iter()
                 .find_map(|f| std::fs::metadata(dir.join(f)).ok())
                 .map(|m| m.len() as f64 / 1e6)
         };
-        let speed = |m: &kiln_model::BertClassifier| {
-            crate::distill::inference_speed(
-                m,
-                &prepared.test,
-                r.config.eval_batch_size,
-                tokenizer.pad_id(),
-                &device,
-            )
-        };
+        let speed = |sps: f64| sps;
+        let (batch, pad) = (r.config.eval_batch_size, tokenizer.pad_id());
+        let teacher_sps =
+            crate::distill::inference_speed(&t.model, &prepared.test, batch, pad, &device);
+        let student_sps =
+            crate::distill::inference_speed(&outcome.model, &prepared.test, batch, pad, &device);
         let side = |dir: &Path, m: &ClassificationMetrics, params: usize, sps: f64| {
             Some(DistillSide {
                 model: dir.display().to_string(),
@@ -1050,7 +1202,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
                 inference_samples_per_second: sps,
             })
         };
-        let (teacher_sps, student_sps) = (speed(&t.model), speed(&outcome.model));
+        let (teacher_sps, student_sps) = (speed(teacher_sps), speed(student_sps));
         let (teacher_params, student_params) = (count(&t.model), count(&outcome.model));
         let student_dir = r.out.join("model");
         metrics.teacher = side(&t.dir, teacher_test, teacher_params, teacher_sps);

@@ -9,7 +9,8 @@ use kiln_data::bucket::{
     label_concentration, packed_padding_share, padding_share, BatchSize, BucketSampler,
 };
 use kiln_data::pipeline::{
-    encode_examples, load_splits, DataSource, DataSummary, EncodedExample, SplitSummary, Splits,
+    encode_examples, encode_tagged_split, load_splits, load_tagged_splits, DataSource, DataSummary,
+    EncodedExample, EncodedTagged, SplitSummary, Splits, TaggedSplits,
 };
 use kiln_data::TextTokenizer;
 use kiln_model::Checkpoint;
@@ -33,11 +34,85 @@ pub fn tokenizer_for(checkpoint: &Checkpoint, max_len: usize) -> Result<TextToke
 
 /// Splits (augmented when asked), encoded, with their summary.
 pub struct PreparedData {
-    pub splits: Splits,
+    /// The texts (classification, regression, multi-label).
+    pub splits: Option<Splits>,
+    /// The tagged sentences (token classification).
+    pub tagged: Option<TaggedSplits>,
+    /// The model's outputs: classes, or tags (none for regression).
+    pub labels: Vec<String>,
+    /// Regression: the training values' scale.
+    pub scale: Option<kiln_data::ValueScale>,
     pub train: Vec<EncodedExample>,
     pub valid: Vec<EncodedExample>,
     pub test: Vec<EncodedExample>,
+    /// What the validation / test targets' indices name: `labels`, then (tags) the split's
+    /// tags training never had.
+    pub valid_labels: Vec<String>,
+    pub test_labels: Vec<String>,
+    /// Further test sets (penn-tagged: the OANC sentences, out of domain).
+    pub extra: Vec<(String, EncodedTagged)>,
     pub summary: DataSummary,
+}
+
+/// Reads, splits and tokenizes tagged sentences (--task token): an example per window.
+fn prepare_tagged(
+    args: &DataArgs,
+    seed: u64,
+    source: &DataSource,
+    tokenizer: &TextTokenizer,
+) -> Result<PreparedData> {
+    if args.augment.is_some() {
+        anyhow::bail!("--augment edits texts; it is not for --task token");
+    }
+    let tagged = load_tagged_splits(source, &args.options(seed), &args.tagged_options())?;
+    let encode = |d| encode_tagged_split(tokenizer, d, &tagged.tags, args.piece_labels);
+    let (train, valid, test) = (
+        encode(&tagged.train)?,
+        encode(&tagged.valid)?,
+        encode(&tagged.test)?,
+    );
+    let extra = tagged
+        .extra
+        .iter()
+        .map(|(name, d)| Ok((name.clone(), encode(d)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let trained = tagged.tags.len();
+    let splits = [("validation", &valid), ("test", &test)];
+    for (name, split) in splits
+        .into_iter()
+        .chain(extra.iter().map(|(n, e)| (n.as_str(), e)))
+    {
+        let unseen = split.unseen_tags(trained);
+        if !unseen.is_empty() {
+            eprintln!(
+                "note: the {name} sentences have tags training never had ({}): their words count \
+                 as errors",
+                unseen.join(", ")
+            );
+        }
+    }
+    let n = trained;
+    let summary = DataSummary {
+        source: source.to_string(),
+        labels: tagged.tags.labels().to_vec(),
+        max_len: tokenizer.max_len(),
+        train: SplitSummary::new(&train.examples, n),
+        valid: SplitSummary::new(&valid.examples, n),
+        test: SplitSummary::new(&test.examples, n),
+    };
+    Ok(PreparedData {
+        labels: tagged.tags.labels().to_vec(),
+        scale: None,
+        valid_labels: valid.tags.clone(),
+        test_labels: test.tags.clone(),
+        train: train.examples,
+        valid: valid.examples,
+        test: test.examples,
+        extra,
+        splits: None,
+        tagged: Some(tagged),
+        summary,
+    })
 }
 
 /// Reads, splits (drawn with `seed`), augments and tokenizes the data `args` name.
@@ -47,6 +122,9 @@ pub fn prepare(
     source: &DataSource,
     tokenizer: &TextTokenizer,
 ) -> Result<PreparedData> {
+    if args.task() == kiln_data::Task::Token {
+        return prepare_tagged(args, seed, source, tokenizer);
+    }
     let mut splits = load_splits(source, &args.options(seed))?;
     for warning in splits.unmeasured_labels() {
         eprintln!("warning: {warning}");
@@ -70,11 +148,22 @@ pub fn prepare(
         valid: SplitSummary::new(&valid, n),
         test: SplitSummary::new(&test, n),
     };
+    // A regression head has one output, named as transformers names it.
+    let labels = match args.task() {
+        kiln_data::Task::Regression => vec!["LABEL_0".to_string()],
+        _ => splits.labels.labels().to_vec(),
+    };
     Ok(PreparedData {
-        splits,
+        scale: splits.value_scale(),
+        valid_labels: labels.clone(),
+        test_labels: labels.clone(),
+        labels,
         train,
         valid,
         test,
+        extra: Vec::new(),
+        splits: Some(splits),
+        tagged: None,
         summary,
     })
 }
@@ -107,6 +196,7 @@ pub fn plan_stats(
                     .unwrap_or(0)
             })
             .collect(),
+        // A tagged sentence has no one label: concentration is not defined (all alike).
     };
     let sampler = BucketSampler::new(lengths.clone(), batch, chunk_batches > 0, seed)?
         .with_chunk_batches(chunk_batches);
@@ -216,6 +306,28 @@ pub fn bench_data(
     })
 }
 
+/// Writes tagged splits as JSONL files (`{"tokens": [...], "tags": [...]}` a sentence per line,
+/// as `--tagged-format jsonl` reads them), each atomically; further test sets as NAME.jsonl.
+pub fn write_tagged_splits(tagged: &TaggedSplits, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let named = [
+        ("train", &tagged.train),
+        ("valid", &tagged.valid),
+        ("test", &tagged.test),
+    ];
+    let extra = tagged.extra.iter().map(|(n, d)| (n.as_str(), d));
+    for (name, data) in named.into_iter().chain(extra) {
+        let mut text = String::new();
+        for s in &data.sentences {
+            let line = serde_json::json!({"tokens": s.words, "tags": s.tags});
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        kiln_model::files::write_atomic(&dir.join(format!("{name}.jsonl")), text.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Writes the splits as CSV files (text[, text_pair], label name), each atomically.
 /// Label sets are written joined by `label_delimiter`.
 pub fn write_splits(splits: &Splits, dir: &std::path::Path, label_delimiter: &str) -> Result<()> {
@@ -248,6 +360,8 @@ pub fn write_splits(splits: &Splits, dir: &std::path::Path, label_delimiter: &st
                     .map(|&l| splits.labels.name(l).unwrap_or_default())
                     .collect::<Vec<_>>()
                     .join(label_delimiter),
+                // Tagged sentences are written by write_tagged_splits.
+                kiln_data::Target::Tags(_) => String::new(),
             };
             let label = label.as_str();
             if pairs {

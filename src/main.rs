@@ -378,8 +378,16 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             if let Some(dir) = write_splits {
-                inspect::write_splits(&prepared.splits, &dir, &data.label_delimiter)?;
-                println!("  wrote {}/{{train,valid,test}}.csv", dir.display());
+                if let Some(splits) = &prepared.splits {
+                    inspect::write_splits(splits, &dir, &data.label_delimiter)?;
+                    println!("  wrote {}/{{train,valid,test}}.csv", dir.display());
+                }
+                if let Some(tagged) = &prepared.tagged {
+                    inspect::write_tagged_splits(tagged, &dir)?;
+                    let mut names = vec!["train", "valid", "test"];
+                    names.extend(tagged.extra.iter().map(|(n, _)| n.as_str()));
+                    println!("  wrote {}/{{{}}}.jsonl", dir.display(), names.join(","));
+                }
             }
         }
         Command::BenchData {

@@ -103,7 +103,20 @@ impl Classifier {
             .extra
             .get("problem_type")
             .and_then(|v| v.as_str());
-        let Some(task) = Task::from_problem_type(problem_type) else {
+        let architectures = checkpoint.config.architectures.clone().unwrap_or_default();
+        if architectures
+            .iter()
+            .any(|a| a.ends_with("ForTokenClassification"))
+        {
+            bail!(
+                "{}: a token classifier ({}): kiln predict and kiln eval serve sequence models \
+                 only so far; its test figures are in the run's metrics.json",
+                config_path.display(),
+                architectures.join(", ")
+            );
+        }
+        let task = Task::from_problem_type(problem_type).filter(|t| *t != Task::Token);
+        let Some(task) = task else {
             bail!(
                 "{}: problem_type `{}` is not one kiln serves (single_label_classification, \
                  regression, multi_label_classification)",
@@ -143,7 +156,11 @@ impl Classifier {
             model,
             labels,
             task,
-            readout: Readout { scale, thresholds },
+            readout: Readout {
+                scale,
+                thresholds,
+                strict_entities: false,
+            },
             tokenizer,
             device,
         })
@@ -250,6 +267,7 @@ impl Classifier {
                 self.labels.as_slice(),
             ),
             Task::Regression => (encode_values(&raw)?, &[][..]),
+            Task::Token => bail!("a token classifier is not served by kiln eval"),
         };
         let encoded = encode_examples(&self.tokenizer, &examples)?;
         let loss = TaskLoss::default();
@@ -695,6 +713,7 @@ pub fn write_predictions(
                 .zip(classifier.predict_pairs(&inputs, batch_size)?)
                 .map(|(record, p)| prediction_line(&classifier.labels, record, &p, options))
                 .collect::<Result<_>>()?,
+            Task::Token => bail!("a token classifier is not served by kiln predict"),
         };
         for line in lines {
             out.write_all(line.as_bytes())

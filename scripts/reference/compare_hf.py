@@ -37,9 +37,30 @@ lowest validation MSE (kiln's default selection metric for regression).
 0.5; micro/macro/samples F1, subset accuracy and Hamming loss with scikit-learn's definitions;
 the best epoch is the one with the highest validation micro-F1 (kiln's default).
 
+`--task token` (kiln's `--task token`: part-of-speech tags, named entities): the splits are
+train.jsonl, valid.jsonl and test.jsonl, a sentence per line, `{"tokens": [...], "tags": [...]}`
+(`kiln data --task token --write-splits DIR` writes them); `--extra-test NAME=PATH` (repeatable)
+adds held-out files in that format (an out-of-domain test set), scored with the best model after
+test and reported under extra_tests. Tags are the sorted distinct tags of train.jsonl;
+BertForTokenClassification (dropout -> linear over every piece, transformers' fresh head). Words
+become pieces with `is_split_into_words=True`; a word's first piece carries its tag, its other
+pieces and the special tokens -100 (run_ner.py's default). A sentence is never truncated: it is
+split into windows of whole words, taken greedily while their pieces (counted per word from the
+whole sentence tokenized without special tokens) stay within max_len minus the special tokens,
+each window an example with its own [CLS] ... [SEP] (a single word longer than that is an error,
+as in kiln). Batches are padded by DataCollatorForTokenClassification (labels with -100). A tag
+of valid, test or an extra file that training never had gets an index past the model's outputs:
+its words are left out of the loss but scored, always wrong, and reported (unseen_tags,
+unseen_words). Metrics over the labelled words of a set: token accuracy, macro-F1 over the
+training tags plus that set's unseen tags (scikit-learn, zero_division=0), and for a tag set with
+`B-`/`I-`/`E-`/`S-` prefixes seqeval's entity precision / recall / F1 (default mode, a sequence
+per window); the loss is the mean cross-entropy over the labelled words of seen tags. The best
+epoch is the one with the highest validation token accuracy (kiln's default). With --kiln-run,
+kiln's test and extra_tests token accuracy, macro-F1 and entity F1 are put next to these.
+
 `--limit N` uses only the first N rows of each split and of --infer-file (a smoke test, not a
 comparison); since kiln writes each split grouped by label, that is the first rows of each label,
-alternating.
+alternating. For `--task token` it is the first N sentences of each split and --extra-test file.
 
 Speed, measured as kiln measures its own (`cargo xtask bench` runs this script next to kiln):
 - training: the training loop is the sum of every epoch's on_epoch_begin -> on_epoch_end (the
@@ -47,8 +68,8 @@ Speed, measured as kiln measures its own (`cargo xtask bench` runs this script n
   as kiln's train.wall_seconds excludes validation); samples/s = train examples x epochs / that
   time; tokens/s counts real tokens (unpadded lengths, [CLS] and [SEP] included) x epochs. The
   whole `Trainer.train()` time is kept as train.wall_seconds.
-- peak RSS: the process maximum (getrusage ru_maxrss) after training and the test evaluation,
-  before the --infer-file pass.
+- peak RSS: the process maximum (getrusage ru_maxrss) after training and the test evaluation
+  (and the --extra-test files), before the --infer-file pass.
 - inference (`--infer-file CSV`): the best model's forward in eval mode under
   torch.inference_mode() over that file's examples sorted by token length, in batches of
   --eval-batch-size padded to their longest; tokenization and padding happen before timing; the
@@ -73,7 +94,9 @@ import torch
 import transformers
 from transformers import (
     AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
     AutoTokenizer,
+    DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     Trainer,
     TrainerCallback,
@@ -131,6 +154,156 @@ class Encoded(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.rows[i]
+
+
+def read_tagged(path: str, limit: int | None) -> list[tuple[list[str], list[str]]]:
+    """The (words, tags) sentences of a JSONL file, `{"tokens": [...], "tags": [...]}` per line."""
+    sentences = []
+    with open(path, encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            words, tags = [str(w) for w in row["tokens"]], [str(t) for t in row["tags"]]
+            if len(words) != len(tags) or not words:
+                sys.exit(f"{path}:{n}: {len(words)} tokens and {len(tags)} tags (want as many, at least one)")
+            sentences.append((words, tags))
+            if limit is not None and len(sentences) == limit:
+                break
+    return sentences
+
+
+class TaggedWindows(torch.utils.data.Dataset):
+    """The windows of tagged sentences (module docstring), pre-tokenized, with their piece labels.
+    `label2id` maps the training tags to the model's outputs; this set's other tags (`unseen`)
+    take the indices after them: -100 in `labels` (no loss), but kept in `truth` for the metrics."""
+
+    def __init__(self, tok, sentences, label2id: dict, max_len: int, path: str):
+        trained = len(label2id)
+        self.unseen = sorted({t for _, tags in sentences for t in tags} - set(label2id))
+        tag_id = {**label2id, **{t: trained + i for i, t in enumerate(self.unseen)}}
+        self.tags = sorted(label2id, key=label2id.get) + self.unseen
+        self.trained = trained
+        self.sentences = len(sentences)
+        budget = max_len - tok.num_special_tokens_to_add(pair=False)
+        whole = tok([w for w, _ in sentences], is_split_into_words=True, add_special_tokens=False)
+        spans = []  # (sentence, first word, end word)
+        for s, (words, _) in enumerate(sentences):
+            per_word = [0] * len(words)
+            for w in whole.word_ids(s):
+                if w is not None:
+                    per_word[w] += 1
+            start = 0
+            while start < len(words):
+                end, used = start, 0
+                while end < len(words) and used + per_word[end] <= budget:
+                    used += per_word[end]
+                    end += 1
+                if end == start:
+                    sys.exit(
+                        f"{path}: sentence {s + 1}: the word {words[start]!r} alone is {per_word[start]} word "
+                        f"pieces, more than the {budget} a window of max_len {max_len} holds"
+                    )
+                spans.append((s, start, end))
+                start = end
+        enc = tok([sentences[s][0][b:e] for s, b, e in spans], is_split_into_words=True)
+        self.rows, self.truth = [], []
+        for i, (s, b, e) in enumerate(spans):
+            tags = sentences[s][1][b:e]
+            labels, positions, truth = [], [], []
+            previous = None
+            for j, w in enumerate(enc.word_ids(i)):
+                if w is None or w == previous:
+                    labels.append(-100)
+                else:
+                    t = tag_id[tags[w]]
+                    labels.append(t if t < trained else -100)
+                    positions.append(j)
+                    truth.append(t)
+                previous = w
+            self.rows.append({**{k: enc[k][i] for k in enc.keys()}, "labels": labels})
+            self.truth.append((np.array(positions, dtype=np.int64), np.array(truth, dtype=np.int64)))
+        self.words = sum(len(t) for _, t in self.truth)
+        # A word the tokenizer turns into no piece at all has no label to score (as in kiln).
+        self.pieceless = sum(len(w) for w, _ in sentences) - self.words
+        self.unseen_words = sum(int(np.sum(t >= trained)) for _, t in self.truth)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+    def describe(self, name: str) -> str:
+        s = f"{name} {self.sentences} sentences -> {len(self)} windows, {self.words} words"
+        if self.pieceless:
+            s += f" ({self.pieceless} words without a word piece left out)"
+        if self.unseen:
+            s += f"; tags not in training (never predicted): {self.unseen}, {self.unseen_words} words"
+        return s
+
+
+def token_outputs(logits, labels):
+    """What evaluation keeps per piece (the logits of a large set would not fit): the predicted
+    tag, and the cross-entropy against the loss labels (0 where -100)."""
+    nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, reduction="none")
+    return logits.argmax(dim=-1), nll
+
+
+class TokenTrainer(Trainer):
+    """Evaluates in the dataset's order: transformers 5.x's group_by_length also length-groups (so
+    reorders) the evaluation batches, and token_metrics pairs each prediction row with its window
+    (a tag training never had is only in the window's truth, not in the labels Trainer returns)."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+
+def token_metrics(pred, ds: TaggedWindows) -> dict:
+    """Token accuracy, macro-F1 and (entity tag sets) seqeval's entity scores over the labelled
+    words of `ds`, from `token_outputs`'s predictions (windows in `ds`'s order)."""
+    from sklearn.metrics import f1_score
+
+    predicted, nll = (np.asarray(x) for x in pred.predictions)
+    label_ids = np.asarray(pred.label_ids)
+    if len(predicted) != len(ds):
+        sys.exit(f"internal: {len(predicted)} predicted windows for {len(ds)}")
+    y_true, y_pred, losses = [], [], []
+    for i, (positions, truth) in enumerate(ds.truth):
+        labels = ds.rows[i]["labels"]
+        if not np.array_equal(label_ids[i, : len(labels)], labels):
+            sys.exit(f"internal: prediction row {i} is not window {i} (evaluation reordered the windows)")
+        y_true.append(truth)
+        y_pred.append(predicted[i, positions])
+        losses.append(nll[i, positions[truth < ds.trained]])
+    t, p, l = np.concatenate(y_true), np.concatenate(y_pred), np.concatenate(losses)
+    m = {
+        "token_accuracy": float(np.mean(t == p)) if len(t) else 0.0,
+        "macro_f1": float(f1_score(t, p, labels=list(range(len(ds.tags))), average="macro", zero_division=0)),
+        "entity_precision": None,
+        "entity_recall": None,
+        "entity_f1": None,
+        "loss": float(np.mean(l)) if len(l) else float("nan"),
+        "sentences": ds.sentences,
+        "windows": len(ds),
+        "words": ds.words,
+        "unseen_tags": ds.unseen,
+        "unseen_words": ds.unseen_words,
+    }
+    if entity_tags(ds.tags):
+        from seqeval.metrics import f1_score as ent_f1, precision_score, recall_score
+
+        names = lambda ids: [[ds.tags[k] for k in seq] for seq in ids]
+        st, sp = names(y_true), names(y_pred)
+        m["entity_precision"] = float(precision_score(st, sp, zero_division=0))
+        m["entity_recall"] = float(recall_score(st, sp, zero_division=0))
+        m["entity_f1"] = float(ent_f1(st, sp, zero_division=0))
+    return m
+
+
+def entity_tags(tags) -> bool:
+    """Whether a tag set has entities (kiln's entity_mode): any tag with a B-/I-/E-/S- prefix."""
+    return any(t.startswith(("B-", "I-", "E-", "S-")) for t in tags)
 
 
 class EpochTimer(TrainerCallback):
@@ -261,7 +434,9 @@ def training_args(a, out_dir: str) -> TrainingArguments:
         save_only_model=True,
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model={"regression": "mse", "multi-label": "micro_f1"}.get(a.task, "accuracy"),
+        metric_for_best_model={"regression": "mse", "multi-label": "micro_f1", "token": "token_accuracy"}.get(
+            a.task, "accuracy"
+        ),
         greater_is_better=a.task != "regression",
         logging_strategy="steps",
         logging_steps=max(1, a.log_every),
@@ -300,6 +475,8 @@ def kiln_side(run_dir: str, a, n_train: int) -> dict:
             "warmup-ratio": a.warmup_ratio, "grad-clip": a.grad_clip, "weight-decay": a.weight_decay,
             "seed": a.seed, "pooling": "cls", "grad-accum": 1, "label-smoothing": 0.0, "schedule": "linear",
         }
+        if a.task == "token":
+            del want["pooling"]  # no pooling: every piece is classified
         for k, v in want.items():
             if k in cfg and cfg[k] != v and not (isinstance(v, float) and abs(float(cfg[k]) - v) < 1e-12):
                 print(f"WARNING: kiln run used {k} = {cfg[k]!r}, this run uses {v!r}", file=sys.stderr)
@@ -308,10 +485,40 @@ def kiln_side(run_dir: str, a, n_train: int) -> dict:
     return m
 
 
+def kiln_token_side(m) -> dict:
+    """A token run's metrics block of kiln's metrics.json (TokenMetrics: tokens.accuracy,
+    tokens.macro_f1, entities.micro.f1, ...) under this script's names; absent keys are None."""
+    m = m if isinstance(m, dict) else {}
+    tokens = m.get("tokens") or {}
+    micro = (m.get("entities") or {}).get("micro") or {}
+    return {
+        "token_accuracy": tokens.get("accuracy"),
+        "macro_f1": tokens.get("macro_f1"),
+        "entity_precision": micro.get("precision"),
+        "entity_recall": micro.get("recall"),
+        "entity_f1": micro.get("f1"),
+        "loss": m.get("loss"),
+        "sentences": m.get("sentences"),
+        "unseen_tags": m.get("unseen_tags", []),
+        "unseen_words": m.get("unseen_words", 0),
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--splits", required=True, help="dir with train.csv, valid.csv, test.csv (kiln data --write-splits)")
-    p.add_argument("--task", choices=["classification", "regression", "multi-label"], default="classification")
+    p.add_argument(
+        "--splits",
+        required=True,
+        help="dir with train.csv, valid.csv, test.csv (train.jsonl, ... for --task token) (kiln data --write-splits)",
+    )
+    p.add_argument("--task", choices=["classification", "regression", "multi-label", "token"], default="classification")
+    p.add_argument(
+        "--extra-test",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="--task token: another held-out JSONL file to score with the best model (repeatable)",
+    )
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -347,12 +554,32 @@ def main() -> int:
     except RuntimeError:
         pass
 
-    _, all_train_y = read_split(os.path.join(a.splits, "train.csv"), None)
-    train_x, train_y = read_split(os.path.join(a.splits, "train.csv"), a.limit)
-    valid_x, valid_y = read_split(os.path.join(a.splits, "valid.csv"), a.limit)
-    test_x, test_y = read_split(os.path.join(a.splits, "test.csv"), a.limit)
     regression = a.task == "regression"
     multi = a.task == "multi-label"
+    token = a.task == "token"
+    extra_files = {}
+    for spec in a.extra_test:
+        name, sep, path = spec.partition("=")
+        if not (sep and name and path) or name in extra_files:
+            sys.exit(f"--extra-test {spec!r}: expected NAME=PATH with a new NAME")
+        extra_files[name] = path
+    if extra_files and not token:
+        sys.exit("--extra-test scores tagged sentences; it goes with --task token")
+    if token:
+        if a.infer_file:
+            sys.exit("--infer-file times a single-label classifier; leave it out with --task token")
+        split = lambda name: os.path.join(a.splits, f"{name}.jsonl")
+        # The tags come from the whole training split, as kiln's do (--limit or not).
+        labels = sorted({t for _, tags in read_tagged(split("train"), None) for t in tags})
+        label2id = {l: i for i, l in enumerate(labels)}
+        id2label = {i: l for l, i in label2id.items()}
+        train_sents, valid_sents, test_sents = (read_tagged(split(n), a.limit) for n in ("train", "valid", "test"))
+        extra_sents = {name: read_tagged(path, a.limit) for name, path in extra_files.items()}
+    else:
+        _, all_train_y = read_split(os.path.join(a.splits, "train.csv"), None)
+        train_x, train_y = read_split(os.path.join(a.splits, "train.csv"), a.limit)
+        valid_x, valid_y = read_split(os.path.join(a.splits, "valid.csv"), a.limit)
+        test_x, test_y = read_split(os.path.join(a.splits, "test.csv"), a.limit)
     if multi:
         if a.infer_file:
             sys.exit("--infer-file times a single-label classifier; leave it out with --task multi-label")
@@ -379,7 +606,7 @@ def main() -> int:
         labels = ["LABEL_0"]
         label2id, id2label = {"LABEL_0": 0}, {0: "LABEL_0"}
         target = lambda y: (float(y) - scale[0]) / scale[1]
-    else:
+    elif not token:
         labels = sorted(set(all_train_y))  # from the full split, as kiln does
         label2id = {l: i for i, l in enumerate(labels)}
         id2label = {i: l for l, i in label2id.items()}
@@ -403,51 +630,86 @@ def main() -> int:
         if regression
         else {"problem_type": "multi_label_classification"} if multi else {}
     )
-    model = AutoModelForSequenceClassification.from_pretrained(
+    auto_model = AutoModelForTokenClassification if token else AutoModelForSequenceClassification
+    model = auto_model.from_pretrained(
         ckpt, num_labels=len(labels), id2label=id2label, label2id=label2id, **problem, **attn
     )
 
-    train_ds = Encoded(tok, train_x, train_y, target, a.max_len)
-    valid_ds = Encoded(tok, valid_x, valid_y, target, a.max_len)
-    test_ds = Encoded(tok, test_x, test_y, target, a.max_len)
-    what = f"values (mean {scale[0]:.4f}, std {scale[1]:.4f})" if regression else f"labels {labels}"
-    print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)}; {what}")
+    if token:
+        windows = lambda sents, path: TaggedWindows(tok, sents, label2id, a.max_len, path)
+        train_ds = windows(train_sents, split("train"))
+        valid_ds = windows(valid_sents, split("valid"))
+        test_ds = windows(test_sents, split("test"))
+        extra_ds = {name: windows(extra_sents[name], path) for name, path in extra_files.items()}
+        if train_ds.pieceless:
+            print(f"train: {train_ds.pieceless} words without a word piece left out")
+        print(f"tags ({len(labels)}): {' '.join(labels)}")
+        for name, ds in (("valid", valid_ds), ("test", test_ds), *extra_ds.items()):
+            print(ds.describe(name))
+        print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)} windows")
+    else:
+        train_ds = Encoded(tok, train_x, train_y, target, a.max_len)
+        valid_ds = Encoded(tok, valid_x, valid_y, target, a.max_len)
+        test_ds = Encoded(tok, test_x, test_y, target, a.max_len)
+        what = f"values (mean {scale[0]:.4f}, std {scale[1]:.4f})" if regression else f"labels {labels}"
+        print(f"splits: train {len(train_ds)}, valid {len(valid_ds)}, test {len(test_ds)}; {what}")
     scores = (
         ("mse", "mae", "pearson", "spearman")
         if regression
         else ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
         if multi
+        else ("token_accuracy", "macro_f1") + (("entity_f1",) if entity_tags(labels) else ())
+        if token
         else ("accuracy", "macro_f1")
     )
 
+    if token:
+        # Trainer logs numbers only; its own eval_loss (a mean of batch means) stays beside word_loss.
+        valid_metrics = lambda pred: {
+            ("word_loss" if k == "loss" else k): v
+            for k, v in token_metrics(pred, valid_ds).items()
+            if isinstance(v, (int, float))
+        }
+    else:
+        valid_metrics = regression_metrics(scale) if regression else multi_label_metrics if multi else compute_metrics
     epoch_timer = EpochTimer()
+    extra = {}
     with tempfile.TemporaryDirectory(prefix="compare_hf_") as tmp:
-        trainer = Trainer(
+        trainer = (TokenTrainer if token else Trainer)(
             model=model,
             args=training_args(a, tmp),
             train_dataset=train_ds,
             eval_dataset=valid_ds,
             processing_class=tok,
-            data_collator=DataCollatorWithPadding(tok),
-            compute_metrics=regression_metrics(scale) if regression else multi_label_metrics if multi else compute_metrics,
+            data_collator=DataCollatorForTokenClassification(tok) if token else DataCollatorWithPadding(tok),
+            compute_metrics=valid_metrics,
+            preprocess_logits_for_metrics=token_outputs if token else None,
             callbacks=[epoch_timer],
         )
         t0 = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - t0
         main_key = f"eval_{scores[0]}"
+        loss_key = "eval_word_loss" if token else "eval_loss"
         valid_log = [
-            {"epoch": h["epoch"], **{k: h[f"eval_{k}"] for k in scores}, "loss": h["eval_loss"]}
+            {"epoch": h["epoch"], **{k: h[f"eval_{k}"] for k in scores}, "loss": h[loss_key]}
             for h in trainer.state.log_history
             if main_key in h
         ]
         eval_seconds = sum(h.get("eval_runtime", 0.0) for h in trainer.state.log_history if main_key in h)
         best_ckpt = trainer.state.best_model_checkpoint
-        pred = trainer.predict(test_ds)
+        if token:
+            trainer.compute_metrics = None  # valid's; test and the extra files are scored below
+            pred = trainer.predict(test_ds)
+            test = token_metrics(pred, test_ds)
+            for name, ds in extra_ds.items():
+                extra[name] = token_metrics(trainer.predict(ds), ds)
+        else:
+            pred = trainer.predict(test_ds)
 
     if regression or multi:
         test = {k: pred.metrics[f"test_{k}"] for k in scores}
-    else:
+    elif not token:
         y_true = pred.label_ids
         y_pred = np.argmax(pred.predictions, axis=-1)
         test = {"accuracy": float(np.mean(y_pred == y_true)), "macro_f1": macro_f1(y_true, y_pred, len(labels))}
@@ -467,11 +729,10 @@ def main() -> int:
             "warmup_ratio": a.warmup_ratio, "grad_clip": a.grad_clip, "weight_decay": a.weight_decay,
             "adam_epsilon": 1e-8, "seed": a.seed, "schedule": "linear", "sampler": a.sampler,
         },
-        "test": {
-            **test,
-            "loss": float(pred.metrics.get("test_loss", float("nan"))),
-            "examples": len(test_ds),
-        },
+        "test": test
+        if token
+        else {**test, "loss": float(pred.metrics.get("test_loss", float("nan"))), "examples": len(test_ds)},
+        "extra_tests": extra if token else None,
         "valid": valid_log,
         "best_epoch": None,
         "best_checkpoint": os.path.basename(best_ckpt) if best_ckpt else None,
@@ -510,11 +771,21 @@ def main() -> int:
 
     t = result["test"]
     tr = result["train"]
+    if token:
+        scored = lambda name, m: (
+            f"{name} " + "  ".join(f"{k} {m[k]:.4f}" for k in scores if m[k] is not None)
+            + f"  ({m['windows']} windows, {m['words']} words"
+            + (f"; {m['unseen_words']} with tags not in training: {' '.join(m['unseen_tags'])}" if m["unseen_words"] else "")
+            + ")\n"
+        )
+        test_lines = scored("test", t) + "".join(scored(name, m) for name, m in extra.items())
+    else:
+        test_lines = f"test " + "  ".join(f"{k} {t[k]:.4f}" for k in scores) + f"  ({t['examples']} examples)\n"
     print(
         f"\ntransformers {transformers.__version__} / torch {torch.__version__}, {result['threads']} threads\n"
         f"valid {scores[0]} per epoch: " + ", ".join(f"{v['epoch']:g}: {v[scores[0]]:.4f}" for v in valid_log) + "\n"
-        f"test " + "  ".join(f"{k} {t[k]:.4f}" for k in scores) + f"  ({t['examples']} examples)\n"
-        f"train loop {tr['loop_seconds']:.1f} s, {tr['samples_per_second']:.1f} samples/s, {tr['tokens_per_second']:.0f} tokens/s, "
+        + test_lines
+        + f"train loop {tr['loop_seconds']:.1f} s, {tr['samples_per_second']:.1f} samples/s, {tr['tokens_per_second']:.0f} tokens/s, "
         f"peak RSS {tr['peak_rss_mib']:.0f} MiB\n"
         f"(Trainer.train() took {tr['wall_seconds']:.1f} s, with {eval_seconds:.1f} s of per-epoch valid evaluation and the checkpoint saves)"
     )
@@ -526,16 +797,45 @@ def main() -> int:
 
     if a.kiln_run:
         k = kiln_side(a.kiln_run, a, len(train_ds))
-        kt, ktr = k.get("test", {}), k.get("train", {})
-        rows = [(f"test {k}", kt.get(k), t[k], "{:.4f}") for k in scores] + [
+        kt, ktr = k.get("test") or {}, k.get("train") or {}
+        if token:
+            kt = kiln_token_side(kt)
+            k_extra = {name: kiln_token_side(m) for name, m in (k.get("extra_tests") or {}).items()}
+            rows = []
+            for name in ["test", *extra, *(n for n in k_extra if n not in extra)]:
+                km = kt if name == "test" else k_extra.get(name, {})
+                hm = t if name == "test" else extra.get(name, {})
+                for key in ("token_accuracy", "macro_f1", "entity_f1"):
+                    if key != "entity_f1" or km.get(key) is not None or hm.get(key) is not None:
+                        rows.append((f"{name} {key}", km.get(key), hm.get(key), "{:.4f}"))
+        else:
+            rows = [(f"test {k}", kt.get(k), t[k], "{:.4f}") for k in scores]
+        rows += [
             ("train samples/s", ktr.get("samples_per_second"), tr["samples_per_second"], "{:.1f}"),
             ("train loop s", ktr.get("wall_seconds"), tr["loop_seconds"], "{:.1f}"),
             ("peak RSS MiB", ktr.get("peak_rss_mib"), tr["peak_rss_mib"], "{:.0f}"),
         ]
         fmt = lambda f, v: "n/a" if v is None else f.format(v)
-        print(f"\n{'':<18}{'kiln':>12}{'transformers':>14}")
+        width = max(18, *(len(name) + 2 for name, *_ in rows))
+        print(f"\n{'':<{width}}{'kiln':>12}{'transformers':>14}")
         for name, kv, hv, f in rows:
-            print(f"{name:<18}{fmt(f, kv):>12}{fmt(f, hv):>14}")
+            print(f"{name:<{width}}{fmt(f, kv):>12}{fmt(f, hv):>14}")
+        if token and kt.get("token_accuracy") is not None:
+            diff = 100.0 * (kt["token_accuracy"] - t["token_accuracy"])
+            print(f"token accuracy difference on test (kiln - transformers): {diff:+.2f} points")
+            for name in extra:
+                kv = k_extra.get(name, {}).get("token_accuracy")
+                if kv is not None:
+                    print(f"token accuracy difference on {name}: {100.0 * (kv - extra[name]['token_accuracy']):+.2f} points")
+            result["kiln"] = {
+                "run": os.path.abspath(a.kiln_run),
+                "test": kt,
+                "extra_tests": k_extra,
+                "train_samples_per_second": ktr.get("samples_per_second"),
+                "train_wall_seconds": ktr.get("wall_seconds"),
+                "train_peak_rss_mib": ktr.get("peak_rss_mib"),
+                "accuracy_diff_points": diff,
+            }
         if (regression or multi) and kt.get(scores[0]) is not None:
             result["kiln"] = {
                 "run": os.path.abspath(a.kiln_run),
@@ -544,7 +844,7 @@ def main() -> int:
                 "train_wall_seconds": ktr.get("wall_seconds"),
                 "train_peak_rss_mib": ktr.get("peak_rss_mib"),
             }
-        if not (regression or multi) and kt.get("accuracy") is not None:
+        if not (regression or multi or token) and kt.get("accuracy") is not None:
             diff = 100.0 * (kt["accuracy"] - t["accuracy"])
             print(f"accuracy difference (kiln - transformers): {diff:+.2f} points")
             result["kiln"] = {

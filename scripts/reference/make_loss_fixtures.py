@@ -21,6 +21,8 @@ It writes tests/fixtures/losses.json, deterministically (seeded, float32, CPU):
                  (errors on both sides of delta)
   bce            F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw) on [5, 4]
                  0/1 targets, pw in {None, [1, 3, 0.5, 10]}, plus logits of magnitude 50
+  token_ce       F.cross_entropy(logits, targets, ignore_index=-100) on [9, 5] (token
+                 classification: padding, special tokens and later word pieces carry -100)
 
 Each case stores its inputs, the loss value and d(loss)/d(logits) (student logits for
 distillation, predictions for mse) from loss.backward(). Floats are written as
@@ -217,6 +219,18 @@ def main():
                 "grad": grad,
             })
 
+    token_ce = []
+    logits = torch.randn(9, 5) * 1.5
+    targets = torch.tensor([-100, 3, -100, 0, 4, -100, 1, 1, -100])
+    loss, grad = run(lambda a, t: F.cross_entropy(a, t, ignore_index=-100), logits, targets)
+    token_ce.append({
+        "name": "token_ce_9x5",
+        "logits": f32_list(logits),
+        "targets": targets.tolist(),
+        "loss": loss,
+        "grad": grad,
+    })
+
     doc = {
         "generator": "scripts/reference/make_loss_fixtures.py",
         "torch": torch.__version__,
@@ -227,6 +241,7 @@ def main():
         "mse": mse,
         "huber": huber,
         "bce": bce,
+        "token_ce": token_ce,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(doc, indent=1)
@@ -235,7 +250,8 @@ def main():
                   lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     OUT.write_text(text + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes): {len(cross_entropy)} cross-entropy, "
-          f"{len(distillation)} distillation, {len(mse)} mse, {len(huber)} huber, {len(bce)} bce cases")
+          f"{len(distillation)} distillation, {len(mse)} mse, {len(huber)} huber, {len(bce)} bce, "
+          f"{len(token_ce)} token cross-entropy cases")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ pub enum Builtin {
     ElectionTweets,
     /// Multi-label: Reuters-21578 stories with all their topics (see [`reuters_topics`]).
     ReutersTopics,
+    /// Token classification: Penn Treebank part-of-speech tags (see [`penn_tagged`]).
+    PennTagged,
 }
 
 impl Builtin {
@@ -55,6 +57,7 @@ impl Builtin {
             Builtin::ReutersR52,
             Builtin::ElectionTweets,
             Builtin::ReutersTopics,
+            Builtin::PennTagged,
         ]
     }
 
@@ -63,6 +66,7 @@ impl Builtin {
         match self {
             Builtin::ElectionTweets => Task::Regression,
             Builtin::ReutersTopics => Task::MultiLabel,
+            Builtin::PennTagged => Task::Token,
             _ => Task::Classification,
         }
     }
@@ -76,6 +80,7 @@ impl Builtin {
             Builtin::ReutersR52 => "reuters-r52",
             Builtin::ElectionTweets => "election-tweets",
             Builtin::ReutersTopics => "reuters-topics",
+            Builtin::PennTagged => "penn-tagged",
         }
     }
 
@@ -89,6 +94,7 @@ impl Builtin {
             Builtin::ReutersR52 => &["reuters-r52-train.tab", "reuters-r52-test.tab"],
             Builtin::ElectionTweets => &["election-tweets-2016.tab"],
             Builtin::ReutersTopics => &["full.str"],
+            Builtin::PennTagged => &["tagged-en-wsj.txt", "tagged-en-oanc.txt"],
         }
     }
 
@@ -138,6 +144,10 @@ impl Builtin {
                 let examples = reuters_topics(&path)?;
                 Ok(RawDataset { path, examples })
             }
+            Builtin::PennTagged => Err(DataError::Invalid {
+                what: "data set".into(),
+                message: "penn-tagged holds tagged sentences: train on it with --task token".into(),
+            }),
         }
     }
 
@@ -149,7 +159,8 @@ impl Builtin {
             | Builtin::PangLee
             | Builtin::UciSentiment
             | Builtin::ElectionTweets
-            | Builtin::ReutersTopics => Ok(None),
+            | Builtin::ReutersTopics
+            | Builtin::PennTagged => Ok(None),
             Builtin::ReutersR52 => {
                 load_orange_tab_dataset(&dir.join(self.files()[1]), *self).map(Some)
             }

@@ -83,6 +83,19 @@ impl LabelMap {
         LabelMap { labels }
     }
 
+    /// This map followed by the labels of `more` it lacks, sorted the same way: indices past
+    /// `self.len()` are labels this map never had (a held-out split's tags that training
+    /// lacks), while every known label keeps its index.
+    pub fn extended(&self, more: impl IntoIterator<Item = String>) -> LabelMap {
+        let new: Vec<String> = more
+            .into_iter()
+            .filter(|l| self.index(l).is_none())
+            .collect();
+        let mut labels = self.labels.clone();
+        labels.extend(LabelMap::from_labels(new).labels);
+        LabelMap { labels }
+    }
+
     /// The number of classes.
     pub fn len(&self) -> usize {
         self.labels.len()

@@ -46,10 +46,12 @@ impl TaskBatcher {
             TokenBatch::pad(&encodings, self.pad_id, self.pad_to_multiple, device)
         };
         let targets: Vec<Target> = items.iter().map(|e| e.target.clone()).collect();
-        LabelledBatch {
-            tokens,
-            targets: Targets::of(&targets, self.scale, self.labels, device),
-        }
+        let targets = match targets.first() {
+            // A label per piece, padded as the tokens are (to a multiple, perhaps).
+            Some(Target::Tags(_)) => Targets::tags(&targets, tokens.input_ids.dims()[1], device),
+            _ => Targets::of(&targets, self.scale, self.labels, device),
+        };
+        LabelledBatch { tokens, targets }
     }
 }
 

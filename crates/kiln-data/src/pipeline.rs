@@ -5,13 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::augment::{augment, AugmentConfig};
-use crate::builtin::Builtin;
+use crate::builtin::{penn_tagged, Builtin};
 use crate::error::DataError;
 use crate::example::{Example, RawDataset};
 use crate::labels::{encode_values, LabelMap};
 use crate::read::{read_file, ReadOptions};
 use crate::split::{
     iterative_holdout, iterative_split, stratified_holdout, stratified_split, SplitRatios,
+};
+use crate::tagged::{
+    encode_tagged, read_tagged, PieceLabels, TaggedDataset, TaggedOptions, TaggedSentence,
 };
 use crate::target::{value_bins, Target, Task, ValueScale};
 use crate::tokenize::{Encoding, TextTokenizer};
@@ -92,6 +95,12 @@ fn read(path: &Path, options: &ReadOptions) -> Result<RawDataset, DataError> {
 /// Reads the source and splits it. The label map comes from the training data alone, in a
 /// deterministic order; a valid/test label that training never saw is an error naming it.
 pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits, DataError> {
+    if options.task == Task::Token {
+        return Err(DataError::Invalid {
+            what: "task".into(),
+            message: "tagged sentences are read by load_tagged_splits, not load_splits".into(),
+        });
+    }
     let (train_raw, valid_raw, test_raw) = match source {
         // A set with its own published test split (reuters-r52) uses it as given, like `--test`.
         DataSource::Builtin { set, dir } => (set.load(dir)?, None, set.load_test(dir)?),
@@ -109,12 +118,12 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
     // Classes come from the training data alone; a regression set has no classes.
     let delimiter = options.label_delimiter.as_str();
     let labels = match options.task {
-        Task::Classification => LabelMap::from_examples(&train_raw.examples),
+        Task::Classification | Task::Token => LabelMap::from_examples(&train_raw.examples),
         Task::Regression => LabelMap::from_labels(Vec::new()),
         Task::MultiLabel => LabelMap::from_label_sets(&train_raw.examples, delimiter),
     };
     let encode = |data: &RawDataset| match options.task {
-        Task::Classification => labels.encode(data),
+        Task::Classification | Task::Token => labels.encode(data),
         Task::Regression => encode_values(data),
         Task::MultiLabel => labels.encode_sets(data, delimiter),
     };
@@ -125,7 +134,7 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
     // Splits are stratified by class, by decile of the value (every split spans the range),
     // or iteratively over label sets.
     let strata = match options.task {
-        Task::Classification | Task::MultiLabel => all_train
+        Task::Classification | Task::MultiLabel | Task::Token => all_train
             .iter()
             .map(|e| e.target.class().unwrap_or(0))
             .collect(),
@@ -176,33 +185,55 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
             message: format!("no training examples left from {source} after the split"),
         });
     }
-    // A split asked for (ratio above 0) that came out empty would report "accuracy 0 on 0
-    // examples": refuse, and say what would work.
-    for (name, flag, ratio, given, split) in [
+    check_held_out(
+        source,
+        options,
+        all_train_len,
+        valid.is_empty(),
+        test.is_empty(),
+    )?;
+    Ok(Splits {
+        labels,
+        train,
+        valid,
+        test,
+    })
+}
+
+/// A held-out split asked for (ratio above 0, or a file given) that came out empty would report
+/// "accuracy 0 on 0 examples": refuse it, and say what would work.
+fn check_held_out(
+    source: &DataSource,
+    options: &DataOptions,
+    all_train: usize,
+    valid_empty: bool,
+    test_empty: bool,
+) -> Result<(), DataError> {
+    for (name, flag, ratio, given, empty) in [
         (
             "validation",
             "valid",
             options.valid_ratio,
             matches!(source, DataSource::Files { valid: Some(_), .. }),
-            &valid,
+            valid_empty,
         ),
         (
             "test",
             "test",
             options.test_ratio,
             matches!(source, DataSource::Files { test: Some(_), .. }),
-            &test,
+            test_empty,
         ),
     ] {
-        if split.is_empty() && (given || ratio > 0.0) {
+        if empty && (given || ratio > 0.0) {
             let message = if given {
                 format!("the --{flag} file holds no examples")
             } else {
                 format!(
-                    "{} training examples are too few to hold out {ratio} of each label for {name} \
-                     (a label keeps its examples in training until it has enough); give a --{flag} \
-                     file, raise --{flag}-ratio, or pass --{flag}-ratio 0 to go without {name}",
-                    all_train_len
+                    "{all_train} training examples are too few to hold out {ratio} of each label \
+                     for {name} (a label keeps its examples in training until it has enough); give \
+                     a --{flag} file, raise --{flag}-ratio, or pass --{flag}-ratio 0 to go without \
+                     {name}"
                 )
             };
             return Err(DataError::Invalid {
@@ -211,11 +242,149 @@ pub fn load_splits(source: &DataSource, options: &DataOptions) -> Result<Splits,
             });
         }
     }
-    Ok(Splits {
-        labels,
+    Ok(())
+}
+
+/// Token classification's sentences: train / valid / test with one tag map from the training
+/// sentences, and held-out sets beyond the test split (penn-tagged: the OANC sentences, out of
+/// domain).
+#[derive(Debug, Clone)]
+pub struct TaggedSplits {
+    /// The training sentences' tags, in canonical order (see [`LabelMap::from_labels`]).
+    pub tags: LabelMap,
+    pub train: TaggedDataset,
+    pub valid: TaggedDataset,
+    pub test: TaggedDataset,
+    /// Named further test sets, evaluated after `test`.
+    pub extra: Vec<(String, TaggedDataset)>,
+}
+
+/// Reads tagged sentences (`tagged` says how) and splits them as [`load_splits`] splits texts:
+/// a valid/test file is used as given, otherwise a seeded share of the training file is held
+/// out (sentences are not stratified: a sentence holds many tags). Unlike classes, a held-out
+/// tag that training lacks is not an error: its words are scored as errors (see
+/// [`encode_tagged_split`]).
+pub fn load_tagged_splits(
+    source: &DataSource,
+    options: &DataOptions,
+    tagged: &TaggedOptions,
+) -> Result<TaggedSplits, DataError> {
+    let read = |path: &Path| read_tagged(path, tagged);
+    let (all_train, valid_given, test_given, extra) = match source {
+        DataSource::Builtin {
+            set: Builtin::PennTagged,
+            dir,
+        } => {
+            let (wsj, oanc) = penn_tagged(dir)?;
+            (wsj, None, None, vec![("oanc".to_string(), oanc)])
+        }
+        DataSource::Builtin { set, .. } => {
+            return Err(DataError::Invalid {
+                what: "data set".into(),
+                message: format!(
+                    "{set} is a {} set, not tagged sentences (the tagged built-in set is \
+                     penn-tagged)",
+                    set.task()
+                ),
+            })
+        }
+        DataSource::Files { train, valid, test } => (
+            read(train)?,
+            valid.as_deref().map(read).transpose()?,
+            test.as_deref().map(read).transpose()?,
+            Vec::new(),
+        ),
+    };
+    let tags = LabelMap::from_labels(
+        all_train
+            .sentences
+            .iter()
+            .flat_map(|s| s.tags.iter().cloned())
+            .collect(),
+    );
+    let all = &all_train.sentences;
+    let one_stratum = |_: &TaggedSentence| 0;
+    let part = |sentences: Vec<TaggedSentence>| TaggedDataset {
+        path: all_train.path.clone(),
+        sentences,
+    };
+    let (train, valid, test) = match (valid_given, test_given) {
+        (Some(valid), Some(test)) => (all_train.clone(), valid, test),
+        (Some(valid), None) => {
+            let (train, test) =
+                stratified_holdout(all, one_stratum, options.test_ratio, options.seed)?;
+            (part(train), valid, part(test))
+        }
+        (None, Some(test)) => {
+            let (train, valid) =
+                stratified_holdout(all, one_stratum, options.valid_ratio, options.seed)?;
+            (part(train), part(valid), test)
+        }
+        (None, None) => {
+            let ratios = SplitRatios {
+                valid: options.valid_ratio,
+                test: options.test_ratio,
+            };
+            let split = stratified_split(all, one_stratum, ratios, options.seed)?;
+            (part(split.train), part(split.valid), part(split.test))
+        }
+    };
+    check_held_out(
+        source,
+        options,
+        all.len(),
+        valid.sentences.is_empty(),
+        test.sentences.is_empty(),
+    )?;
+    Ok(TaggedSplits {
+        tags,
         train,
         valid,
         test,
+        extra,
+    })
+}
+
+/// One split of tagged sentences, encoded: an example per window (see [`encode_tagged`]) and
+/// the tag names its targets index — the training tags, then this split's tags that training
+/// lacks.
+#[derive(Debug, Clone)]
+pub struct EncodedTagged {
+    pub examples: Vec<EncodedExample>,
+    pub tags: Vec<String>,
+    /// Sentences the windows came from.
+    pub sentences: usize,
+}
+
+impl EncodedTagged {
+    /// Tags of this split that training lacks (the model can never predict them).
+    pub fn unseen_tags(&self, trained: usize) -> &[String] {
+        self.tags.get(trained..).unwrap_or_default()
+    }
+}
+
+/// Encodes every sentence of `data` for token classification with the training `tags`; a tag
+/// training lacks gets an index past them (scored as an error, left out of the loss).
+pub fn encode_tagged_split(
+    tokenizer: &TextTokenizer,
+    data: &TaggedDataset,
+    tags: &LabelMap,
+    pieces: PieceLabels,
+) -> Result<EncodedTagged, DataError> {
+    let tags = tags.extended(data.sentences.iter().flat_map(|s| s.tags.iter().cloned()));
+    let mut examples = Vec::new();
+    for sentence in &data.sentences {
+        for window in encode_tagged(tokenizer, &data.path, sentence, &tags, pieces)? {
+            examples.push(EncodedExample {
+                encoding: window.encoding,
+                target: Target::Tags(window.labels),
+            });
+        }
+    }
+    Ok(EncodedTagged {
+        examples,
+        tags: tags.labels().to_vec(),
+        sentences: data.sentences.len(),
     })
 }
 
@@ -329,7 +498,13 @@ impl SplitSummary {
         let mut per_label = vec![0; num_labels];
         for e in examples {
             let classes = e.target.class().into_iter();
-            for l in classes.chain(e.target.labels().unwrap_or(&[]).iter().copied()) {
+            // A tagged example counts each labelled piece's tag.
+            let tags = e.target.tags().unwrap_or(&[]).iter();
+            let tags = tags.filter_map(|&t| usize::try_from(t).ok());
+            for l in classes
+                .chain(e.target.labels().unwrap_or(&[]).iter().copied())
+                .chain(tags)
+            {
                 if let Some(c) = per_label.get_mut(l) {
                     *c += 1;
                 }

@@ -293,6 +293,15 @@ pub enum PieceLabels {
     AllPieces,
 }
 
+impl fmt::Display for PieceLabels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FirstPiece => "first-piece",
+            Self::AllPieces => "all-pieces",
+        })
+    }
+}
+
 /// The label of a piece that the loss and the metrics skip (PyTorch's `ignore_index`).
 pub const IGNORE: i64 = -100;
 

@@ -20,6 +20,10 @@ pub enum Task {
     /// A set of classes per example (`multi_label_classification`): one sigmoid per label,
     /// binary cross-entropy, a decision threshold; micro/macro/samples F1.
     MultiLabel,
+    /// A tag per word (`BertForTokenClassification`): part-of-speech tags, named entities.
+    /// Cross-entropy over the labelled word pieces; token accuracy and, for entity tag sets,
+    /// entity-level F1.
+    Token,
 }
 
 impl Task {
@@ -29,6 +33,8 @@ impl Task {
             Task::Classification => "single_label_classification",
             Task::Regression => "regression",
             Task::MultiLabel => "multi_label_classification",
+            // transformers has no problem_type for token heads; kiln names the task so.
+            Task::Token => "token_classification",
         }
     }
 
@@ -39,6 +45,7 @@ impl Task {
             None | Some("single_label_classification") => Some(Task::Classification),
             Some("regression") => Some(Task::Regression),
             Some("multi_label_classification") => Some(Task::MultiLabel),
+            Some("token_classification") => Some(Task::Token),
             Some(_) => None,
         }
     }
@@ -50,6 +57,7 @@ impl std::fmt::Display for Task {
             Task::Classification => "classification",
             Task::Regression => "regression",
             Task::MultiLabel => "multi-label",
+            Task::Token => "token",
         })
     }
 }
@@ -63,6 +71,10 @@ pub enum Target {
     Value(f32),
     /// The example's classes: label indices, ascending, each once.
     Labels(Vec<usize>),
+    /// Token classification: a label per word piece of the example's encoding — a tag index,
+    /// or [`crate::tagged::IGNORE`] for pieces the loss and the metrics skip (special tokens,
+    /// a word's later pieces). An index past the trained tags is a tag training never had.
+    Tags(Vec<i64>),
 }
 
 impl Target {
@@ -88,12 +100,21 @@ impl Target {
         }
     }
 
+    /// A tagged example's label per piece.
+    pub fn tags(&self) -> Option<&[i64]> {
+        match self {
+            Target::Tags(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The task this kind of target is for.
     pub fn task(&self) -> Task {
         match self {
             Target::Class(_) => Task::Classification,
             Target::Value(_) => Task::Regression,
             Target::Labels(_) => Task::MultiLabel,
+            Target::Tags(_) => Task::Token,
         }
     }
 }
@@ -151,6 +172,10 @@ pub struct Readout {
     /// Multi-label: a probability threshold per label; labels past the end use 0.5.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<f32>,
+    /// Token classification: read entities in seqeval's strict mode (IOB2, or IOBES for a tag
+    /// set with `E-`/`S-` tags) rather than its default mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_entities: bool,
 }
 
 impl Readout {
@@ -188,6 +213,9 @@ pub enum Targets {
     Values(Tensor<2>),
     /// `[examples, labels]`: 1 where the example has the label, else 0.
     Labels(Tensor<2>),
+    /// `[examples, seq]`: each piece's tag index, [`crate::tagged::IGNORE`] past an example's
+    /// end and where its target says so (row-major, as a token model's output rows are).
+    Tags(Tensor<2, Int>),
 }
 
 impl Targets {
@@ -201,6 +229,14 @@ impl Targets {
     ) -> Targets {
         let n = items.len();
         match items.first() {
+            Some(Target::Tags(_)) => {
+                let seq = items
+                    .iter()
+                    .filter_map(Target::tags)
+                    .map(<[i64]>::len)
+                    .max();
+                Targets::tags(items, seq.unwrap_or(0), device)
+            }
             Some(Target::Labels(_)) => {
                 let mut hot = vec![0f32; n * labels];
                 for (i, t) in items.iter().enumerate() {
@@ -232,11 +268,27 @@ impl Targets {
         }
     }
 
+    /// Tagged examples' targets padded to `seq` pieces (the batch's padded length) with
+    /// [`crate::tagged::IGNORE`].
+    pub fn tags(items: &[Target], seq: usize, device: &Device) -> Targets {
+        let mut tags = vec![crate::tagged::IGNORE; items.len() * seq];
+        for (row, t) in tags.chunks_mut(seq.max(1)).zip(items) {
+            let t = t.tags().unwrap_or(&[]);
+            let n = t.len().min(seq);
+            row[..n].copy_from_slice(&t[..n]);
+        }
+        Targets::Tags(Tensor::from_data(
+            TensorData::new(tags, [items.len(), seq]),
+            device,
+        ))
+    }
+
     pub fn to_device(self, device: &Device) -> Targets {
         match self {
             Targets::Classes(t) => Targets::Classes(t.to_device(device)),
             Targets::Values(t) => Targets::Values(t.to_device(device)),
             Targets::Labels(t) => Targets::Labels(t.to_device(device)),
+            Targets::Tags(t) => Targets::Tags(t.to_device(device)),
         }
     }
 
@@ -318,5 +370,24 @@ mod tests {
             hot.into_data().try_to_vec::<f32>().unwrap(),
             vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
         );
+        let tagged = [
+            Target::Tags(vec![-100, 3, -100]),
+            Target::Tags(vec![-100, 1]),
+        ];
+        let Targets::Tags(rows) = Targets::tags(&tagged, 4, &device) else {
+            panic!("tag rows expected")
+        };
+        assert_eq!(rows.dims(), [2, 4]);
+        assert_eq!(
+            rows.into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap(),
+            vec![-100, 3, -100, -100, -100, 1, -100, -100]
+        );
+        let Targets::Tags(rows) = Targets::of(&tagged, None, 4, &device) else {
+            panic!("tag rows expected")
+        };
+        assert_eq!(rows.dims(), [2, 3]);
     }
 }

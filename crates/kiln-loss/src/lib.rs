@@ -235,6 +235,33 @@ fn weight_tensor(weights: &[f32], like: &Tensor<2>) -> Tensor<1> {
     )
 }
 
+/// Cross-entropy over the rows whose target is a class (`0 ≤ y < C`), the rest skipped —
+/// PyTorch's `F.cross_entropy(..., ignore_index=-100)` for token classification, where padding,
+/// special tokens and a word's later pieces carry -100. A target at or past `C` (a tag that
+/// training never had, in a held-out split) is skipped too. The mean is over the kept rows;
+/// with none kept the loss is 0 (PyTorch gives NaN), so a batch without a labelled piece adds
+/// nothing. Returns `[1]`.
+pub fn cross_entropy_ignoring(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [rows, classes] = logits.dims();
+    let [n_targets] = targets.dims();
+    assert_eq!(
+        n_targets, rows,
+        "cross_entropy_ignoring: {n_targets} targets for {rows} rows of logits"
+    );
+    let kept = targets
+        .clone()
+        .greater_equal_elem(0)
+        .bool_and(targets.clone().lower_elem(classes as i64));
+    let safe = targets.mask_fill(kept.clone().bool_not(), 0);
+    let nll: Tensor<1> = log_softmax(logits, 1)
+        .gather(1, safe.unsqueeze_dim::<2>(1))
+        .squeeze_dim::<1>(1)
+        .neg();
+    let weight = kept.float().cast(nll.dtype());
+    let count = weight.clone().sum().clamp_min(1.0);
+    (nll * weight).sum() / count
+}
+
 /// Knowledge distillation from a teacher's logits:
 /// `(1 − α) · CE(y, z_s) + α · T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))`, the KL term with
 /// reduction "batchmean" (see [`distillation_kl`]). The CE term is [`cross_entropy`] with this

@@ -9,7 +9,9 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
-use kiln_loss::{bce_with_logits, cross_entropy, huber, mse, DistillationLoss, Loss};
+use kiln_loss::{
+    bce_with_logits, cross_entropy, cross_entropy_ignoring, huber, mse, DistillationLoss, Loss,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -19,6 +21,16 @@ struct Fixtures {
     mse: Vec<MseCase>,
     huber: Vec<HuberCase>,
     bce: Vec<BceCase>,
+    token_ce: Vec<TokenCeCase>,
+}
+
+#[derive(Deserialize)]
+struct TokenCeCase {
+    name: String,
+    logits: Vec<Vec<f32>>,
+    targets: Vec<i64>,
+    loss: f32,
+    grad: Vec<Vec<f32>>,
 }
 
 #[derive(Deserialize)]
@@ -256,4 +268,37 @@ fn bce_with_logits_matches_pytorch() {
         worst.check(&case.name, "grad", &grad, &flat(&case.grad));
     }
     eprintln!("bce_with_logits: worst {worst:?}");
+}
+
+#[test]
+fn token_cross_entropy_skips_ignored_pieces_as_pytorch_does() {
+    let dev = device();
+    let mut worst = Worst::default();
+    let cases = fixtures().token_ce;
+    assert!(!cases.is_empty(), "no token_ce cases in losses.json");
+    for case in &cases {
+        let targets = ints(&case.targets, &dev);
+        let (value, grad) = value_and_grad(matrix(&case.logits, &dev), |x| {
+            cross_entropy_ignoring(x, targets)
+        });
+        worst.check(&case.name, "loss", &value, &[case.loss]);
+        worst.check(&case.name, "grad", &grad, &flat(&case.grad));
+        // A target past the classes (a tag training never had) is skipped like -100.
+        let classes = case.logits[0].len() as i64;
+        let unseen: Vec<i64> = case
+            .targets
+            .iter()
+            .map(|&t| if t == -100 { classes + 2 } else { t })
+            .collect();
+        let (value, _) = value_and_grad(matrix(&case.logits, &dev), |x| {
+            cross_entropy_ignoring(x, ints(&unseen, &dev))
+        });
+        worst.check(&case.name, "loss, unseen tags", &value, &[case.loss]);
+    }
+    // Nothing labelled: no loss, no gradient (PyTorch would give NaN).
+    let (value, grad) = value_and_grad(matrix(&[vec![1.0, 2.0]], &dev), |x| {
+        cross_entropy_ignoring(x, ints(&[-100], &dev))
+    });
+    assert_eq!((value, grad), (vec![0.0], vec![0.0, 0.0]));
+    eprintln!("cross_entropy_ignoring: worst {worst:?}");
 }

@@ -48,6 +48,9 @@ pub struct RunMetrics {
     /// distilled student, whose shape is not the checkpoint's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<PartDrift>,
+    /// Test sets beyond `test`, by name (penn-tagged: `oanc`, out of domain).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub extra_tests: std::collections::BTreeMap<String, TaskMetrics>,
 }
 
 /// The relative weight change ‖w − w₀‖ / ‖w₀‖ of one part of the encoder (`embeddings`,
@@ -335,6 +338,7 @@ mod tests {
             retention: None,
             speedup: None,
             drift: Vec::new(),
+            extra_tests: Default::default(),
         }
     }
 

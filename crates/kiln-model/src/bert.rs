@@ -551,17 +551,7 @@ impl BertClassifier {
 
     /// Every float parameter converted to `dtype` (half-precision training and inference).
     pub fn cast(self, dtype: burn::tensor::FloatDType) -> Self {
-        struct Cast(burn::tensor::FloatDType);
-        impl burn::module::ModuleMapper for Cast {
-            fn map_float<const D: usize>(
-                &mut self,
-                param: burn::module::Param<Tensor<D>>,
-            ) -> burn::module::Param<Tensor<D>> {
-                let dtype = self.0;
-                param.map(|t| t.cast(dtype))
-            }
-        }
-        self.map(&mut Cast(dtype))
+        cast_params(self, dtype)
     }
 
     /// Logits `[batch, num_labels]`.
@@ -573,6 +563,21 @@ impl BertClassifier {
     ) -> Tensor<2> {
         self.head(self.features(input_ids, token_type_ids, attention_mask))
     }
+}
+
+/// Every float parameter of `module` converted to `dtype`.
+pub fn cast_params<M: Module>(module: M, dtype: burn::tensor::FloatDType) -> M {
+    struct Cast(burn::tensor::FloatDType);
+    impl burn::module::ModuleMapper for Cast {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let dtype = self.0;
+            param.map(|t| t.cast(dtype))
+        }
+    }
+    module.map(&mut Cast(dtype))
 }
 
 /// Token classifier: the encoder without a pooler, dropout, and a linear layer on every token's
@@ -597,6 +602,11 @@ impl BertTokenClassifier {
         self.classifier.weight.dims()[1]
     }
 
+    /// Every float parameter converted to `dtype`.
+    pub fn cast(self, dtype: burn::tensor::FloatDType) -> Self {
+        cast_params(self, dtype)
+    }
+
     /// Logits of every token: `[batch, seq, num_labels]`.
     pub fn forward(
         &self,
@@ -604,9 +614,30 @@ impl BertTokenClassifier {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Tensor<3> {
+        let [batch, seq] = input_ids.dims();
+        let features = self.token_features(input_ids, token_type_ids, attention_mask);
+        self.head(features).reshape([batch, seq, self.num_labels()])
+    }
+
+    /// Every token's last hidden state, a row per token: `[batch × seq, hidden]` (row
+    /// `b · seq + p` is example `b`'s token `p`).
+    pub fn token_features(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Tensor<2> {
         let hidden = self.bert.encode(input_ids, token_type_ids, attention_mask);
-        let hidden = hidden.cast(self.classifier.weight.val().dtype());
+        let [batch, seq, width] = hidden.dims();
+        hidden
+            .cast(self.classifier.weight.val().dtype())
+            .reshape([batch * seq, width])
+    }
+
+    /// Logits from token rows: dropout and the linear layer, `[rows, hidden]` → `[rows,
+    /// num_labels]`.
+    pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
         self.classifier
-            .forward(dropout::forward(&self.dropout, hidden))
+            .forward(dropout::forward(&self.dropout, features))
     }
 }

@@ -28,5 +28,5 @@ pub mod student;
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, BertTokenClassifier, Pooling};
 pub use config::{BertConfig, HiddenAct};
 pub use error::ModelError;
-pub use pretrained::{save_pretrained, Checkpoint, HeadInit, LoadReport};
+pub use pretrained::{save_pretrained, save_token_classifier, Checkpoint, HeadInit, LoadReport};
 pub use student::{student_from_teacher, StudentInit};

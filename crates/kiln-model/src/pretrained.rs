@@ -460,7 +460,7 @@ fn write_canonical_safetensors(from: &Path, to: &Path) -> Result<(), ModelError>
 }
 
 /// Writes `model`'s weights to `path` (in a staging directory) with HF names and `format=pt`.
-fn write_weights(model: &BertClassifier, path: &Path) -> Result<(), ModelError> {
+fn write_weights<M: burn::store::ModuleSnapshot>(model: &M, path: &Path) -> Result<(), ModelError> {
     // burn-store writes a scratch file beside `path`; the published file is its canonical copy.
     let mut scratch = path.as_os_str().to_owned();
     scratch.push(".burn");
@@ -509,21 +509,7 @@ pub fn save_pretrained(
             ),
         ));
     }
-    let parent = match out_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| save_err(&parent, e.to_string()))?;
-    let staging =
-        staging_dir(&parent, ".kiln-save-").map_err(|e| save_err(&parent, e.to_string()))?;
-
-    let mut config = config.clone();
-    // Fields that describe the source checkpoint, not this model.
-    config.extra.remove("_name_or_path");
-    config.extra.remove("transformers_version");
-    config.set_labels(labels);
-    config.architectures = Some(vec!["BertForSequenceClassification".into()]);
-    config.model_type = "bert".into();
+    let mut config = exported_config(config, labels, "BertForSequenceClassification");
     config.extra.insert(
         "kiln_pooling".into(),
         serde_json::to_value(model.pooling).unwrap(),
@@ -551,6 +537,64 @@ pub fn save_pretrained(
             .extra
             .insert("kiln_note".into(), serde_json::Value::String(note.into()));
     }
+    save_dir(model, &config, tokenizer_json, out_dir)
+}
+
+/// The config.json of an exported model: `config` with `labels` and `architecture`, without
+/// the fields that describe the checkpoint it started from.
+fn exported_config(config: &BertConfig, labels: &[String], architecture: &str) -> BertConfig {
+    let mut config = config.clone();
+    config.extra.remove("_name_or_path");
+    config.extra.remove("transformers_version");
+    config.set_labels(labels);
+    config.architectures = Some(vec![architecture.into()]);
+    config.model_type = "bert".into();
+    config
+}
+
+/// Saves a token classifier in Hugging Face layout (`BertForTokenClassification`, `id2label`
+/// naming the tags), as [`save_pretrained`] saves a sequence classifier.
+pub fn save_token_classifier(
+    model: &BertTokenClassifier,
+    config: &BertConfig,
+    tags: &[String],
+    tokenizer_json: Option<&Path>,
+    out_dir: &Path,
+) -> Result<(), ModelError> {
+    if tags.len() != model.num_labels() {
+        return Err(ModelError::Save {
+            path: out_dir.to_path_buf(),
+            message: format!(
+                "{} tags given for a head with {} outputs",
+                tags.len(),
+                model.num_labels()
+            ),
+        });
+    }
+    let config = exported_config(config, tags, "BertForTokenClassification");
+    save_dir(model, &config, tokenizer_json, out_dir)
+}
+
+/// Writes `config`, the model's weights and the tokenizer files into a staging directory
+/// beside `out_dir` and swaps it into place.
+fn save_dir<M: burn::store::ModuleSnapshot>(
+    model: &M,
+    config: &BertConfig,
+    tokenizer_json: Option<&Path>,
+    out_dir: &Path,
+) -> Result<(), ModelError> {
+    let save_err = |path: &Path, message: String| ModelError::Save {
+        path: path.to_path_buf(),
+        message,
+    };
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| save_err(&parent, e.to_string()))?;
+    let staging =
+        staging_dir(&parent, ".kiln-save-").map_err(|e| save_err(&parent, e.to_string()))?;
+
     let config_json =
         serde_json::to_string_pretty(&config).map_err(|e| save_err(out_dir, e.to_string()))?;
     write_atomic(&staging.path().join(CONFIG_FILE), config_json.as_bytes())?;

@@ -121,6 +121,7 @@ fn run() -> RunFiles {
             retention: None,
             speedup: None,
             drift: Vec::new(),
+            extra_tests: Default::default(),
         },
         log,
         config: "epochs = 3\nlr = 5e-5\n".into(),

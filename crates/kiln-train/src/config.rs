@@ -44,16 +44,19 @@ pub enum SelectionMetric {
     SamplesF1,
     /// Multi-label: share of examples whose predicted set is exactly right.
     SubsetAccuracy,
+    /// Token classification with an entity tag set: micro-averaged entity F1 (seqeval).
+    EntityF1,
 }
 
 impl SelectionMetric {
-    /// The metric a task selects by when none is given: accuracy for classification, MSE for
-    /// regression, micro-F1 for label sets.
+    /// The metric a task selects by when none is given: accuracy for classification (token
+    /// accuracy for tags), MSE for regression, micro-F1 for label sets.
     pub fn default_for(task: kiln_data::Task) -> Self {
         match task {
             kiln_data::Task::Classification => Self::Accuracy,
             kiln_data::Task::Regression => Self::Mse,
             kiln_data::Task::MultiLabel => Self::MicroF1,
+            kiln_data::Task::Token => Self::Accuracy,
         }
     }
 
@@ -62,8 +65,9 @@ impl SelectionMetric {
         use kiln_data::Task;
         match self {
             Self::Loss => true,
-            Self::MacroF1 => matches!(task, Task::Classification | Task::MultiLabel),
-            Self::Accuracy => task == Task::Classification,
+            Self::MacroF1 => task != Task::Regression,
+            Self::Accuracy => matches!(task, Task::Classification | Task::Token),
+            Self::EntityF1 => task == Task::Token,
             Self::Mse | Self::Mae | Self::Pearson | Self::Spearman => task == Task::Regression,
             Self::MicroF1 | Self::SamplesF1 | Self::SubsetAccuracy => task == Task::MultiLabel,
         }
@@ -84,6 +88,9 @@ impl SelectionMetric {
             (Self::MicroF1, TaskMetrics::MultiLabel(m)) => Some(m.micro_f1),
             (Self::SamplesF1, TaskMetrics::MultiLabel(m)) => Some(m.samples_f1),
             (Self::SubsetAccuracy, TaskMetrics::MultiLabel(m)) => Some(m.subset_accuracy),
+            (Self::Accuracy, TaskMetrics::Token(t)) => Some(t.accuracy()),
+            (Self::MacroF1, TaskMetrics::Token(t)) => Some(t.tokens.macro_f1),
+            (Self::EntityF1, TaskMetrics::Token(t)) => t.entity_f1(),
             _ => None,
         };
         value.unwrap_or(f64::NEG_INFINITY)
@@ -167,11 +174,16 @@ pub struct TrainConfig {
     /// set; the thresholds are saved with the model and used on test.
     #[cfg_attr(feature = "clap", arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set))]
     pub tune_thresholds: bool,
+    /// Token classification: score entities in seqeval's strict mode (IOB2, or IOBES when the
+    /// tags have E-/S-) instead of its default (conlleval) mode.
+    #[cfg_attr(feature = "clap", arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set))]
+    pub strict_entities: bool,
     #[cfg_attr(feature = "clap", command(flatten))]
     #[serde(flatten)]
     pub strategy: StrategyConfig,
     /// Validation metric for the best model and early stopping [default: accuracy for
-    /// classification, mse for regression, micro-f1 for multi-label].
+    /// classification and token (token accuracy), mse for regression, micro-f1 for
+    /// multi-label].
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub metric: Option<SelectionMetric>,
     /// Stop after this many evaluations in a row without improvement (epoch ends, plus every
@@ -240,6 +252,7 @@ impl Default for TrainConfig {
             pos_weight: None,
             threshold: 0.5,
             tune_thresholds: false,
+            strict_entities: false,
             strategy: StrategyConfig::default(),
             metric: None,
             patience: None,
@@ -370,6 +383,7 @@ impl TrainConfig {
         kiln_data::Readout {
             scale,
             thresholds: vec![self.threshold as f32; labels],
+            strict_entities: self.strict_entities,
         }
     }
 
@@ -506,7 +520,9 @@ impl TrainData {
     /// Outputs a model needs: one per label, or one value.
     pub fn num_outputs(&self) -> usize {
         match self.task() {
-            kiln_data::Task::Classification | kiln_data::Task::MultiLabel => self.labels.len(),
+            kiln_data::Task::Classification
+            | kiln_data::Task::MultiLabel
+            | kiln_data::Task::Token => self.labels.len(),
             kiln_data::Task::Regression => 1,
         }
     }
@@ -587,6 +603,7 @@ pub(crate) fn check_data(
             kiln_data::Task::Classification | kiln_data::Task::MultiLabel => {
                 format!("{} labels", data.labels.len())
             }
+            kiln_data::Task::Token => format!("{} tags", data.labels.len()),
             kiln_data::Task::Regression => "one value per example".to_string(),
         };
         return Err(TrainError::invalid(

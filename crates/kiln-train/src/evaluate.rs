@@ -121,7 +121,11 @@ pub fn predict_logits<M: TaskModel>(
     pad_id: u32,
     device: &Device,
 ) -> Vec<f32> {
-    rows_per_example(examples, batch_size, pad_id, device, |b| model.outputs(b)).0
+    let rows = Rows::of(model);
+    rows_per_example(examples, batch_size, pad_id, device, rows, |b| {
+        model.outputs(b)
+    })
+    .0
 }
 
 /// [`predict_logits`] and the time the pass took.
@@ -138,34 +142,75 @@ pub fn timed_predict_logits<M: TaskModel>(
     (logits, InferenceSpeed::new(examples, batch_size, seconds))
 }
 
+/// What a row of a model's outputs (or features) is: an example, or a token of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    PerExample,
+    /// `len` rows per example, one per piece of its encoding (padding dropped).
+    PerToken,
+}
+
+impl Rows {
+    pub(crate) fn of<M: TaskModel>(model: &M) -> Self {
+        if model.per_token() {
+            Rows::PerToken
+        } else {
+            Rows::PerExample
+        }
+    }
+
+    /// Rows example `e` has.
+    fn count(self, e: &EncodedExample) -> usize {
+        match self {
+            Rows::PerExample => 1,
+            Rows::PerToken => e.len(),
+        }
+    }
+}
+
 /// Runs `f` over the examples in length-sorted batches (little padding) and returns its
-/// outputs, one row per example, row-major and back in input order, with the row width (taken
-/// from the first batch's output; 0 for no examples).
+/// outputs row-major, back in input order — one row per example, or with [`Rows::PerToken`]
+/// one per piece of each example (its padding rows dropped), example after example — with the
+/// row width (taken from the first batch's output; 0 for no examples).
 pub(crate) fn rows_per_example(
     examples: &[EncodedExample],
     batch_size: usize,
     pad_id: u32,
     device: &Device,
+    rows: Rows,
     f: impl Fn(TokenBatch) -> Tensor<2>,
 ) -> (Vec<f32>, usize) {
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].len());
+    // Where each example's rows start in the output.
+    let mut starts = Vec::with_capacity(examples.len());
+    let mut total = 0;
+    for e in examples {
+        starts.push(total);
+        total += rows.count(e);
+    }
     let (mut out, mut width) = (Vec::new(), 0);
     for chunk in order.chunks(batch_size.max(1)) {
         let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
-        let rows = f(TokenBatch::pad(&encodings, pad_id, 1, device));
+        let batch = TokenBatch::pad(&encodings, pad_id, 1, device);
+        let seq = batch.input_ids.dims()[1];
+        let output = f(batch);
         if out.is_empty() {
-            width = rows.dims()[1];
-            out = vec![0f32; examples.len() * width];
+            width = output.dims()[1];
+            out = vec![0f32; total * width];
         }
-        let values = rows
+        let values = output
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
             .unwrap_or_default();
         for (row, &i) in chunk.iter().enumerate() {
-            out[i * width..(i + 1) * width]
-                .copy_from_slice(&values[row * width..(row + 1) * width]);
+            let (from, n) = match rows {
+                Rows::PerExample => (row, 1),
+                Rows::PerToken => (row * seq, examples[i].len()),
+            };
+            out[starts[i] * width..(starts[i] + n) * width]
+                .copy_from_slice(&values[from * width..(from + n) * width]);
         }
     }
     (out, width)
@@ -210,6 +255,9 @@ pub fn metrics_from_logits(
     readout: &Readout,
     device: &Device,
 ) -> TaskMetrics {
+    if let Some(Target::Tags(_)) = examples.first().map(|e| &e.target) {
+        return token_metrics(logits, examples, labels, loss, readout, device);
+    }
     let scale = readout.scale;
     let targets: Vec<Target> = examples.iter().map(|e| e.target.clone()).collect();
     let width = if matches!(targets.first(), Some(Target::Value(_))) {
@@ -247,6 +295,65 @@ pub fn metrics_from_logits(
     let predicted = argmax_rows(logits, width);
     let cm = ConfusionMatrix::from_predictions(&truth, &predicted, width);
     ClassificationMetrics::compute(&cm, labels, loss_value).into()
+}
+
+/// Token classification's metrics from per-piece outputs (`logits`: every piece of every
+/// example, example after example, as [`rows_per_example`] gives them): each labelled piece's
+/// argmax against its tag; `labels` names every tag index, the model's outputs first and then
+/// the split's tags training never had.
+fn token_metrics(
+    logits: &[f32],
+    examples: &[EncodedExample],
+    labels: &[String],
+    loss: &TaskLoss,
+    readout: &Readout,
+    device: &Device,
+) -> TaskMetrics {
+    let pieces: usize = examples.iter().map(EncodedExample::len).sum();
+    let width = logits.len() / pieces.max(1);
+    let tags: Vec<i64> = examples
+        .iter()
+        .flat_map(|e| e.target.tags().unwrap_or(&[]).iter().copied())
+        .collect();
+    let loss_value = (pieces > 0 && tags.len() == pieces).then(|| {
+        let outputs =
+            Tensor::<2>::from_data(TensorData::new(logits.to_vec(), [pieces, width]), device);
+        let targets =
+            Tensor::<2, Int>::from_data(TensorData::new(tags.clone(), [1, pieces]), device);
+        loss.forward(outputs, Targets::Tags(targets))
+            .into_scalar::<f64>()
+    });
+    let predicted_all = argmax_rows(logits, width);
+    let (mut truth, mut predicted) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for e in examples {
+        let labels_of = e.target.tags().unwrap_or(&[]);
+        let (mut t, mut p) = (Vec::new(), Vec::new());
+        for (k, &tag) in labels_of.iter().enumerate() {
+            if let Ok(tag) = usize::try_from(tag) {
+                t.push(tag);
+                p.push(predicted_all[at + k]);
+            }
+        }
+        at += e.len();
+        truth.push(t);
+        predicted.push(p);
+    }
+    // Names for every index: the given tags, then numbers for any the caller did not name.
+    let known = truth.iter().flatten().copied().max().map_or(0, |m| m + 1);
+    let names: Vec<String> = (0..labels.len().max(width).max(known))
+        .map(|i| labels.get(i).cloned().unwrap_or_else(|| i.to_string()))
+        .collect();
+    kiln_metrics::TokenMetrics::new(
+        &truth,
+        &predicted,
+        &names,
+        width,
+        readout.strict_entities,
+        loss_value,
+    )
+    .expect("a prediction per labelled piece")
+    .into()
 }
 
 /// A label set as one 0/1 row of `width` labels.
@@ -340,6 +447,7 @@ mod tests {
         let readout = Readout {
             scale: None,
             thresholds: tuned,
+            strict_entities: false,
         };
         let metrics = metrics_from_logits(
             &logits,

@@ -48,7 +48,7 @@ pub use distill::Distiller;
 pub use error::TrainError;
 pub use evaluate::{Evaluator, InferenceSpeed};
 pub use history::TrainStats;
-pub use kiln_metrics::{MultiLabelMetrics, RegressionMetrics, TaskMetrics};
+pub use kiln_metrics::{MultiLabelMetrics, RegressionMetrics, TaskMetrics, TokenMetrics};
 pub use metrics::{ClassificationMetrics, ConfusionMatrix};
 pub use strategy::{Plan, Strategy, StrategyConfig, StrategyKind};
 pub use task::{Objective, TaskBatch, TaskLoss, TaskModel, TaskOutput};

@@ -79,7 +79,14 @@ pub fn data_parallel_step<M: TaskModel>(
     objective: &Objective,
 ) -> ParallelStep {
     let main = &devices[0];
-    let total = total.max(1);
+    // The shards' losses are means over their units (examples, or labelled pieces); weighted
+    // by their share, they add up to the whole batch's mean.
+    let units: Vec<usize> = shards.iter().map(TaskBatch::loss_units).collect();
+    let total = match shards.first().map(|s| &s.targets) {
+        Some(kiln_data::Targets::Tags(_)) => units.iter().sum::<usize>(),
+        _ => total,
+    }
+    .max(1);
     let results: Vec<(GradientsParams, f64, f64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
             .into_iter()
@@ -87,7 +94,7 @@ pub fn data_parallel_step<M: TaskModel>(
             .enumerate()
             .map(|(i, (shard, device))| {
                 let replica = model.clone().fork(device);
-                let weight = shard.examples.len() as f64 / total as f64;
+                let weight = units[i] as f64 / total as f64;
                 let shard = shard.to_device(device);
                 scope.spawn(move || {
                     let run = move || {

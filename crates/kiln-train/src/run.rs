@@ -35,7 +35,7 @@ use kiln_model::BertClassifier;
 use crate::clip::{clip_global_norm, global_norm, scale_grads};
 use crate::config::{check_data, Faults, SelectionMetric, TrainConfig, TrainData};
 use crate::error::TrainError;
-use crate::evaluate::{metrics_from_logits, rows_per_example, Evaluator};
+use crate::evaluate::{metrics_from_logits, rows_per_example, Evaluator, Rows};
 use crate::history::{EpochPoint, EvalPoint, StepPoint, TrainState, TrainStats};
 use crate::l2sp::Anchor;
 use crate::observer::Observer;
@@ -865,10 +865,13 @@ impl Inputs {
     }
 }
 
-/// One row of features per example, computed once (the `frozen` strategy's cache).
+/// The features of every example, computed once (the `frozen` strategy's cache): a row per
+/// example, or per piece for a token model.
 struct FeatureCache {
     rows: Vec<f32>,
     width: usize,
+    /// Where each example's rows start, and how many it has.
+    spans: Vec<(usize, usize)>,
 }
 
 impl FeatureCache {
@@ -880,28 +883,44 @@ impl FeatureCache {
         device: &Device,
     ) -> Self {
         let batch = config.eval_batch_size;
+        let per = Rows::of(model);
         let (rows, width) =
-            rows_per_example(examples, batch, pad_id, device, |b| model.features(b));
-        Self { rows, width }
-    }
-
-    fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
-        let mut data = Vec::with_capacity(indices.len() * self.width);
-        for &i in indices {
-            data.extend_from_slice(&self.rows[i * self.width..(i + 1) * self.width]);
+            rows_per_example(examples, batch, pad_id, device, per, |b| model.features(b));
+        let mut spans = Vec::with_capacity(examples.len());
+        let mut at = 0;
+        for e in examples {
+            let n = if per == Rows::PerToken { e.len() } else { 1 };
+            spans.push((at, n));
+            at += n;
         }
-        Tensor::from_data(TensorData::new(data, [indices.len(), self.width]), device)
+        Self { rows, width, spans }
     }
 
-    /// The head's outputs over every cached row, row-major.
+    /// The rows of examples `indices` as a model computes them in one batch: a row each, or
+    /// (token models) each example's piece rows padded with zeros to the longest's, so that
+    /// row `e · seq + p` is example `e`'s piece `p` as [`Targets::Tags`] expects.
+    fn batch(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+        let seq = indices.iter().map(|&i| self.spans[i].1).max().unwrap_or(0);
+        let w = self.width;
+        let mut data = vec![0f32; indices.len() * seq * w];
+        for (row, &i) in indices.iter().enumerate() {
+            let (start, n) = self.spans[i];
+            data[row * seq * w..(row * seq + n) * w]
+                .copy_from_slice(&self.rows[start * w..(start + n) * w]);
+        }
+        Tensor::from_data(TensorData::new(data, [indices.len() * seq, w]), device)
+    }
+
+    /// The head's outputs over every cached row, row-major (as [`rows_per_example`] lays
+    /// them out).
     fn outputs<M: TaskModel>(&self, model: &M, device: &Device) -> Vec<f32> {
         let n = self.rows.len() / self.width.max(1);
         if n == 0 {
             return Vec::new();
         }
-        let all: Vec<usize> = (0..n).collect();
+        let all = Tensor::from_data(TensorData::new(self.rows.clone(), [n, self.width]), device);
         model
-            .head(self.batch(&all, device))
+            .head(all)
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
@@ -1044,6 +1063,12 @@ fn run_fingerprint(config: &TrainConfig, data: &TrainData) -> String {
                     hasher.update((set.len() as u64).to_le_bytes());
                     for &l in set.iter() {
                         hasher.update((l as u64).to_le_bytes());
+                    }
+                }
+                Target::Tags(tags) => {
+                    hasher.update((tags.len() as u64).to_le_bytes());
+                    for &t in tags.iter() {
+                        hasher.update(t.to_le_bytes());
                     }
                 }
             }

@@ -14,7 +14,7 @@ use burn::prelude::*;
 
 use kiln_data::{Targets, TokenBatch};
 use kiln_loss::{DistillationLoss, Loss};
-use kiln_model::BertClassifier;
+use kiln_model::{BertClassifier, BertTokenClassifier};
 
 /// A labelled batch as the trainer hands it to a model: the tokens (padded, or packed several
 /// examples to a row), one target per example, and which training examples they are (row `i`
@@ -28,6 +28,21 @@ pub struct TaskBatch {
 }
 
 impl TaskBatch {
+    /// What the batch's mean loss is a mean over: its examples, or for tags its labelled
+    /// pieces (so that shards of a batch weigh in as the whole batch's mean would).
+    pub fn loss_units(&self) -> usize {
+        match &self.targets {
+            Targets::Tags(tags) => tags
+                .clone()
+                .greater_equal_elem(0)
+                .int()
+                .sum()
+                .into_scalar::<i64>()
+                .max(0) as usize,
+            _ => self.examples.len(),
+        }
+    }
+
     pub fn to_device(self, device: &Device) -> Self {
         Self {
             tokens: self.tokens.to_device(device),
@@ -42,7 +57,8 @@ impl TaskBatch {
 pub struct TaskOutput {
     /// The batch's mean loss, to backpropagate.
     pub loss: Tensor<1>,
-    /// `[examples, outputs]`: what the metrics read (predictions are the row-wise argmax).
+    /// `[examples, outputs]` (or `[examples × seq, outputs]` for a [`TaskModel::per_token`]
+    /// model): what the metrics read (predictions are the row-wise argmax).
     pub logits: Tensor<2>,
 }
 
@@ -53,9 +69,19 @@ pub struct TaskOutput {
 /// computes the features once and trains the head alone; every other strategy runs
 /// [`step`](Self::step), whose default is the run's [`Objective`] applied to the outputs.
 /// Override `step` for a loss of your own.
+///
+/// A token model ([`per_token`](Self::per_token)) gives a row per token instead of per example:
+/// `features` and `outputs` are `[examples × seq, …]`, row `e · seq + p` being example `e`'s
+/// piece `p` of the padded batch, and the targets are [`Targets::Tags`] of the same layout.
 pub trait TaskModel: Module + 'static {
-    /// Outputs per example (a classifier's number of labels; 1 for a regression head).
+    /// Outputs per example (a classifier's number of labels; 1 for a regression head; a
+    /// token model's number of tags).
     fn num_outputs(&self) -> usize;
+
+    /// Whether the model's rows are tokens (token classification) rather than examples.
+    fn per_token(&self) -> bool {
+        false
+    }
 
     /// Whether [`features`](Self::features) takes packed batches (several examples to a row,
     /// `tokens.packing` set). A model that says no gets the same batches padded.
@@ -100,10 +126,33 @@ impl TaskModel for BertClassifier {
     }
 }
 
+impl TaskModel for BertTokenClassifier {
+    fn num_outputs(&self) -> usize {
+        self.num_labels()
+    }
+
+    fn per_token(&self) -> bool {
+        true
+    }
+
+    /// Every token's last hidden state: `[examples × seq, hidden]`.
+    fn features(&self, tokens: TokenBatch) -> Tensor<2> {
+        self.token_features(
+            tokens.input_ids,
+            tokens.token_type_ids,
+            tokens.attention_mask,
+        )
+    }
+
+    fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        BertTokenClassifier::head(self, features)
+    }
+}
+
 /// The loss of outputs against targets, by kind of target: cross-entropy (label smoothing,
 /// class weights) for classes, MSE — or Huber with `huber_delta` — for standardised values,
 /// binary cross-entropy on logits (optionally `pos_weight` per label) for label sets
-/// (transformers' three `problem_type`s).
+/// (transformers' three `problem_type`s), cross-entropy over the labelled pieces for tags.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskLoss {
     pub classes: Loss,
@@ -138,6 +187,11 @@ impl TaskLoss {
                 outputs.cast(burn::tensor::FloatDType::F32),
                 hot.cast(burn::tensor::FloatDType::F32),
                 self.pos_weight.as_deref(),
+            ),
+            // A row per piece, as the token model's output rows are.
+            Targets::Tags(tags) => kiln_loss::cross_entropy_ignoring(
+                outputs.cast(burn::tensor::FloatDType::F32),
+                tags.flatten::<1>(0, 1),
             ),
         }
     }

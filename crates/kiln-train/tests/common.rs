@@ -165,3 +165,53 @@ pub fn multi_label_data(train: usize, valid: usize) -> TrainData {
         teacher_logits: None,
     }
 }
+
+pub fn tiny_tagger(dropout: f64, device: &Device) -> kiln_model::BertTokenClassifier {
+    device.seed(11);
+    kiln_model::BertTokenClassifier::new(&tiny_config(dropout), 3, device)
+}
+
+/// Tagged sentences over [`TAGS`]: each piece's tag follows from its token and the one before
+/// (low tokens 5..15 are `O`; a high token 20..30 is `B-HI` after a low one, `I-HI` after a
+/// high one), so a model needs attention to tell `B-` from `I-`. [CLS], [SEP] and every
+/// token 14 (a "later piece of a word") carry the ignore label.
+pub fn synthetic_tags(n: usize, seed: u64) -> Vec<EncodedExample> {
+    synthetic(n, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut e)| {
+            let ids = &mut e.encoding.input_ids;
+            let body = ids.len() - 1;
+            // Mix the ranges: every third token (shifted per sentence) is high.
+            for (p, id) in ids[1..body].iter_mut().enumerate() {
+                let high = (p + k) % 3 == 0;
+                *id = if high { 20 + *id % 10 } else { 5 + *id % 10 };
+            }
+            let tags = (0..ids.len())
+                .map(|p| match p {
+                    0 => kiln_data::tagged::IGNORE,
+                    p if p == body => kiln_data::tagged::IGNORE,
+                    _ if ids[p] == 14 => kiln_data::tagged::IGNORE,
+                    _ if ids[p] < 20 => 0,
+                    _ if ids[p - 1] >= 20 => 2,
+                    _ => 1,
+                })
+                .collect();
+            e.target = kiln_data::Target::Tags(tags);
+            e
+        })
+        .collect()
+}
+
+pub const TAGS: [&str; 3] = ["O", "B-HI", "I-HI"];
+
+pub fn tagged_data(train: usize, valid: usize) -> TrainData {
+    TrainData {
+        train: Arc::new(synthetic_tags(train, 1)),
+        valid: Arc::new(synthetic_tags(valid, 2)),
+        labels: TAGS.iter().map(|s| s.to_string()).collect(),
+        scale: None,
+        pad_id: 0,
+        teacher_logits: None,
+    }
+}

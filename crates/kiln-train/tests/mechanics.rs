@@ -198,9 +198,9 @@ fn values_of_grads(model: &kiln_model::BertClassifier, grads: &GradientsParams) 
 
 /// Two epochs in one run, and one epoch then a resume from its checkpoint, give the same
 /// losses step by step and the same weights bit for bit.
-fn assert_epoch_resume_replays(
+fn assert_epoch_resume_replays<M: kiln_train::TaskModel>(
     data: &TrainData,
-    model: impl Fn(&Device) -> kiln_model::BertClassifier,
+    model: impl Fn(&Device) -> M,
 ) {
     let device = Device::flex();
     let config = |epochs| TrainConfig {
@@ -229,13 +229,14 @@ fn assert_epoch_resume_replays(
         .fit(model(&device), data)
         .unwrap();
     assert_eq!(resumed.stats.steps, whole.stats.steps);
-    let losses = |o: &kiln_train::TrainOutcome| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
+    let losses =
+        |o: &kiln_train::TrainOutcome<M>| o.steps.iter().map(|s| s.loss).collect::<Vec<_>>();
     assert_eq!(losses(&resumed), losses(&whole), "same losses step by step");
     assert!(
         values(&resumed.model) == values(&whole.model),
         "resumed run = uninterrupted run, bit for bit"
     );
-    let last_valid = |o: &kiln_train::TrainOutcome| o.epochs.last().unwrap().valid.clone();
+    let last_valid = |o: &kiln_train::TrainOutcome<M>| o.epochs.last().unwrap().valid.clone();
     assert_eq!(last_valid(&resumed), last_valid(&whole));
 }
 
@@ -868,4 +869,147 @@ fn a_multi_label_run_resumes_bit_for_bit() {
     assert_epoch_resume_replays(&multi_label_data(24, 8), |device| {
         tiny_multi_label(0.1, Pooling::Mean, device)
     });
+}
+
+#[test]
+fn a_tiny_tagger_learns_tags_that_need_context() {
+    let _serial = serial();
+    let device = Device::flex();
+    let data = tagged_data(96, 48);
+    assert_eq!(data.task(), kiln_data::Task::Token);
+    let config = TrainConfig {
+        epochs: 8,
+        batch_size: 8,
+        lr: 3e-3,
+        ..TrainConfig::default()
+    };
+    let outcome = Trainer::new(config)
+        .device(&device)
+        .fit(tiny_tagger(0.1, &device), &data)
+        .unwrap();
+    let scores: Vec<_> = outcome
+        .epochs
+        .iter()
+        .map(|e| e.valid.as_ref().unwrap().token().unwrap().clone())
+        .collect();
+    let last = scores.last().unwrap();
+    // The ignored pieces are not scored: [CLS], [SEP] and every token 14.
+    let labelled: usize = data
+        .valid
+        .iter()
+        .map(|e| e.target.tags().unwrap().iter().filter(|&&t| t >= 0).count())
+        .sum();
+    assert_eq!(last.tokens.examples, labelled as u64);
+    assert!(
+        last.accuracy() > 0.95,
+        "token accuracy after 8 epochs: {last:?}"
+    );
+    let entities = last.entities.as_ref().expect("an IOB tag set has entities");
+    assert!(entities.micro.f1 > 0.8, "entity F1: {entities:?}");
+    let best = (0..scores.len())
+        .max_by(|&a, &b| {
+            scores[a]
+                .accuracy()
+                .total_cmp(&scores[b].accuracy())
+                .then(b.cmp(&a))
+        })
+        .unwrap();
+    assert_eq!(
+        outcome.best_epoch,
+        Some(best as u64 + 1),
+        "selected by token accuracy"
+    );
+}
+
+#[test]
+fn a_tagging_batch_split_in_shards_makes_the_one_shard_step() {
+    // Shards hold different numbers of labelled pieces: each shard's mean must be weighted by
+    // its pieces, not its sentences, for the step to equal the whole batch's.
+    let _serial = serial();
+    let device = Device::flex();
+    let data = TrainData {
+        valid: Arc::new(Vec::new()),
+        ..tagged_data(8, 0)
+    };
+    let run = |shards: usize| {
+        Trainer::new(TrainConfig {
+            grad_clip: 0.5,
+            batch_shards: shards,
+            ..sgd(8, 1)
+        })
+        .device(&device)
+        .fit(tiny_tagger(0.0, &device), &data)
+        .unwrap()
+    };
+    let one = run(1);
+    let start = values(&tiny_tagger(0.0, &device));
+    for n in [2, 3] {
+        let split = run(n);
+        let (worst, moved) = gaps(&values(&one.model), &values(&split.model), &start);
+        assert!(moved > 1e-3, "the step moved the weights ({moved})");
+        assert!(worst < 1e-5, "{n} shards vs one: max abs diff {worst}");
+        let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
+        assert!(
+            (a - b).abs() < 1e-5,
+            "batch loss {a} in one shard, {b} in {n}"
+        );
+    }
+}
+
+#[test]
+fn a_frozen_tagger_trains_its_head_on_cached_token_features_as_the_head_strategy_does() {
+    // Without dropout, training the head on features computed once (frozen) and on features
+    // recomputed every step (head) are the same computation.
+    let _serial = serial();
+    let device = Device::flex();
+    let data = tagged_data(24, 8);
+    let run = |kind| {
+        let mut config = TrainConfig {
+            epochs: 2,
+            batch_size: 8,
+            lr: 1e-2,
+            batch_shards: 1,
+            ..TrainConfig::default()
+        };
+        config.strategy.kind = kind;
+        Trainer::new(config)
+            .device(&device)
+            .fit(tiny_tagger(0.0, &device), &data)
+            .unwrap()
+    };
+    let frozen = run(kiln_train::StrategyKind::Frozen);
+    let head = run(kiln_train::StrategyKind::Head);
+    let losses = |o: &kiln_train::TrainOutcome<kiln_model::BertTokenClassifier>| {
+        o.steps.iter().map(|s| s.loss).collect::<Vec<_>>()
+    };
+    for (a, b) in losses(&frozen).iter().zip(losses(&head)) {
+        assert!((a - b).abs() < 1e-5, "frozen {a} vs head {b}");
+    }
+    let (worst, moved) = gaps(
+        &values(&frozen.model),
+        &values(&head.model),
+        &values(&tiny_tagger(0.0, &device)),
+    );
+    assert!(
+        moved > 1e-3 && worst < 1e-5,
+        "moved {moved}, differ by {worst}"
+    );
+    let accuracy = |o: &kiln_train::TrainOutcome<kiln_model::BertTokenClassifier>| {
+        o.epochs
+            .last()
+            .unwrap()
+            .valid
+            .as_ref()
+            .unwrap()
+            .token()
+            .unwrap()
+            .accuracy()
+    };
+    assert!((accuracy(&frozen) - accuracy(&head)).abs() < 1e-9);
+}
+
+#[test]
+fn a_tagging_run_resumes_bit_for_bit() {
+    let _serial = serial();
+    assert_epoch_resume_replays(&tagged_data(24, 8), |device| tiny_tagger(0.1, device));
 }
