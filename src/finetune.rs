@@ -1048,8 +1048,19 @@ fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
     // Pairs cut otherwise than transformers' default are served the same way by kiln
     // predict/eval (transformers takes `truncation=` per call).
     let mut model_config = model_config;
-    // transformers' token heads have no problem_type; the architecture says it.
-    if task != kiln_data::Task::Token {
+    // transformers' token heads have no problem_type; the architecture says it. kiln
+    // predict/eval read the pieces a tag went on and the entity mode as training did.
+    if task == kiln_data::Task::Token {
+        model_config.extra.insert(
+            "kiln_piece_labels".into(),
+            serde_json::to_value(r.data.piece_labels)?,
+        );
+        if r.config.strict_entities {
+            model_config
+                .extra
+                .insert("kiln_strict_entities".into(), serde_json::Value::Bool(true));
+        }
+    } else {
         model_config.extra.insert(
             "problem_type".into(),
             serde_json::Value::String(task.problem_type().into()),

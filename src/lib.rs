@@ -25,6 +25,7 @@ pub mod allocator;
 pub mod backend;
 pub mod embed;
 pub mod predict;
+pub mod tagger;
 
 #[cfg(feature = "cli")]
 pub mod datasets;

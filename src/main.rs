@@ -146,6 +146,16 @@ enum Command {
         text_pair_column: Option<String>,
         #[command(flatten)]
         run: InferenceArgs,
+        /// Token classifiers: the --test file's layout, conll, jsonl or word-tag [default: told
+        /// from the content].
+        #[arg(long, value_enum)]
+        tagged_format: Option<kiln::data::tagged::TaggedFormat>,
+        /// Token classifiers, JSONL: the key of the words.
+        #[arg(long, default_value = "tokens")]
+        tokens_key: String,
+        /// Token classifiers, JSONL: the key of the tags.
+        #[arg(long, default_value = "tags")]
+        tags_key: String,
     },
     /// Label texts with a fine-tuned model: one JSON line per input record, in input order
     /// (index, optional id, label, and class probabilities or the top k).
@@ -306,7 +316,27 @@ fn run(cli: Cli) -> Result<()> {
             label_delimiter,
             text_pair_column,
             run,
+            tagged_format,
+            tokens_key,
+            tags_key,
         } => {
+            if kiln::tagger::is_token_classifier(&model) {
+                let tagger = kiln::tagger::Tagger::load(
+                    &model,
+                    run.max_len,
+                    backend::parse_device(&run.device)?,
+                )?;
+                let options = kiln::data::tagged::TaggedOptions {
+                    format: tagged_format,
+                    tokens_key,
+                    tags_key,
+                };
+                let (metrics, speed) = tagger.evaluate_file(&test, &options, run.batch_size)?;
+                let mut out = serde_json::to_value(&metrics)?;
+                out["inference"] = serde_json::to_value(speed)?;
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
             let classifier = run.load(&model)?;
             let read = kiln::data::read::ReadOptions {
                 format,
@@ -323,6 +353,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict { model, input, run } => {
             // The input first: its mistakes show before the model loads.
             let records = input.read()?;
+            if kiln::tagger::is_token_classifier(&model) {
+                let tagger = kiln::tagger::Tagger::load(
+                    &model,
+                    run.max_len,
+                    backend::parse_device(&run.device)?,
+                )?;
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::new(stdout.lock());
+                let source = input.input.clone().unwrap_or_else(|| "--text".into());
+                kiln::tagger::write_tags(
+                    &tagger,
+                    &records,
+                    input.output(),
+                    run.batch_size,
+                    &source,
+                    &mut out,
+                )?;
+                return Ok(());
+            }
             let classifier = run.load(&model)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());

@@ -109,8 +109,7 @@ impl Classifier {
             .any(|a| a.ends_with("ForTokenClassification"))
         {
             bail!(
-                "{}: a token classifier ({}): kiln predict and kiln eval serve sequence models \
-                 only so far; its test figures are in the run's metrics.json",
+                "{}: a token classifier ({}): serve it with kiln::tagger::Tagger",
                 config_path.display(),
                 architectures.join(", ")
             );
@@ -679,7 +678,7 @@ pub fn label_set_line(
 
 /// Inputs per model call in [`write_predictions`]: output starts after the first chunk, and
 /// only one chunk's tokens are held at a time.
-const CHUNK: usize = 4096;
+pub(crate) const CHUNK: usize = 4096;
 
 /// Labels `records` and writes one JSON line per record, in input order.
 pub fn write_predictions(

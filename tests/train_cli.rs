@@ -766,3 +766,175 @@ fn a_regression_over_text_pairs_reads_both_columns_and_records_its_truncation() 
     assert_eq!(eval["examples"], 60);
     assert!(eval["mse"].as_f64().unwrap().is_finite());
 }
+
+/// `n` tagged sentences in CoNLL layout: good words are entities (`B-GOOD`, then `I-GOOD` for
+/// a good word right after one), bad words and `the` are `O`; every fifth sentence is 20 words,
+/// longer than a 16-piece window.
+fn write_tagged_conll(path: &std::path::Path, n: usize) {
+    let (good, bad) = (common::GOOD, common::BAD);
+    let mut text = String::from("-DOCSTART- O\n\n");
+    for i in 0..n {
+        let len = if i % 5 == 0 { 20 } else { 3 + i % 4 };
+        let mut previous_good = false;
+        for k in 0..len {
+            let is_good = (i + k) % 3 != 0;
+            let (word, tag) = match (k, is_good) {
+                (0, _) => ("the", "O"),
+                (_, true) => (
+                    good[(i + k) % 4],
+                    if previous_good { "I-GOOD" } else { "B-GOOD" },
+                ),
+                (_, false) => (bad[(i + k) % 4], "O"),
+            };
+            previous_good = k > 0 && is_good;
+            text.push_str(&format!("{word} {tag}\n"));
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_token_run_windows_long_sentences_scores_words_and_entities_and_exports_a_token_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, test) = (
+        tmp.path().join("train.conll"),
+        tmp.path().join("test.jsonl"),
+    );
+    write_tagged_conll(&train, 60);
+    // The test set, as JSONL, has a tag training never had: scored as an error, not a crash.
+    std::fs::write(
+        &test,
+        "{\"tokens\": [\"the\", \"great\", \"fun\", \"plot\"], \"tags\": [\"O\", \"B-GOOD\", \"I-GOOD\", \"O\"]}\n\
+         {\"tokens\": [\"the\", \"good\", \"was\"], \"tags\": [\"O\", \"B-NEW\", \"O\"]}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let stderr = common::stderr_of(&train_task(
+        "token",
+        &train,
+        &test,
+        &out,
+        &["--epochs", "2"],
+    ));
+    assert!(
+        stderr.contains("the test sentences have tags training never had (B-NEW)"),
+        "{stderr}"
+    );
+    let metrics = kiln::metrics::RunMetrics::of_run(&out).unwrap();
+    assert_eq!(metrics.labels, ["B-GOOD", "I-GOOD", "O"]);
+    let tested = metrics
+        .test
+        .as_ref()
+        .and_then(|t| t.token())
+        .expect("a token run's test metrics");
+    // Every word is one piece of the tiny vocabulary: 7 words, 2 sentences.
+    assert_eq!((tested.sentences, tested.tokens.examples), (2, 7));
+    assert_eq!(
+        (tested.unseen_tags.clone(), tested.unseen_words),
+        (vec!["B-NEW".to_string()], 1)
+    );
+    assert!(
+        tested.entities.is_some(),
+        "an IOB tag set is scored by entity"
+    );
+    // The 20-word training sentences do not fit 16 pieces: they became two windows each.
+    assert!(metrics.examples.train > 48, "{:?}", metrics.examples);
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("Tagging") && report.contains("Entities per type"));
+
+    let config = json(&out.join("model/config.json"));
+    assert_eq!(config["architectures"][0], "BertForTokenClassification");
+    assert_eq!(config["id2label"]["2"], "O");
+    assert!(config.get("problem_type").is_none(), "{config}");
+    assert_eq!(config["kiln_piece_labels"], "first-piece");
+
+    // kiln eval scores the test file as training did.
+    let model_dir = out.join("model");
+    let evaluated = eval_json(&model_dir, &test, &[]);
+    let trained = serde_json::to_value(metrics.test.as_ref().unwrap()).unwrap();
+    for key in ["sentences", "unseen_words", "unseen_tags"] {
+        assert_eq!(evaluated[key], trained[key], "{key}");
+    }
+    assert_eq!(
+        evaluated["tokens"]["accuracy"],
+        trained["tokens"]["accuracy"]
+    );
+    assert_eq!(evaluated["entities"]["micro"], trained["entities"]["micro"]);
+
+    // kiln predict tags every word of a raw text with its character span (punctuation is a
+    // word of its own, as BERT's pre-tokenizer splits it) and reads entities off the tags.
+    let text = "the great, fun plot";
+    let lines = ok(&kiln(&[
+        "predict",
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--text",
+        text,
+        "--echo-text",
+    ]));
+    let row: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+    assert_eq!(row["text"], text);
+    let words = row["words"].as_array().unwrap();
+    let spans: Vec<(String, u64, u64)> = words
+        .iter()
+        .map(|w| {
+            (
+                w["word"].as_str().unwrap().to_string(),
+                w["start"].as_u64().unwrap(),
+                w["end"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("the".to_string(), 0, 3),
+            ("great".into(), 4, 9),
+            (",".into(), 9, 10),
+            ("fun".into(), 11, 14),
+            ("plot".into(), 15, 19)
+        ]
+    );
+    for w in words {
+        assert!(
+            ["B-GOOD", "I-GOOD", "O"].contains(&w["tag"].as_str().unwrap()),
+            "{w}"
+        );
+        let p = w["score"].as_f64().unwrap();
+        assert!(p > 1.0 / 3.0 && p <= 1.0, "{w}");
+    }
+    // Each entity is the text of its words' span.
+    for e in row["entities"]
+        .as_array()
+        .expect("an entity tag set lists entities")
+    {
+        let (start, end) = (
+            e["start"].as_u64().unwrap() as usize,
+            e["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(e["text"], text[start..end], "{row}");
+        assert_eq!(e["type"], "GOOD");
+    }
+}
+
+#[test]
+fn tagged_files_with_bad_lines_are_named_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.jsonl");
+    std::fs::write(
+        &train,
+        "{\"tokens\": [\"the\", \"good\"], \"tags\": [\"O\", \"B-GOOD\"]}\n\
+         {\"tokens\": [\"the\", \"bad\"], \"tags\": [\"O\"]}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let failed = train_task("token", &train, &train, &out, &[]);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("train.jsonl:2: 2 tokens but 1 tags"),
+        "{stderr}"
+    );
+    assert!(!out.join("metrics.json").exists());
+}

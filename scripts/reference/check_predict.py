@@ -18,6 +18,12 @@ to the raw (standardised) output; multi-label models by each label's sigmoid pro
 predicted set (labels past their `kiln_thresholds`, 0.5 when absent). transformers must load the
 model with the same `problem_type`.
 
+A token classifier (`architectures: ["BertForTokenClassification"]`, a `--task token` run) is
+loaded with `AutoModelForTokenClassification`: kiln predict's words of each text are fed as
+pre-split words (`is_split_into_words=True`), a text longer than --max-len pieces in windows of
+whole words as kiln makes them, and each word's tag (argmax at its first piece) and that tag's
+probability must agree.
+
 A model trained with `--pooling mean` stores `"kiln_pooling": "mean"` in config.json: its head
 (mean over tokens -> linear) is not what BertForSequenceClassification computes, so there is
 nothing to compare; the script says so and exits 2.
@@ -121,6 +127,9 @@ def main() -> int:
         print(f"kiln predict returned {len(kiln)} rows for {len(texts)} texts")
         return 1
 
+    if any(arch.endswith("ForTokenClassification") for arch in config.get("architectures") or []):
+        return check_tokens(a, texts, kiln)
+
     model = AutoModelForSequenceClassification.from_pretrained(a.model_dir, attn_implementation="eager")
     model.eval()
     tok = AutoTokenizer.from_pretrained(a.model_dir)
@@ -175,6 +184,65 @@ def main() -> int:
         print(f"{mark}{t:<42}{n_tok:>5}  {str(kl):<10}{hl:<13}{kp.get(show, float('nan')):>18.6f}"
               f"{hf[show]:>16.6f}{diff:>12.2e}" + ("" if same_text else "  (kiln echoed a different text)"))
     print(f"\n{len(rows)} texts, {failures} disagreeing; max prob difference {worst:.2e} (tolerance {a.tol:g})")
+    return 0 if failures == 0 else 1
+
+
+def check_tokens(a, texts, kiln) -> int:
+    """Each word's tag and probability: kiln predict vs AutoModelForTokenClassification."""
+    import torch
+    import transformers
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    model = AutoModelForTokenClassification.from_pretrained(a.model_dir, attn_implementation="eager")
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(a.model_dir)
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    print(f"transformers {transformers.__version__} / torch {torch.__version__}: {type(model).__name__}, "
+          f"{type(tok).__name__}, {len(id2label)} tags")
+    budget = a.max_len - 2
+    worst, failures, words_total = 0.0, 0, 0
+    for text, k in zip(texts, kiln):
+        words = [w["word"] for w in k["words"]]
+        if not words:
+            continue
+        pieces = [0] * len(words)
+        for w in tok(words, is_split_into_words=True, add_special_tokens=False).word_ids():
+            if w is not None:
+                pieces[w] += 1
+        # Windows of whole words, each as long as fits, as kiln makes them.
+        windows, start = [], 0
+        while start < len(words):
+            end, used = start, 0
+            while end < len(words) and used + pieces[end] <= budget:
+                used, end = used + pieces[end], end + 1
+            windows.append((start, end))
+            start = end
+        hf_tags, hf_probs = [None] * len(words), [0.0] * len(words)
+        for start, end in windows:
+            enc = tok(words[start:end], is_split_into_words=True, return_tensors="pt")
+            with torch.no_grad():
+                probs = torch.softmax(model(**enc).logits[0].double(), dim=-1)
+            seen = set()
+            for i, w in enumerate(enc.word_ids()):
+                if w is None or w in seen:
+                    continue
+                seen.add(w)
+                best = int(probs[i].argmax())
+                hf_tags[start + w], hf_probs[start + w] = id2label[best], float(probs[i, best])
+        bad = []
+        for w, (kw, tag, p) in enumerate(zip(k["words"], hf_tags, hf_probs)):
+            diff = abs(kw["score"] - p)
+            worst = max(worst, diff)
+            if kw["tag"] != tag or diff > a.tol:
+                bad.append(f"{kw['word']}: kiln {kw['tag']} {kw['score']:.6f}, transformers {tag} {p:.6f}")
+        words_total += len(words)
+        failures += bool(bad)
+        t = text if len(text) <= 40 else text[:37] + "..."
+        print(("  " if not bad else "✗ ") + f"{t:<42}{len(words):>5} words {len(windows)} window(s)")
+        for b in bad[:5]:
+            print(f"      {b}")
+    print(f"\n{len(texts)} texts, {words_total} words, {failures} texts disagreeing; max prob difference "
+          f"{worst:.2e} (tolerance {a.tol:g})")
     return 0 if failures == 0 else 1
 
 

@@ -187,6 +187,7 @@ fn run_examples() -> Result<()> {
         ("custom_head", vec![]),
         ("regression", vec![]),
         ("multi_label", vec![]),
+        ("token_classification", vec![]),
         (
             "export_hf",
             vec![

@@ -342,9 +342,33 @@ pub fn encode_tagged(
         })
         .collect::<Result<_, _>>()?;
     let words: Vec<&str> = sentence.words.iter().map(String::as_str).collect();
+    word_windows(tokenizer, &words, path, sentence.line)?
+        .into_iter()
+        .map(|range| {
+            let encoded = tokenizer.encode_words(&words[range.clone()], true)?;
+            let labels = piece_labels(&encoded.word_ids, &ids[range.clone()], tags, pieces);
+            Ok(TaggedWindow {
+                encoding: encoded.encoding,
+                labels,
+                first_word: range.start,
+                words: range.len(),
+            })
+        })
+        .collect()
+}
+
+/// Splits `words` at word boundaries into windows that fit the tokenizer's `max_len` with the
+/// special tokens, each as long as it can be. A single word longer than a window is an error
+/// naming `path` and `line`.
+pub fn word_windows(
+    tokenizer: &TextTokenizer,
+    words: &[&str],
+    path: &Path,
+    line: u64,
+) -> Result<Vec<std::ops::Range<usize>>, DataError> {
     let mut per_word = vec![0usize; words.len()];
     for w in tokenizer
-        .encode_words(&words, false)?
+        .encode_words(words, false)?
         .word_ids
         .into_iter()
         .flatten()
@@ -365,7 +389,7 @@ pub fn encode_tagged(
         if end == start {
             return Err(DataError::Parse {
                 path: path.to_path_buf(),
-                line: sentence.line,
+                line,
                 message: format!(
                     "the word `{}` alone is {} word pieces, more than the {budget} a window of \
                      max_len {} holds",
@@ -375,14 +399,7 @@ pub fn encode_tagged(
                 ),
             });
         }
-        let encoded = tokenizer.encode_words(&words[start..end], true)?;
-        let labels = piece_labels(&encoded.word_ids, &ids[start..end], tags, pieces);
-        windows.push(TaggedWindow {
-            encoding: encoded.encoding,
-            labels,
-            first_word: start,
-            words: end - start,
-        });
+        windows.push(start..end);
         start = end;
     }
     Ok(windows)

@@ -255,6 +255,33 @@ impl TextTokenizer {
         })
     }
 
+    /// The words of a raw text as the tokenizer's pre-tokenizer splits it (BERT's: at
+    /// whitespace and around punctuation), each with its character span `[start, end)` in
+    /// `text`; whitespace-separated words when the tokenizer has no pre-tokenizer.
+    pub fn split_words(&self, text: &str) -> Vec<(String, (usize, usize))> {
+        use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+        let chars: Vec<char> = text.chars().collect();
+        let spans: Vec<(usize, usize)> = match self.whole.get_pre_tokenizer() {
+            Some(pre) => {
+                let mut split = PreTokenizedString::from(text);
+                match pre.pre_tokenize(&mut split) {
+                    Ok(()) => split
+                        .get_splits(OffsetReferential::Original, OffsetType::Char)
+                        .into_iter()
+                        .map(|(_, offsets, _)| offsets)
+                        .collect(),
+                    Err(_) => whitespace_spans(&chars),
+                }
+            }
+            None => whitespace_spans(&chars),
+        };
+        spans
+            .into_iter()
+            .filter(|&(s, e)| e > s && e <= chars.len())
+            .map(|(s, e)| (chars[s..e].iter().collect(), (s, e)))
+            .collect()
+    }
+
     /// Special tokens a single text gets ([CLS] and [SEP]: 2).
     pub fn special_tokens_single(&self) -> usize {
         self.inner
@@ -310,6 +337,26 @@ impl TextTokenizer {
             })
             .collect())
     }
+}
+
+/// Character spans of the whitespace-separated words of `chars`.
+fn whitespace_spans(chars: &[char]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in chars.iter().enumerate() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, chars.len()));
+    }
+    spans
 }
 
 fn truncation_params(max_len: usize, truncation: Truncation) -> TruncationParams {

@@ -407,3 +407,54 @@ fn multi_label_sets_come_from_delimited_cells_or_json_arrays_and_bad_sets_are_na
         "{err}"
     );
 }
+
+fn tagged_file(dir: &Path, name: &str, sentences: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, sentences.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn tagged_sentences_split_with_one_tag_map_and_unseen_held_out_tags_go_past_it() {
+    use kiln_data::pipeline::{encode_tagged_split, load_tagged_splits};
+    use kiln_data::tagged::{PieceLabels, TaggedOptions, IGNORE};
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..50)
+        .map(|i| format!("the/DT movie/NN was/VBD {}/JJ", ["good", "bad"][i % 2]))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let train = tagged_file(dir.path(), "train.txt", &lines);
+    let options = DataOptions {
+        task: kiln_data::Task::Token,
+        ..DataOptions::default()
+    };
+    let tagged = TaggedOptions::default();
+    let splits = load_tagged_splits(&files(train.clone(), None, None), &options, &tagged).unwrap();
+    assert_eq!(splits.tags.labels(), ["DT", "JJ", "NN", "VBD"]);
+    let sizes = (
+        splits.train.sentences.len(),
+        splits.valid.sentences.len(),
+        splits.test.sentences.len(),
+    );
+    assert_eq!(sizes, (40, 5, 5));
+    let again = load_tagged_splits(&files(train.clone(), None, None), &options, &tagged).unwrap();
+    assert_eq!(again.test.sentences, splits.test.sentences, "seeded");
+    // load_splits is for texts: a token task is sent to load_tagged_splits.
+    assert!(load_splits(&files(train.clone(), None, None), &options).is_err());
+
+    // A test file with a tag training lacks: it gets the index after the trained tags.
+    let test = tagged_file(dir.path(), "test.txt", &["the/DT film/NNX"]);
+    let given = load_tagged_splits(&files(train, None, Some(test)), &options, &tagged).unwrap();
+    let encoded = encode_tagged_split(
+        &tokenizer(),
+        &given.test,
+        &given.tags,
+        PieceLabels::FirstPiece,
+    )
+    .unwrap();
+    assert_eq!(encoded.unseen_tags(4), ["NNX"]);
+    assert_eq!(encoded.tags.len(), 5);
+    let tags = encoded.examples[0].target.tags().unwrap();
+    assert_eq!(tags.first(), Some(&IGNORE), "[CLS]");
+    assert!(tags.contains(&4), "{tags:?}");
+}

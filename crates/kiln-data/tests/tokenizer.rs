@@ -322,3 +322,18 @@ fn long_sentences_become_windows_of_whole_words() {
         "{err}"
     );
 }
+
+#[test]
+fn raw_text_splits_into_words_with_character_spans_as_bert_pre_tokenizes() {
+    let tok = TextTokenizer::from_file(fixture("tiny-bert/tokenizer.json"), 64).unwrap();
+    let text = "Café, naïve  day!";
+    let words = tok.split_words(text);
+    let names: Vec<&str> = words.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(names, ["Café", ",", "naïve", "day", "!"]);
+    let chars: Vec<char> = text.chars().collect();
+    for (word, (start, end)) in &words {
+        assert_eq!(&chars[*start..*end].iter().collect::<String>(), word);
+    }
+    assert_eq!(words[2].1, (6, 11), "character, not byte, offsets");
+    assert!(tok.split_words(" \t ").is_empty());
+}
