@@ -172,3 +172,60 @@ fn lora_moves_adapted_matrices_pooler_and_head_only() {
         .any(|p| p.contains("attention.self_attention.query.bias")));
     assert!(same.iter().any(|p| p.contains("embeddings")));
 }
+
+#[test]
+fn every_strategy_trains_a_token_classifier_and_moves_what_it_promises() {
+    // The strategies find the encoder and the head by parameter path: a token head's paths
+    // (`bert.encoder.layer.N.…`, `classifier.*`) are a sequence head's, without the pooler.
+    let _serial = serial();
+    let device = Device::flex();
+    let layer = |p: &str, n: usize| p.starts_with(&format!("bert.encoder.layer.{n}."));
+    for kind in [
+        StrategyKind::Full,
+        StrategyKind::Head,
+        StrategyKind::Frozen,
+        StrategyKind::TopK,
+        StrategyKind::Gradual,
+        StrategyKind::Llrd,
+        StrategyKind::Lora,
+    ] {
+        let model = tiny_tagger(0.1, &device);
+        let before = values(&model);
+        let outcome = Trainer::new(config(kind, 1))
+            .device(&device)
+            .fit(model, &tagged_data(32, 8))
+            .unwrap();
+        let after = values(&outcome.model);
+        assert_eq!(
+            before.keys().collect::<Vec<_>>(),
+            after.keys().collect::<Vec<_>>(),
+            "{kind:?}: same parameters (LoRA merged back)"
+        );
+        let changed: Vec<&String> = before.keys().filter(|p| after[*p] != before[*p]).collect();
+        let head_moved = changed.iter().any(|p| p.starts_with("classifier."));
+        let encoder_moved = changed.iter().any(|p| p.starts_with("bert."));
+        let accuracy = outcome.epochs[0]
+            .valid
+            .as_ref()
+            .unwrap()
+            .token()
+            .unwrap()
+            .accuracy();
+        assert!(accuracy.is_finite(), "{kind:?}");
+        match kind {
+            // Gradual unfreezes its first layer after the first epoch.
+            StrategyKind::Head | StrategyKind::Frozen | StrategyKind::Gradual => {
+                assert!(head_moved && !encoder_moved, "{kind:?} moved {changed:?}")
+            }
+            // The top layer (of 3) and the head; the lower layers stay.
+            StrategyKind::TopK => assert!(
+                head_moved
+                    && changed.iter().any(|p| layer(p, 2))
+                    && !changed.iter().any(|p| layer(p, 0)),
+                "{kind:?} moved {changed:?}"
+            ),
+            // LoRA adapts the encoder's linear layers (merged back); the head trains as well.
+            _ => assert!(head_moved && encoder_moved, "{kind:?} moved {changed:?}"),
+        }
+    }
+}
