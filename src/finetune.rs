@@ -691,35 +691,21 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     }
     let device = devices[0].clone();
     let mut config = r.config.clone();
-    if task == kiln_data::Task::Token {
-        let (model, report) = checkpoint.load_token_classifier(HeadInit::New(outputs), &device)?;
-        let model_config = checkpoint.config.clone();
-        let job = Job {
-            r,
-            record,
-            devices,
-            device,
-            started,
-            resume,
-            model_dir,
-            checkpoint,
-            tokenizer,
-            source,
-            prepared,
-            task,
-            labels,
-            config,
-            model_config,
-            report,
-            teacher: None,
-        };
-        return finish(job, model);
-    }
     let (model, model_config, report, teacher) = match &distill {
+        None if task == kiln_data::Task::Token => {
+            let (model, report) =
+                checkpoint.load_token_classifier(HeadInit::New(outputs), &device)?;
+            (Head::Tokens(model), checkpoint.config.clone(), report, None)
+        }
         None => {
             let (model, report) =
                 checkpoint.load_classifier(HeadInit::New(outputs), r.pooling, &device)?;
-            (model, checkpoint.config.clone(), report, None)
+            (
+                Head::Sequence(model),
+                checkpoint.config.clone(),
+                report,
+                None,
+            )
         }
         Some(d) => {
             let teacher = crate::predict::Classifier::load(
@@ -788,7 +774,12 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
                 dir: d.teacher.clone(),
                 logits,
             };
-            (student, student_config, report, Some(teacher))
+            (
+                Head::Sequence(student),
+                student_config,
+                report,
+                Some(teacher),
+            )
         }
     };
     let job = Job {
@@ -810,7 +801,16 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         report,
         teacher,
     };
-    finish(job, model)
+    match model {
+        Head::Sequence(model) => finish(job, model),
+        Head::Tokens(model) => finish(job, model),
+    }
+}
+
+/// The model a run trains: a head on the whole sequence or on every token.
+enum Head {
+    Sequence(kiln_model::BertClassifier),
+    Tokens(kiln_model::BertTokenClassifier),
 }
 
 /// A run with its data read and its model about to train.

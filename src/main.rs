@@ -48,6 +48,10 @@ impl InferenceArgs {
     fn load(&self, model: &std::path::Path) -> Result<Classifier> {
         Classifier::load(model, self.max_len, backend::parse_device(&self.device)?)
     }
+
+    fn load_tagger(&self, model: &std::path::Path) -> Result<kiln::tagger::Tagger> {
+        kiln::tagger::Tagger::load(model, self.max_len, backend::parse_device(&self.device)?)
+    }
 }
 
 /// `fetch` help: what can be fetched.
@@ -321,11 +325,7 @@ fn run(cli: Cli) -> Result<()> {
             tags_key,
         } => {
             if kiln::tagger::is_token_classifier(&model) {
-                let tagger = kiln::tagger::Tagger::load(
-                    &model,
-                    run.max_len,
-                    backend::parse_device(&run.device)?,
-                )?;
+                let tagger = run.load_tagger(&model)?;
                 let options = kiln::data::tagged::TaggedOptions {
                     format: tagged_format,
                     tokens_key,
@@ -354,11 +354,7 @@ fn run(cli: Cli) -> Result<()> {
             // The input first: its mistakes show before the model loads.
             let records = input.read()?;
             if kiln::tagger::is_token_classifier(&model) {
-                let tagger = kiln::tagger::Tagger::load(
-                    &model,
-                    run.max_len,
-                    backend::parse_device(&run.device)?,
-                )?;
+                let tagger = run.load_tagger(&model)?;
                 let stdout = std::io::stdout();
                 let mut out = std::io::BufWriter::new(stdout.lock());
                 let source = input.input.clone().unwrap_or_else(|| "--text".into());

@@ -495,20 +495,7 @@ pub fn save_pretrained(
     tokenizer_json: Option<&Path>,
     out_dir: &Path,
 ) -> Result<(), ModelError> {
-    let save_err = |path: &Path, message: String| ModelError::Save {
-        path: path.to_path_buf(),
-        message,
-    };
-    if labels.len() != model.num_labels() {
-        return Err(save_err(
-            out_dir,
-            format!(
-                "{} labels given for a head with {} outputs",
-                labels.len(),
-                model.num_labels()
-            ),
-        ));
-    }
+    check_names(labels.len(), model.num_labels(), out_dir)?;
     let mut config = exported_config(config, labels, "BertForSequenceClassification");
     config.extra.insert(
         "kiln_pooling".into(),
@@ -540,6 +527,17 @@ pub fn save_pretrained(
     save_dir(model, &config, tokenizer_json, out_dir)
 }
 
+/// A name for every output of the head being saved.
+fn check_names(names: usize, outputs: usize, out_dir: &Path) -> Result<(), ModelError> {
+    if names == outputs {
+        return Ok(());
+    }
+    Err(ModelError::Save {
+        path: out_dir.to_path_buf(),
+        message: format!("{names} labels given for a head with {outputs} outputs"),
+    })
+}
+
 /// The config.json of an exported model: `config` with `labels` and `architecture`, without
 /// the fields that describe the checkpoint it started from.
 fn exported_config(config: &BertConfig, labels: &[String], architecture: &str) -> BertConfig {
@@ -561,16 +559,7 @@ pub fn save_token_classifier(
     tokenizer_json: Option<&Path>,
     out_dir: &Path,
 ) -> Result<(), ModelError> {
-    if tags.len() != model.num_labels() {
-        return Err(ModelError::Save {
-            path: out_dir.to_path_buf(),
-            message: format!(
-                "{} tags given for a head with {} outputs",
-                tags.len(),
-                model.num_labels()
-            ),
-        });
-    }
+    check_names(tags.len(), model.num_labels(), out_dir)?;
     let config = exported_config(config, tags, "BertForTokenClassification");
     save_dir(model, &config, tokenizer_json, out_dir)
 }
