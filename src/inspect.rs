@@ -64,6 +64,9 @@ fn prepare_tagged(
     if args.augment.is_some() {
         anyhow::bail!("--augment edits texts; it is not for --task token");
     }
+    if args.text_pair_column.is_some() {
+        anyhow::bail!("--text-pair-column pairs texts; --task token tags the words of one text");
+    }
     let tagged = load_tagged_splits(source, &args.options(seed), &args.tagged_options())?;
     let encode = |d| encode_tagged_split(tokenizer, d, &tagged.tags, args.piece_labels);
     let (train, valid, test) = (

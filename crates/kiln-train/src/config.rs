@@ -545,6 +545,14 @@ pub(crate) fn check_data(
             format!("{metric:?} is not measured for {task}"),
         ));
     }
+    if metric == SelectionMetric::EntityF1
+        && kiln_metrics::token::entity_mode(&data.labels, false).is_none()
+    {
+        return Err(TrainError::invalid(
+            "metric",
+            "entity-f1 needs an entity tag set (B-/I-/E-/S- tags); these tags have none",
+        ));
+    }
     if task != kiln_data::Task::Classification {
         if config.distillation.is_some() {
             return Err(TrainError::invalid(

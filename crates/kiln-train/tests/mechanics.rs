@@ -1009,6 +1009,24 @@ fn a_frozen_tagger_trains_its_head_on_cached_token_features_as_the_head_strategy
 }
 
 #[test]
+fn entity_f1_is_refused_for_tags_without_entities() {
+    let _serial = serial();
+    let device = Device::flex();
+    let mut data = tagged_data(8, 0);
+    data.labels = vec!["DT".into(), "NN".into(), "VB".into()];
+    let err = Trainer::new(TrainConfig {
+        metric: Some(kiln_train::SelectionMetric::EntityF1),
+        ..TrainConfig::default()
+    })
+    .device(&device)
+    .fit(tiny_tagger(0.0, &device), &data)
+    .err()
+    .expect("must fail")
+    .to_string();
+    assert!(err.contains("entity-f1 needs an entity tag set"), "{err}");
+}
+
+#[test]
 fn a_tagging_run_resumes_bit_for_bit() {
     let _serial = serial();
     assert_epoch_resume_replays(&tagged_data(24, 8), |device| tiny_tagger(0.1, device));
