@@ -46,9 +46,16 @@ impl TaskBatcher {
             TokenBatch::pad(&encodings, self.pad_id, self.pad_to_multiple, device)
         };
         let targets: Vec<Target> = items.iter().map(|e| e.target.clone()).collect();
-        let targets = match targets.first() {
-            // A label per piece, padded as the tokens are (to a multiple, perhaps).
-            Some(Target::Tags(_)) => Targets::tags(&targets, tokens.input_ids.dims()[1], device),
+        let targets = match (targets.first(), &tokens.packing) {
+            // A label per piece, where the batch put the piece: packed several examples to a
+            // row, or padded (to a multiple, perhaps).
+            (Some(Target::Tags(_)), Some(packing)) => {
+                let dims = tokens.input_ids.dims();
+                Targets::tags_at(&targets, &packing.starts, dims, device)
+            }
+            (Some(Target::Tags(_)), None) => {
+                Targets::tags(&targets, tokens.input_ids.dims()[1], device)
+            }
             _ => Targets::of(&targets, self.scale, self.labels, device),
         };
         LabelledBatch { tokens, targets }

@@ -271,14 +271,27 @@ impl Targets {
     /// Tagged examples' targets padded to `seq` pieces (the batch's padded length) with
     /// [`crate::tagged::IGNORE`].
     pub fn tags(items: &[Target], seq: usize, device: &Device) -> Targets {
-        let mut tags = vec![crate::tagged::IGNORE; items.len() * seq];
-        for (row, t) in tags.chunks_mut(seq.max(1)).zip(items) {
+        let starts: Vec<usize> = (0..items.len()).map(|e| e * seq).collect();
+        Targets::tags_at(items, &starts, [items.len(), seq], device)
+    }
+
+    /// Tagged examples' targets laid out as a packed batch holds their tokens: example `e`'s
+    /// labels from flat index `starts[e]` of a `[rows, seq]` grid (see `Packing::starts`),
+    /// [`crate::tagged::IGNORE`] everywhere else.
+    pub fn tags_at(
+        items: &[Target],
+        starts: &[usize],
+        [rows, seq]: [usize; 2],
+        device: &Device,
+    ) -> Targets {
+        let mut tags = vec![crate::tagged::IGNORE; rows * seq];
+        for (t, &start) in items.iter().zip(starts) {
             let t = t.tags().unwrap_or(&[]);
-            let n = t.len().min(seq);
-            row[..n].copy_from_slice(&t[..n]);
+            let n = t.len().min(tags.len().saturating_sub(start));
+            tags[start..start + n].copy_from_slice(&t[..n]);
         }
         Targets::Tags(Tensor::from_data(
-            TensorData::new(tags, [items.len(), seq]),
+            TensorData::new(tags, [rows, seq]),
             device,
         ))
     }

@@ -634,6 +634,25 @@ impl BertTokenClassifier {
             .reshape([batch * seq, width])
     }
 
+    /// Every token's last hidden state of a batch, packed (several examples to a row: see
+    /// kiln-data's `TokenBatch::pack`) or padded: `[rows × seq, hidden]`, row `r · seq + p`
+    /// being the token at row `r`, position `p`.
+    pub fn token_features_of(&self, b: TokenBatch) -> Tensor<2> {
+        let Some(packing) = b.packing else {
+            return self.token_features(b.input_ids, b.token_type_ids, b.attention_mask);
+        };
+        let hidden = self.bert.encode_packed(
+            b.input_ids,
+            b.token_type_ids,
+            packing.position_ids,
+            packing.attention,
+        );
+        let [rows, seq, width] = hidden.dims();
+        hidden
+            .cast(self.classifier.weight.val().dtype())
+            .reshape([rows * seq, width])
+    }
+
     /// Logits from token rows: dropout and the linear layer, `[rows, hidden]` → `[rows,
     /// num_labels]`.
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {

@@ -71,8 +71,9 @@ pub struct TaskOutput {
 /// Override `step` for a loss of your own.
 ///
 /// A token model ([`per_token`](Self::per_token)) gives a row per token instead of per example:
-/// `features` and `outputs` are `[examples × seq, …]`, row `e · seq + p` being example `e`'s
-/// piece `p` of the padded batch, and the targets are [`Targets::Tags`] of the same layout.
+/// `features` and `outputs` are `[rows × seq, …]`, row `r · seq + p` being the piece at row
+/// `r`, position `p` of the batch (padded: row `r` is example `r`; packed: several examples
+/// share a row), and the targets are [`Targets::Tags`] of the same layout.
 pub trait TaskModel: Module + 'static {
     /// Outputs per example (a classifier's number of labels; 1 for a regression head; a
     /// token model's number of tags).
@@ -135,13 +136,15 @@ impl TaskModel for BertTokenClassifier {
         true
     }
 
-    /// Every token's last hidden state: `[examples × seq, hidden]`.
+    /// Packed batches put several sentences in a row; their targets are laid out the same
+    /// way (`Targets::tags_at`), so the loss needs no unpacking.
+    fn accepts_packed(&self) -> bool {
+        true
+    }
+
+    /// Every token's last hidden state: `[rows × seq, hidden]`.
     fn features(&self, tokens: TokenBatch) -> Tensor<2> {
-        self.token_features(
-            tokens.input_ids,
-            tokens.token_type_ids,
-            tokens.attention_mask,
-        )
+        self.token_features_of(tokens)
     }
 
     fn head(&self, features: Tensor<2>) -> Tensor<2> {

@@ -922,36 +922,47 @@ fn a_tiny_tagger_learns_tags_that_need_context() {
 }
 
 #[test]
-fn a_tagging_batch_split_in_shards_makes_the_one_shard_step() {
-    // Shards hold different numbers of labelled pieces: each shard's mean must be weighted by
-    // its pieces, not its sentences, for the step to equal the whole batch's.
+fn a_tagging_batch_packed_or_split_in_shards_makes_the_one_padded_batch_step() {
+    // Packed rows hold several sentences, their labels laid out as their pieces are; shards
+    // hold different numbers of labelled pieces, so each shard's mean must be weighted by its
+    // pieces, not its sentences, for the step to equal the whole padded batch's.
     let _serial = serial();
     let device = Device::flex();
     let data = TrainData {
         valid: Arc::new(Vec::new()),
         ..tagged_data(8, 0)
     };
-    let run = |shards: usize| {
+    let run = |sampler: Sampler, shards: usize| {
         Trainer::new(TrainConfig {
             grad_clip: 0.5,
             batch_shards: shards,
+            sampler,
             ..sgd(8, 1)
         })
         .device(&device)
         .fit(tiny_tagger(0.0, &device), &data)
         .unwrap()
     };
-    let one = run(1);
+    let one = run(Sampler::Shuffled, 1);
     let start = values(&tiny_tagger(0.0, &device));
-    for n in [2, 3] {
-        let split = run(n);
+    for (sampler, n) in [
+        (Sampler::Shuffled, 2),
+        (Sampler::Shuffled, 3),
+        (Sampler::Packed, 1),
+        (Sampler::Packed, 2),
+        (Sampler::Packed, 3),
+    ] {
+        let split = run(sampler, n);
         let (worst, moved) = gaps(&values(&one.model), &values(&split.model), &start);
         assert!(moved > 1e-3, "the step moved the weights ({moved})");
-        assert!(worst < 1e-5, "{n} shards vs one: max abs diff {worst}");
+        assert!(
+            worst < 1e-5,
+            "{sampler:?} in {n} shards vs one padded: max abs diff {worst}"
+        );
         let (a, b) = (one.epochs[0].train_loss, split.epochs[0].train_loss);
         assert!(
             (a - b).abs() < 1e-5,
-            "batch loss {a} in one shard, {b} in {n}"
+            "batch loss {a} padded, {b} {sampler:?} in {n}"
         );
     }
 }
