@@ -470,3 +470,59 @@ fn identical_weights_save_to_identical_bytes() {
         "metadata keys out of order: {header}"
     );
 }
+
+#[test]
+fn a_token_classifier_saves_as_bert_for_token_classification_and_loads_back_identical() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("model");
+    device.seed(7);
+    let model = kiln_model::BertTokenClassifier::new(&tiny_config(), 3, &device);
+    let (ids, types, mask) = inputs(&device);
+    let expected = model
+        .forward(ids.clone(), types.clone(), mask.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    kiln_model::save_token_classifier(&model, &tiny_config(), &labels(), None, &dir).unwrap();
+    assert!(leftovers(tmp.path()).is_empty());
+
+    let checkpoint = Checkpoint::open(&dir).unwrap();
+    assert_eq!(checkpoint.config.labels().unwrap(), labels());
+    assert_eq!(
+        checkpoint.config.architectures.as_deref(),
+        Some(&["BertForTokenClassification".to_string()][..])
+    );
+    // HF's names, and no pooler (BertForTokenClassification has none).
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        names.contains(&"classifier.weight".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"bert.encoder.layer.1.attention.self.query.weight".to_string()));
+    assert!(!names.iter().any(|n| n.contains("pooler")), "{names:?}");
+
+    let (loaded, _) = checkpoint
+        .load_token_classifier(HeadInit::FromCheckpoint, &device)
+        .unwrap();
+    let got = loaded
+        .forward(ids, types, mask)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(got, expected);
+    // Two labels for a three-tag head: refused, naming the directory.
+    let err = kiln_model::save_token_classifier(&model, &tiny_config(), &labels()[..2], None, &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("2 labels given for a head with 3 outputs"),
+        "{err}"
+    );
+}
