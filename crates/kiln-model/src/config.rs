@@ -260,6 +260,19 @@ impl BertConfig {
                 self.layer_norm_eps
             ));
         }
+        // Another family's config parses as BERT's (most fields share names) and would fail
+        // later, on missing tensors: name the family instead.
+        if self.model_type != "bert" {
+            return Err(format!(
+                "field `model_type` is `{}`: kiln loads the BERT architecture (model_type \
+                 `bert`: BERT, MiniLM, BGE, E5, GTE checkpoints); {} is not one kiln can load",
+                self.model_type,
+                self.architectures
+                    .as_ref()
+                    .and_then(|a| a.first())
+                    .map_or("this family".to_string(), |a| format!("`{a}`"))
+            ));
+        }
         if self.position_embedding_type != "absolute" {
             return Err(format!(
                 "field `position_embedding_type` is `{}`; only `absolute` is supported",
@@ -403,6 +416,10 @@ mod tests {
                 "position_embedding_type",
             ),
             (r#"{"id2label": {"x": "a"}}"#, "id2label"),
+            (
+                r#"{"model_type": "roberta", "architectures": ["RobertaForMaskedLM"]}"#,
+                "`model_type` is `roberta`",
+            ),
             (r#"{"vocab_size": "many"}"#, "vocab_size"),
             (r#"[1, 2]"#, "config.json"),
         ];
