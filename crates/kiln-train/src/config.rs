@@ -517,6 +517,18 @@ impl TrainData {
             .map_or(kiln_data::Task::Classification, |e| e.target.task())
     }
 
+    /// What the mean loss over training examples `examples` averages: the examples, or for
+    /// tags their labelled pieces (read on the host, so weighing shards costs no device sync).
+    pub fn loss_units(&self, examples: &[usize]) -> usize {
+        examples
+            .iter()
+            .map(|&i| match self.train[i].target.tags() {
+                Some(tags) => tags.iter().filter(|&&t| t >= 0).count(),
+                None => 1,
+            })
+            .sum()
+    }
+
     /// Outputs a model needs: one per label, or one value.
     pub fn num_outputs(&self) -> usize {
         match self.task() {

@@ -65,28 +65,23 @@ pub fn shard_pools(shards: usize) -> Vec<rayon::ThreadPool> {
         .unwrap_or_default()
 }
 
-/// Forward and backward of a micro-batch of `total` examples split into `shards` (each padded
-/// or packed on its own), shard i on `devices[i]` (autodiff devices; `model` lives on the
-/// first) in `pools[i]` (see [`shard_pools`]). `seed` seeds each shard's dropout (shard i draws
-/// from `mix(seed, i)`).
+/// Forward and backward of a micro-batch split into `shards` (each padded or packed on its
+/// own), shard i on `devices[i]` (autodiff devices; `model` lives on the first) in `pools[i]`
+/// (see [`shard_pools`]). Shard i's loss is a mean over `units[i]` (its examples, or its
+/// labelled pieces for tags: see `TrainData::loss_units`) and weighs in by its share of them,
+/// so that the shards add up to the whole micro-batch's mean. `seed` seeds each shard's
+/// dropout (shard i draws from `mix(seed, i)`).
 pub fn data_parallel_step<M: TaskModel>(
     model: &M,
     devices: &[Device],
     pools: &[rayon::ThreadPool],
     shards: Vec<TaskBatch>,
-    total: usize,
+    units: &[usize],
     seed: u64,
     objective: &Objective,
 ) -> ParallelStep {
     let main = &devices[0];
-    // The shards' losses are means over their units (examples, or labelled pieces); weighted
-    // by their share, they add up to the whole batch's mean.
-    let units: Vec<usize> = shards.iter().map(TaskBatch::loss_units).collect();
-    let total = match shards.first().map(|s| &s.targets) {
-        Some(kiln_data::Targets::Tags(_)) => units.iter().sum::<usize>(),
-        _ => total,
-    }
-    .max(1);
+    let total = units.iter().sum::<usize>().max(1);
     let results: Vec<(GradientsParams, f64, f64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
             .into_iter()

@@ -319,15 +319,21 @@ impl<'a, M: TaskModel> Run<'a, M> {
                 let logits = model.head(features);
                 Forward::Loss(self.objective.loss(logits, targets, &examples))
             }
-            MicroBatch::Shards(shards) => Forward::Parallel(data_parallel_step(
-                model,
-                self.inputs.replicas(),
-                self.inputs.pools(),
-                shards,
-                indices.len(),
-                dropout_seed,
-                &self.objective,
-            )),
+            MicroBatch::Shards(shards) => {
+                let units: Vec<usize> = shards
+                    .iter()
+                    .map(|s| self.data.loss_units(&s.examples))
+                    .collect();
+                Forward::Parallel(data_parallel_step(
+                    model,
+                    self.inputs.replicas(),
+                    self.inputs.pools(),
+                    shards,
+                    &units,
+                    dropout_seed,
+                    &self.objective,
+                ))
+            }
         };
         let (loss, grads) = match forward {
             Forward::Loss(mut loss) => {

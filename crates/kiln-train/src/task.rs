@@ -28,21 +28,6 @@ pub struct TaskBatch {
 }
 
 impl TaskBatch {
-    /// What the batch's mean loss is a mean over: its examples, or for tags its labelled
-    /// pieces (so that shards of a batch weigh in as the whole batch's mean would).
-    pub fn loss_units(&self) -> usize {
-        match &self.targets {
-            Targets::Tags(tags) => tags
-                .clone()
-                .greater_equal_elem(0)
-                .int()
-                .sum()
-                .into_scalar::<i64>()
-                .max(0) as usize,
-            _ => self.examples.len(),
-        }
-    }
-
     pub fn to_device(self, device: &Device) -> Self {
         Self {
             tokens: self.tokens.to_device(device),
