@@ -834,10 +834,9 @@ struct Job {
     teacher: Option<TeacherSide>,
 }
 
-/// What `kiln train` does with a model beyond training it: half precision, the encoder it
-/// measures drift on, the export.
+/// What `kiln train` does with a model beyond training it: the encoder it measures drift on,
+/// the export.
 trait RunModel: kiln_train::TaskModel + Clone {
-    fn cast_to(self, dtype: burn::tensor::FloatDType) -> Self;
     fn encoder(&self) -> &kiln_model::BertModel;
     fn export(
         &self,
@@ -849,9 +848,6 @@ trait RunModel: kiln_train::TaskModel + Clone {
 }
 
 impl RunModel for kiln_model::BertClassifier {
-    fn cast_to(self, dtype: burn::tensor::FloatDType) -> Self {
-        self.cast(dtype)
-    }
     fn encoder(&self) -> &kiln_model::BertModel {
         &self.bert
     }
@@ -867,9 +863,6 @@ impl RunModel for kiln_model::BertClassifier {
 }
 
 impl RunModel for kiln_model::BertTokenClassifier {
-    fn cast_to(self, dtype: burn::tensor::FloatDType) -> Self {
-        self.cast(dtype)
-    }
     fn encoder(&self) -> &kiln_model::BertModel {
         &self.bert
     }
@@ -915,7 +908,7 @@ fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
     // burn has no autocast: half precision means the whole model in that dtype (weights and
     // optimizer state), with the loss computed in f32.
     let model = match r.precision {
-        Precision::Bf16 => model.cast_to(burn::tensor::FloatDType::BF16),
+        Precision::Bf16 => kiln_model::bert::cast_params(model, burn::tensor::FloatDType::BF16),
         Precision::F32 | Precision::F16 => model,
     };
     eprintln!(

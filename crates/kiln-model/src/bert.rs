@@ -602,11 +602,6 @@ impl BertTokenClassifier {
         self.classifier.weight.dims()[1]
     }
 
-    /// Every float parameter converted to `dtype`.
-    pub fn cast(self, dtype: burn::tensor::FloatDType) -> Self {
-        cast_params(self, dtype)
-    }
-
     /// Logits of every token: `[batch, seq, num_labels]`.
     pub fn forward(
         &self,
