@@ -112,6 +112,14 @@ pub fn entity_mode(tags: &[String], strict: bool) -> Option<EntityMode> {
     })
 }
 
+/// Why `tags` cannot be read in seqeval's strict mode: the first tag whose prefix the set's
+/// scheme lacks (`U-PER` in an IOB2 set); none when every tag fits, or the set has no entities.
+pub fn strict_mode_error(tags: &[String]) -> Option<String> {
+    let mode = entity_mode(tags, true)?;
+    tags.iter()
+        .find_map(|t| crate::entities::entities(&[t.as_str()], mode).err())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +164,9 @@ mod tests {
             Some(EntityMode::Strict(Scheme::Iob2))
         );
         assert!(TokenMetrics::new(&[vec![0]], &[vec![0, 1]], &pos, 3, false, None).is_err());
+        assert_eq!(strict_mode_error(&pos), None);
+        assert_eq!(strict_mode_error(&tags(&["O", "B-PER", "I-PER"])), None);
+        let bilou = strict_mode_error(&tags(&["O", "B-PER", "U-PER"])).unwrap();
+        assert!(bilou.contains("`U-PER`"), "{bilou}");
     }
 }

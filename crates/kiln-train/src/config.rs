@@ -565,6 +565,17 @@ pub(crate) fn check_data(
             "entity-f1 needs an entity tag set (B-/I-/E-/S- tags); these tags have none",
         ));
     }
+    if config.strict_entities {
+        if task != kiln_data::Task::Token {
+            return Err(TrainError::invalid(
+                "strict_entities",
+                format!("reads entities off tags; not for a {task} task"),
+            ));
+        }
+        if let Some(why) = kiln_metrics::token::strict_mode_error(&data.labels) {
+            return Err(TrainError::invalid("strict_entities", why));
+        }
+    }
     if task != kiln_data::Task::Classification {
         if config.distillation.is_some() {
             return Err(TrainError::invalid(

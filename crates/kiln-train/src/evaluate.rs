@@ -344,16 +344,16 @@ fn token_metrics(
     let names: Vec<String> = (0..labels.len().max(width).max(known))
         .map(|i| labels.get(i).cloned().unwrap_or_else(|| i.to_string()))
         .collect();
-    kiln_metrics::TokenMetrics::new(
-        &truth,
-        &predicted,
-        &names,
-        width,
-        readout.strict_entities,
-        loss_value,
-    )
-    .expect("a prediction per labelled piece")
-    .into()
+    let score = |strict| {
+        kiln_metrics::TokenMetrics::new(&truth, &predicted, &names, width, strict, loss_value)
+    };
+    // A held-out tag outside the strict scheme (one training never had: training's own are
+    // checked before the run) is read in seqeval's default mode instead, which reads any tag;
+    // the metrics name the mode they used.
+    score(readout.strict_entities)
+        .or_else(|_| score(false))
+        .expect("a prediction per labelled piece")
+        .into()
 }
 
 /// A label set as one 0/1 row of `width` labels.
@@ -468,5 +468,46 @@ mod tests {
             &Device::default(),
         );
         assert!(at_half.multi_label().unwrap().per_label[0].recall == 0.0);
+    }
+
+    #[test]
+    fn a_held_out_tag_outside_the_strict_scheme_is_read_in_the_default_mode_not_a_panic() {
+        // Two trained tags (B-PER, O); the test sentence's third piece carries U-PER, which
+        // training never had and IOB2's strict mode cannot read.
+        let example = EncodedExample {
+            encoding: Encoding {
+                input_ids: vec![2, 5, 6, 3],
+                token_type_ids: vec![0; 4],
+                truncated: false,
+            },
+            target: Target::Tags(vec![
+                kiln_data::tagged::IGNORE,
+                0,
+                2,
+                kiln_data::tagged::IGNORE,
+            ]),
+        };
+        // Per piece: B-PER, B-PER, O, O.
+        let logits = [2.0, 0.0, 2.0, 0.0, 0.0, 2.0, 0.0, 2.0];
+        let names = ["B-PER".to_string(), "O".to_string(), "U-PER".to_string()];
+        let readout = Readout {
+            strict_entities: true,
+            ..Readout::default()
+        };
+        let m = metrics_from_logits(
+            &logits,
+            &[example],
+            &names,
+            &TaskLoss::default(),
+            &readout,
+            &Device::default(),
+        );
+        let t = m.token().unwrap();
+        assert_eq!((t.tokens.examples, t.unseen_words), (2, 1));
+        assert_eq!(t.accuracy(), 0.5);
+        assert_eq!(
+            t.entities.as_ref().unwrap().mode,
+            kiln_metrics::EntityMode::Lenient
+        );
     }
 }

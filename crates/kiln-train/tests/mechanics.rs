@@ -1020,7 +1020,7 @@ fn a_frozen_tagger_trains_its_head_on_cached_token_features_as_the_head_strategy
 }
 
 #[test]
-fn entity_f1_is_refused_for_tags_without_entities() {
+fn entity_options_are_checked_against_the_tag_set() {
     let _serial = serial();
     let device = Device::flex();
     let mut data = tagged_data(8, 0);
@@ -1035,6 +1035,22 @@ fn entity_f1_is_refused_for_tags_without_entities() {
     .expect("must fail")
     .to_string();
     assert!(err.contains("entity-f1 needs an entity tag set"), "{err}");
+
+    // Strict mode needs every training tag to fit the scheme (BILOU's U- does not fit IOB2).
+    data.labels = vec!["B-PER".into(), "O".into(), "U-PER".into()];
+    let err = Trainer::new(TrainConfig {
+        strict_entities: true,
+        ..TrainConfig::default()
+    })
+    .device(&device)
+    .fit(tiny_tagger(0.0, &device), &data)
+    .err()
+    .expect("must fail")
+    .to_string();
+    assert!(
+        err.contains("strict_entities") && err.contains("`U-PER`"),
+        "{err}"
+    );
 }
 
 #[test]
