@@ -109,7 +109,8 @@ impl Classifier {
             .any(|a| a.ends_with("ForTokenClassification"))
         {
             bail!(
-                "{}: a token classifier ({}): serve it with kiln::tagger::Tagger",
+                "{}: a token classifier ({}), not a sequence classifier: kiln predict and kiln \
+                 eval serve it as a tagger, this command needs a sequence classifier",
                 config_path.display(),
                 architectures.join(", ")
             );
