@@ -113,19 +113,11 @@ fn examples() -> Vec<EncodedExample> {
         .collect()
 }
 
-#[test]
-fn sgd_steps_on_wgpu_equal_the_same_steps_on_flex() {
-    let data = TrainData {
-        train: Arc::new(examples()),
-        valid: Arc::new(examples()[..6].to_vec()),
-        labels: vec!["negative".into(), "neutral".into(), "positive".into()],
-        scale: None,
-        pad_id: 0,
-        teacher_logits: None,
-    };
-    let config = TrainConfig {
+/// SGD with momentum at a constant rate, one shard: the steps the device tests compare.
+fn sgd(batch_size: usize) -> TrainConfig {
+    TrainConfig {
         epochs: 1,
-        batch_size: 8,
+        batch_size,
         lr: 0.05,
         schedule: ScheduleKind::Constant,
         warmup_ratio: 0.0,
@@ -137,28 +129,27 @@ fn sgd_steps_on_wgpu_equal_the_same_steps_on_flex() {
             ..OptimizerSpec::default()
         },
         ..TrainConfig::default()
-    };
-    // No dropout, so both devices take the same steps (their random streams differ).
-    let mut checkpoint = Checkpoint::open(fixture("tiny-bert")).unwrap();
+    }
+}
+
+/// A fixture checkpoint without dropout, so both devices take the same steps (their random
+/// streams differ).
+fn without_dropout(name: &str) -> Checkpoint {
+    let mut checkpoint = Checkpoint::open(fixture(name)).unwrap();
     checkpoint.config.hidden_dropout_prob = 0.0;
     checkpoint.config.attention_probs_dropout_prob = 0.0;
     checkpoint.config.classifier_dropout = Some(0.0);
-    let train = |device: Device| {
-        let (model, _) = checkpoint
-            .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
-            .unwrap();
-        let start = values(&model);
-        let outcome = Trainer::new(config.clone())
-            .device(&device)
-            .fit(model, &data)
-            .unwrap();
-        assert_eq!(outcome.stats.steps, 3);
-        (start, values(&outcome.model))
-    };
-    let (start, flex) = train(Device::flex());
-    let (_, gpu) = train(wgpu());
+    checkpoint
+}
+
+/// Asserts that training moved the weights and that flex and wgpu ended within 1e-5.
+fn assert_same_steps(
+    start: &BTreeMap<String, Vec<f32>>,
+    flex: &BTreeMap<String, Vec<f32>>,
+    gpu: &BTreeMap<String, Vec<f32>>,
+) {
     let (mut apart, mut moved) = (0f32, 0f32);
-    for (path, a) in &flex {
+    for (path, a) in flex {
         apart = apart.max(max_abs_diff(a, &gpu[path]));
         moved = moved.max(max_abs_diff(a, &start[path]));
     }
@@ -167,6 +158,34 @@ fn sgd_steps_on_wgpu_equal_the_same_steps_on_flex() {
         apart <= 1e-5,
         "wgpu and flex ended {apart} apart (training moved them by {moved})"
     );
+}
+
+#[test]
+fn sgd_steps_on_wgpu_equal_the_same_steps_on_flex() {
+    let data = TrainData {
+        train: Arc::new(examples()),
+        valid: Arc::new(examples()[..6].to_vec()),
+        labels: vec!["negative".into(), "neutral".into(), "positive".into()],
+        scale: None,
+        pad_id: 0,
+        teacher_logits: None,
+    };
+    let checkpoint = without_dropout("tiny-bert");
+    let train = |device: Device| {
+        let (model, _) = checkpoint
+            .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap();
+        let start = values(&model);
+        let outcome = Trainer::new(sgd(8))
+            .device(&device)
+            .fit(model, &data)
+            .unwrap();
+        assert_eq!(outcome.stats.steps, 3);
+        (start, values(&outcome.model))
+    };
+    let (start, flex) = train(Device::flex());
+    let (_, gpu) = train(wgpu());
+    assert_same_steps(&start, &flex, &gpu);
 }
 
 #[test]
@@ -199,56 +218,27 @@ fn token_classification_steps_on_wgpu_equal_the_same_steps_on_flex() {
         pad_id: 0,
         teacher_logits: None,
     };
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 24,
-        lr: 0.05,
-        schedule: ScheduleKind::Constant,
-        warmup_ratio: 0.0,
-        batch_shards: 1,
-        optimizer: OptimizerSpec {
-            kind: OptimizerKind::Sgd,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            ..OptimizerSpec::default()
-        },
-        ..TrainConfig::default()
-    };
     // The transformers-made token checkpoint's own head: the same start on both devices.
-    let mut checkpoint = Checkpoint::open(fixture("tiny-bert-token")).unwrap();
-    checkpoint.config.hidden_dropout_prob = 0.0;
-    checkpoint.config.attention_probs_dropout_prob = 0.0;
-    checkpoint.config.classifier_dropout = Some(0.0);
+    let checkpoint = without_dropout("tiny-bert-token");
     let train = |device: Device| {
         let (model, _) = checkpoint
             .load_token_classifier(HeadInit::FromCheckpoint, &device)
             .unwrap();
         let start = values(&model);
-        let outcome = Trainer::new(config.clone())
+        let outcome = Trainer::new(sgd(24))
             .device(&device)
             .fit(model, &data)
             .unwrap();
-        let accuracy = outcome.epochs[0]
-            .valid
-            .as_ref()
-            .unwrap()
-            .token()
-            .unwrap()
-            .accuracy();
-        (start, values(&outcome.model), accuracy)
+        let valid = outcome.epochs[0].valid.as_ref().unwrap();
+        (
+            start,
+            values(&outcome.model),
+            valid.token().unwrap().accuracy(),
+        )
     };
     let (start, flex, flex_accuracy) = train(Device::flex());
     let (gpu_start, gpu, gpu_accuracy) = train(wgpu());
     assert_eq!(gpu_start, start);
-    let (mut apart, mut moved) = (0f32, 0f32);
-    for (path, a) in &flex {
-        apart = apart.max(max_abs_diff(a, &gpu[path]));
-        moved = moved.max(max_abs_diff(a, &start[path]));
-    }
-    assert!(moved > 1e-3, "training moved the weights by {moved}");
-    assert!(
-        apart <= 1e-5,
-        "wgpu and flex ended {apart} apart (moved {moved})"
-    );
+    assert_same_steps(&start, &flex, &gpu);
     assert_eq!(flex_accuracy, gpu_accuracy);
 }
