@@ -78,23 +78,43 @@ pub struct DataArgs {
     /// Augmented copies of each training example (with --augment).
     #[arg(long, default_value_t = 1)]
     pub augment_copies: usize,
-    /// --task token: the files' layout, conll (a word and its tag per line, blank lines
-    /// between sentences), jsonl ({"tokens": [...], "tags": [...]} per line) or word-tag
-    /// (`word/TAG word/TAG` per line) [default: told from the content].
-    #[arg(long, value_enum)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tagged_format: Option<TaggedFormat>,
-    /// --task token, JSONL: the key of the words.
-    #[arg(long, default_value = "tokens")]
-    pub tokens_key: String,
-    /// --task token, JSONL: the key of the tags (`ner_tags`, `pos_tags`, …).
-    #[arg(long, default_value = "tags")]
-    pub tags_key: String,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tagged: TaggedArgs,
     /// --task token: which word pieces carry a word's tag — first-piece (the rest are left out
     /// of the loss and the metrics, as transformers' run_ner does) or all-pieces (B-X goes on as
     /// I-X, run_ner's label_all_tokens).
     #[arg(long, value_enum, default_value_t)]
     pub piece_labels: PieceLabels,
+}
+
+/// How tagged files (token classification) are read: `kiln train`/`kiln data` read their
+/// training data so, `kiln eval` a token classifier's test file.
+#[derive(Debug, Clone, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TaggedArgs {
+    /// Tagged files' layout: conll (a word and its tag per line, blank lines between
+    /// sentences), jsonl ({"tokens": [...], "tags": [...]} per line) or word-tag
+    /// (`word/TAG word/TAG` per line) [default: told from the content].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tagged_format: Option<TaggedFormat>,
+    /// Tagged JSONL: the key of the words.
+    #[arg(long, default_value = "tokens")]
+    pub tokens_key: String,
+    /// Tagged JSONL: the key of the tags (`ner_tags`, `pos_tags`, …).
+    #[arg(long, default_value = "tags")]
+    pub tags_key: String,
+}
+
+impl TaggedArgs {
+    pub fn options(&self) -> TaggedOptions {
+        TaggedOptions {
+            format: self.tagged_format,
+            tokens_key: self.tokens_key.clone(),
+            tags_key: self.tags_key.clone(),
+        }
+    }
 }
 
 /// An option recorded as the flag spells it (`jsonl`, `delete=0.1,mask=0.15`).
@@ -168,15 +188,6 @@ impl DataArgs {
             seed,
             task: self.task(),
             label_delimiter: self.label_delimiter.clone(),
-        }
-    }
-
-    /// How to read tagged files (--task token).
-    pub fn tagged_options(&self) -> TaggedOptions {
-        TaggedOptions {
-            format: self.tagged_format,
-            tokens_key: self.tokens_key.clone(),
-            tags_key: self.tags_key.clone(),
         }
     }
 

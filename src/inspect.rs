@@ -45,9 +45,8 @@ pub struct PreparedData {
     pub train: Vec<EncodedExample>,
     pub valid: Vec<EncodedExample>,
     pub test: Vec<EncodedExample>,
-    /// What the validation / test targets' indices name: `labels`, then (tags) the split's
-    /// tags training never had.
-    pub valid_labels: Vec<String>,
+    /// What the test targets' indices name: `labels`, then (tags) the test split's tags
+    /// training never had.
     pub test_labels: Vec<String>,
     /// Further test sets (penn-tagged: the OANC sentences, out of domain).
     pub extra: Vec<(String, EncodedTagged)>,
@@ -67,7 +66,7 @@ fn prepare_tagged(
     if args.text_pair_column.is_some() {
         anyhow::bail!("--text-pair-column pairs texts; --task token tags the words of one text");
     }
-    let tagged = load_tagged_splits(source, &args.options(seed), &args.tagged_options())?;
+    let tagged = load_tagged_splits(source, &args.options(seed), &args.tagged.options())?;
     let encode = |d| encode_tagged_split(tokenizer, d, &tagged.tags, args.piece_labels);
     let (train, valid, test) = (
         encode(&tagged.train)?,
@@ -106,7 +105,6 @@ fn prepare_tagged(
     Ok(PreparedData {
         labels: tagged.tags.labels().to_vec(),
         scale: None,
-        valid_labels: valid.tags.clone(),
         test_labels: test.tags.clone(),
         train: train.examples,
         valid: valid.examples,
@@ -158,7 +156,6 @@ pub fn prepare(
     };
     Ok(PreparedData {
         scale: splits.value_scale(),
-        valid_labels: labels.clone(),
         test_labels: labels.clone(),
         labels,
         train,

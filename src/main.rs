@@ -150,16 +150,9 @@ enum Command {
         text_pair_column: Option<String>,
         #[command(flatten)]
         run: InferenceArgs,
-        /// Token classifiers: the --test file's layout, conll, jsonl or word-tag [default: told
-        /// from the content].
-        #[arg(long, value_enum)]
-        tagged_format: Option<kiln::data::tagged::TaggedFormat>,
-        /// Token classifiers, JSONL: the key of the words.
-        #[arg(long, default_value = "tokens")]
-        tokens_key: String,
-        /// Token classifiers, JSONL: the key of the tags.
-        #[arg(long, default_value = "tags")]
-        tags_key: String,
+        /// A token classifier's --test file.
+        #[command(flatten)]
+        tagged: kiln::datasets::TaggedArgs,
     },
     /// Label texts with a fine-tuned model: one JSON line per input record, in input order
     /// (index, optional id, label, and class probabilities or the top k).
@@ -320,18 +313,12 @@ fn run(cli: Cli) -> Result<()> {
             label_delimiter,
             text_pair_column,
             run,
-            tagged_format,
-            tokens_key,
-            tags_key,
+            tagged,
         } => {
             if kiln::tagger::is_token_classifier(&model) {
                 let tagger = run.load_tagger(&model)?;
-                let options = kiln::data::tagged::TaggedOptions {
-                    format: tagged_format,
-                    tokens_key,
-                    tags_key,
-                };
-                let (metrics, speed) = tagger.evaluate_file(&test, &options, run.batch_size)?;
+                let (metrics, speed) =
+                    tagger.evaluate_file(&test, &tagged.options(), run.batch_size)?;
                 let mut out = serde_json::to_value(&metrics)?;
                 out["inference"] = serde_json::to_value(speed)?;
                 println!("{}", serde_json::to_string_pretty(&out)?);

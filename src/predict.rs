@@ -115,8 +115,7 @@ impl Classifier {
                 architectures.join(", ")
             );
         }
-        let task = Task::from_problem_type(problem_type).filter(|t| *t != Task::Token);
-        let Some(task) = task else {
+        let Some(task) = Task::from_problem_type(problem_type) else {
             bail!(
                 "{}: problem_type `{}` is not one kiln serves (single_label_classification, \
                  regression, multi_label_classification)",

@@ -45,7 +45,6 @@ impl Task {
             None | Some("single_label_classification") => Some(Task::Classification),
             Some("regression") => Some(Task::Regression),
             Some("multi_label_classification") => Some(Task::MultiLabel),
-            Some("token_classification") => Some(Task::Token),
             Some(_) => None,
         }
     }
@@ -213,8 +212,9 @@ pub enum Targets {
     Values(Tensor<2>),
     /// `[examples, labels]`: 1 where the example has the label, else 0.
     Labels(Tensor<2>),
-    /// `[examples, seq]`: each piece's tag index, [`crate::tagged::IGNORE`] past an example's
-    /// end and where its target says so (row-major, as a token model's output rows are).
+    /// `[rows, seq]`, laid out as the batch's tokens are (an example per row, or several
+    /// packed to a row): each piece's tag index, [`crate::tagged::IGNORE`] on padding and
+    /// where the target says so. Row-major, as a token model's output rows are.
     Tags(Tensor<2, Int>),
 }
 

@@ -386,6 +386,24 @@ impl BertModel {
         self.layers(x, mask_bias)
     }
 
+    /// The last hidden state of a batch as kiln-data builds it: padded (`encode`) or packed
+    /// (`encode_packed`).
+    pub fn encode_batch(&self, b: &TokenBatch) -> Tensor<3> {
+        match &b.packing {
+            None => self.encode(
+                b.input_ids.clone(),
+                b.token_type_ids.clone(),
+                b.attention_mask.clone(),
+            ),
+            Some(packing) => self.encode_packed(
+                b.input_ids.clone(),
+                b.token_type_ids.clone(),
+                packing.position_ids.clone(),
+                packing.attention.clone(),
+            ),
+        }
+    }
+
     fn layers(&self, mut x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         for layer in &self.encoder.layer {
             x = layer.forward(x, mask_bias.clone());
@@ -498,15 +516,10 @@ impl BertClassifier {
 
     /// The pooled representation of each example of `batch`, packed or not: `[examples, hidden]`.
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
-        let Some(packing) = b.packing else {
+        let Some(packing) = &b.packing else {
             return self.features(b.input_ids, b.token_type_ids, b.attention_mask);
         };
-        let hidden = self.bert.encode_packed(
-            b.input_ids,
-            b.token_type_ids,
-            packing.position_ids.clone(),
-            packing.attention.clone(),
-        );
+        let hidden = self.bert.encode_batch(&b);
         let [rows, seq, h] = hidden.dims();
         let tokens = hidden.reshape([rows * seq, h]);
         let device = tokens.device();
@@ -622,26 +635,18 @@ impl BertTokenClassifier {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Tensor<2> {
-        let hidden = self.bert.encode(input_ids, token_type_ids, attention_mask);
-        let [batch, seq, width] = hidden.dims();
-        hidden
-            .cast(self.classifier.weight.val().dtype())
-            .reshape([batch * seq, width])
+        self.token_rows(self.bert.encode(input_ids, token_type_ids, attention_mask))
     }
 
     /// Every token's last hidden state of a batch, packed (several examples to a row: see
     /// kiln-data's `TokenBatch::pack`) or padded: `[rows × seq, hidden]`, row `r · seq + p`
     /// being the token at row `r`, position `p`.
     pub fn token_features_of(&self, b: TokenBatch) -> Tensor<2> {
-        let Some(packing) = b.packing else {
-            return self.token_features(b.input_ids, b.token_type_ids, b.attention_mask);
-        };
-        let hidden = self.bert.encode_packed(
-            b.input_ids,
-            b.token_type_ids,
-            packing.position_ids,
-            packing.attention,
-        );
+        self.token_rows(self.bert.encode_batch(&b))
+    }
+
+    /// A last hidden state as one row per token, in the head's dtype.
+    fn token_rows(&self, hidden: Tensor<3>) -> Tensor<2> {
         let [rows, seq, width] = hidden.dims();
         hidden
             .cast(self.classifier.weight.val().dtype())

@@ -159,12 +159,21 @@ impl Rows {
         }
     }
 
-    /// Rows example `e` has.
-    fn count(self, e: &EncodedExample) -> usize {
-        match self {
-            Rows::PerExample => 1,
-            Rows::PerToken => e.len(),
-        }
+    /// Where each example's rows start in the output [`rows_per_example`] lays out, and how
+    /// many it has: one, or one per piece.
+    pub(crate) fn spans(self, examples: &[EncodedExample]) -> Vec<(usize, usize)> {
+        let mut at = 0;
+        examples
+            .iter()
+            .map(|e| {
+                let n = match self {
+                    Rows::PerExample => 1,
+                    Rows::PerToken => e.len(),
+                };
+                at += n;
+                (at - n, n)
+            })
+            .collect()
     }
 }
 
@@ -182,13 +191,8 @@ pub(crate) fn rows_per_example(
 ) -> (Vec<f32>, usize) {
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].len());
-    // Where each example's rows start in the output.
-    let mut starts = Vec::with_capacity(examples.len());
-    let mut total = 0;
-    for e in examples {
-        starts.push(total);
-        total += rows.count(e);
-    }
+    let spans = rows.spans(examples);
+    let total = spans.last().map_or(0, |&(start, n)| start + n);
     let (mut out, mut width) = (Vec::new(), 0);
     for chunk in order.chunks(batch_size.max(1)) {
         let encodings: Vec<_> = chunk.iter().map(|&i| &examples[i].encoding).collect();
@@ -205,11 +209,14 @@ pub(crate) fn rows_per_example(
             .try_to_vec::<f32>()
             .unwrap_or_default();
         for (row, &i) in chunk.iter().enumerate() {
-            let (from, n) = match rows {
-                Rows::PerExample => (row, 1),
-                Rows::PerToken => (row * seq, examples[i].len()),
+            let (start, n) = spans[i];
+            // A padded batch's row `row` starts at `row · seq` of the token rows.
+            let from = if rows == Rows::PerToken {
+                row * seq
+            } else {
+                row
             };
-            out[starts[i] * width..(starts[i] + n) * width]
+            out[start * width..(start + n) * width]
                 .copy_from_slice(&values[from * width..(from + n) * width]);
         }
     }

@@ -892,13 +892,7 @@ impl FeatureCache {
         let per = Rows::of(model);
         let (rows, width) =
             rows_per_example(examples, batch, pad_id, device, per, |b| model.features(b));
-        let mut spans = Vec::with_capacity(examples.len());
-        let mut at = 0;
-        for e in examples {
-            let n = if per == Rows::PerToken { e.len() } else { 1 };
-            spans.push((at, n));
-            at += n;
-        }
+        let spans = per.spans(examples);
         Self { rows, width, spans }
     }
 
