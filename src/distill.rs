@@ -10,7 +10,7 @@ use burn::prelude::*;
 use sha2::{Digest, Sha256};
 
 use kiln_data::pipeline::EncodedExample;
-use kiln_model::BertClassifier;
+use kiln_model::SequenceClassifier;
 use kiln_train::evaluate::{predict_logits, timed_predict_logits};
 
 /// Where cached teacher logits live: `CACHE/teacher-logits/KEY.f32`.
@@ -42,7 +42,7 @@ pub fn cache_key(teacher_dir: &Path, examples: &[EncodedExample]) -> Result<Stri
 /// Teacher logits for `examples` (row-major `[n, labels]`) and whether they had to be computed
 /// (false: read from the cache).
 pub fn teacher_logits(
-    teacher: &BertClassifier,
+    teacher: &SequenceClassifier,
     teacher_dir: &Path,
     examples: &[EncodedExample],
     batch_size: usize,
@@ -128,7 +128,7 @@ mod tests {
         let cache = tmp.path().join("cache");
         let (teacher, _) = Checkpoint::open(fixture())
             .unwrap()
-            .load_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
             .unwrap();
         let data = examples(0);
         let (first, computed) =

@@ -450,7 +450,7 @@ impl Embedder {
     pub fn load_with_max_len(dir: &Path, max_len: Option<usize>, device: Device) -> Result<Self> {
         let checkpoint = Checkpoint::open(dir)?;
         let (model, _report) = checkpoint.load_encoder(&device)?;
-        let positions = checkpoint.config.max_position_embeddings;
+        let positions = checkpoint.config.max_tokens();
         let tokenizer = TextTokenizer::from_file(
             checkpoint.tokenizer_path(),
             max_len.map_or(positions, |n| n.min(positions)),

@@ -24,7 +24,7 @@ use kiln_data::pipeline::DataSource;
 use kiln_metrics::{
     DistillSide, Evaluation, LogRecord, PartDrift, RunMetrics, SplitSizes, TrainFigures, ValidEpoch,
 };
-use kiln_model::{save_pretrained, Checkpoint, HeadInit, Pooling};
+use kiln_model::{Checkpoint, HeadInit, Pooling};
 use kiln_report::RunFiles;
 use kiln_train::history::{EpochPoint, EvalPoint, StepPoint};
 use kiln_train::metrics::ClassificationMetrics;
@@ -632,7 +632,7 @@ struct Distill {
 
 /// The teacher side of a distillation run.
 struct TeacherSide {
-    model: kiln_model::BertClassifier,
+    model: kiln_model::SequenceClassifier,
     dir: PathBuf,
     logits: Vec<f32>,
 }
@@ -694,12 +694,12 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
     let (model, model_config, report, teacher) = match &distill {
         None if task == kiln_data::Task::Token => {
             let (model, report) =
-                checkpoint.load_token_classifier(HeadInit::New(outputs), &device)?;
+                checkpoint.load_token_classifier_auto(HeadInit::New(outputs), &device)?;
             (Head::Tokens(model), checkpoint.config.clone(), report, None)
         }
         None => {
             let (model, report) =
-                checkpoint.load_classifier(HeadInit::New(outputs), r.pooling, &device)?;
+                checkpoint.load_sequence_classifier(HeadInit::New(outputs), r.pooling, &device)?;
             (
                 Head::Sequence(model),
                 checkpoint.config.clone(),
@@ -710,7 +710,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
         Some(d) => {
             let teacher = crate::predict::Classifier::load(
                 &d.teacher,
-                checkpoint.config.max_position_embeddings,
+                checkpoint.config.max_tokens(),
                 device.clone(),
             )?;
             if teacher.labels != labels {
@@ -731,7 +731,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
                             checkpoint.config.vocab_size
                         );
                     }
-                    let (m, report) = student_ckpt.load_classifier(
+                    let (m, report) = student_ckpt.load_sequence_classifier(
                         HeadInit::New(labels.len()),
                         r.pooling,
                         &device,
@@ -744,8 +744,16 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
                     let init = kiln_model::StudentInit::new(depth, k).map_err(|e| {
                         anyhow::anyhow!("{}", e.replacen("student_layers", "--student-layers", 1))
                     })?;
+                    let kiln_model::SequenceClassifier::Bert(bert_teacher) = &teacher.model else {
+                        bail!(
+                            "--student-layers builds a student from a BERT teacher's layers; {} is a `{}` model: give the student with --student DIR",
+                            d.teacher.display(),
+                            checkpoint.config.model_type
+                        );
+                    };
                     let (m, c) =
-                        kiln_model::student_from_teacher(&teacher.model, &checkpoint.config, &init);
+                        kiln_model::student_from_teacher(bert_teacher, &checkpoint.config, &init);
+                    let m = kiln_model::SequenceClassifier::from(m);
                     eprintln!("student: {k} of the teacher's {depth} layers ({:?}), embeddings, pooler and head copied", init.layer_map);
                     (m, c, kiln_model::LoadReport::default())
                 }
@@ -809,8 +817,8 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
 
 /// The model a run trains: a head on the whole sequence or on every token.
 enum Head {
-    Sequence(kiln_model::BertClassifier),
-    Tokens(kiln_model::BertTokenClassifier),
+    Sequence(kiln_model::SequenceClassifier),
+    Tokens(kiln_model::TokenClassifier),
 }
 
 /// A run with its data read and its model about to train.
@@ -847,9 +855,9 @@ trait RunModel: kiln_train::TaskModel + Clone {
     ) -> Result<()>;
 }
 
-impl RunModel for kiln_model::BertClassifier {
+impl RunModel for kiln_model::SequenceClassifier {
     fn encoder(&self) -> &kiln_model::BertModel {
-        &self.bert
+        kiln_model::SequenceClassifier::encoder(self)
     }
     fn export(
         &self,
@@ -858,13 +866,19 @@ impl RunModel for kiln_model::BertClassifier {
         tokenizer: &Path,
         dir: &Path,
     ) -> Result<()> {
-        Ok(save_pretrained(self, config, labels, Some(tokenizer), dir)?)
+        Ok(kiln_model::save_sequence_classifier(
+            self,
+            config,
+            labels,
+            Some(tokenizer),
+            dir,
+        )?)
     }
 }
 
-impl RunModel for kiln_model::BertTokenClassifier {
+impl RunModel for kiln_model::TokenClassifier {
     fn encoder(&self) -> &kiln_model::BertModel {
-        &self.bert
+        kiln_model::TokenClassifier::encoder(self)
     }
     fn export(
         &self,
@@ -924,6 +938,19 @@ fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
         r.pooling,
         r.device
     );
+    if !report.ignored.is_empty() {
+        const SHOWN: usize = 6;
+        let more = report.ignored.len().saturating_sub(SHOWN);
+        eprintln!(
+            "  left out of the checkpoint: {}{}",
+            report.ignored[..report.ignored.len().min(SHOWN)].join(", "),
+            if more > 0 {
+                format!(", … ({more} more)")
+            } else {
+                String::new()
+            }
+        );
+    }
 
     let checkpoints = r.out.join("checkpoints");
     match &resume {

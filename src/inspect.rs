@@ -19,7 +19,7 @@ use crate::datasets::{builtin, DataArgs};
 
 /// The model's tokenizer with `max_len` capped at the model's positions (with a note).
 pub fn tokenizer_for(checkpoint: &Checkpoint, max_len: usize) -> Result<TextTokenizer> {
-    let positions = checkpoint.config.max_position_embeddings;
+    let positions = checkpoint.config.max_tokens();
     let max_len = if max_len > positions {
         eprintln!("note: --max-len {max_len} is above the model's {positions} positions; using {positions}");
         positions

@@ -278,7 +278,7 @@ fn run(cli: Cli) -> Result<()> {
             let (model, report) =
                 kiln::model::interpolate::interpolate(&encoder, tuned.model, alpha)?;
             let config = Checkpoint::open(&finetuned)?.config;
-            kiln::model::save_pretrained(
+            kiln::model::save_sequence_classifier(
                 &model,
                 &config,
                 &tuned.labels,

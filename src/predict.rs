@@ -43,7 +43,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use kiln_data::pipeline::encode_examples;
 use kiln_data::read::{read_file, read_records, Format, ReadOptions};
 use kiln_data::{encode_values, LabelMap, Readout, Target, Task, TextTokenizer, ValueScale};
-use kiln_model::{BertClassifier, Checkpoint, HeadInit, Pooling};
+use kiln_model::{Checkpoint, HeadInit, Pooling, SequenceClassifier};
 use kiln_train::evaluate::{
     metrics_from_logits, predict_logits, timed_predict_logits, InferenceSpeed,
 };
@@ -52,7 +52,7 @@ use kiln_train::{TaskLoss, TaskMetrics};
 /// A fine-tuned sequence model (a classifier, or a regression head) with its labels and
 /// tokenizer.
 pub struct Classifier {
-    pub model: BertClassifier,
+    pub model: SequenceClassifier,
     pub labels: Vec<String>,
     /// From config.json's `problem_type`.
     pub task: Task,
@@ -83,8 +83,9 @@ impl Classifier {
                 dir.join("config.json").display()
             );
         };
-        let (model, _) = checkpoint.load_classifier(HeadInit::FromCheckpoint, pooling, &device)?;
-        let max_len = max_len.min(checkpoint.config.max_position_embeddings);
+        let (model, _) =
+            checkpoint.load_sequence_classifier(HeadInit::FromCheckpoint, pooling, &device)?;
+        let max_len = max_len.min(checkpoint.config.max_tokens());
         // Pairs are cut as in training (`kiln_truncation`; longest-first when absent).
         let truncation = checkpoint
             .config

@@ -13,7 +13,7 @@ use kiln_data::tagged::{read_tagged, word_windows, PieceLabels, TaggedOptions, I
 use kiln_data::{LabelMap, Readout, Target, TextTokenizer};
 use kiln_metrics::entities::{entities, Entity};
 use kiln_metrics::token::entity_mode;
-use kiln_model::{BertTokenClassifier, Checkpoint, HeadInit};
+use kiln_model::{Checkpoint, HeadInit, TokenClassifier};
 use kiln_train::evaluate::{metrics_from_logits, predict_logits, timed_predict_logits};
 use kiln_train::{InferenceSpeed, TaskLoss, TaskMetrics};
 
@@ -30,7 +30,7 @@ pub fn is_token_classifier(dir: &Path) -> bool {
 
 /// A fine-tuned token classifier with its tags and tokenizer.
 pub struct Tagger {
-    pub model: BertTokenClassifier,
+    pub model: TokenClassifier,
     /// Tag names by output index (config.json's `id2label`).
     pub tags: Vec<String>,
     pub tokenizer: TextTokenizer,
@@ -75,7 +75,8 @@ impl Tagger {
                 config_path.display()
             );
         };
-        let (model, _) = checkpoint.load_token_classifier(HeadInit::FromCheckpoint, &device)?;
+        let (model, _) =
+            checkpoint.load_token_classifier_auto(HeadInit::FromCheckpoint, &device)?;
         let extra = &checkpoint.config.extra;
         let pieces = match extra.get("kiln_piece_labels") {
             Some(v) => serde_json::from_value(v.clone())
@@ -86,7 +87,7 @@ impl Tagger {
             .get("kiln_strict_entities")
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
-        let max_len = max_len.min(checkpoint.config.max_position_embeddings);
+        let max_len = max_len.min(checkpoint.config.max_tokens());
         let tokenizer = TextTokenizer::from_file(checkpoint.tokenizer_path(), max_len)?;
         Ok(Self {
             model,

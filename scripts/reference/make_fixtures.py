@@ -42,8 +42,22 @@ It writes, deterministically:
                                      3-label multi-label head (BCE): the heads' seeded weights,
                                      logits, loss and head gradients on a padded batch
 
+  tests/fixtures/tiny-roberta/       random tiny RobertaForSequenceClassification (3 labels) with a
+                                     byte-level BPE tokenizer.json (RobertaProcessing, <pad> = 1):
+                                     expected.json holds the tokenizer's ids for texts and pairs,
+                                     a padded batch's last hidden states and logits, and one
+                                     training step (eval mode): the cross-entropy loss and the
+                                     gradients of the head, a query weight, the word and the
+                                     position embeddings
+  tests/fixtures/tiny-xlmr/          the same weights as XLMRobertaForSequenceClassification
+                                     (model_type xlm-roberta): same logits
+  tests/fixtures/tiny-roberta-mlm/   RobertaForMaskedLM holding tiny-roberta's encoder (keys
+                                     `roberta.*`, `lm_head.*`: roberta-base's layout)
+  tests/fixtures/tiny-roberta-token/ RobertaForTokenClassification (5 tags) on tiny-roberta's
+                                     encoder: per-token logits, loss and head gradients
+
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
-token-alignment, tiny-token, sequence-heads).
+token-alignment, tiny-token, sequence-heads, roberta).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -630,6 +644,13 @@ def make_token_alignment():
         label_list.index("I-" + l[2:]) if l.startswith("B-") and "I-" + l[2:] in label_list else i
         for i, l in enumerate(label_list)
     ]
+    # RoBERTa's byte-level tokenizer, as run_ner loads it for pre-split words.
+    roberta = transformers.RobertaTokenizerFast(
+        tokenizer_file=str(FIX / "tiny-roberta" / "tokenizer.json"), add_prefix_space=True)
+    roberta_sentences = []
+    for words, tags in TAGGED:
+        enc = roberta(words, is_split_into_words=True)
+        roberta_sentences.append({"words": words, "input_ids": enc["input_ids"], "word_ids": enc.word_ids()})
     sentences = []
     for words, tags in TAGGED:
         enc = tok(words, is_split_into_words=True)
@@ -655,11 +676,265 @@ def make_token_alignment():
             "tokenizer": "tests/fixtures/tiny-bert/tokenizer.json",
             "label_list": label_list,
             "sentences": sentences,
+            "roberta_tokenizer": "tests/fixtures/tiny-roberta/tokenizer.json",
+            "roberta_sentences": roberta_sentences,
         },
     )
 
 
-MAKERS = {"tiny": lambda: make_tiny(), "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
+# --------------------------------------------------------------------------------------
+# RoBERTa / XLM-R: a tiny model of the family's own shape (positions after <pad>, one token
+# type, RobertaClassificationHead) and a byte-level BPE tokenizer like roberta-base's.
+
+ROBERTA_SPECIAL = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def build_roberta_tokenizer():
+    from tokenizers import models, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=ROBERTA_SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = [" ".join(WORDS)] * 3 + [a for a, _ in TINY_INPUTS] + [b for _, b in TINY_INPUTS if b]
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False)
+    tok.no_padding()
+    tok.no_truncation()
+    assert [tok.token_to_id(t) for t in ROBERTA_SPECIAL] == [0, 1, 2, 3, 4]
+    return tok
+
+
+def roberta_config(cls, **extra):
+    return cls(
+        vocab_size=400,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=66,  # 64 tokens after the two offset positions
+        type_vocab_size=1,
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        **extra,
+    )
+
+
+def wide_init(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
+            if "LayerNorm.weight" in name:
+                p.copy_(1.0 + 0.1 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(0.2 * noise)
+
+
+def family_inputs(tok, pad_id):
+    """TINY_INPUTS through `tok` as one right-padded batch: encodings, ids, mask."""
+    encs = [tok.encode(a, b) if b is not None else tok.encode(a) for a, b in TINY_INPUTS]
+    n = max(len(e.ids) for e in encs)
+    ids = torch.full((len(encs), n), pad_id, dtype=torch.long)
+    am = torch.zeros(len(encs), n, dtype=torch.long)
+    for i, e in enumerate(encs):
+        ids[i, : len(e.ids)] = torch.tensor(e.ids)
+        am[i, : len(e.ids)] = 1
+    return encs, ids, am
+
+
+def write_family(prefix, model, token, tok, pad_id, out_dir, token_dir, grad_names):
+    """A family's expected.json (ids, hidden states, logits, one training step) and its token
+    head's (logits, loss, head gradients), from the reloaded sequence and token models."""
+    encs, ids, am = family_inputs(tok, pad_id)
+    n = ids.shape[1]
+    tt = torch.tensor([e.type_ids + [0] * (n - len(e.ids)) for e in encs])
+    encoder = getattr(model, prefix)
+    with torch.no_grad():
+        hid = encoder(input_ids=ids, token_type_ids=tt, attention_mask=am).last_hidden_state
+    labels = torch.tensor([0, 2, 1, 0, 2, 1])
+    out = model(input_ids=ids, token_type_ids=tt, attention_mask=am, labels=labels)
+    out.loss.backward()
+    named = dict(model.named_parameters())
+    write_json(
+        out_dir / "expected.json",
+        {
+            "description": f"{out_dir.name}, eval mode, float32, one right-padded batch (pad = {pad_id})",
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "tokenizers_version": tokenizers.__version__,
+            "attn_implementation": ATTN,
+            "texts": [[a, b] for a, b in TINY_INPUTS],
+            "input_ids": [e.ids for e in encs],
+            "token_type_ids": [e.type_ids for e in encs],
+            "batch_input_ids": ids.tolist(),
+            "batch_token_type_ids": tt.tolist(),
+            "batch_attention_mask": am.tolist(),
+            "last_hidden_state": [floats(hid[i, : len(e.ids)]) for i, e in enumerate(encs)],
+            "logits": floats(out.logits.detach()),
+            "labels": labels.tolist(),
+            "loss": float(out.loss.detach()),
+            "grads": {name: floats(named[name].grad) for name in grad_names},
+        },
+    )
+    tags = torch.tensor([[-100] + [i % 5 for i in range(n - 2)] + [-100]] * len(encs))
+    tags[am == 0] = -100
+    t_out = token(input_ids=ids, attention_mask=am, labels=tags)
+    t_out.loss.backward()
+    write_json(
+        token_dir / "expected.json",
+        {
+            "transformers_version": transformers.__version__,
+            "input_ids": ids.tolist(),
+            "attention_mask": am.tolist(),
+            "labels": tags.tolist(),
+            "logits": floats(t_out.logits.detach()),
+            "loss": float(t_out.loss.detach()),
+            "classifier_weight_grad": floats(token.classifier.weight.grad),
+            "classifier_bias_grad": floats(token.classifier.bias.grad),
+        },
+    )
+    print(f"{out_dir.name}: {n} tokens, loss {float(out.loss.detach()):.6f}; "
+          f"token loss {float(t_out.loss.detach()):.6f}")
+
+
+def fresh_dirs(*names):
+    dirs = {n: FIX / n for n in names}
+    for d in dirs.values():
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    return dirs
+
+
+def token_head_on(encoder_of, cls, cfg, prefix, seed, out_dir):
+    """A token classifier of `cls` with a fresh head on the encoder `encoder_of` holds, saved
+    and reloaded."""
+    token = cls(cfg)
+    wide_init(token, seed)
+    getattr(token, prefix).load_state_dict(
+        {k[len(prefix) + 1:]: v for k, v in encoder_of.state_dict().items() if k.startswith(prefix + ".")},
+        strict=True)
+    token.eval().save_pretrained(out_dir)
+    return cls.from_pretrained(out_dir, attn_implementation=ATTN).eval()
+
+
+def labelled(config_fn, cls, labels):
+    return config_fn(cls, num_labels=len(labels), id2label=labels, label2id={v: k for k, v in labels.items()})
+
+
+def make_roberta():
+    from transformers import (RobertaConfig, RobertaForMaskedLM, RobertaForSequenceClassification,
+                              RobertaForTokenClassification, XLMRobertaConfig,
+                              XLMRobertaForSequenceClassification)
+
+    dirs = fresh_dirs("tiny-roberta", "tiny-xlmr", "tiny-roberta-mlm", "tiny-roberta-token")
+    tok = build_roberta_tokenizer()
+    for d in dirs.values():
+        tok.save(str(d / "tokenizer.json"))
+
+    torch.manual_seed(0)
+    model = RobertaForSequenceClassification(labelled(roberta_config, RobertaConfig, LABELS))
+    wide_init(model, 20261204)
+    model.eval().save_pretrained(dirs["tiny-roberta"])
+    model = RobertaForSequenceClassification.from_pretrained(dirs["tiny-roberta"], attn_implementation=ATTN).eval()
+
+    # The same weights under XLM-R's classes, and the encoder as roberta-base ships (MaskedLM).
+    xlmr = XLMRobertaForSequenceClassification(labelled(roberta_config, XLMRobertaConfig, LABELS))
+    xlmr.load_state_dict(model.state_dict(), strict=True)
+    xlmr.eval().save_pretrained(dirs["tiny-xlmr"])
+    mlm = RobertaForMaskedLM(roberta_config(RobertaConfig))
+    wide_init(mlm, 1)
+    missing, unexpected = mlm.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith("roberta.")}, strict=False)
+    assert not unexpected and all(k.startswith("lm_head.") for k in missing), (missing, unexpected)
+    mlm.eval().save_pretrained(dirs["tiny-roberta-mlm"])
+    xlmr = XLMRobertaForSequenceClassification.from_pretrained(dirs["tiny-xlmr"], attn_implementation=ATTN).eval()
+    mlm = RobertaForMaskedLM.from_pretrained(dirs["tiny-roberta-mlm"], attn_implementation=ATTN).eval()
+    _, ids, am = family_inputs(tok, 1)
+    with torch.no_grad():
+        real = am.bool()
+        d_x = max_abs(model(input_ids=ids, attention_mask=am).logits, xlmr(input_ids=ids, attention_mask=am).logits)
+        d_m = max_abs(model.roberta(input_ids=ids, attention_mask=am).last_hidden_state[real],
+                      mlm.roberta(input_ids=ids, attention_mask=am).last_hidden_state[real])
+    print(f"tiny-roberta: xlm-r vs roberta logits {d_x:.3g}, masked-LM encoder vs classifier's {d_m:.3g}")
+    assert d_x <= 1e-6 and d_m <= 1e-6
+
+    token = token_head_on(model, RobertaForTokenClassification, labelled(roberta_config, RobertaConfig, TOKEN_TAGS),
+                          "roberta", 20261205, dirs["tiny-roberta-token"])
+    write_family("roberta", model, token, tok, 1, dirs["tiny-roberta"], dirs["tiny-roberta-token"], (
+        "classifier.out_proj.weight",
+        "classifier.dense.weight",
+        "roberta.encoder.layer.0.attention.self.query.weight",
+        "roberta.embeddings.word_embeddings.weight",
+        "roberta.embeddings.position_embeddings.weight",
+    ))
+
+
+# --------------------------------------------------------------------------------------
+# ELECTRA (discriminator): BERT's layers over embeddings narrower than the hidden size
+# (`embeddings_project`), no pooler, ElectraClassificationHead (GELU between two dense layers).
+
+
+def electra_config(cls, **extra):
+    return cls(
+        vocab_size=len(VOCAB),
+        embedding_size=24,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+        pad_token_id=0,
+        **extra,
+    )
+
+
+def make_electra():
+    from transformers import (ElectraConfig, ElectraForPreTraining, ElectraForSequenceClassification,
+                              ElectraForTokenClassification)
+
+    dirs = fresh_dirs("tiny-electra", "tiny-electra-discriminator", "tiny-electra-token")
+    tok = build_tiny_tokenizer()
+    for d in dirs.values():
+        tok.save(str(d / "tokenizer.json"))
+    torch.manual_seed(0)
+    model = ElectraForSequenceClassification(labelled(electra_config, ElectraConfig, LABELS))
+    wide_init(model, 20261206)
+    model.eval().save_pretrained(dirs["tiny-electra"])
+    model = ElectraForSequenceClassification.from_pretrained(dirs["tiny-electra"], attn_implementation=ATTN).eval()
+    # The discriminator checkpoint layout (electra-small-discriminator's): `electra.*` and
+    # `discriminator_predictions.*`.
+    disc = ElectraForPreTraining(electra_config(ElectraConfig))
+    wide_init(disc, 2)
+    missing, unexpected = disc.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith("electra.")}, strict=False)
+    assert not unexpected and all(k.startswith("discriminator_predictions.") for k in missing), (missing, unexpected)
+    disc.eval().save_pretrained(dirs["tiny-electra-discriminator"])
+    token = token_head_on(model, ElectraForTokenClassification, labelled(electra_config, ElectraConfig, TOKEN_TAGS),
+                          "electra", 20261207, dirs["tiny-electra-token"])
+    write_family("electra", model, token, tok, 0, dirs["tiny-electra"], dirs["tiny-electra-token"], (
+        "classifier.out_proj.weight",
+        "classifier.dense.weight",
+        "electra.embeddings_project.weight",
+        "electra.encoder.layer.0.attention.self.query.weight",
+        "electra.embeddings.word_embeddings.weight",
+    ))
+
+
+MAKERS = {"tiny": lambda: make_tiny(), "roberta": make_roberta, "electra": make_electra, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
           "token-alignment": make_token_alignment, "tiny-token": make_tiny_token,
           "sequence-heads": make_sequence_heads}
 

@@ -278,7 +278,17 @@ impl TextTokenizer {
         spans
             .into_iter()
             .filter(|&(s, e)| e > s && e <= chars.len())
-            .map(|(s, e)| (chars[s..e].iter().collect(), (s, e)))
+            // A byte-level pre-tokenizer (RoBERTa's) keeps the space before a word in its
+            // span (" great"): the word is what is left without it.
+            .filter_map(|(mut s, mut e)| {
+                while s < e && chars[s].is_whitespace() {
+                    s += 1;
+                }
+                while e > s && chars[e - 1].is_whitespace() {
+                    e -= 1;
+                }
+                (e > s).then(|| (chars[s..e].iter().collect(), (s, e)))
+            })
             .collect()
     }
 

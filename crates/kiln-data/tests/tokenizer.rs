@@ -213,6 +213,12 @@ fn single_texts_are_cut_at_the_end_under_every_strategy() {
 struct Alignment {
     label_list: Vec<String>,
     sentences: Vec<AlignedSentence>,
+    roberta_sentences: Vec<RobertaSentence>,
+}
+#[derive(serde::Deserialize)]
+struct RobertaSentence {
+    words: Vec<String>,
+    input_ids: Vec<u32>,
 }
 #[derive(serde::Deserialize)]
 struct AlignedSentence {
@@ -258,6 +264,31 @@ fn word_tags_align_to_pieces_as_run_ner_aligns_them() {
             assert_eq!(windows[0].encoding.input_ids, s.input_ids, "{:?}", s.words);
             assert_eq!(&windows[0].labels, expected, "{:?} {pieces:?}", s.words);
         }
+    }
+}
+
+/// RoBERTa's byte-level tokenizer splits pre-split words into the pieces transformers gives
+/// them (`RobertaTokenizerFast(add_prefix_space=True)`, `is_split_into_words`).
+#[test]
+fn a_byte_level_tokenizer_splits_tagged_words_as_transformers_does() {
+    let aligned: Alignment =
+        serde_json::from_str(&std::fs::read_to_string(fixture("token-alignment.json")).unwrap())
+            .unwrap();
+    let tok = TextTokenizer::from_file(fixture("tiny-roberta/tokenizer.json"), 64).unwrap();
+    let path = std::path::Path::new("tags.conll");
+    let tags = LabelMap::from_labels(vec!["O".to_string()]);
+    for s in &aligned.roberta_sentences {
+        let all_o = vec!["O".to_string(); s.words.len()];
+        let windows = encode_tagged(
+            &tok,
+            path,
+            &tagged(&s.words, &all_o),
+            &tags,
+            PieceLabels::FirstPiece,
+        )
+        .unwrap();
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].encoding.input_ids, s.input_ids, "{:?}", s.words);
     }
 }
 

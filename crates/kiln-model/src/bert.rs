@@ -17,7 +17,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use kiln_data::TokenBatch;
 
-use crate::config::{BertConfig, HiddenAct};
+use crate::config::{BertConfig, Family, HiddenAct};
 use crate::dropout;
 
 /// Additive attention bias for padding positions. BERT's original value: large enough that
@@ -32,7 +32,7 @@ fn hf_init() -> Initializer {
     }
 }
 
-fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+pub(crate) fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     let mut layer = LinearConfig::new(d_in, d_out)
         .with_initializer(hf_init())
         .init(device);
@@ -50,8 +50,31 @@ fn layer_norm(config: &BertConfig, device: &Device) -> LayerNorm {
         .init(device)
 }
 
-fn dropout(prob: f64) -> Dropout {
+pub(crate) fn dropout(prob: f64) -> Dropout {
     DropoutConfig::new(prob).init()
+}
+
+/// How a token's position id is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PositionIds {
+    /// BERT: `0, 1, 2, …` in every row.
+    #[default]
+    FromZero,
+    /// RoBERTa (`create_position_ids_from_input_ids`): real tokens count from
+    /// `padding_idx + 1`, padding tokens sit at `padding_idx`.
+    AfterPadding { padding_idx: usize },
+}
+
+impl PositionIds {
+    /// The family's counting, from its config.
+    pub fn of(config: &BertConfig) -> Self {
+        match config.family() {
+            Ok(Family::Roberta | Family::XlmRoberta) => Self::AfterPadding {
+                padding_idx: config.pad_token_id,
+            },
+            _ => Self::FromZero,
+        }
+    }
 }
 
 /// Word + position + token-type embeddings, then LayerNorm and dropout.
@@ -62,12 +85,14 @@ pub struct BertEmbeddings {
     pub token_type_embeddings: Embedding,
     pub layer_norm: LayerNorm,
     pub dropout: Dropout,
+    #[module(skip)]
+    pub positions: PositionIds,
 }
 
 impl BertEmbeddings {
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         let embedding = |n: usize| {
-            EmbeddingConfig::new(n, config.hidden_size)
+            EmbeddingConfig::new(n, config.embedding_width())
                 .with_initializer(hf_init())
                 .init(device)
         };
@@ -75,28 +100,62 @@ impl BertEmbeddings {
             word_embeddings: embedding(config.vocab_size),
             position_embeddings: embedding(config.max_position_embeddings),
             token_type_embeddings: embedding(config.type_vocab_size),
-            layer_norm: layer_norm(config, device),
+            layer_norm: LayerNormConfig::new(config.embedding_width())
+                .with_epsilon(config.layer_norm_eps)
+                .init(device),
             dropout: dropout(config.hidden_dropout_prob),
+            positions: PositionIds::of(config),
         }
     }
 
-    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`, positions
-    /// `0..seq` in every row.
+    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`, each row's
+    /// tokens at positions `0..seq` (counted as the family counts them).
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
         let [_, seq_len] = input_ids.dims();
         let device = input_ids.device();
-        let positions = Tensor::<1, Int>::arange(0..seq_len as i64, &device).unsqueeze::<2>();
-        self.forward_at(input_ids, token_type_ids, positions)
+        let index = Tensor::<1, Int>::arange(0..seq_len as i64, &device).unsqueeze::<2>();
+        let positions = match self.positions {
+            PositionIds::FromZero => index,
+            // HF's cumsum(ids != pad) · (ids != pad) + pad, which for right-padded rows is
+            // (index + 1) · real + pad.
+            PositionIds::AfterPadding { padding_idx } => {
+                let real = input_ids.clone().not_equal_elem(padding_idx as i64).int();
+                (index.add_scalar(1) * real).add_scalar(padding_idx as i64)
+            }
+        };
+        self.embed(input_ids, token_type_ids, positions)
     }
 
-    /// As `forward`, with each token's position given (`[batch or 1, seq]`): a packed row
-    /// restarts them at each example.
+    /// As `forward`, with each token's position given from 0 (`[batch or 1, seq]`): a packed
+    /// row restarts them at each example.
     pub fn forward_at(
         &self,
         input_ids: Tensor<2, Int>,
         token_type_ids: Tensor<2, Int>,
         positions: Tensor<2, Int>,
     ) -> Tensor<3> {
+        let positions = match self.positions {
+            PositionIds::FromZero => positions,
+            PositionIds::AfterPadding { padding_idx } => {
+                positions.add_scalar(padding_idx as i64 + 1)
+            }
+        };
+        self.embed(input_ids, token_type_ids, positions)
+    }
+
+    fn embed(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        positions: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        // A one-type model (RoBERTa) reads every token as type 0, whatever a pair's
+        // tokenizer says of the second text.
+        let token_type_ids = if self.token_type_embeddings.weight.dims()[0] == 1 {
+            token_type_ids.zeros_like()
+        } else {
+            token_type_ids
+        };
         let x = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(positions);
@@ -291,10 +350,12 @@ pub struct BertOutput {
 }
 
 /// The encoder: embeddings, `num_hidden_layers` layers and an optional pooler
-/// (sentence-transformers checkpoints ship without one).
+/// (sentence-transformers checkpoints ship without one). ELECTRA's encoder is this one with
+/// narrower embeddings and `embeddings_project` to the hidden size (HF's `ElectraModel`).
 #[derive(Module, Debug)]
 pub struct BertModel {
     pub embeddings: BertEmbeddings,
+    pub embeddings_project: Option<Linear>,
     pub encoder: BertEncoder,
     pub pooler: Option<BertPooler>,
 }
@@ -302,8 +363,11 @@ pub struct BertModel {
 impl BertModel {
     /// A randomly initialised encoder (HF's initialisation: N(0, 0.02), zero biases).
     pub fn new(config: &BertConfig, with_pooler: bool, device: &Device) -> Self {
+        let width = config.embedding_width();
         Self {
             embeddings: BertEmbeddings::new(config, device),
+            embeddings_project: (width != config.hidden_size)
+                .then(|| linear(width, config.hidden_size, device)),
             encoder: BertEncoder {
                 layer: (0..config.num_hidden_layers)
                     .map(|_| BertLayer::new(config, device))
@@ -344,7 +408,7 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Tensor<3> {
-        let x = self.embeddings.forward(input_ids, token_type_ids);
+        let x = self.project(self.embeddings.forward(input_ids, token_type_ids));
         // The mask arrives as f32; the model may run in f16/bf16.
         let mask_bias = padding_bias(attention_mask.cast(x.dtype()));
         self.layers(x, mask_bias)
@@ -358,7 +422,7 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Vec<Tensor<3>> {
-        let mut x = self.embeddings.forward(input_ids, token_type_ids);
+        let mut x = self.project(self.embeddings.forward(input_ids, token_type_ids));
         let mask_bias = padding_bias(attention_mask.cast(x.dtype()));
         let mut states = vec![x.clone()];
         for layer in &self.encoder.layer {
@@ -378,9 +442,10 @@ impl BertModel {
         position_ids: Tensor<2, Int>,
         attention: Tensor<3>,
     ) -> Tensor<3> {
-        let x = self
-            .embeddings
-            .forward_at(input_ids, token_type_ids, position_ids);
+        let x = self.project(
+            self.embeddings
+                .forward_at(input_ids, token_type_ids, position_ids),
+        );
         let [rows, seq, _] = attention.dims();
         let mask_bias = mask_to_bias(attention.cast(x.dtype())).reshape([rows, 1, seq, seq]);
         self.layers(x, mask_bias)
@@ -404,6 +469,14 @@ impl BertModel {
         }
     }
 
+    /// ELECTRA's projection of narrow embeddings to the hidden size; the identity elsewhere.
+    fn project(&self, embedded: Tensor<3>) -> Tensor<3> {
+        match &self.embeddings_project {
+            Some(project) => project.forward(embedded),
+            None => embedded,
+        }
+    }
+
     fn layers(&self, mut x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         for layer in &self.encoder.layer {
             x = layer.forward(x, mask_bias.clone());
@@ -422,6 +495,35 @@ fn mask_to_bias<const D: usize>(mask: Tensor<D>) -> Tensor<D> {
 pub fn padding_bias(attention_mask: Tensor<2>) -> Tensor<4> {
     let [batch, seq] = attention_mask.dims();
     mask_to_bias(attention_mask).reshape([batch, 1, 1, seq])
+}
+
+/// Each example's first token ([CLS], `<s>`) of a last hidden state laid out as `b`, padded or
+/// packed: `[examples, hidden]`.
+pub fn first_tokens(hidden: Tensor<3>, b: &TokenBatch) -> Tensor<2> {
+    let [rows, seq, h] = hidden.dims();
+    match &b.packing {
+        None => hidden.slice(s![.., 0..1, ..]).reshape([rows, h]),
+        Some(packing) => {
+            let device = hidden.device();
+            hidden
+                .reshape([rows * seq, h])
+                .select(0, packing.first_tokens(&device))
+        }
+    }
+}
+
+/// Each example's mean over its real tokens of a last hidden state laid out as `b`, padded or
+/// packed: `[examples, hidden]`.
+pub fn mean_tokens(hidden: Tensor<3>, b: &TokenBatch) -> Tensor<2> {
+    match &b.packing {
+        None => mean_pool(hidden, b.attention_mask.clone()),
+        Some(packing) => {
+            let [rows, seq, h] = hidden.dims();
+            let tokens = hidden.reshape([rows * seq, h]);
+            let weights = packing.mean_weights(&b.lengths, &tokens.device());
+            weights.cast(tokens.dtype()).matmul(tokens)
+        }
+    }
 }
 
 /// Mean of the hidden states over real tokens: `[batch, seq, hidden]`, `[batch, seq]` → `[batch, hidden]`.
@@ -516,25 +618,14 @@ impl BertClassifier {
 
     /// The pooled representation of each example of `batch`, packed or not: `[examples, hidden]`.
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
-        let Some(packing) = &b.packing else {
+        if b.packing.is_none() {
             return self.features(b.input_ids, b.token_type_ids, b.attention_mask);
-        };
+        }
         let hidden = self.bert.encode_batch(&b);
-        let [rows, seq, h] = hidden.dims();
-        let tokens = hidden.reshape([rows * seq, h]);
-        let device = tokens.device();
         match (self.pooling, &self.bert.pooler) {
-            (Pooling::Mean, _) => {
-                let weights = packing.mean_weights(&b.lengths, &device);
-                weights.cast(tokens.dtype()).matmul(tokens)
-            }
-            (Pooling::Cls, pooler) => {
-                let cls = tokens.select(0, packing.first_tokens(&device));
-                match pooler {
-                    Some(p) => p.forward_cls(cls),
-                    None => cls,
-                }
-            }
+            (Pooling::Mean, _) => mean_tokens(hidden, &b),
+            (Pooling::Cls, Some(pooler)) => pooler.forward_cls(first_tokens(hidden, &b)),
+            (Pooling::Cls, None) => first_tokens(hidden, &b),
         }
     }
 
@@ -576,6 +667,13 @@ impl BertClassifier {
     ) -> Tensor<2> {
         self.head(self.features(input_ids, token_type_ids, attention_mask))
     }
+}
+
+/// A last hidden state as one row per token (row `r · seq + p` is row `r`, position `p`), in
+/// the head's `dtype`: `[rows, seq, hidden]` → `[rows × seq, hidden]`.
+pub(crate) fn token_rows(hidden: Tensor<3>, dtype: burn::tensor::DType) -> Tensor<2> {
+    let [rows, seq, width] = hidden.dims();
+    hidden.cast(dtype).reshape([rows * seq, width])
 }
 
 /// Every float parameter of `module` converted to `dtype`.
@@ -635,22 +733,20 @@ impl BertTokenClassifier {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2>,
     ) -> Tensor<2> {
-        self.token_rows(self.bert.encode(input_ids, token_type_ids, attention_mask))
+        token_rows(
+            self.bert.encode(input_ids, token_type_ids, attention_mask),
+            self.classifier.weight.val().dtype(),
+        )
     }
 
     /// Every token's last hidden state of a batch, packed (several examples to a row: see
     /// kiln-data's `TokenBatch::pack`) or padded: `[rows × seq, hidden]`, row `r · seq + p`
     /// being the token at row `r`, position `p`.
     pub fn token_features_of(&self, b: TokenBatch) -> Tensor<2> {
-        self.token_rows(self.bert.encode_batch(&b))
-    }
-
-    /// A last hidden state as one row per token, in the head's dtype.
-    fn token_rows(&self, hidden: Tensor<3>) -> Tensor<2> {
-        let [rows, seq, width] = hidden.dims();
-        hidden
-            .cast(self.classifier.weight.val().dtype())
-            .reshape([rows * seq, width])
+        token_rows(
+            self.bert.encode_batch(&b),
+            self.classifier.weight.val().dtype(),
+        )
     }
 
     /// Logits from token rows: dropout and the linear layer, `[rows, hidden]` → `[rows,

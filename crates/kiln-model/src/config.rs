@@ -93,6 +93,10 @@ pub struct BertConfig {
     pub pad_token_id: usize,
     #[serde(default = "d_position_type")]
     pub position_embedding_type: String,
+    /// ELECTRA's embedding width, projected to `hidden_size` when it differs (`None`:
+    /// ELECTRA's default 128, the hidden size for other families).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_size: Option<usize>,
     /// Dropout before the classifier; `None` means "use `hidden_dropout_prob`", as in transformers.
     #[serde(default)]
     pub classifier_dropout: Option<f64>,
@@ -112,6 +116,60 @@ pub struct BertConfig {
 
 fn d_model_type() -> String {
     "bert".to_string()
+}
+
+/// The encoder families kiln loads, told apart by `config.json`'s `model_type` (kiln's own
+/// `AutoModel…` dispatch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `bert`: BERT, MiniLM, BGE, E5, GTE.
+    Bert,
+    /// `roberta`: BERT's layers, position ids counted after `pad_token_id`, one token type,
+    /// `RobertaClassificationHead`.
+    Roberta,
+    /// `xlm-roberta`: RoBERTa's architecture with a SentencePiece vocabulary.
+    XlmRoberta,
+    /// `electra` (the discriminator): BERT's layers over embeddings of `embedding_size`
+    /// projected to the hidden size, no pooler, `ElectraClassificationHead`.
+    Electra,
+}
+
+impl Family {
+    /// The family a `model_type` names, if kiln loads it.
+    pub fn from_model_type(model_type: &str) -> Option<Self> {
+        match model_type {
+            "bert" => Some(Self::Bert),
+            "roberta" => Some(Self::Roberta),
+            "xlm-roberta" => Some(Self::XlmRoberta),
+            "electra" => Some(Self::Electra),
+            _ => None,
+        }
+    }
+
+    /// The `model_type`s kiln loads, for error messages.
+    pub const SUPPORTED: &'static str =
+        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`";
+
+    /// The prefix of the encoder's tensors in a task model's checkpoint (`bert.`, `roberta.`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Bert => "bert",
+            Self::Roberta | Self::XlmRoberta => "roberta",
+            Self::Electra => "electra",
+        }
+    }
+
+    /// Hugging Face's class name for a task model of this family (`ForSequenceClassification`,
+    /// `ForTokenClassification`).
+    pub fn architecture(self, task: &str) -> String {
+        let family = match self {
+            Self::Bert => "Bert",
+            Self::Roberta => "Roberta",
+            Self::XlmRoberta => "XLMRoberta",
+            Self::Electra => "Electra",
+        };
+        format!("{family}{task}")
+    }
 }
 
 impl Default for BertConfig {
@@ -169,6 +227,16 @@ impl BertConfig {
         for (name, value) in positive {
             if value == 0 {
                 return Err(format!("field `{name}` must be positive, got 0"));
+            }
+        }
+        if let Some(width) = self.embedding_size {
+            let elements = width as u128 * self.vocab_size as u128;
+            if width == 0 || elements > MAX_PARAMETERS {
+                return Err(format!(
+                    "field `embedding_size` ({width}) must be positive and make a word table \
+                     (× `vocab_size` {}) of at most {MAX_PARAMETERS} elements",
+                    self.vocab_size
+                ));
             }
         }
         // Sizes that parse but describe an absurd model (a corrupt or hostile config.json:
@@ -262,17 +330,7 @@ impl BertConfig {
         }
         // Another family's config parses as BERT's (most fields share names) and would fail
         // later, on missing tensors: name the family instead.
-        if self.model_type != "bert" {
-            return Err(format!(
-                "field `model_type` is `{}`: kiln loads the BERT architecture (model_type \
-                 `bert`: BERT, MiniLM, BGE, E5, GTE checkpoints); {} is not one kiln can load",
-                self.model_type,
-                self.architectures
-                    .as_ref()
-                    .and_then(|a| a.first())
-                    .map_or("this family".to_string(), |a| format!("`{a}`"))
-            ));
-        }
+        self.family()?;
         if self.position_embedding_type != "absolute" {
             return Err(format!(
                 "field `position_embedding_type` is `{}`; only `absolute` is supported",
@@ -318,6 +376,43 @@ impl BertConfig {
         embeddings
             .saturating_add(mul(per_layer, l))
             .saturating_add(pooler)
+    }
+
+    /// The encoder family `model_type` names; an error naming the field for any other.
+    pub fn family(&self) -> Result<Family, String> {
+        Family::from_model_type(&self.model_type).ok_or_else(|| {
+            format!(
+                "field `model_type` is `{}`: kiln loads model_type {}; {} is not one kiln can \
+                 load",
+                self.model_type,
+                Family::SUPPORTED,
+                self.architectures
+                    .as_ref()
+                    .and_then(|a| a.first())
+                    .map_or("this family".to_string(), |a| format!("`{a}`"))
+            )
+        })
+    }
+
+    /// The longest sequence (specials included) the position table takes: RoBERTa's positions
+    /// start after `pad_token_id`, so 514 positions hold 512 tokens.
+    pub fn max_tokens(&self) -> usize {
+        match self.family() {
+            Ok(Family::Roberta | Family::XlmRoberta) => self
+                .max_position_embeddings
+                .saturating_sub(self.pad_token_id + 1)
+                .max(1),
+            _ => self.max_position_embeddings,
+        }
+    }
+
+    /// The width of the embedding tables: ELECTRA's `embedding_size` (128 when absent, as
+    /// transformers' `ElectraConfig`), the hidden size for every other family.
+    pub fn embedding_width(&self) -> usize {
+        match self.family() {
+            Ok(Family::Electra) => self.embedding_size.unwrap_or(128),
+            _ => self.hidden_size,
+        }
     }
 
     pub fn head_dim(&self) -> usize {
@@ -417,8 +512,8 @@ mod tests {
             ),
             (r#"{"id2label": {"x": "a"}}"#, "id2label"),
             (
-                r#"{"model_type": "roberta", "architectures": ["RobertaForMaskedLM"]}"#,
-                "`model_type` is `roberta`",
+                r#"{"model_type": "deberta-v2", "architectures": ["DebertaV2ForMaskedLM"]}"#,
+                "`model_type` is `deberta-v2`",
             ),
             (r#"{"vocab_size": "many"}"#, "vocab_size"),
             (r#"[1, 2]"#, "config.json"),

@@ -10,8 +10,11 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
+use crate::auto::SequenceClassifier;
 use crate::bert::{BertClassifier, BertModel};
+use crate::electra::ElectraForSequenceClassification;
 use crate::error::ModelError;
+use crate::roberta::RobertaForSequenceClassification;
 
 /// Blends each parameter with the pretrained one of the same path.
 struct Blend {
@@ -76,9 +79,37 @@ pub struct Interpolation {
 /// outside [0, 1].
 pub fn interpolate(
     pretrained: &BertModel,
-    finetuned: BertClassifier,
+    finetuned: SequenceClassifier,
     alpha: f64,
-) -> Result<(BertClassifier, Interpolation), ModelError> {
+) -> Result<(SequenceClassifier, Interpolation), ModelError> {
+    Ok(match finetuned {
+        SequenceClassifier::Bert(m) => {
+            let (bert, report) = interpolate_encoder(pretrained, m.bert, alpha)?;
+            (BertClassifier { bert, ..m }.into(), report)
+        }
+        SequenceClassifier::Roberta(m) => {
+            let (roberta, report) = interpolate_encoder(pretrained, m.roberta, alpha)?;
+            (
+                RobertaForSequenceClassification { roberta, ..m }.into(),
+                report,
+            )
+        }
+        SequenceClassifier::Electra(m) => {
+            let (electra, report) = interpolate_encoder(pretrained, m.electra, alpha)?;
+            (
+                ElectraForSequenceClassification { electra, ..m }.into(),
+                report,
+            )
+        }
+    })
+}
+
+/// `finetuned` at `(1 − alpha)·pretrained + alpha·finetuned`, tensor by tensor.
+pub fn interpolate_encoder(
+    pretrained: &BertModel,
+    finetuned: BertModel,
+    alpha: f64,
+) -> Result<(BertModel, Interpolation), ModelError> {
     if !(0.0..=1.0).contains(&alpha) {
         return Err(ModelError::Invalid {
             what: "alpha".into(),
@@ -93,13 +124,7 @@ pub fn interpolate(
         kept: Vec::new(),
         problems: Vec::new(),
     };
-    let BertClassifier {
-        bert,
-        dropout,
-        classifier,
-        pooling,
-    } = finetuned;
-    let bert = bert.map(&mut blend);
+    let encoder = finetuned.map(&mut blend);
     if !blend.problems.is_empty() {
         return Err(ModelError::Invalid {
             what: "pretrained".into(),
@@ -110,12 +135,7 @@ pub fn interpolate(
         });
     }
     Ok((
-        BertClassifier {
-            bert,
-            dropout,
-            classifier,
-            pooling,
-        },
+        encoder,
         Interpolation {
             blended: blend.blended,
             kept: blend.kept,
@@ -150,7 +170,10 @@ mod tests {
         let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
         let (a, b) = (values(&pretrained), values(&tuned));
         for alpha in [0.0, 0.25, 1.0] {
-            let (mixed, report) = interpolate(&pretrained, tuned.clone(), alpha).unwrap();
+            let (mixed, report) = interpolate(&pretrained, tuned.clone().into(), alpha).unwrap();
+            let SequenceClassifier::Bert(mixed) = mixed else {
+                panic!("the family changed")
+            };
             assert_eq!(report.blended, a.len());
             assert!(report.kept.is_empty());
             let m = values(&mixed);
@@ -178,7 +201,7 @@ mod tests {
         let device = Device::flex();
         let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
         let wider = BertModel::new(&config(12), true, &device);
-        let err = interpolate(&wider, tuned.clone(), 0.5)
+        let err = interpolate(&wider, tuned.clone().into(), 0.5)
             .unwrap_err()
             .to_string();
         assert!(
@@ -187,10 +210,13 @@ mod tests {
         );
         let same = BertModel::new(&config(8), true, &device);
         for alpha in [-0.1, 1.5, f64::NAN] {
-            assert!(interpolate(&same, tuned.clone(), alpha).is_err(), "{alpha}");
+            assert!(
+                interpolate(&same, tuned.clone().into(), alpha).is_err(),
+                "{alpha}"
+            );
         }
         let no_pooler = BertModel::new(&config(8), false, &device);
-        let (_, report) = interpolate(&no_pooler, tuned, 0.5).unwrap();
+        let (_, report) = interpolate(&no_pooler, tuned.into(), 0.5).unwrap();
         assert_eq!(report.kept, ["pooler.dense.weight", "pooler.dense.bias"]);
     }
 }

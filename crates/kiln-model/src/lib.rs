@@ -1,6 +1,9 @@
-//! kiln-model: the BERT-family encoder and its heads as burn modules, loaded from and saved to
-//! Hugging Face checkpoints.
+//! kiln-model: the encoder families (BERT, RoBERTa / XLM-R) and their heads as burn modules,
+//! loaded from and saved to Hugging Face checkpoints.
 //!
+//! - [`auto`]: `SequenceClassifier`, `TokenClassifier` — one type per task over every family,
+//!   picked from `config.json`'s `model_type` (`Family`).
+//! - [`roberta`]: RoBERTa / XLM-R's task models on kiln's encoder.
 //! - [`config`]: `BertConfig`, a mirror of HF's `config.json`.
 //! - [`bert`]: embeddings, attention, layers, pooler, `BertModel`, `BertClassifier`, pooling.
 //! - [`activation`]: GELU computed on the host for CPU devices (vectorised erf).
@@ -12,21 +15,30 @@
 //! This crate knows nothing of data sets, losses or training: it takes tensors and returns tensors.
 
 pub mod activation;
+pub mod auto;
 pub mod bert;
 pub mod config;
 pub mod drift;
 pub mod dropout;
+pub mod electra;
 pub mod error;
 pub mod files;
 #[cfg(feature = "hf-hub")]
 pub mod hub;
 pub mod interpolate;
 pub mod pretrained;
+pub mod roberta;
 pub mod simd;
 pub mod student;
 
+pub use auto::{SequenceClassifier, TokenClassifier};
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, BertTokenClassifier, Pooling};
-pub use config::{BertConfig, HiddenAct};
+pub use config::{BertConfig, Family, HiddenAct};
+pub use electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 pub use error::ModelError;
-pub use pretrained::{save_pretrained, save_token_classifier, Checkpoint, HeadInit, LoadReport};
+pub use pretrained::{
+    save_pretrained, save_sequence_classifier, save_token_classifier, Checkpoint, HeadInit,
+    LoadReport,
+};
+pub use roberta::{RobertaForSequenceClassification, RobertaForTokenClassification};
 pub use student::{student_from_teacher, StudentInit};

@@ -15,10 +15,13 @@ use burn::store::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::auto::{SequenceClassifier, TokenClassifier};
 use crate::bert::{BertClassifier, BertModel, BertTokenClassifier, Pooling};
-use crate::config::BertConfig;
+use crate::config::{BertConfig, Family};
+use crate::electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 use crate::error::ModelError;
 use crate::files::{staging_dir, swap_dir, write_atomic, write_atomic_with};
+use crate::roberta::{RobertaForSequenceClassification, RobertaForTokenClassification};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
@@ -28,12 +31,14 @@ pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 pub const SPECIAL_TOKENS_FILE: &str = "special_tokens_map.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
 
-/// HF tensor names → module paths in `BertClassifier` (whose encoder field is `bert`, like
-/// HF's): the module tree is HF's, so only the renames Rust forces remain.
-fn hf_to_kiln() -> KeyRemapper {
+/// HF tensor names → module paths in a family's task model (whose encoder field is `bert` or
+/// `roberta`, like HF's): the module tree is HF's, so only the renames Rust forces remain.
+fn hf_to_kiln(family: Family) -> KeyRemapper {
+    let prefix = format!("{}.${{1}}.", family.prefix());
     KeyRemapper::from_patterns(vec![
-        // BertModel checkpoints (sentence-transformers) carry no `bert.` prefix.
-        (r"^(embeddings|encoder|pooler)\.", "bert.${1}."),
+        // Encoder-only checkpoints (BertModel, RobertaModel; sentence-transformers) carry no
+        // `bert.` / `roberta.` prefix.
+        (r"^(embeddings|encoder|pooler)\.", prefix.as_str()),
         (r"\.attention\.self\.", ".attention.self_attention."),
         (r"\.LayerNorm\.", ".layer_norm."),
     ])
@@ -52,8 +57,10 @@ fn kiln_to_hf() -> KeyRemapper {
 /// Tensors a checkpoint may carry that a sequence classifier has no use for.
 fn ignorable(key: &str) -> bool {
     key.ends_with("embeddings.position_ids")
-        // Pre-training heads (masked LM, next sentence) of BertForPreTraining checkpoints.
+        // Pre-training heads (masked LM, next sentence) of BertForPreTraining checkpoints and
+        // RoBERTa's masked-LM head.
         || key.starts_with("cls.")
+        || key.starts_with("lm_head.")
 }
 
 /// Where the classification head comes from.
@@ -135,7 +142,14 @@ impl Checkpoint {
         self.dir.join(TOKENIZER_FILE)
     }
 
+    /// The encoder family `config.json` names.
+    pub fn family(&self) -> Family {
+        // `open` validated the config, which refuses any other `model_type`.
+        self.config.family().unwrap_or(Family::Bert)
+    }
+
     fn store(&self, skip_head: bool) -> Store {
+        let family = self.family();
         fn keep_all(_path: &str, _container: &str) -> bool {
             true
         }
@@ -146,7 +160,7 @@ impl Checkpoint {
         if self.weights.extension().is_some_and(|e| e == "bin") {
             Store::Pytorch(
                 PytorchStore::from_file(&self.weights)
-                    .remap(hf_to_kiln())
+                    .remap(hf_to_kiln(family))
                     .with_predicate(predicate)
                     .allow_partial(true)
                     .validate(false),
@@ -155,7 +169,7 @@ impl Checkpoint {
             Store::Safetensors(
                 SafetensorsStore::from_file(&self.weights)
                     .with_from_adapter(PyTorchToBurnAdapter)
-                    .remap(hf_to_kiln())
+                    .remap(hf_to_kiln(family))
                     .with_predicate(predicate)
                     .allow_partial(true)
                     .validate(false),
@@ -170,32 +184,23 @@ impl Checkpoint {
         }
     }
 
-    /// Loads a sequence classifier. With `HeadInit::New`, the encoder (and pooler, where the
-    /// checkpoint has one) is loaded and the head is fresh; with `FromCheckpoint` the checkpoint
-    /// must carry `classifier.*`.
-    pub fn load_classifier(
+    /// The classes of the head to build: a fresh head's count, or the checkpoint's own (whose
+    /// weight is `head_key`, and whose names `id2label` gives). Also whether the file has a head.
+    fn head_size(
         &self,
+        keys: &BTreeSet<String>,
         head: HeadInit,
-        pooling: Pooling,
-        device: &Device,
-    ) -> Result<(BertClassifier, LoadReport), ModelError> {
-        let mut store = self.store(matches!(head, HeadInit::New(_)));
-        let keys: BTreeSet<String> = store
-            .keys()
-            .map_err(|m| self.weights_error(m))?
-            .into_iter()
-            .collect();
-        let has_pooler = keys.iter().any(|k| k.starts_with("bert.pooler."));
-        let head_in_file = keys.iter().find(|k| *k == "classifier.weight").is_some();
+        head_key: &str,
+    ) -> Result<(usize, bool), ModelError> {
+        let head_in_file = keys.contains(head_key);
         let num_labels = match head {
             HeadInit::New(n) => n,
             HeadInit::FromCheckpoint => {
                 if !head_in_file {
-                    return Err(self.weights_error(
-                        "has no classification head (`classifier.weight`); fine-tune it first, \
-                         or load it as an encoder"
-                            .into(),
-                    ));
+                    return Err(self.weights_error(format!(
+                        "has no classification head (`{head_key}`); fine-tune it first, or \
+                         load it as an encoder"
+                    )));
                 }
                 // An empty `id2label` is the config's fault: without the filter it reached the
                 // "at least one label" check below, whose error blamed the weights file.
@@ -214,37 +219,140 @@ impl Checkpoint {
         if num_labels == 0 {
             return Err(self.weights_error("a classifier needs at least one label".into()));
         }
-        let mut model = BertClassifier::new(&self.config, num_labels, pooling, device);
-        if !has_pooler {
-            model.bert.pooler = None;
-        }
-        let result = store.apply(&mut model).map_err(|m| self.weights_error(m))?;
+        Ok((num_labels, head_in_file))
+    }
+
+    /// The checkpoint's tensor names (after the renames).
+    fn keys(&self, store: &mut Store) -> Result<BTreeSet<String>, ModelError> {
+        Ok(store
+            .keys()
+            .map_err(|m| self.weights_error(m))?
+            .into_iter()
+            .collect())
+    }
+
+    /// Loads `store` into `model` and checks that every tensor found a home; `ignored` lists
+    /// checkpoint tensors this model leaves out on purpose (prefixes).
+    fn apply_into<M: ModuleSnapshot>(
+        &self,
+        store: &mut Store,
+        model: &mut M,
+        head: HeadInit,
+        head_in_file: bool,
+        ignored: &[&str],
+    ) -> Result<LoadReport, ModelError> {
+        let result = store.apply(model).map_err(|m| self.weights_error(m))?;
         let mut allowed_missing: Vec<&str> = Vec::new();
         if matches!(head, HeadInit::New(_)) {
             allowed_missing.push("classifier.");
         }
-        let report = self.check(result, &allowed_missing)?;
+        let report = self.check(result, &allowed_missing, ignored)?;
+        let new_head = matches!(head, HeadInit::New(_));
+        Ok(LoadReport {
+            new_head,
+            ignored: report
+                .ignored
+                .into_iter()
+                .chain(
+                    (new_head && head_in_file)
+                        .then(|| "classifier.* (replaced by a new head)".to_string()),
+                )
+                .collect(),
+            ..report
+        })
+    }
+
+    /// Loads a BERT sequence classifier. With `HeadInit::New`, the encoder (and pooler, where
+    /// the checkpoint has one) is loaded and the head is fresh; with `FromCheckpoint` the
+    /// checkpoint must carry `classifier.*`. [`Self::load_sequence_classifier`] loads any family.
+    pub fn load_classifier(
+        &self,
+        head: HeadInit,
+        pooling: Pooling,
+        device: &Device,
+    ) -> Result<(BertClassifier, LoadReport), ModelError> {
+        if self.family() != Family::Bert {
+            return Err(self.weights_error(format!(
+                "is a `{}` checkpoint, not BERT: load it with load_sequence_classifier",
+                self.config.model_type
+            )));
+        }
+        let mut store = self.store(matches!(head, HeadInit::New(_)));
+        let keys = self.keys(&mut store)?;
+        let has_pooler = keys.iter().any(|k| k.starts_with("bert.pooler."));
+        let (num_labels, head_in_file) = self.head_size(&keys, head, "classifier.weight")?;
+        let mut model = BertClassifier::new(&self.config, num_labels, pooling, device);
+        if !has_pooler {
+            model.bert.pooler = None;
+        }
+        let report = self.apply_into(&mut store, &mut model, head, head_in_file, &[])?;
         Ok((
             model,
             LoadReport {
                 has_pooler,
-                new_head: matches!(head, HeadInit::New(_)),
-                ignored: report
-                    .ignored
-                    .into_iter()
-                    .chain(
-                        (matches!(head, HeadInit::New(_)) && head_in_file)
-                            .then(|| "classifier.* (replaced by a new head)".to_string()),
-                    )
-                    .collect(),
                 ..report
             },
         ))
     }
 
-    /// Loads a token classifier (`BertForTokenClassification`): the encoder, and the head fresh
-    /// (`HeadInit::New`) or the checkpoint's (`FromCheckpoint`, `id2label` giving the tags). A
-    /// pooler in the checkpoint is not used (a token head reads every token).
+    /// Loads the sequence classifier of the checkpoint's family (kiln's
+    /// `AutoModelForSequenceClassification`): `BertForSequenceClassification`, or
+    /// `RobertaForSequenceClassification` for `roberta` and `xlm-roberta`, whose head is
+    /// `classifier.dense` + `classifier.out_proj` and whose encoder has no pooler (a
+    /// `RobertaModel` checkpoint's pooler is left out and reported).
+    pub fn load_sequence_classifier(
+        &self,
+        head: HeadInit,
+        pooling: Pooling,
+        device: &Device,
+    ) -> Result<(SequenceClassifier, LoadReport), ModelError> {
+        match self.family() {
+            Family::Bert => {
+                let (model, report) = self.load_classifier(head, pooling, device)?;
+                Ok((model.into(), report))
+            }
+            Family::Roberta | Family::XlmRoberta => {
+                let (model, report) = self.load_headed(
+                    head,
+                    "classifier.out_proj.weight",
+                    &["roberta.pooler."],
+                    |n| RobertaForSequenceClassification::new(&self.config, n, pooling, device),
+                )?;
+                Ok((model.into(), report))
+            }
+            Family::Electra => {
+                let (model, report) = self.load_headed(
+                    head,
+                    "classifier.out_proj.weight",
+                    &["discriminator_predictions."],
+                    |n| ElectraForSequenceClassification::new(&self.config, n, pooling, device),
+                )?;
+                Ok((model.into(), report))
+            }
+        }
+    }
+
+    /// Loads a task model of another family than BERT: `build(num_labels)` makes it (the
+    /// head's size from `head`, its weight being `head_key` in the file), then the checkpoint
+    /// fills it; tensors under `ignored` prefixes are left out on purpose.
+    fn load_headed<M: ModuleSnapshot>(
+        &self,
+        head: HeadInit,
+        head_key: &str,
+        ignored: &[&str],
+        build: impl FnOnce(usize) -> M,
+    ) -> Result<(M, LoadReport), ModelError> {
+        let mut store = self.store(matches!(head, HeadInit::New(_)));
+        let keys = self.keys(&mut store)?;
+        let (num_labels, head_in_file) = self.head_size(&keys, head, head_key)?;
+        let mut model = build(num_labels);
+        let report = self.apply_into(&mut store, &mut model, head, head_in_file, ignored)?;
+        Ok((model, report))
+    }
+
+    /// Loads a BERT token classifier (`BertForTokenClassification`): the encoder, and the head
+    /// fresh (`HeadInit::New`) or the checkpoint's (`FromCheckpoint`, `id2label` giving the
+    /// tags). A pooler in the checkpoint is not used (a token head reads every token).
     pub fn load_token_classifier(
         &self,
         head: HeadInit,
@@ -273,10 +381,53 @@ impl Checkpoint {
         ))
     }
 
-    /// Loads the encoder alone (pooler included where the checkpoint has one).
+    /// Loads the token classifier of the checkpoint's family (kiln's
+    /// `AutoModelForTokenClassification`).
+    pub fn load_token_classifier_auto(
+        &self,
+        head: HeadInit,
+        device: &Device,
+    ) -> Result<(TokenClassifier, LoadReport), ModelError> {
+        match self.family() {
+            Family::Bert => {
+                let (model, report) = self.load_token_classifier(head, device)?;
+                Ok((model.into(), report))
+            }
+            Family::Roberta | Family::XlmRoberta => {
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", &["roberta.pooler."], |n| {
+                        RobertaForTokenClassification::new(&self.config, n, device)
+                    })?;
+                Ok((model.into(), report))
+            }
+            Family::Electra => {
+                let (model, report) = self.load_headed(
+                    head,
+                    "classifier.weight",
+                    &["discriminator_predictions."],
+                    |n| ElectraForTokenClassification::new(&self.config, n, device),
+                )?;
+                Ok((model.into(), report))
+            }
+        }
+    }
+
+    /// Loads the encoder alone (pooler included where the checkpoint has one), of any family.
     pub fn load_encoder(&self, device: &Device) -> Result<(BertModel, LoadReport), ModelError> {
-        let (model, report) = self.load_classifier(HeadInit::New(1), Pooling::Cls, device)?;
-        Ok((model.bert, report))
+        match self.family() {
+            Family::Bert => {
+                let (model, report) =
+                    self.load_classifier(HeadInit::New(1), Pooling::Cls, device)?;
+                Ok((model.bert, report))
+            }
+            // The encoder of a sequence classifier with a throwaway head (RoBERTa's
+            // task models have no pooler: a `RobertaModel` checkpoint's is left out).
+            Family::Roberta | Family::XlmRoberta | Family::Electra => {
+                let (model, report) =
+                    self.load_sequence_classifier(HeadInit::New(1), Pooling::Cls, device)?;
+                Ok((model.encoder().clone(), report))
+            }
+        }
     }
 
     /// Turns burn-store's result into a list of missing / unexpected / wrong-shaped tensors.
@@ -284,6 +435,7 @@ impl Checkpoint {
         &self,
         result: ApplyResult,
         allowed_missing: &[&str],
+        also_ignorable: &[&str],
     ) -> Result<LoadReport, ModelError> {
         let mut problems = Vec::new();
         let missing: Vec<&String> = result
@@ -302,7 +454,7 @@ impl Checkpoint {
         let mut ignored = Vec::new();
         let mut unexpected = Vec::new();
         for key in &result.unused {
-            if ignorable(key) {
+            if ignorable(key) || also_ignorable.iter().any(|prefix| key.starts_with(prefix)) {
                 ignored.push(key.clone());
             } else {
                 unexpected.push(key.as_str());
@@ -497,6 +649,7 @@ pub fn save_pretrained(
 ) -> Result<(), ModelError> {
     check_names(labels.len(), model.num_labels(), out_dir)?;
     let mut config = exported_config(config, labels, "BertForSequenceClassification");
+    config.model_type = "bert".into();
     config.extra.insert(
         "kiln_pooling".into(),
         serde_json::to_value(model.pooling).unwrap(),
@@ -546,22 +699,80 @@ fn exported_config(config: &BertConfig, labels: &[String], architecture: &str) -
     config.extra.remove("transformers_version");
     config.set_labels(labels);
     config.architectures = Some(vec![architecture.into()]);
-    config.model_type = "bert".into();
     config
 }
 
-/// Saves a token classifier in Hugging Face layout (`BertForTokenClassification`, `id2label`
-/// naming the tags), as [`save_pretrained`] saves a sequence classifier.
+/// Saves a sequence classifier of any family in its Hugging Face layout, as
+/// [`save_pretrained`] saves a BERT one: `RobertaForSequenceClassification` (or XLM-R's) for a
+/// RoBERTa model, `model_type` kept.
+pub fn save_sequence_classifier(
+    model: &SequenceClassifier,
+    config: &BertConfig,
+    labels: &[String],
+    tokenizer_json: Option<&Path>,
+    out_dir: &Path,
+) -> Result<(), ModelError> {
+    let pooling = match model {
+        SequenceClassifier::Bert(m) => {
+            return save_pretrained(m, config, labels, tokenizer_json, out_dir)
+        }
+        SequenceClassifier::Roberta(m) => m.pooling,
+        SequenceClassifier::Electra(m) => m.pooling,
+    };
+    check_names(labels.len(), model.num_labels(), out_dir)?;
+    let family = config.family().map_err(|message| ModelError::Save {
+        path: out_dir.to_path_buf(),
+        message,
+    })?;
+    let mut config = exported_config(
+        config,
+        labels,
+        &family.architecture("ForSequenceClassification"),
+    );
+    config.extra.insert(
+        "kiln_pooling".into(),
+        serde_json::to_value(pooling).unwrap(),
+    );
+    if pooling == Pooling::Mean {
+        config.extra.insert(
+            "kiln_note".into(),
+            serde_json::Value::String(
+                "kiln_pooling=mean: the classification head reads the mean of the last hidden \
+                 states over the real tokens; transformers' head reads the first token instead, \
+                 so it predicts differently there. kiln predict/eval read kiln_pooling and match \
+                 training"
+                    .into(),
+            ),
+        );
+    }
+    match model {
+        SequenceClassifier::Bert(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        SequenceClassifier::Roberta(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        SequenceClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
+    }
+}
+
+/// Saves a token classifier in its family's Hugging Face layout (`BertForTokenClassification`,
+/// `RobertaForTokenClassification`, …; `id2label` naming the tags), as [`save_pretrained`]
+/// saves a sequence classifier.
 pub fn save_token_classifier(
-    model: &BertTokenClassifier,
+    model: &TokenClassifier,
     config: &BertConfig,
     tags: &[String],
     tokenizer_json: Option<&Path>,
     out_dir: &Path,
 ) -> Result<(), ModelError> {
     check_names(tags.len(), model.num_labels(), out_dir)?;
-    let config = exported_config(config, tags, "BertForTokenClassification");
-    save_dir(model, &config, tokenizer_json, out_dir)
+    let family = config.family().map_err(|message| ModelError::Save {
+        path: out_dir.to_path_buf(),
+        message,
+    })?;
+    let config = exported_config(config, tags, &family.architecture("ForTokenClassification"));
+    match model {
+        TokenClassifier::Bert(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        TokenClassifier::Roberta(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        TokenClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
+    }
 }
 
 /// Writes `config`, the model's weights and the tokenizer files into a staging directory
@@ -613,7 +824,7 @@ fn save_dir<M: burn::store::ModuleSnapshot>(
         };
         tokenizer_config
             .entry("model_max_length")
-            .or_insert(serde_json::json!(config.max_position_embeddings));
+            .or_insert(serde_json::json!(config.max_tokens()));
         tokenizer_config.remove("name_or_path");
         let text = serde_json::to_string_pretty(&tokenizer_config)
             .map_err(|e| save_err(out_dir, e.to_string()))?;
@@ -636,6 +847,7 @@ mod tests {
     use burn::store::KeyRemapper;
 
     use super::{hf_to_kiln, kiln_to_hf};
+    use crate::config::Family;
     use crate::{BertClassifier, BertConfig, Pooling};
 
     #[derive(Default)]
@@ -679,7 +891,7 @@ mod tests {
         for path in &paths.all {
             let hf = apply(&kiln_to_hf(), path);
             // Both directions, the same renames.
-            assert_eq!(&apply(&hf_to_kiln(), &hf), path);
+            assert_eq!(&apply(&hf_to_kiln(Family::Bert), &hf), path);
             assert_eq!(
                 &hf.replace(".self.", ".self_attention.")
                     .replace(".LayerNorm.", ".layer_norm."),
@@ -695,7 +907,7 @@ mod tests {
             "bert.encoder.layer.1.output.dense.weight",
             "bert.encoder.layer.1.output.LayerNorm.beta",
         ] {
-            let path = apply(&hf_to_kiln(), name);
+            let path = apply(&hf_to_kiln(Family::Bert), name);
             assert!(paths.all.contains(&path), "{name} → {path}");
         }
     }

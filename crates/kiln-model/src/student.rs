@@ -118,6 +118,7 @@ pub fn student_from_teacher(
     let student = BertClassifier {
         bert: BertModel {
             embeddings: teacher.bert.embeddings.clone(),
+            embeddings_project: teacher.bert.embeddings_project.clone(),
             encoder: BertEncoder { layer: layers },
             pooler: teacher.bert.pooler.clone(),
         },

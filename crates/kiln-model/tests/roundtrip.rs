@@ -484,7 +484,8 @@ fn a_token_classifier_saves_as_bert_for_token_classification_and_loads_back_iden
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
-    kiln_model::save_token_classifier(&model, &tiny_config(), &labels(), None, &dir).unwrap();
+    let auto = kiln_model::TokenClassifier::from(model.clone());
+    kiln_model::save_token_classifier(&auto, &tiny_config(), &labels(), None, &dir).unwrap();
     assert!(leftovers(tmp.path()).is_empty());
 
     let checkpoint = Checkpoint::open(&dir).unwrap();
@@ -518,7 +519,7 @@ fn a_token_classifier_saves_as_bert_for_token_classification_and_loads_back_iden
         .unwrap();
     assert_eq!(got, expected);
     // Two labels for a three-tag head: refused, naming the directory.
-    let err = kiln_model::save_token_classifier(&model, &tiny_config(), &labels()[..2], None, &dir)
+    let err = kiln_model::save_token_classifier(&auto, &tiny_config(), &labels()[..2], None, &dir)
         .unwrap_err()
         .to_string();
     assert!(

@@ -50,6 +50,12 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
 // above it, the head — every parameter outside the encoder. A model of an app's own that names
 // its encoder this way (or embeds kiln's `BertModel`) gets every strategy.
 
+/// Whether a parameter belongs to the embeddings (ELECTRA's projection of them to the hidden
+/// size included).
+fn is_embeddings(path: &str) -> bool {
+    path.contains("embeddings.") || path.contains("embeddings_project.")
+}
+
 /// The encoder layer a parameter belongs to, if it belongs to one.
 fn encoder_layer(path: &str) -> Option<usize> {
     let rest = path
@@ -71,7 +77,7 @@ pub fn num_layers(params: &[ParamInfo]) -> usize {
 /// Depth position of a parameter: 0 for the embeddings, `i + 1` for encoder layer `i`, and
 /// `num_layers + 1` for everything above the encoder (pooler, head).
 pub fn layer_of(path: &str, num_layers: usize) -> usize {
-    if path.contains("embeddings.") {
+    if is_embeddings(path) {
         return 0;
     }
     match encoder_layer(path) {
@@ -89,7 +95,7 @@ pub fn is_no_decay(path: &str) -> bool {
 /// Whether a parameter belongs to the head: anything outside the encoder (embeddings, layers,
 /// pooler) — `classifier.*` of a `BertClassifier`.
 pub fn is_head(path: &str) -> bool {
-    !(path.contains("embeddings.") || encoder_layer(path).is_some() || is_pooler(path))
+    !(is_embeddings(path) || encoder_layer(path).is_some() || is_pooler(path))
 }
 
 /// Whether a parameter belongs to the pooler.
@@ -104,6 +110,9 @@ mod tests {
     #[test]
     fn layers_and_decay_groups() {
         assert_eq!(layer_of("bert.embeddings.word_embeddings.weight", 6), 0);
+        assert_eq!(layer_of("electra.embeddings_project.weight", 6), 0);
+        assert!(!is_head("Electra.electra.embeddings_project.weight"));
+        assert!(is_head("Electra.classifier.dense.weight"));
         assert_eq!(
             layer_of(
                 "bert.encoder.layer.0.attention.self_attention.query.weight",

@@ -14,7 +14,7 @@ use burn::prelude::*;
 
 use kiln_data::{Targets, TokenBatch};
 use kiln_loss::{DistillationLoss, Loss};
-use kiln_model::{BertClassifier, BertTokenClassifier};
+use kiln_model::{BertClassifier, BertTokenClassifier, SequenceClassifier, TokenClassifier};
 
 /// A labelled batch as the trainer hands it to a model: the tokens (padded, or packed several
 /// examples to a row), one target per example, and which training examples they are (row `i`
@@ -134,6 +134,46 @@ impl TaskModel for BertTokenClassifier {
 
     fn head(&self, features: Tensor<2>) -> Tensor<2> {
         BertTokenClassifier::head(self, features)
+    }
+}
+
+impl TaskModel for SequenceClassifier {
+    fn num_outputs(&self) -> usize {
+        self.num_labels()
+    }
+
+    fn accepts_packed(&self) -> bool {
+        true
+    }
+
+    fn features(&self, tokens: TokenBatch) -> Tensor<2> {
+        self.features_of(tokens)
+    }
+
+    fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        SequenceClassifier::head(self, features)
+    }
+}
+
+impl TaskModel for TokenClassifier {
+    fn num_outputs(&self) -> usize {
+        self.num_labels()
+    }
+
+    fn per_token(&self) -> bool {
+        true
+    }
+
+    fn accepts_packed(&self) -> bool {
+        true
+    }
+
+    fn features(&self, tokens: TokenBatch) -> Tensor<2> {
+        self.token_features_of(tokens)
+    }
+
+    fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        TokenClassifier::head(self, features)
     }
 }
 

@@ -33,6 +33,42 @@ pub fn tiny_model(dropout: f64, pooling: Pooling, device: &Device) -> BertClassi
     BertClassifier::new(&tiny_config(dropout), 2, pooling, device)
 }
 
+/// A tiny RoBERTa config (positions after `<pad>` = 1, one token type).
+pub fn tiny_roberta_config(dropout: f64) -> BertConfig {
+    BertConfig::from_json_str(&format!(
+        r#"{{"model_type": "roberta", "vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 3,
+            "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 34,
+            "type_vocab_size": 1, "pad_token_id": 1, "layer_norm_eps": 1e-5,
+            "hidden_dropout_prob": {dropout}, "attention_probs_dropout_prob": {dropout}}}"#
+    ))
+    .unwrap()
+}
+
+/// A tiny RoBERTa sequence classifier (two classes) as the trainer sees any family's model.
+pub fn tiny_roberta(dropout: f64, device: &Device) -> kiln_model::SequenceClassifier {
+    device.seed(11);
+    kiln_model::RobertaForSequenceClassification::new(
+        &tiny_roberta_config(dropout),
+        2,
+        Pooling::Cls,
+        device,
+    )
+    .into()
+}
+
+/// A tiny ELECTRA sequence classifier: embeddings of 8 projected to the hidden 16.
+pub fn tiny_electra(dropout: f64, device: &Device) -> kiln_model::SequenceClassifier {
+    let config = BertConfig::from_json_str(&format!(
+        r#"{{"model_type": "electra", "vocab_size": 40, "embedding_size": 8, "hidden_size": 16,
+            "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 32,
+            "max_position_embeddings": 32, "hidden_dropout_prob": {dropout},
+            "attention_probs_dropout_prob": {dropout}}}"#
+    ))
+    .unwrap();
+    device.seed(11);
+    kiln_model::ElectraForSequenceClassification::new(&config, 2, Pooling::Cls, device).into()
+}
+
 /// `n` examples: class 0 uses tokens 5..15, class 1 tokens 20..30, lengths 3..12.
 pub fn synthetic(n: usize, seed: u64) -> Vec<EncodedExample> {
     let mut state = seed

@@ -247,6 +247,16 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
 }
 
 #[test]
+fn a_roberta_model_resumes_bit_for_bit_too() {
+    // The enum of families is one burn module: its record (and the variant) round-trips
+    // through a checkpoint.
+    let _serial = serial();
+    let mut data = data(24, 8);
+    data.pad_id = 1;
+    assert_epoch_resume_replays(&data, |device| tiny_roberta(0.1, device));
+}
+
+#[test]
 fn a_tiny_model_learns_separable_data() {
     let _serial = serial();
     let device = Device::flex();

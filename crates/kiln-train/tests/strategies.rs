@@ -229,3 +229,76 @@ fn every_strategy_trains_a_token_classifier_and_moves_what_it_promises() {
         }
     }
 }
+
+#[test]
+fn every_strategy_trains_each_familys_classifier_through_the_auto_type() {
+    // A RoBERTa or ELECTRA model is a `SequenceClassifier` variant: its parameter paths carry
+    // the variant (`Roberta.roberta.encoder.layer.N.…`, `Electra.electra.embeddings_project.…`,
+    // `….classifier.{dense,out_proj}.…`), and the strategies find encoder and head through
+    // them as for BERT (ELECTRA's projection belongs to the embeddings, not the head).
+    let _serial = serial();
+    let device = Device::flex();
+    type Build = fn(f64, &Device) -> kiln_model::SequenceClassifier;
+    let build: [(&str, Build, u32); 2] =
+        [("roberta", tiny_roberta, 1), ("electra", tiny_electra, 0)];
+    for (family, model_of, pad_id) in build {
+        let mut data = data(32, 8);
+        data.pad_id = pad_id;
+        let layer = |p: &str, n: usize| p.contains(&format!("{family}.encoder.layer.{n}."));
+        for kind in [
+            StrategyKind::Full,
+            StrategyKind::Head,
+            StrategyKind::Frozen,
+            StrategyKind::TopK,
+            StrategyKind::Gradual,
+            StrategyKind::Llrd,
+            StrategyKind::Lora,
+        ] {
+            let model = model_of(0.1, &device);
+            let before = values(&model);
+            let outcome = Trainer::new(config(kind, 1))
+                .device(&device)
+                .fit(model, &data)
+                .unwrap();
+            let after = values(&outcome.model);
+            assert_eq!(
+                before.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>(),
+                "{family} {kind:?}: same parameters (LoRA merged back)"
+            );
+            let changed: Vec<&String> = before.keys().filter(|p| after[*p] != before[*p]).collect();
+            let head_moved = changed.iter().any(|p| p.contains(".classifier.out_proj."))
+                && changed.iter().any(|p| p.contains(".classifier.dense."));
+            let encoder_moved = changed.iter().any(|p| p.contains(&format!(".{family}.")));
+            let accuracy = outcome.epochs[0]
+                .valid
+                .as_ref()
+                .unwrap()
+                .classification()
+                .unwrap()
+                .accuracy;
+            assert!(accuracy.is_finite(), "{family} {kind:?}");
+            match kind {
+                StrategyKind::Head | StrategyKind::Frozen | StrategyKind::Gradual => assert!(
+                    head_moved && !encoder_moved,
+                    "{family} {kind:?} moved {changed:?}"
+                ),
+                StrategyKind::TopK => assert!(
+                    head_moved
+                        && changed.iter().any(|p| layer(p, 2))
+                        && !changed.iter().any(|p| layer(p, 0))
+                        && !changed.iter().any(|p| p.contains("embeddings")),
+                    "{family} {kind:?} moved {changed:?}"
+                ),
+                StrategyKind::Full | StrategyKind::Llrd => assert!(
+                    head_moved && changed.iter().any(|p| p.contains("position_embeddings")),
+                    "{family} {kind:?} moved {changed:?}"
+                ),
+                _ => assert!(
+                    head_moved && encoder_moved,
+                    "{family} {kind:?} moved {changed:?}"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! The encoder families beyond BERT compute what transformers computes, on tiny seeded
+//! checkpoints made by `scripts/reference/make_fixtures.py roberta electra`:
+//! - RoBERTa / XLM-R: a byte-level BPE tokenizer with `RobertaProcessing`, positions after
+//!   `<pad>` = 1, one token type, `RobertaClassificationHead`;
+//! - ELECTRA: embeddings of 24 projected to the hidden 32 (`embeddings_project`), no pooler,
+//!   `ElectraClassificationHead` (GELU).
+//!
+//! For each: the tokenizer's ids, the last hidden states and logits of a padded batch and of
+//! the same examples packed, one training step's loss and gradients (head, a query weight,
+//! the embeddings; RoBERTa's position table, ELECTRA's projection), the pre-training layouts
+//! (`RobertaForMaskedLM`, `ElectraForPreTraining`) under a new head, the token head, and the
+//! export's tensor names and config — all within 1e-4.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use kiln_data::{TextTokenizer, TokenBatch};
+use kiln_model::{
+    save_sequence_classifier, save_token_classifier, Checkpoint, Family, HeadInit, Pooling,
+    SequenceClassifier, TokenClassifier,
+};
+use serde::Deserialize;
+
+const TOLERANCE: f32 = 1e-4;
+
+#[derive(Deserialize)]
+struct Expected {
+    texts: Vec<(String, Option<String>)>,
+    input_ids: Vec<Vec<u32>>,
+    batch_input_ids: Vec<Vec<i64>>,
+    batch_token_type_ids: Vec<Vec<i64>>,
+    batch_attention_mask: Vec<Vec<i64>>,
+    last_hidden_state: Vec<Vec<Vec<f32>>>,
+    logits: Vec<Vec<f32>>,
+    labels: Vec<i64>,
+    loss: f32,
+    grads: BTreeMap<String, Vec<Vec<f32>>>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedToken {
+    input_ids: Vec<Vec<i64>>,
+    attention_mask: Vec<Vec<i64>>,
+    labels: Vec<Vec<i64>>,
+    logits: Vec<Vec<Vec<f32>>>,
+    loss: f32,
+    classifier_weight_grad: Vec<Vec<f32>>,
+    classifier_bias_grad: Vec<f32>,
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+/// The families under test: (fixture, its pre-training layout, the token head's fixture).
+const FAMILIES: [(&str, &str, &str); 2] = [
+    ("tiny-roberta", "tiny-roberta-mlm", "tiny-roberta-token"),
+    (
+        "tiny-electra",
+        "tiny-electra-discriminator",
+        "tiny-electra-token",
+    ),
+];
+
+fn expected(name: &str) -> Expected {
+    let text = std::fs::read_to_string(fixture(name).join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The checkpoint with dropout off: transformers computed the fixtures in eval mode.
+fn open(name: &str) -> Checkpoint {
+    let mut checkpoint = Checkpoint::open(fixture(name)).unwrap();
+    checkpoint.config.hidden_dropout_prob = 0.0;
+    checkpoint.config.attention_probs_dropout_prob = 0.0;
+    checkpoint.config.classifier_dropout = Some(0.0);
+    checkpoint
+}
+
+fn ints(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
+    let (b, s) = (rows.len(), rows[0].len());
+    Tensor::from_data(
+        TensorData::new(rows.iter().flatten().copied().collect::<Vec<i64>>(), [b, s]),
+        device,
+    )
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length differs");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The fixture's padded batch as kiln-data lays it out.
+fn padded_batch(e: &Expected, device: &Device) -> TokenBatch {
+    let mask = ints(&e.batch_attention_mask, device).float();
+    TokenBatch {
+        token_type_ids: ints(&e.batch_token_type_ids, device),
+        input_ids: ints(&e.batch_input_ids, device),
+        attention_mask: mask,
+        lengths: e.input_ids.iter().map(|r| r.len()).collect(),
+        packing: None,
+    }
+}
+
+/// Every float parameter's gradient, by its Hugging Face name (the two renames Rust forces
+/// undone, an enum variant's segment dropped) as PyTorch lays it out: linear weights
+/// transposed back to `[out, in]`, embedding tables as they are.
+fn grads_by_hf_name<M: Module>(
+    model: &M,
+    grads: &burn::tensor::Gradients,
+) -> BTreeMap<String, Vec<f32>> {
+    struct Collect<'a> {
+        path: Vec<String>,
+        grads: &'a burn::tensor::Gradients,
+        out: BTreeMap<String, Vec<f32>>,
+    }
+    impl burn::module::ModuleVisitor for Collect<'_> {
+        fn enter_module(&mut self, name: &str, container: &str) {
+            if !container.starts_with("Enum:") {
+                self.path.push(name.to_string());
+            }
+        }
+        fn exit_module(&mut self, _: &str, container: &str) {
+            if !container.starts_with("Enum:") {
+                self.path.pop();
+            }
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let name = self
+                .path
+                .join(".")
+                .replace("self_attention", "self")
+                .replace("layer_norm", "LayerNorm");
+            let Some(grad) = param.val().grad(self.grads) else {
+                return;
+            };
+            let values = if D == 2 && !name.contains("embeddings.") {
+                grad.transpose()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            } else {
+                grad.into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            };
+            self.out.insert(name, values);
+        }
+    }
+    let mut collect = Collect {
+        path: Vec::new(),
+        grads,
+        out: BTreeMap::new(),
+    };
+    model.visit(&mut collect);
+    collect.out
+}
+
+#[test]
+fn the_family_is_read_from_model_type() {
+    assert_eq!(open("tiny-roberta").family(), Family::Roberta);
+    assert_eq!(open("tiny-xlmr").family(), Family::XlmRoberta);
+    assert_eq!(open("tiny-electra").family(), Family::Electra);
+    assert_eq!(open("tiny-bert").family(), Family::Bert);
+    // 66 positions, the first two taken by <pad>'s offset.
+    assert_eq!(open("tiny-roberta").config.max_tokens(), 64);
+    assert_eq!(open("tiny-electra").config.max_tokens(), 64);
+    assert_eq!(open("tiny-electra").config.embedding_width(), 24);
+}
+
+#[test]
+fn each_familys_tokenizer_gives_transformers_ids() {
+    for (name, _, _) in FAMILIES {
+        let e = expected(name);
+        let tokenizer = TextTokenizer::from_file(fixture(name).join("tokenizer.json"), 64).unwrap();
+        for ((text, pair), want) in e.texts.iter().zip(&e.input_ids) {
+            let got = tokenizer.encode(text, pair.as_deref()).unwrap();
+            assert_eq!(got.input_ids, *want, "{name}: {text:?} / {pair:?}");
+        }
+    }
+    let roberta = TextTokenizer::from_file(fixture("tiny-roberta").join("tokenizer.json"), 64);
+    assert_eq!(roberta.unwrap().pad_id(), 1);
+}
+
+#[test]
+fn hidden_states_and_logits_match_transformers_padded_and_packed() {
+    let device = Device::flex();
+    for (name, e) in [
+        ("tiny-roberta", expected("tiny-roberta")),
+        ("tiny-xlmr", expected("tiny-roberta")),
+        ("tiny-electra", expected("tiny-electra")),
+    ] {
+        let (model, report) = open(name)
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap();
+        assert!(!matches!(model, SequenceClassifier::Bert(_)), "{name}");
+        assert!(!report.new_head && report.ignored.is_empty(), "{report:?}");
+        let batch = padded_batch(&e, &device);
+        let hidden = model.encoder().encode_batch(&batch);
+        let [_, seq, width] = hidden.dims();
+        let hidden = values(hidden);
+        for (i, want) in e.last_hidden_state.iter().enumerate() {
+            let got = &hidden[i * seq * width..(i * seq + want.len()) * width];
+            let want: Vec<f32> = want.iter().flatten().copied().collect();
+            let d = max_abs_diff(got, &want);
+            assert!(d <= TOLERANCE, "{name} example {i} hidden: {d}");
+        }
+        let want: Vec<f32> = e.logits.iter().flatten().copied().collect();
+        let d = max_abs_diff(&values(model.forward_batch(batch)), &want);
+        assert!(d <= TOLERANCE, "{name} logits: {d}");
+
+        // Packed: several examples to a row, positions restarting at each.
+        let tokenizer = TextTokenizer::from_file(fixture(name).join("tokenizer.json"), 64).unwrap();
+        let encodings: Vec<_> = e
+            .texts
+            .iter()
+            .map(|(a, b)| tokenizer.encode(a, b.as_deref()).unwrap())
+            .collect();
+        let refs: Vec<_> = encodings.iter().collect();
+        let packed = TokenBatch::pack(&refs, tokenizer.pad_id(), 1, &device);
+        assert!(
+            packed.input_ids.dims()[0] < e.texts.len(),
+            "nothing was packed"
+        );
+        let d = max_abs_diff(&values(model.forward_batch(packed)), &want);
+        assert!(d <= TOLERANCE, "{name} packed logits: {d}");
+    }
+}
+
+#[test]
+fn one_training_step_has_transformers_loss_and_gradients() {
+    let device = Device::flex().autodiff();
+    for (name, _, _) in FAMILIES {
+        let e = expected(name);
+        let (model, _) = open(name)
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap();
+        let model = model.train();
+        let logits = model.forward_batch(padded_batch(&e, &device));
+        let n = e.labels.len();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(e.labels.clone(), [n]), &device);
+        let loss = log_softmax(logits, 1)
+            .gather(1, targets.reshape([n, 1]))
+            .mean()
+            .neg();
+        let value = values(loss.clone())[0];
+        assert!(
+            (value - e.loss).abs() <= TOLERANCE,
+            "{name}: loss {value} vs {}",
+            e.loss
+        );
+        let grads = grads_by_hf_name(&model, &loss.backward());
+        // RoBERTa's position rows that carry a gradient are the ones after <pad>'s offset,
+        // so a wrong offset fails here; ELECTRA's projection is checked the same way.
+        assert!(e.grads.len() >= 5, "{name}");
+        for (hf_name, want) in &e.grads {
+            let got = grads
+                .get(hf_name)
+                .unwrap_or_else(|| panic!("{name}: no gradient for {hf_name}"));
+            let want: Vec<f32> = want.iter().flatten().copied().collect();
+            let d = max_abs_diff(got, &want);
+            assert!(d <= TOLERANCE, "{name} {hf_name} grad: {d}");
+        }
+    }
+}
+
+#[test]
+fn pre_training_layouts_load_as_an_encoder_under_a_new_head() {
+    let device = Device::flex();
+    for ((name, base, _), left_out) in FAMILIES
+        .into_iter()
+        .zip(["lm_head.", "discriminator_predictions."])
+    {
+        let e = expected(name);
+        // RobertaForMaskedLM (roberta-base's layout), ElectraForPreTraining (the
+        // discriminators'): the pre-training head is left out and named.
+        let (model, report) = open(base)
+            .load_sequence_classifier(HeadInit::New(4), Pooling::Cls, &device)
+            .unwrap();
+        assert!(report.new_head);
+        assert!(
+            report.ignored.iter().any(|k| k.starts_with(left_out)),
+            "{base}: {:?}",
+            report.ignored
+        );
+        assert_eq!(model.num_labels(), 4);
+        let batch = padded_batch(&e, &device);
+        let hidden = values(model.encoder().encode_batch(&batch));
+        let (reference, _) = open(name)
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap();
+        let want = values(reference.encoder().encode_batch(&batch));
+        assert_eq!(
+            hidden, want,
+            "{base}: same encoder weights, same hidden states"
+        );
+
+        // The encoder alone (kiln embed's path) from the same file.
+        let (encoder, _) = open(base).load_encoder(&device).unwrap();
+        assert_eq!(values(encoder.encode_batch(&batch)), want, "{base}");
+
+        // A classifier checkpoint asked for a new head: the old one is named as replaced.
+        let (_, report) = open(name)
+            .load_sequence_classifier(HeadInit::New(2), Pooling::Mean, &device)
+            .unwrap();
+        assert!(
+            report.ignored.iter().any(|k| k.contains("replaced")),
+            "{name}"
+        );
+        // No head in the file: FromCheckpoint says so.
+        let err = open(base)
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("classifier.out_proj.weight"), "{err}");
+    }
+}
+
+/// The tensor names (and shapes) of a safetensors file.
+fn tensor_names(path: &std::path::Path) -> BTreeMap<String, Vec<u64>> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    header
+        .into_iter()
+        .filter(|(k, _)| k != "__metadata__")
+        .map(|(k, v)| {
+            let shape = v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
+            (k, shape)
+        })
+        .collect()
+}
+
+#[test]
+fn the_export_is_the_family_layout_and_reloads_identically() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, architecture) in [
+        ("tiny-roberta", "RobertaForSequenceClassification"),
+        ("tiny-xlmr", "XLMRobertaForSequenceClassification"),
+        ("tiny-electra", "ElectraForSequenceClassification"),
+    ] {
+        let e = expected(if name == "tiny-xlmr" {
+            "tiny-roberta"
+        } else {
+            name
+        });
+        let checkpoint = open(name);
+        let (model, _) = checkpoint
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap();
+        let labels = checkpoint.config.labels().unwrap();
+        let out = tmp.path().join(name);
+        save_sequence_classifier(
+            &model,
+            &checkpoint.config,
+            &labels,
+            Some(&checkpoint.tokenizer_path()),
+            &out,
+        )
+        .unwrap();
+        // The names and shapes transformers wrote, no more and no less.
+        assert_eq!(
+            tensor_names(&out.join("model.safetensors")),
+            tensor_names(&fixture(name).join("model.safetensors")),
+            "{name}"
+        );
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["architectures"][0], architecture);
+        assert_eq!(config["model_type"], checkpoint.config.model_type.as_str());
+        let tokenizer_config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("tokenizer_config.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(tokenizer_config["model_max_length"], 64);
+        let (back, _) = Checkpoint::open(&out)
+            .unwrap()
+            .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
+            .unwrap();
+        let batch = padded_batch(&e, &device);
+        assert_eq!(
+            values(back.forward_batch(batch.clone())),
+            values(model.forward_batch(batch)),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn each_token_head_matches_transformers_and_exports_its_layout() {
+    let device = Device::flex().autodiff();
+    for ((_, _, name), architecture) in FAMILIES.into_iter().zip([
+        "RobertaForTokenClassification",
+        "ElectraForTokenClassification",
+    ]) {
+        let text = std::fs::read_to_string(fixture(name).join("expected.json")).unwrap();
+        let e: ExpectedToken = serde_json::from_str(&text).unwrap();
+        let checkpoint = open(name);
+        let (model, _) = checkpoint
+            .load_token_classifier_auto(HeadInit::FromCheckpoint, &device)
+            .unwrap();
+        assert!(!matches!(model, TokenClassifier::Bert(_)), "{name}");
+        let model = model.train();
+        let ids = ints(&e.input_ids, &device);
+        let batch = TokenBatch {
+            token_type_ids: ids.zeros_like(),
+            input_ids: ids,
+            attention_mask: ints(&e.attention_mask, &device).float(),
+            lengths: e
+                .attention_mask
+                .iter()
+                .map(|r| r.iter().filter(|&&m| m == 1).count())
+                .collect(),
+            packing: None,
+        };
+        let logits = model.head(model.token_features_of(batch));
+        let want: Vec<f32> = e.logits.iter().flatten().flatten().copied().collect();
+        let d = max_abs_diff(&values(logits.clone()), &want);
+        assert!(d <= TOLERANCE, "{name} token logits: {d}");
+        let labels: Vec<i64> = e.labels.iter().flatten().copied().collect();
+        let kept: Vec<i64> = (0..labels.len() as i64)
+            .filter(|&i| labels[i as usize] != -100)
+            .collect();
+        let targets: Vec<i64> = kept.iter().map(|&i| labels[i as usize]).collect();
+        let n = kept.len();
+        let rows = logits.select(0, Tensor::from_data(TensorData::new(kept, [n]), &device));
+        let loss = log_softmax(rows, 1)
+            .gather(
+                1,
+                Tensor::<1, Int>::from_data(TensorData::new(targets, [n]), &device).reshape([n, 1]),
+            )
+            .mean()
+            .neg();
+        let value = values(loss.clone())[0];
+        assert!(
+            (value - e.loss).abs() <= TOLERANCE,
+            "{name}: loss {value} vs {}",
+            e.loss
+        );
+        let grads = grads_by_hf_name(&model, &loss.backward());
+        let weight: Vec<f32> = e.classifier_weight_grad.iter().flatten().copied().collect();
+        let d = max_abs_diff(&grads["classifier.weight"], &weight);
+        assert!(d <= TOLERANCE, "{name} classifier.weight grad: {d}");
+        let d = max_abs_diff(&grads["classifier.bias"], &e.classifier_bias_grad);
+        assert!(d <= TOLERANCE, "{name} classifier.bias grad: {d}");
+
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("token");
+        let tags = checkpoint.config.labels().unwrap();
+        save_token_classifier(&model, &checkpoint.config, &tags, None, &out).unwrap();
+        assert_eq!(
+            tensor_names(&out.join("model.safetensors")),
+            tensor_names(&fixture(name).join("model.safetensors")),
+            "{name}"
+        );
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["architectures"][0], architecture);
+    }
+}
