@@ -1,7 +1,8 @@
 //! Fine-tuning a model kiln does not ship, through the same `Trainer`: all-MiniLM-L6-v2's
-//! encoder under a head of the app's own — mean and max pooling of the last hidden state side
-//! by side, then a small feed-forward classifier. Implementing `TaskModel` (features, head) is
-//! all the trainer needs; strategies find the encoder's layers by their paths (`bert.…`), so
+//! encoder (any family's: `load_encoder` reads `model_type`) under a head of the app's own —
+//! mean and max pooling of the last hidden state side by side, then a small feed-forward
+//! classifier. Implementing `TaskModel` (features, head) is all the trainer needs; strategies
+//! find the encoder's layers by their paths (`encoder.Bert.encoder.layer.N.…`), so
 //! `--strategy`-style recipes (here: the top two layers and the head) work unchanged.
 //!
 //! ```sh
@@ -17,13 +18,13 @@ use kiln::burn::prelude::*;
 use kiln::burn::tensor::activation::gelu;
 use kiln::data::pipeline::encode_examples;
 use kiln::data::TokenBatch;
-use kiln::model::{mean_pool, BertModel};
+use kiln::model::{mean_pool, Encoder};
 use kiln::train::{StrategyConfig, StrategyKind, TaskModel, TrainConfig, Trainer};
 
 /// The encoder, and a head over [mean ‖ max] of its last hidden state.
 #[derive(Module, Debug)]
 struct MeanMaxClassifier {
-    bert: BertModel,
+    encoder: Encoder,
     hidden: Linear,
     out: Linear,
 }
@@ -35,9 +36,7 @@ impl TaskModel for MeanMaxClassifier {
 
     /// Padded batches (the trainer pads for a model that does not accept packed ones).
     fn features(&self, b: TokenBatch) -> Tensor<2> {
-        let hidden = self
-            .bert
-            .encode(b.input_ids, b.token_type_ids, b.attention_mask.clone());
+        let hidden = self.encoder.encode_batch(&b);
         let [batch, seq, _] = hidden.dims();
         // Padding positions sit far below every real value, so max pooling never picks them.
         let pad = (b.attention_mask.clone() - 1.0).reshape([batch, seq, 1]) * 1e4;
@@ -57,10 +56,10 @@ fn main() -> Result<()> {
     let (checkpoint, data) = (&start.checkpoint, &start.data);
     let device = Device::flex();
     device.seed(42);
-    let (bert, _) = checkpoint.load_encoder(&device)?;
+    let (encoder, _) = checkpoint.load_encoder(&device)?;
     let width = checkpoint.config.hidden_size;
     let model = MeanMaxClassifier {
-        bert,
+        encoder,
         hidden: LinearConfig::new(2 * width, width).init(&device),
         out: LinearConfig::new(width, data.labels.len()).init(&device),
     };

@@ -20,7 +20,7 @@ use burn::prelude::*;
 use serde_json::{Map, Value};
 
 use kiln_data::{TextTokenizer, TokenBatch};
-use kiln_model::{mean_pool, BertModel, Checkpoint, Pooling};
+use kiln_model::{mean_pool, Checkpoint, Encoder, Pooling};
 
 /// How token vectors become one sentence vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -433,7 +433,7 @@ impl EmbedSettings {
 
 /// An encoder with its tokenizer, ready to embed text.
 pub struct Embedder {
-    pub model: BertModel,
+    pub model: Encoder,
     pub tokenizer: TextTokenizer,
     pub device: Device,
 }
@@ -492,11 +492,7 @@ impl Embedder {
         for chunk in order.chunks(batch_size.max(1)) {
             let batch: Vec<_> = chunk.iter().map(|&i| &encodings[i]).collect();
             let batch = TokenBatch::pad(&batch, self.tokenizer.pad_id(), 1, &self.device);
-            let hidden = self.model.encode(
-                batch.input_ids,
-                batch.token_type_ids,
-                batch.attention_mask.clone(),
-            );
+            let hidden = self.model.encode_batch(&batch);
             let [b, s, h] = hidden.dims();
             let pooled = match pooling {
                 EmbedPooling::Mean => mean_pool(hidden, batch.attention_mask),

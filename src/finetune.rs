@@ -845,7 +845,7 @@ struct Job {
 /// What `kiln train` does with a model beyond training it: the encoder it measures drift on,
 /// the export.
 trait RunModel: kiln_train::TaskModel + Clone {
-    fn encoder(&self) -> &kiln_model::BertModel;
+    fn encoder(&self) -> kiln_model::Encoder;
     fn export(
         &self,
         config: &kiln_model::BertConfig,
@@ -856,7 +856,7 @@ trait RunModel: kiln_train::TaskModel + Clone {
 }
 
 impl RunModel for kiln_model::SequenceClassifier {
-    fn encoder(&self) -> &kiln_model::BertModel {
+    fn encoder(&self) -> kiln_model::Encoder {
         kiln_model::SequenceClassifier::encoder(self)
     }
     fn export(
@@ -877,7 +877,7 @@ impl RunModel for kiln_model::SequenceClassifier {
 }
 
 impl RunModel for kiln_model::TokenClassifier {
-    fn encoder(&self) -> &kiln_model::BertModel {
+    fn encoder(&self) -> kiln_model::Encoder {
         kiln_model::TokenClassifier::encoder(self)
     }
     fn export(
@@ -1126,14 +1126,9 @@ fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
             } else {
                 &prepared.test[..]
             };
-            let cka = probe_cka(
-                &pretrained,
-                outcome.model.encoder(),
-                probe,
-                tokenizer.pad_id(),
-                &device,
-            );
-            kiln_model::drift::weight_drift(&pretrained, outcome.model.encoder())
+            let tuned = outcome.model.encoder();
+            let cka = probe_cka(&pretrained, &tuned, probe, tokenizer.pad_id(), &device);
+            kiln_model::drift::weight_drift(&pretrained, &tuned)
                 .into_iter()
                 .map(|(part, relative_change)| PartDrift {
                     cka: cka.iter().find(|(p, _)| *p == part).map(|(_, c)| *c),
@@ -1286,8 +1281,8 @@ const PROBE_EXAMPLES: usize = 256;
 /// Linear CKA per encoder part between the pretrained and the fine-tuned encoder on the first
 /// [`PROBE_EXAMPLES`] of `probe`, in padded batches of 32.
 fn probe_cka(
-    pretrained: &kiln_model::BertModel,
-    tuned: &kiln_model::BertModel,
+    pretrained: &kiln_model::Encoder,
+    tuned: &kiln_model::Encoder,
     probe: &[kiln_data::pipeline::EncodedExample],
     pad_id: u32,
     device: &burn::prelude::Device,

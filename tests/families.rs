@@ -1,9 +1,11 @@
 //! `kiln train --model DIR` picks the encoder family from `config.json` (no flag names it):
 //! a RoBERTa checkpoint in roberta-base's layout (`RobertaForMaskedLM`: `roberta.*`,
 //! `lm_head.*`) and an ELECTRA discriminator (`ElectraForPreTraining`: `electra.*`,
-//! `discriminator_predictions.*`) — tiny, seeded, made by `scripts/reference/make_fixtures.py
-//! roberta electra` — fine-tune as sequence classifiers (RoBERTa as a tagger too), export
-//! their own family's layout, and the exports serve `kiln predict` / `kiln eval`.
+//! `discriminator_predictions.*`) and a DistilBERT in distilbert-base's (`DistilBertForMaskedLM`)
+//! — tiny, seeded, made by `scripts/reference/make_fixtures.py roberta electra distilbert` —
+//! fine-tune as sequence classifiers (RoBERTa as a tagger too; DistilBERT as a distillation
+//! student), export their own family's layout, and the exports serve `kiln predict` / `kiln
+//! eval`.
 
 mod common;
 
@@ -32,6 +34,13 @@ fn each_family_fine_tunes_exports_its_layout_and_serves() {
             "discriminator_predictions",
             "ElectraForSequenceClassification",
             "electra",
+            0,
+        ),
+        (
+            "tiny-distilbert-mlm",
+            "vocab_projector",
+            "DistilBertForSequenceClassification",
+            "distilbert",
             0,
         ),
     ] {
@@ -191,5 +200,50 @@ fn a_roberta_checkpoint_trains_a_tagger_and_tags_raw_text() {
             ("plot".into(), 10, 14)
         ],
         "{row}"
+    );
+}
+
+#[test]
+fn a_real_distilbert_is_a_students_starting_point() {
+    // The teacher: the tiny BERT fine-tuned here; the student: a DistilBERT checkpoint in
+    // distilbert-base's layout (`DistilBertForMaskedLM`) with the same vocabulary.
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    common::write_csv(&train, 48, "");
+    let (teacher, student) = (tmp.path().join("teacher"), tmp.path().join("student"));
+    let (train, teacher_model) = (train.to_str().unwrap(), teacher.join("model"));
+    let recipe = ["--epochs", "1", "--batch-size", "8", "--max-len", "16"];
+    let tiny_bert = common::tiny_model();
+    let mut args = vec!["train", "--model", &tiny_bert, "--train", train];
+    args.extend(recipe);
+    args.extend(["--out", teacher.to_str().unwrap()]);
+    ok(&kiln(&args));
+
+    let distilbert = fixture("tiny-distilbert-mlm");
+    let mut args = vec![
+        "distill",
+        "--teacher",
+        teacher_model.to_str().unwrap(),
+        "--student",
+        &distilbert,
+        "--train",
+        train,
+    ];
+    args.extend(recipe);
+    args.extend(["--out", student.to_str().unwrap()]);
+    let stderr = common::stderr_of(&kiln(&args));
+    assert!(stderr.contains("vocab_projector"), "{stderr}");
+    let config = json(&student.join("model/config.json"));
+    assert_eq!(
+        config["architectures"][0],
+        "DistilBertForSequenceClassification"
+    );
+    // DistilBERT's own names, as transformers' DistilBertConfig reads them.
+    assert_eq!(config["dim"], 32);
+    assert!(config.get("hidden_size").is_none(), "{config}");
+    let metrics = json(&student.join("metrics.json"));
+    assert!(
+        metrics["student"]["accuracy"].as_f64().is_some(),
+        "{metrics}"
     );
 }

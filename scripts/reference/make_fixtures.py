@@ -55,9 +55,13 @@ It writes, deterministically:
                                      `roberta.*`, `lm_head.*`: roberta-base's layout)
   tests/fixtures/tiny-roberta-token/ RobertaForTokenClassification (5 tags) on tiny-roberta's
                                      encoder: per-token logits, loss and head gradients
+  tests/fixtures/tiny-electra*/      the same for ELECTRA (embeddings of 24 projected to the
+                                     hidden 32; ElectraForPreTraining as the base layout)
+  tests/fixtures/tiny-distilbert*/   the same for DistilBERT (its own key names, no token
+                                     types; DistilBertForMaskedLM as the base layout)
 
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
-token-alignment, tiny-token, sequence-heads, roberta).
+token-alignment, tiny-token, sequence-heads, roberta, electra, distilbert).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -753,17 +757,19 @@ def family_inputs(tok, pad_id):
     return encs, ids, am
 
 
-def write_family(prefix, model, token, tok, pad_id, out_dir, token_dir, grad_names):
+def write_family(prefix, model, token, tok, pad_id, out_dir, token_dir, grad_names, token_types=True):
     """A family's expected.json (ids, hidden states, logits, one training step) and its token
-    head's (logits, loss, head gradients), from the reloaded sequence and token models."""
+    head's (logits, loss, head gradients), from the reloaded sequence and token models. A
+    family without token types (DistilBERT) is given none."""
     encs, ids, am = family_inputs(tok, pad_id)
     n = ids.shape[1]
     tt = torch.tensor([e.type_ids + [0] * (n - len(e.ids)) for e in encs])
+    types = {"token_type_ids": tt} if token_types else {}
     encoder = getattr(model, prefix)
     with torch.no_grad():
-        hid = encoder(input_ids=ids, token_type_ids=tt, attention_mask=am).last_hidden_state
+        hid = encoder(input_ids=ids, attention_mask=am, **types).last_hidden_state
     labels = torch.tensor([0, 2, 1, 0, 2, 1])
-    out = model(input_ids=ids, token_type_ids=tt, attention_mask=am, labels=labels)
+    out = model(input_ids=ids, attention_mask=am, labels=labels, **types)
     out.loss.backward()
     named = dict(model.named_parameters())
     write_json(
@@ -934,7 +940,59 @@ def make_electra():
     ))
 
 
-MAKERS = {"tiny": lambda: make_tiny(), "roberta": make_roberta, "electra": make_electra, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
+# --------------------------------------------------------------------------------------
+# DistilBERT: its own key names, no token types, pre_classifier + ReLU.
+
+
+def distilbert_config(cls, **extra):
+    return cls(
+        vocab_size=len(VOCAB),
+        dim=32,
+        n_layers=2,
+        n_heads=4,
+        hidden_dim=64,
+        max_position_embeddings=64,
+        activation="gelu",
+        pad_token_id=0,
+        **extra,
+    )
+
+
+def make_distilbert():
+    from transformers import (DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification,
+                              DistilBertForTokenClassification)
+
+    dirs = fresh_dirs("tiny-distilbert", "tiny-distilbert-mlm", "tiny-distilbert-token")
+    tok = build_tiny_tokenizer()
+    for d in dirs.values():
+        tok.save(str(d / "tokenizer.json"))
+    torch.manual_seed(0)
+    model = DistilBertForSequenceClassification(labelled(distilbert_config, DistilBertConfig, LABELS))
+    wide_init(model, 20261208)
+    model.eval().save_pretrained(dirs["tiny-distilbert"])
+    model = DistilBertForSequenceClassification.from_pretrained(dirs["tiny-distilbert"], attn_implementation=ATTN).eval()
+    # distilbert-base-uncased's layout: `distilbert.*` and the masked-LM head `vocab_*`.
+    mlm = DistilBertForMaskedLM(distilbert_config(DistilBertConfig))
+    wide_init(mlm, 3)
+    missing, unexpected = mlm.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith("distilbert.")}, strict=False)
+    assert not unexpected and all(k.startswith("vocab_") for k in missing), (missing, unexpected)
+    mlm.eval().save_pretrained(dirs["tiny-distilbert-mlm"])
+    token = token_head_on(model, DistilBertForTokenClassification,
+                          labelled(distilbert_config, DistilBertConfig, TOKEN_TAGS),
+                          "distilbert", 20261209, dirs["tiny-distilbert-token"])
+    write_family("distilbert", model, token, tok, 0, dirs["tiny-distilbert"], dirs["tiny-distilbert-token"], (
+        "classifier.weight",
+        "pre_classifier.weight",
+        "distilbert.transformer.layer.0.attention.q_lin.weight",
+        "distilbert.transformer.layer.1.ffn.lin1.weight",
+        "distilbert.embeddings.word_embeddings.weight",
+        "distilbert.embeddings.position_embeddings.weight",
+    ), token_types=False)
+
+
+MAKERS = {"tiny": lambda: make_tiny(), "roberta": make_roberta, "electra": make_electra,
+          "distilbert": make_distilbert, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
           "token-alignment": make_token_alignment, "tiny-token": make_tiny_token,
           "sequence-heads": make_sequence_heads}
 

@@ -12,6 +12,9 @@ use burn::prelude::*;
 use kiln_data::TokenBatch;
 
 use crate::bert::{cast_params, BertClassifier, BertModel, BertTokenClassifier};
+use crate::distilbert::{
+    DistilBertForSequenceClassification, DistilBertForTokenClassification, DistilBertModel,
+};
 use crate::electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 use crate::roberta::{RobertaForSequenceClassification, RobertaForTokenClassification};
 
@@ -21,6 +24,7 @@ pub enum SequenceClassifier {
     Bert(BertClassifier),
     Roberta(RobertaForSequenceClassification),
     Electra(ElectraForSequenceClassification),
+    DistilBert(DistilBertForSequenceClassification),
 }
 
 impl SequenceClassifier {
@@ -29,15 +33,18 @@ impl SequenceClassifier {
             Self::Bert(m) => m.num_labels(),
             Self::Roberta(m) => m.num_labels(),
             Self::Electra(m) => m.num_labels(),
+            Self::DistilBert(m) => m.num_labels(),
         }
     }
 
-    /// The encoder (embeddings and layers; the pooler where the family has one).
-    pub fn encoder(&self) -> &BertModel {
+    /// The encoder (embeddings and layers; the pooler where the family has one), a handle
+    /// sharing the model's tensors.
+    pub fn encoder(&self) -> Encoder {
         match self {
-            Self::Bert(m) => &m.bert,
-            Self::Roberta(m) => &m.roberta,
-            Self::Electra(m) => &m.electra,
+            Self::Bert(m) => Encoder::Bert(m.bert.clone()),
+            Self::Roberta(m) => Encoder::Bert(m.roberta.clone()),
+            Self::Electra(m) => Encoder::Bert(m.electra.clone()),
+            Self::DistilBert(m) => Encoder::DistilBert(m.distilbert.clone()),
         }
     }
 
@@ -47,6 +54,7 @@ impl SequenceClassifier {
             Self::Bert(m) => m.features_of(b),
             Self::Roberta(m) => m.features_of(b),
             Self::Electra(m) => m.features_of(b),
+            Self::DistilBert(m) => m.features_of(b),
         }
     }
 
@@ -56,6 +64,7 @@ impl SequenceClassifier {
             Self::Bert(m) => m.head(features),
             Self::Roberta(m) => m.head(features),
             Self::Electra(m) => m.head(features),
+            Self::DistilBert(m) => m.head(features),
         }
     }
 
@@ -88,6 +97,7 @@ pub enum TokenClassifier {
     Bert(BertTokenClassifier),
     Roberta(RobertaForTokenClassification),
     Electra(ElectraForTokenClassification),
+    DistilBert(DistilBertForTokenClassification),
 }
 
 impl TokenClassifier {
@@ -96,14 +106,16 @@ impl TokenClassifier {
             Self::Bert(m) => m.num_labels(),
             Self::Roberta(m) => m.num_labels(),
             Self::Electra(m) => m.num_labels(),
+            Self::DistilBert(m) => m.num_labels(),
         }
     }
 
-    pub fn encoder(&self) -> &BertModel {
+    pub fn encoder(&self) -> Encoder {
         match self {
-            Self::Bert(m) => &m.bert,
-            Self::Roberta(m) => &m.roberta,
-            Self::Electra(m) => &m.electra,
+            Self::Bert(m) => Encoder::Bert(m.bert.clone()),
+            Self::Roberta(m) => Encoder::Bert(m.roberta.clone()),
+            Self::Electra(m) => Encoder::Bert(m.electra.clone()),
+            Self::DistilBert(m) => Encoder::DistilBert(m.distilbert.clone()),
         }
     }
 
@@ -113,6 +125,7 @@ impl TokenClassifier {
             Self::Bert(m) => m.token_features_of(b),
             Self::Roberta(m) => m.token_features_of(b),
             Self::Electra(m) => m.token_features_of(b),
+            Self::DistilBert(m) => m.token_features_of(b),
         }
     }
 
@@ -122,6 +135,7 @@ impl TokenClassifier {
             Self::Bert(m) => m.head(features),
             Self::Roberta(m) => m.head(features),
             Self::Electra(m) => m.head(features),
+            Self::DistilBert(m) => m.head(features),
         }
     }
 
@@ -151,5 +165,71 @@ impl From<RobertaForTokenClassification> for TokenClassifier {
 impl From<ElectraForTokenClassification> for TokenClassifier {
     fn from(m: ElectraForTokenClassification) -> Self {
         Self::Electra(m)
+    }
+}
+
+impl From<DistilBertForSequenceClassification> for SequenceClassifier {
+    fn from(m: DistilBertForSequenceClassification) -> Self {
+        Self::DistilBert(m)
+    }
+}
+
+impl From<DistilBertForTokenClassification> for TokenClassifier {
+    fn from(m: DistilBertForTokenClassification) -> Self {
+        Self::DistilBert(m)
+    }
+}
+
+/// An encoder of any family without its head: BERT's module tree (which RoBERTa and ELECTRA
+/// share), or DistilBERT's.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per model, never in a collection
+pub enum Encoder {
+    Bert(BertModel),
+    DistilBert(DistilBertModel),
+}
+
+impl Encoder {
+    pub fn num_layers(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.num_layers(),
+            Self::DistilBert(m) => m.num_layers(),
+        }
+    }
+
+    /// The last hidden state of a padded or packed batch: `[rows, seq, hidden]`.
+    pub fn encode_batch(&self, b: &TokenBatch) -> Tensor<3> {
+        match self {
+            Self::Bert(m) => m.encode_batch(b),
+            Self::DistilBert(m) => m.encode_batch(b),
+        }
+    }
+
+    /// The embeddings' output and every layer's, in order (`num_layers + 1` tensors).
+    pub fn hidden_states(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2>,
+    ) -> Vec<Tensor<3>> {
+        match self {
+            Self::Bert(m) => m.hidden_states(input_ids, token_type_ids, attention_mask),
+            Self::DistilBert(m) => m.hidden_states(input_ids, attention_mask),
+        }
+    }
+
+    /// Every float parameter by its path inside the family's encoder (no variant segment).
+    pub fn values(&self) -> std::collections::BTreeMap<String, Vec<f32>> {
+        match self {
+            Self::Bert(m) => crate::drift::param_values(m),
+            Self::DistilBert(m) => crate::drift::param_values(m),
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        match self {
+            Self::Bert(m) => m.embeddings.word_embeddings.weight.device(),
+            Self::DistilBert(m) => m.embeddings.word_embeddings.weight.device(),
+        }
     }
 }

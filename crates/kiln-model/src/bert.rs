@@ -198,28 +198,42 @@ impl BertSelfAttention {
     /// `[batch, 1, seq, seq]` for a packed batch), 0 where a query may attend to a key and
     /// `MASK_BIAS` where it may not.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let [batch, seq, hidden] = x.dims();
         let q = self.split_heads(self.query.forward(x.clone()));
         let k = self.split_heads(self.key.forward(x.clone()));
-        let v = self.split_heads(self.value.forward(x.clone()));
-        let scale = (self.head_dim as f64).sqrt().recip();
-        let context = if x.device().is_autodiff() {
-            // Training: the probabilities go through dropout, so they are computed here.
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
-            let probs = dropout::forward(&self.dropout, activation::softmax(scores, 3));
-            probs.matmul(v)
-        } else {
-            // Inference: the backend's fused softmax(QKᵀ·scale + bias)V (flex tiles it and never
-            // materialises the probabilities as a tensor).
-            let options = AttentionModuleOptions {
-                scale: Some(scale),
-                softcap: None,
-                is_causal: false,
-            };
-            burn::tensor::module::attention(q, k, v, None, Some(mask_bias), options)
-        };
-        context.swap_dims(1, 2).reshape([batch, seq, hidden])
+        let v = self.split_heads(self.value.forward(x));
+        attention_context(q, k, v, mask_bias, &self.dropout)
     }
+}
+
+/// softmax(QKᵀ/√d + bias)V over heads: `[batch, heads, seq, head_dim]` each → `[batch, seq,
+/// heads × head_dim]`, the probabilities through `dropout` in training.
+pub(crate) fn attention_context(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask_bias: Tensor<4>,
+    dropout: &Dropout,
+) -> Tensor<3> {
+    let [batch, heads, seq, head_dim] = q.dims();
+    let scale = (head_dim as f64).sqrt().recip();
+    let context = if q.device().is_autodiff() {
+        // Training: the probabilities go through dropout, so they are computed here.
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
+        let probs = dropout::forward(dropout, activation::softmax(scores, 3));
+        probs.matmul(v)
+    } else {
+        // Inference: the backend's fused softmax(QKᵀ·scale + bias)V (flex tiles it and never
+        // materialises the probabilities as a tensor).
+        let options = AttentionModuleOptions {
+            scale: Some(scale),
+            softcap: None,
+            is_causal: false,
+        };
+        burn::tensor::module::attention(q, k, v, None, Some(mask_bias), options)
+    };
+    context
+        .swap_dims(1, 2)
+        .reshape([batch, seq, heads * head_dim])
 }
 
 /// Dense, dropout, residual and LayerNorm after a sublayer (HF's `BertSelfOutput`; its
@@ -486,7 +500,7 @@ impl BertModel {
 }
 
 /// 1 (attend) → 0, 0 (masked) → `MASK_BIAS`, elementwise.
-fn mask_to_bias<const D: usize>(mask: Tensor<D>) -> Tensor<D> {
+pub(crate) fn mask_to_bias<const D: usize>(mask: Tensor<D>) -> Tensor<D> {
     mask.neg().add_scalar(1.0).mul_scalar(MASK_BIAS)
 }
 

@@ -69,19 +69,21 @@ fn d_position_type() -> String {
 pub struct BertConfig {
     #[serde(default = "d_vocab")]
     pub vocab_size: usize,
-    #[serde(default = "d_hidden")]
+    // The aliases are DistilBERT's names for the same sizes (`DistilBertConfig`), written
+    // back under those names on export (`to_json`).
+    #[serde(default = "d_hidden", alias = "dim")]
     pub hidden_size: usize,
-    #[serde(default = "d_layers")]
+    #[serde(default = "d_layers", alias = "n_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "d_heads")]
+    #[serde(default = "d_heads", alias = "n_heads")]
     pub num_attention_heads: usize,
-    #[serde(default = "d_intermediate")]
+    #[serde(default = "d_intermediate", alias = "hidden_dim")]
     pub intermediate_size: usize,
-    #[serde(default = "d_act")]
+    #[serde(default = "d_act", alias = "activation")]
     pub hidden_act: HiddenAct,
-    #[serde(default = "d_dropout")]
+    #[serde(default = "d_dropout", alias = "dropout")]
     pub hidden_dropout_prob: f64,
-    #[serde(default = "d_dropout")]
+    #[serde(default = "d_dropout", alias = "attention_dropout")]
     pub attention_probs_dropout_prob: f64,
     #[serde(default = "d_positions")]
     pub max_position_embeddings: usize,
@@ -132,6 +134,8 @@ pub enum Family {
     /// `electra` (the discriminator): BERT's layers over embeddings of `embedding_size`
     /// projected to the hidden size, no pooler, `ElectraClassificationHead`.
     Electra,
+    /// `distilbert`: its own key names, no token types, no pooler, `pre_classifier` + ReLU.
+    DistilBert,
 }
 
 impl Family {
@@ -142,13 +146,14 @@ impl Family {
             "roberta" => Some(Self::Roberta),
             "xlm-roberta" => Some(Self::XlmRoberta),
             "electra" => Some(Self::Electra),
+            "distilbert" => Some(Self::DistilBert),
             _ => None,
         }
     }
 
     /// The `model_type`s kiln loads, for error messages.
     pub const SUPPORTED: &'static str =
-        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`";
+        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`, `distilbert`";
 
     /// The prefix of the encoder's tensors in a task model's checkpoint (`bert.`, `roberta.`).
     pub fn prefix(self) -> &'static str {
@@ -156,6 +161,7 @@ impl Family {
             Self::Bert => "bert",
             Self::Roberta | Self::XlmRoberta => "roberta",
             Self::Electra => "electra",
+            Self::DistilBert => "distilbert",
         }
     }
 
@@ -167,6 +173,7 @@ impl Family {
             Self::Roberta => "Roberta",
             Self::XlmRoberta => "XLMRoberta",
             Self::Electra => "Electra",
+            Self::DistilBert => "DistilBert",
         };
         format!("{family}{task}")
     }
@@ -331,6 +338,16 @@ impl BertConfig {
         // Another family's config parses as BERT's (most fields share names) and would fail
         // later, on missing tensors: name the family instead.
         self.family()?;
+        if self.family() == Ok(Family::DistilBert)
+            && self.extra.get("sinusoidal_pos_embds") == Some(&serde_json::Value::Bool(true))
+        {
+            // transformers freezes sinusoidal position tables; kiln would train them.
+            return Err(
+                "field `sinusoidal_pos_embds` is true: kiln fine-tunes DistilBERT with \
+                        learned position embeddings only"
+                    .into(),
+            );
+        }
         if self.position_embedding_type != "absolute" {
             return Err(format!(
                 "field `position_embedding_type` is `{}`; only `absolute` is supported",
@@ -404,6 +421,35 @@ impl BertConfig {
                 .max(1),
             _ => self.max_position_embeddings,
         }
+    }
+
+    /// config.json as transformers reads it for this family: DistilBERT's sizes under its own
+    /// names (`dim`, `n_layers`, …), without the BERT fields it lacks.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        let mut value = serde_json::to_value(self)?;
+        if let (Ok(Family::DistilBert), Some(map)) = (self.family(), value.as_object_mut()) {
+            for (bert, distilbert) in [
+                ("hidden_size", "dim"),
+                ("num_hidden_layers", "n_layers"),
+                ("num_attention_heads", "n_heads"),
+                ("intermediate_size", "hidden_dim"),
+                ("hidden_act", "activation"),
+                ("hidden_dropout_prob", "dropout"),
+                ("attention_probs_dropout_prob", "attention_dropout"),
+            ] {
+                if let Some(v) = map.remove(bert) {
+                    map.insert(distilbert.to_string(), v);
+                }
+            }
+            for bert_only in [
+                "type_vocab_size",
+                "layer_norm_eps",
+                "position_embedding_type",
+            ] {
+                map.remove(bert_only);
+            }
+        }
+        serde_json::to_string_pretty(&value)
     }
 
     /// The width of the embedding tables: ELECTRA's `embedding_size` (128 when absent, as
@@ -516,6 +562,14 @@ mod tests {
                 "`model_type` is `deberta-v2`",
             ),
             (r#"{"vocab_size": "many"}"#, "vocab_size"),
+            (
+                r#"{"model_type": "distilbert", "sinusoidal_pos_embds": true}"#,
+                "sinusoidal_pos_embds",
+            ),
+            (
+                r#"{"model_type": "electra", "embedding_size": 0}"#,
+                "embedding_size",
+            ),
             (r#"[1, 2]"#, "config.json"),
         ];
         for (json, field) in cases {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 
-use crate::bert::BertModel;
+use crate::auto::Encoder;
 
 #[derive(Default)]
 struct Collect {
@@ -46,7 +46,7 @@ pub fn param_values<M: Module>(module: &M) -> BTreeMap<String, Vec<f32>> {
 fn part(path: &str) -> String {
     let mut pieces = path.split('.');
     match (pieces.next(), pieces.next(), pieces.next()) {
-        (Some("encoder"), Some("layer"), Some(n)) => format!("layer {n}"),
+        (Some("encoder" | "transformer"), Some("layer"), Some(n)) => format!("layer {n}"),
         (Some(first), _, _) => first.to_string(),
         _ => path.to_string(),
     }
@@ -55,8 +55,8 @@ fn part(path: &str) -> String {
 /// ‖after − before‖ / ‖before‖ per part of the encoder, in order (embeddings, layer 0, …,
 /// pooler); tensors the two encoders do not share (a pooler one of them lacks, another shape)
 /// are left out.
-pub fn weight_drift(before: &BertModel, after: &BertModel) -> Vec<(String, f64)> {
-    let (a, b) = (param_values(before), param_values(after));
+pub fn weight_drift(before: &Encoder, after: &Encoder) -> Vec<(String, f64)> {
+    let (a, b) = (before.values(), after.values());
     // (Σ(w − w₀)², Σw₀²) per part, in first-seen order.
     let mut parts: Vec<(String, f64, f64)> = Vec::new();
     for (path, w0) in &a {
@@ -137,14 +137,14 @@ pub fn linear_cka(x: &[f64], y: &[f64], n: usize) -> Option<f64> {
 /// Linear CKA per part (`embeddings`, `layer 0`, …) between `before` and `after` on the probe
 /// `batches` (padded token batches): each example's hidden states mean-pooled over its tokens.
 pub fn representation_cka(
-    before: &BertModel,
-    after: &BertModel,
+    before: &Encoder,
+    after: &Encoder,
     batches: &[kiln_data::TokenBatch],
 ) -> Vec<(String, f64)> {
-    let pooled = |model: &BertModel| {
+    let pooled = |model: &Encoder| {
         let mut parts: Vec<Vec<f64>> = Vec::new();
         for b in batches {
-            let device = model.embeddings.word_embeddings.weight.device();
+            let device = model.device();
             let b = b.clone().to_device(&device);
             let states =
                 model.hidden_states(b.input_ids, b.token_type_ids, b.attention_mask.clone());
@@ -179,6 +179,7 @@ pub fn representation_cka(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bert::BertModel;
     use crate::config::BertConfig;
     use burn::module::ModuleMapper;
 
@@ -222,8 +223,8 @@ mod tests {
         let config = tiny_config();
         let device = Device::flex();
         device.seed(3);
-        let model = BertModel::new(&config, true, &device);
-        let other = BertModel::new(&config, true, &device);
+        let model = Encoder::Bert(BertModel::new(&config, true, &device));
+        let other = Encoder::Bert(BertModel::new(&config, true, &device));
         let encodings: Vec<kiln_data::Encoding> = (0..6u32)
             .map(|i| kiln_data::Encoding {
                 input_ids: (0..3 + i % 4).map(|j| 2 + (i * 3 + j) % 17).collect(),
@@ -248,7 +249,7 @@ mod tests {
     fn drift_is_relative_per_part_and_zero_when_unchanged() {
         let config = tiny_config();
         let device = Device::flex();
-        let model = BertModel::new(&config, true, &device);
+        let model = Encoder::Bert(BertModel::new(&config, true, &device));
         let same = weight_drift(&model, &model);
         let names: Vec<&str> = same.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["embeddings", "layer 0", "layer 1", "pooler"]);

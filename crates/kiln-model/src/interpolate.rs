@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
-use crate::auto::SequenceClassifier;
-use crate::bert::{BertClassifier, BertModel};
+use crate::auto::{Encoder, SequenceClassifier};
+use crate::bert::BertClassifier;
+use crate::distilbert::DistilBertForSequenceClassification;
 use crate::electra::ElectraForSequenceClassification;
 use crate::error::ModelError;
 use crate::roberta::RobertaForSequenceClassification;
@@ -78,7 +79,7 @@ pub struct Interpolation {
 /// tensor the two encoders do not share (another architecture, another size) and an `alpha`
 /// outside [0, 1].
 pub fn interpolate(
-    pretrained: &BertModel,
+    pretrained: &Encoder,
     finetuned: SequenceClassifier,
     alpha: f64,
 ) -> Result<(SequenceClassifier, Interpolation), ModelError> {
@@ -101,15 +102,22 @@ pub fn interpolate(
                 report,
             )
         }
+        SequenceClassifier::DistilBert(m) => {
+            let (distilbert, report) = interpolate_encoder(pretrained, m.distilbert, alpha)?;
+            (
+                DistilBertForSequenceClassification { distilbert, ..m }.into(),
+                report,
+            )
+        }
     })
 }
 
 /// `finetuned` at `(1 − alpha)·pretrained + alpha·finetuned`, tensor by tensor.
-pub fn interpolate_encoder(
-    pretrained: &BertModel,
-    finetuned: BertModel,
+pub fn interpolate_encoder<M: Module>(
+    pretrained: &Encoder,
+    finetuned: M,
     alpha: f64,
-) -> Result<(BertModel, Interpolation), ModelError> {
+) -> Result<(M, Interpolation), ModelError> {
     if !(0.0..=1.0).contains(&alpha) {
         return Err(ModelError::Invalid {
             what: "alpha".into(),
@@ -118,7 +126,7 @@ pub fn interpolate_encoder(
     }
     let mut blend = Blend {
         path: Vec::new(),
-        pretrained: crate::drift::param_values(pretrained),
+        pretrained: pretrained.values(),
         alpha,
         blended: 0,
         kept: Vec::new(),
@@ -146,6 +154,7 @@ pub fn interpolate_encoder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bert::BertModel;
     use crate::bert::Pooling;
     use crate::config::BertConfig;
 
@@ -165,10 +174,10 @@ mod tests {
     fn the_encoder_is_blended_and_the_head_kept() {
         let device = Device::flex();
         device.seed(1);
-        let pretrained = BertModel::new(&config(8), true, &device);
+        let pretrained = Encoder::Bert(BertModel::new(&config(8), true, &device));
         device.seed(2);
         let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
-        let (a, b) = (values(&pretrained), values(&tuned));
+        let (a, b) = (pretrained.values(), values(&tuned));
         for alpha in [0.0, 0.25, 1.0] {
             let (mixed, report) = interpolate(&pretrained, tuned.clone().into(), alpha).unwrap();
             let SequenceClassifier::Bert(mixed) = mixed else {
@@ -200,7 +209,7 @@ mod tests {
     fn other_encoders_and_alphas_are_refused_and_a_missing_pooler_kept() {
         let device = Device::flex();
         let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
-        let wider = BertModel::new(&config(12), true, &device);
+        let wider = Encoder::Bert(BertModel::new(&config(12), true, &device));
         let err = interpolate(&wider, tuned.clone().into(), 0.5)
             .unwrap_err()
             .to_string();
@@ -208,14 +217,14 @@ mod tests {
             err.contains("embeddings.word_embeddings.weight has 240 values in the fine-tuned"),
             "{err}"
         );
-        let same = BertModel::new(&config(8), true, &device);
+        let same = Encoder::Bert(BertModel::new(&config(8), true, &device));
         for alpha in [-0.1, 1.5, f64::NAN] {
             assert!(
                 interpolate(&same, tuned.clone().into(), alpha).is_err(),
                 "{alpha}"
             );
         }
-        let no_pooler = BertModel::new(&config(8), false, &device);
+        let no_pooler = Encoder::Bert(BertModel::new(&config(8), false, &device));
         let (_, report) = interpolate(&no_pooler, tuned.into(), 0.5).unwrap();
         assert_eq!(report.kept, ["pooler.dense.weight", "pooler.dense.bias"]);
     }

@@ -18,6 +18,7 @@ pub mod activation;
 pub mod auto;
 pub mod bert;
 pub mod config;
+pub mod distilbert;
 pub mod drift;
 pub mod dropout;
 pub mod electra;
@@ -31,9 +32,12 @@ pub mod roberta;
 pub mod simd;
 pub mod student;
 
-pub use auto::{SequenceClassifier, TokenClassifier};
+pub use auto::{Encoder, SequenceClassifier, TokenClassifier};
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, BertTokenClassifier, Pooling};
 pub use config::{BertConfig, Family, HiddenAct};
+pub use distilbert::{
+    DistilBertForSequenceClassification, DistilBertForTokenClassification, DistilBertModel,
+};
 pub use electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 pub use error::ModelError;
 pub use pretrained::{

@@ -15,9 +15,10 @@ use burn::store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::auto::{SequenceClassifier, TokenClassifier};
-use crate::bert::{BertClassifier, BertModel, BertTokenClassifier, Pooling};
+use crate::auto::{Encoder, SequenceClassifier, TokenClassifier};
+use crate::bert::{BertClassifier, BertTokenClassifier, Pooling};
 use crate::config::{BertConfig, Family};
+use crate::distilbert::{DistilBertForSequenceClassification, DistilBertForTokenClassification};
 use crate::electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 use crate::error::ModelError;
 use crate::files::{staging_dir, swap_dir, write_atomic, write_atomic_with};
@@ -38,7 +39,10 @@ fn hf_to_kiln(family: Family) -> KeyRemapper {
     KeyRemapper::from_patterns(vec![
         // Encoder-only checkpoints (BertModel, RobertaModel; sentence-transformers) carry no
         // `bert.` / `roberta.` prefix.
-        (r"^(embeddings|encoder|pooler)\.", prefix.as_str()),
+        (
+            r"^(embeddings|encoder|pooler|transformer)\.",
+            prefix.as_str(),
+        ),
         (r"\.attention\.self\.", ".attention.self_attention."),
         (r"\.LayerNorm\.", ".layer_norm."),
     ])
@@ -62,6 +66,9 @@ fn ignorable(key: &str) -> bool {
         || key.starts_with("cls.")
         || key.starts_with("lm_head.")
 }
+
+/// DistilBertForMaskedLM's pre-training head (distilbert-base's layout), left out.
+const DISTILBERT_MLM_HEAD: &[&str] = &["vocab_transform.", "vocab_layer_norm.", "vocab_projector."];
 
 /// Where the classification head comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +161,7 @@ impl Checkpoint {
             true
         }
         fn keep_not_head(path: &str, _container: &str) -> bool {
-            !path.starts_with("classifier.")
+            !(path.starts_with("classifier.") || path.starts_with("pre_classifier."))
         }
         let predicate: fn(&str, &str) -> bool = if skip_head { keep_not_head } else { keep_all };
         if self.weights.extension().is_some_and(|e| e == "bin") {
@@ -244,7 +251,8 @@ impl Checkpoint {
         let result = store.apply(model).map_err(|m| self.weights_error(m))?;
         let mut allowed_missing: Vec<&str> = Vec::new();
         if matches!(head, HeadInit::New(_)) {
-            allowed_missing.push("classifier.");
+            // DistilBERT's head is `pre_classifier` + `classifier`.
+            allowed_missing.extend(["classifier.", "pre_classifier."]);
         }
         let report = self.check(result, &allowed_missing, ignored)?;
         let new_head = matches!(head, HeadInit::New(_));
@@ -329,6 +337,13 @@ impl Checkpoint {
                 )?;
                 Ok((model.into(), report))
             }
+            Family::DistilBert => {
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", DISTILBERT_MLM_HEAD, |n| {
+                        DistilBertForSequenceClassification::new(&self.config, n, pooling, device)
+                    })?;
+                Ok((model.into(), report))
+            }
         }
     }
 
@@ -409,23 +424,31 @@ impl Checkpoint {
                 )?;
                 Ok((model.into(), report))
             }
+            Family::DistilBert => {
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", DISTILBERT_MLM_HEAD, |n| {
+                        DistilBertForTokenClassification::new(&self.config, n, device)
+                    })?;
+                Ok((model.into(), report))
+            }
         }
     }
 
-    /// Loads the encoder alone (pooler included where the checkpoint has one), of any family.
-    pub fn load_encoder(&self, device: &Device) -> Result<(BertModel, LoadReport), ModelError> {
+    /// Loads the encoder alone, of any family (BERT's pooler included where the checkpoint
+    /// has one).
+    pub fn load_encoder(&self, device: &Device) -> Result<(Encoder, LoadReport), ModelError> {
         match self.family() {
             Family::Bert => {
                 let (model, report) =
                     self.load_classifier(HeadInit::New(1), Pooling::Cls, device)?;
-                Ok((model.bert, report))
+                Ok((Encoder::Bert(model.bert), report))
             }
-            // The encoder of a sequence classifier with a throwaway head (RoBERTa's
-            // task models have no pooler: a `RobertaModel` checkpoint's is left out).
-            Family::Roberta | Family::XlmRoberta | Family::Electra => {
+            // The encoder of a sequence classifier with a throwaway head (RoBERTa's task
+            // models have no pooler: a `RobertaModel` checkpoint's is left out).
+            _ => {
                 let (model, report) =
                     self.load_sequence_classifier(HeadInit::New(1), Pooling::Cls, device)?;
-                Ok((model.encoder().clone(), report))
+                Ok((model.encoder(), report))
             }
         }
     }
@@ -718,6 +741,7 @@ pub fn save_sequence_classifier(
         }
         SequenceClassifier::Roberta(m) => m.pooling,
         SequenceClassifier::Electra(m) => m.pooling,
+        SequenceClassifier::DistilBert(m) => m.pooling,
     };
     check_names(labels.len(), model.num_labels(), out_dir)?;
     let family = config.family().map_err(|message| ModelError::Save {
@@ -749,6 +773,7 @@ pub fn save_sequence_classifier(
         SequenceClassifier::Bert(m) => save_dir(m, &config, tokenizer_json, out_dir),
         SequenceClassifier::Roberta(m) => save_dir(m, &config, tokenizer_json, out_dir),
         SequenceClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        SequenceClassifier::DistilBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
     }
 }
 
@@ -772,6 +797,7 @@ pub fn save_token_classifier(
         TokenClassifier::Bert(m) => save_dir(m, &config, tokenizer_json, out_dir),
         TokenClassifier::Roberta(m) => save_dir(m, &config, tokenizer_json, out_dir),
         TokenClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        TokenClassifier::DistilBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
     }
 }
 
@@ -795,8 +821,9 @@ fn save_dir<M: burn::store::ModuleSnapshot>(
     let staging =
         staging_dir(&parent, ".kiln-save-").map_err(|e| save_err(&parent, e.to_string()))?;
 
-    let config_json =
-        serde_json::to_string_pretty(&config).map_err(|e| save_err(out_dir, e.to_string()))?;
+    let config_json = config
+        .to_json()
+        .map_err(|e| save_err(out_dir, e.to_string()))?;
     write_atomic(&staging.path().join(CONFIG_FILE), config_json.as_bytes())?;
 
     write_weights(model, &staging.path().join(SAFETENSORS_FILE))?;

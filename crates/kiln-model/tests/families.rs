@@ -57,14 +57,49 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The families under test: (fixture, its pre-training layout, the token head's fixture).
-const FAMILIES: [(&str, &str, &str); 2] = [
-    ("tiny-roberta", "tiny-roberta-mlm", "tiny-roberta-token"),
-    (
-        "tiny-electra",
-        "tiny-electra-discriminator",
-        "tiny-electra-token",
-    ),
+/// A family under test: its fixtures and what its layouts name.
+struct FamilyCase {
+    /// The sequence classifier's fixture (with expected.json).
+    name: &'static str,
+    /// The same encoder in its pre-training layout, and that layout's head (left out).
+    base: &'static str,
+    pretraining_head: &'static str,
+    /// The token classifier's fixture.
+    token: &'static str,
+    /// The sequence head's weight in a checkpoint.
+    head_key: &'static str,
+    sequence_architecture: &'static str,
+    token_architecture: &'static str,
+}
+
+const FAMILIES: [FamilyCase; 3] = [
+    FamilyCase {
+        name: "tiny-roberta",
+        base: "tiny-roberta-mlm",
+        pretraining_head: "lm_head.",
+        token: "tiny-roberta-token",
+        head_key: "classifier.out_proj.weight",
+        sequence_architecture: "RobertaForSequenceClassification",
+        token_architecture: "RobertaForTokenClassification",
+    },
+    FamilyCase {
+        name: "tiny-electra",
+        base: "tiny-electra-discriminator",
+        pretraining_head: "discriminator_predictions.",
+        token: "tiny-electra-token",
+        head_key: "classifier.out_proj.weight",
+        sequence_architecture: "ElectraForSequenceClassification",
+        token_architecture: "ElectraForTokenClassification",
+    },
+    FamilyCase {
+        name: "tiny-distilbert",
+        base: "tiny-distilbert-mlm",
+        pretraining_head: "vocab_projector.",
+        token: "tiny-distilbert-token",
+        head_key: "classifier.weight",
+        sequence_architecture: "DistilBertForSequenceClassification",
+        token_architecture: "DistilBertForTokenClassification",
+    },
 ];
 
 fn expected(name: &str) -> Expected {
@@ -78,6 +113,10 @@ fn open(name: &str) -> Checkpoint {
     checkpoint.config.hidden_dropout_prob = 0.0;
     checkpoint.config.attention_probs_dropout_prob = 0.0;
     checkpoint.config.classifier_dropout = Some(0.0);
+    checkpoint
+        .config
+        .extra
+        .insert("seq_classif_dropout".into(), serde_json::json!(0.0));
     checkpoint
 }
 
@@ -140,8 +179,8 @@ fn grads_by_hf_name<M: Module>(
             let name = self
                 .path
                 .join(".")
-                .replace("self_attention", "self")
-                .replace("layer_norm", "LayerNorm");
+                .replace(".self_attention.", ".self.")
+                .replace(".layer_norm.", ".LayerNorm.");
             let Some(grad) = param.val().grad(self.grads) else {
                 return;
             };
@@ -179,11 +218,22 @@ fn the_family_is_read_from_model_type() {
     assert_eq!(open("tiny-roberta").config.max_tokens(), 64);
     assert_eq!(open("tiny-electra").config.max_tokens(), 64);
     assert_eq!(open("tiny-electra").config.embedding_width(), 24);
+    assert_eq!(open("tiny-distilbert").family(), Family::DistilBert);
+    // DistilBERT's own names read into the shared fields.
+    let distilbert = open("tiny-distilbert").config;
+    assert_eq!(
+        (distilbert.hidden_size, distilbert.num_hidden_layers),
+        (32, 2)
+    );
+    assert_eq!(
+        (distilbert.num_attention_heads, distilbert.intermediate_size),
+        (4, 64)
+    );
 }
 
 #[test]
 fn each_familys_tokenizer_gives_transformers_ids() {
-    for (name, _, _) in FAMILIES {
+    for FamilyCase { name, .. } in FAMILIES {
         let e = expected(name);
         let tokenizer = TextTokenizer::from_file(fixture(name).join("tokenizer.json"), 64).unwrap();
         for ((text, pair), want) in e.texts.iter().zip(&e.input_ids) {
@@ -198,11 +248,11 @@ fn each_familys_tokenizer_gives_transformers_ids() {
 #[test]
 fn hidden_states_and_logits_match_transformers_padded_and_packed() {
     let device = Device::flex();
-    for (name, e) in [
-        ("tiny-roberta", expected("tiny-roberta")),
-        ("tiny-xlmr", expected("tiny-roberta")),
-        ("tiny-electra", expected("tiny-electra")),
-    ] {
+    let cases = FAMILIES
+        .iter()
+        .map(|f| (f.name, expected(f.name)))
+        .chain([("tiny-xlmr", expected("tiny-roberta"))]);
+    for (name, e) in cases {
         let (model, report) = open(name)
             .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
             .unwrap();
@@ -243,7 +293,7 @@ fn hidden_states_and_logits_match_transformers_padded_and_packed() {
 #[test]
 fn one_training_step_has_transformers_loss_and_gradients() {
     let device = Device::flex().autodiff();
-    for (name, _, _) in FAMILIES {
+    for FamilyCase { name, .. } in FAMILIES {
         let e = expected(name);
         let (model, _) = open(name)
             .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
@@ -280,13 +330,17 @@ fn one_training_step_has_transformers_loss_and_gradients() {
 #[test]
 fn pre_training_layouts_load_as_an_encoder_under_a_new_head() {
     let device = Device::flex();
-    for ((name, base, _), left_out) in FAMILIES
-        .into_iter()
-        .zip(["lm_head.", "discriminator_predictions."])
+    for FamilyCase {
+        name,
+        base,
+        pretraining_head: left_out,
+        head_key,
+        ..
+    } in FAMILIES
     {
         let e = expected(name);
         // RobertaForMaskedLM (roberta-base's layout), ElectraForPreTraining (the
-        // discriminators'): the pre-training head is left out and named.
+        // discriminators'), DistilBertForMaskedLM: the pre-training head is left out and named.
         let (model, report) = open(base)
             .load_sequence_classifier(HeadInit::New(4), Pooling::Cls, &device)
             .unwrap();
@@ -325,7 +379,7 @@ fn pre_training_layouts_load_as_an_encoder_under_a_new_head() {
             .load_sequence_classifier(HeadInit::FromCheckpoint, Pooling::Cls, &device)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("classifier.out_proj.weight"), "{err}");
+        assert!(err.contains(head_key), "{err}");
     }
 }
 
@@ -354,11 +408,11 @@ fn tensor_names(path: &std::path::Path) -> BTreeMap<String, Vec<u64>> {
 fn the_export_is_the_family_layout_and_reloads_identically() {
     let device = Device::flex();
     let tmp = tempfile::tempdir().unwrap();
-    for (name, architecture) in [
-        ("tiny-roberta", "RobertaForSequenceClassification"),
-        ("tiny-xlmr", "XLMRobertaForSequenceClassification"),
-        ("tiny-electra", "ElectraForSequenceClassification"),
-    ] {
+    let cases = FAMILIES
+        .iter()
+        .map(|f| (f.name, f.sequence_architecture))
+        .chain([("tiny-xlmr", "XLMRobertaForSequenceClassification")]);
+    for (name, architecture) in cases {
         let e = expected(if name == "tiny-xlmr" {
             "tiny-roberta"
         } else {
@@ -389,6 +443,30 @@ fn the_export_is_the_family_layout_and_reloads_identically() {
                 .unwrap();
         assert_eq!(config["architectures"][0], architecture);
         assert_eq!(config["model_type"], checkpoint.config.model_type.as_str());
+        // The sizes under the names transformers wrote them (DistilBERT's `dim`, `n_layers`…).
+        let original: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture(name).join("config.json")).unwrap(),
+        )
+        .unwrap();
+        for key in [
+            "hidden_size",
+            "dim",
+            "num_hidden_layers",
+            "n_layers",
+            "num_attention_heads",
+            "n_heads",
+            "intermediate_size",
+            "hidden_dim",
+            "embedding_size",
+            "activation",
+            "hidden_act",
+            "max_position_embeddings",
+            "type_vocab_size",
+            "pad_token_id",
+            "vocab_size",
+        ] {
+            assert_eq!(config.get(key), original.get(key), "{name}: {key}");
+        }
         let tokenizer_config: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(out.join("tokenizer_config.json")).unwrap(),
         )
@@ -410,10 +488,12 @@ fn the_export_is_the_family_layout_and_reloads_identically() {
 #[test]
 fn each_token_head_matches_transformers_and_exports_its_layout() {
     let device = Device::flex().autodiff();
-    for ((_, _, name), architecture) in FAMILIES.into_iter().zip([
-        "RobertaForTokenClassification",
-        "ElectraForTokenClassification",
-    ]) {
+    for FamilyCase {
+        token: name,
+        token_architecture: architecture,
+        ..
+    } in FAMILIES
+    {
         let text = std::fs::read_to_string(fixture(name).join("expected.json")).unwrap();
         let e: ExpectedToken = serde_json::from_str(&text).unwrap();
         let checkpoint = open(name);

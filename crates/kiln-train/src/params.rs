@@ -46,7 +46,8 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
 }
 
 // Strategies speak about a model through these path conventions, not its fields: an encoder
-// (`embeddings.`, Hugging Face's `encoder.layer.N.` or `encoder.layers.N.`, `pooler.`) and,
+// (`embeddings.`, Hugging Face's `encoder.layer.N.`, `encoder.layers.N.` or DistilBERT's
+// `transformer.layer.N.`, `pooler.`) and,
 // above it, the head — every parameter outside the encoder. A model of an app's own that names
 // its encoder this way (or embeds kiln's `BertModel`) gets every strategy.
 
@@ -61,7 +62,9 @@ fn encoder_layer(path: &str) -> Option<usize> {
     let rest = path
         .split("encoder.layers.")
         .nth(1)
-        .or_else(|| path.split("encoder.layer.").nth(1))?;
+        .or_else(|| path.split("encoder.layer.").nth(1))
+        // DistilBERT's layers.
+        .or_else(|| path.split("transformer.layer.").nth(1))?;
     rest.split('.').next()?.parse().ok()
 }
 
@@ -111,6 +114,14 @@ mod tests {
     fn layers_and_decay_groups() {
         assert_eq!(layer_of("bert.embeddings.word_embeddings.weight", 6), 0);
         assert_eq!(layer_of("electra.embeddings_project.weight", 6), 0);
+        assert_eq!(
+            layer_of(
+                "DistilBert.distilbert.transformer.layer.4.ffn.lin1.weight",
+                6
+            ),
+            5
+        );
+        assert!(is_head("DistilBert.pre_classifier.weight"));
         assert!(!is_head("Electra.electra.embeddings_project.weight"));
         assert!(is_head("Electra.classifier.dense.weight"));
         assert_eq!(

@@ -258,7 +258,9 @@ pub enum InputSource {
 }
 
 /// Attention and feed-forward weight matrices: where LoRA adapters go.
-const LORA_TARGETS: &str = r"encoder\.layer\.\d+\.(attention\.(self_attention\.(query|key|value)|output\.dense)|intermediate\.dense|output\.dense)\.weight$";
+/// Every dense weight of the encoder layers: BERT's tree (RoBERTa's, ELECTRA's) and
+/// DistilBERT's (`transformer.layer.N.attention.q_lin`, `ffn.lin1`, …).
+const LORA_TARGETS: &str = r"(encoder\.layer\.\d+\.(attention\.(self_attention\.(query|key|value)|output\.dense)|intermediate\.dense|output\.dense)|transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.(lin1|lin2)))\.weight$";
 
 impl Strategy {
     /// Binds the strategy to `model`; for LoRA this attaches the adapters (burn's `apply_lora`

@@ -69,6 +69,18 @@ pub fn tiny_electra(dropout: f64, device: &Device) -> kiln_model::SequenceClassi
     kiln_model::ElectraForSequenceClassification::new(&config, 2, Pooling::Cls, device).into()
 }
 
+/// A tiny DistilBERT sequence classifier (its own module tree: `transformer.layer.N`).
+pub fn tiny_distilbert(dropout: f64, device: &Device) -> kiln_model::SequenceClassifier {
+    let config = BertConfig::from_json_str(&format!(
+        r#"{{"model_type": "distilbert", "vocab_size": 40, "dim": 16, "n_layers": 3,
+            "n_heads": 2, "hidden_dim": 32, "max_position_embeddings": 32, "dropout": {dropout},
+            "attention_dropout": {dropout}}}"#
+    ))
+    .unwrap();
+    device.seed(11);
+    kiln_model::DistilBertForSequenceClassification::new(&config, 2, Pooling::Cls, device).into()
+}
+
 /// `n` examples: class 0 uses tokens 5..15, class 1 tokens 20..30, lengths 3..12.
 pub fn synthetic(n: usize, seed: u64) -> Vec<EncodedExample> {
     let mut state = seed

@@ -239,12 +239,18 @@ fn every_strategy_trains_each_familys_classifier_through_the_auto_type() {
     let _serial = serial();
     let device = Device::flex();
     type Build = fn(f64, &Device) -> kiln_model::SequenceClassifier;
-    let build: [(&str, Build, u32); 2] =
-        [("roberta", tiny_roberta, 1), ("electra", tiny_electra, 0)];
+    let build: [(&str, Build, u32); 3] = [
+        ("roberta", tiny_roberta, 1),
+        ("electra", tiny_electra, 0),
+        ("distilbert", tiny_distilbert, 0),
+    ];
     for (family, model_of, pad_id) in build {
         let mut data = data(32, 8);
         data.pad_id = pad_id;
-        let layer = |p: &str, n: usize| p.contains(&format!("{family}.encoder.layer.{n}."));
+        let layer = |p: &str, n: usize| {
+            p.contains(&format!("{family}.encoder.layer.{n}."))
+                || p.contains(&format!("{family}.transformer.layer.{n}."))
+        };
         for kind in [
             StrategyKind::Full,
             StrategyKind::Head,
@@ -267,9 +273,14 @@ fn every_strategy_trains_each_familys_classifier_through_the_auto_type() {
                 "{family} {kind:?}: same parameters (LoRA merged back)"
             );
             let changed: Vec<&String> = before.keys().filter(|p| after[*p] != before[*p]).collect();
-            let head_moved = changed.iter().any(|p| p.contains(".classifier.out_proj."))
-                && changed.iter().any(|p| p.contains(".classifier.dense."));
-            let encoder_moved = changed.iter().any(|p| p.contains(&format!(".{family}.")));
+            // The head: everything outside the encoder (`classifier.{dense,out_proj}`,
+            // DistilBERT's `pre_classifier` + `classifier`), every tensor of it moved.
+            let encoder_prefix = format!(".{family}.");
+            let head_moved = before
+                .keys()
+                .filter(|p| !p.contains(&encoder_prefix))
+                .all(|p| changed.contains(&p));
+            let encoder_moved = changed.iter().any(|p| p.contains(&encoder_prefix));
             let accuracy = outcome.epochs[0]
                 .valid
                 .as_ref()
