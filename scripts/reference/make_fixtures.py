@@ -714,6 +714,30 @@ def build_roberta_tokenizer():
     return tok
 
 
+def build_xlmr_tokenizer():
+    """A SentencePiece-style Unigram tokenizer as xlm-roberta-base's tokenizer.json has it:
+    Metaspace pre-tokenizer (▁ before every word), <s> A </s> </s> B </s>."""
+    from tokenizers import models, trainers
+
+    special = ["<s>", "<pad>", "</s>", "<unk>"]
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=special, unk_token="<unk>",
+                                      show_progress=False)
+    corpus = [" ".join(WORDS)] * 3 + [a for a, _ in TINY_INPUTS] + [b for _, b in TINY_INPUTS if b]
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.no_padding()
+    tok.no_truncation()
+    assert [tok.token_to_id(t) for t in special] == [0, 1, 2, 3]
+    assert tok.get_vocab_size() <= 400
+    return tok
+
+
 def roberta_config(cls, **extra):
     return cls(
         vocab_size=400,
@@ -845,8 +869,11 @@ def make_roberta():
 
     dirs = fresh_dirs("tiny-roberta", "tiny-xlmr", "tiny-roberta-mlm", "tiny-roberta-token")
     tok = build_roberta_tokenizer()
-    for d in dirs.values():
-        tok.save(str(d / "tokenizer.json"))
+    for name, d in dirs.items():
+        if name != "tiny-xlmr":
+            tok.save(str(d / "tokenizer.json"))
+    xtok = build_xlmr_tokenizer()
+    xtok.save(str(dirs["tiny-xlmr"] / "tokenizer.json"))
 
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(labelled(roberta_config, RobertaConfig, LABELS))
@@ -874,6 +901,20 @@ def make_roberta():
                       mlm.roberta(input_ids=ids, attention_mask=am).last_hidden_state[real])
     print(f"tiny-roberta: xlm-r vs roberta logits {d_x:.3g}, masked-LM encoder vs classifier's {d_m:.3g}")
     assert d_x <= 1e-6 and d_m <= 1e-6
+
+    # transformers' XLMRobertaTokenizer builds its own pipeline from the vocabulary (as it does
+    # for xlm-roberta-base); the fixture's tokenizer.json is the one it saves, so both sides
+    # read the same pipeline. Then what it makes of the texts (and of pre-split words).
+    AutoTokenizer.from_pretrained(dirs["tiny-xlmr"]).save_pretrained(dirs["tiny-xlmr"])
+    auto = AutoTokenizer.from_pretrained(dirs["tiny-xlmr"])
+    write_json(dirs["tiny-xlmr"] / "expected.json", {
+        "transformers_version": transformers.__version__,
+        "tokenizer_class": type(auto).__name__,
+        "texts": [[a, b] for a, b in TINY_INPUTS],
+        "input_ids": [auto(a, b)["input_ids"] if b else auto(a)["input_ids"] for a, b in TINY_INPUTS],
+        "words": [words for words, _ in TAGGED],
+        "word_input_ids": [auto(words, is_split_into_words=True)["input_ids"] for words, _ in TAGGED],
+    })
 
     token = token_head_on(model, RobertaForTokenClassification, labelled(roberta_config, RobertaConfig, TOKEN_TAGS),
                           "roberta", 20261205, dirs["tiny-roberta-token"])

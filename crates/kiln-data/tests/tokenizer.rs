@@ -292,6 +292,34 @@ fn a_byte_level_tokenizer_splits_tagged_words_as_transformers_does() {
     }
 }
 
+/// XLM-R's SentencePiece tokenizer (Unigram, Metaspace) splits pre-split words as
+/// transformers' XLMRobertaTokenizer does with `is_split_into_words`.
+#[test]
+fn a_sentencepiece_tokenizer_splits_tagged_words_as_transformers_does() {
+    #[derive(serde::Deserialize)]
+    struct Xlmr {
+        words: Vec<Vec<String>>,
+        word_input_ids: Vec<Vec<u32>>,
+    }
+    let text = std::fs::read_to_string(fixture("tiny-xlmr/expected.json")).unwrap();
+    let xlmr: Xlmr = serde_json::from_str(&text).unwrap();
+    let tok = TextTokenizer::from_file(fixture("tiny-xlmr/tokenizer.json"), 64).unwrap();
+    let tags = LabelMap::from_labels(vec!["O".to_string()]);
+    let path = std::path::Path::new("tags.conll");
+    for (words, want) in xlmr.words.iter().zip(&xlmr.word_input_ids) {
+        let all_o = vec!["O".to_string(); words.len()];
+        let windows = encode_tagged(
+            &tok,
+            path,
+            &tagged(words, &all_o),
+            &tags,
+            PieceLabels::FirstPiece,
+        )
+        .unwrap();
+        assert_eq!(windows[0].encoding.input_ids, *want, "{words:?}");
+    }
+}
+
 /// A sentence longer than one window is split at word boundaries into windows that together
 /// hold every piece and label once; a word longer than a window, or a tag never seen in
 /// training, is an error naming the line.

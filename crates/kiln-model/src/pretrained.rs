@@ -250,11 +250,14 @@ impl Checkpoint {
     ) -> Result<LoadReport, ModelError> {
         let result = store.apply(model).map_err(|m| self.weights_error(m))?;
         let mut allowed_missing: Vec<&str> = Vec::new();
+        let mut ignored = ignored.to_vec();
         if matches!(head, HeadInit::New(_)) {
-            // DistilBERT's head is `pre_classifier` + `classifier`.
+            // The head is new: the file's (DistilBERT's is `pre_classifier` + `classifier`) is
+            // not loaded, whatever its shape — a sequence head under a token head, say.
             allowed_missing.extend(["classifier.", "pre_classifier."]);
+            ignored.extend(["classifier.", "pre_classifier."]);
         }
-        let report = self.check(result, &allowed_missing, ignored)?;
+        let report = self.check(result, &allowed_missing, &ignored)?;
         let new_head = matches!(head, HeadInit::New(_));
         Ok(LoadReport {
             new_head,
@@ -849,9 +852,16 @@ fn save_dir<M: burn::store::ModuleSnapshot>(
         } else {
             serde_json::Map::new()
         };
-        tokenizer_config
-            .entry("model_max_length")
-            .or_insert(serde_json::json!(config.max_tokens()));
+        // No longer than the position table holds: a source without the field, or with
+        // transformers' "no limit" (1e30), would let transformers run past it.
+        let limit = config.max_tokens();
+        let kept = tokenizer_config
+            .get("model_max_length")
+            .and_then(|v| v.as_f64())
+            .filter(|&n| n >= 1.0 && n <= limit as f64);
+        if kept.is_none() {
+            tokenizer_config.insert("model_max_length".into(), serde_json::json!(limit));
+        }
         tokenizer_config.remove("name_or_path");
         let text = serde_json::to_string_pretty(&tokenizer_config)
             .map_err(|e| save_err(out_dir, e.to_string()))?;

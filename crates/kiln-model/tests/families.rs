@@ -243,6 +243,22 @@ fn each_familys_tokenizer_gives_transformers_ids() {
     }
     let roberta = TextTokenizer::from_file(fixture("tiny-roberta").join("tokenizer.json"), 64);
     assert_eq!(roberta.unwrap().pad_id(), 1);
+    // XLM-R's SentencePiece (Unigram, Metaspace) tokenizer, as transformers' XLMRobertaTokenizer
+    // encodes texts and pairs.
+    #[derive(Deserialize)]
+    struct Xlmr {
+        texts: Vec<(String, Option<String>)>,
+        input_ids: Vec<Vec<u32>>,
+    }
+    let text = std::fs::read_to_string(fixture("tiny-xlmr").join("expected.json")).unwrap();
+    let xlmr: Xlmr = serde_json::from_str(&text).unwrap();
+    let tokenizer =
+        TextTokenizer::from_file(fixture("tiny-xlmr").join("tokenizer.json"), 64).unwrap();
+    assert_eq!(tokenizer.pad_id(), 1);
+    for ((text, pair), want) in xlmr.texts.iter().zip(&xlmr.input_ids) {
+        let got = tokenizer.encode(text, pair.as_deref()).unwrap();
+        assert_eq!(got.input_ids, *want, "tiny-xlmr: {text:?} / {pair:?}");
+    }
 }
 
 #[test]
@@ -272,15 +288,21 @@ fn hidden_states_and_logits_match_transformers_padded_and_packed() {
         let d = max_abs_diff(&values(model.forward_batch(batch)), &want);
         assert!(d <= TOLERANCE, "{name} logits: {d}");
 
-        // Packed: several examples to a row, positions restarting at each.
-        let tokenizer = TextTokenizer::from_file(fixture(name).join("tokenizer.json"), 64).unwrap();
-        let encodings: Vec<_> = e
-            .texts
+        // Packed: several examples to a row, positions restarting at each (the fixture's
+        // token ids, as the padded batch has them).
+        let encodings: Vec<kiln_data::Encoding> = e
+            .input_ids
             .iter()
-            .map(|(a, b)| tokenizer.encode(a, b.as_deref()).unwrap())
+            .zip(&e.batch_token_type_ids)
+            .map(|(ids, types)| kiln_data::Encoding {
+                token_type_ids: types[..ids.len()].iter().map(|&t| t as u32).collect(),
+                input_ids: ids.clone(),
+                truncated: false,
+            })
             .collect();
         let refs: Vec<_> = encodings.iter().collect();
-        let packed = TokenBatch::pack(&refs, tokenizer.pad_id(), 1, &device);
+        // A packed row's padding is masked and placed by the packing: its id does not matter.
+        let packed = TokenBatch::pack(&refs, 0, 1, &device);
         assert!(
             packed.input_ids.dims()[0] < e.texts.len(),
             "nothing was packed"
@@ -373,6 +395,16 @@ fn pre_training_layouts_load_as_an_encoder_under_a_new_head() {
         assert!(
             report.ignored.iter().any(|k| k.contains("replaced")),
             "{name}"
+        );
+        // A token head on a sequence classifier's encoder: the sequence head is left out.
+        let (tagger, report) = open(name)
+            .load_token_classifier_auto(HeadInit::New(3), &device)
+            .unwrap();
+        assert_eq!(tagger.num_labels(), 3);
+        assert!(
+            report.ignored.iter().any(|k| k.starts_with("classifier.")),
+            "{name}: {:?}",
+            report.ignored
         );
         // No head in the file: FromCheckpoint says so.
         let err = open(base)
