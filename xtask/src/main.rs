@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 mod quality;
 
-const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] | bench data|strategies | bench quality [--sets A,B] [--seeds 42,43] [--samplers packed,shuffled,bucketed:8] [--epochs N] [--no-torch] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
+const USAGE: &str = "usage: cargo xtask [--features F] <test [--offline] [--no-wgpu] | bench [torch] [--threads N] [--epochs N] [--device D] [--model DIR] | bench data|strategies | bench quality [--sets A,B] [--seeds 42,43] [--samplers packed,shuffled,bucketed:8] [--epochs N] [--no-torch] | train … | distill … | eval … | predict … | fetch [NAME…] | embed … | data …>";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -337,6 +337,7 @@ fn bench_recipe(epochs: usize) -> Vec<String> {
 }
 
 /// Options of `cargo xtask bench [torch]`.
+#[derive(Debug)]
 struct BenchOptions {
     /// Threads of each side: kiln's RAYON_NUM_THREADS, PyTorch's torch.set_num_threads.
     threads: usize,
@@ -344,6 +345,9 @@ struct BenchOptions {
     epochs: usize,
     /// kiln's device (`--device wgpu` with `--features wgpu`); the PyTorch side stays on the CPU.
     device: Option<String>,
+    /// The checkpoint both sides fine-tune: a directory in Hugging Face layout of any family
+    /// kiln loads (transformers' `AutoModel…` loads it on the PyTorch side), or `minilm-l6`.
+    model: Option<PathBuf>,
 }
 
 impl BenchOptions {
@@ -357,6 +361,7 @@ impl BenchOptions {
             threads: env_threads.unwrap_or(2),
             epochs: 3,
             device: None,
+            model: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -370,6 +375,20 @@ impl BenchOptions {
                             .with_context(|| format!("--device needs a device name\n{USAGE}"))?
                             .clone(),
                     );
+                }
+                "--model" => {
+                    let dir = args.next().filter(|d| !d.starts_with('-'));
+                    let dir = PathBuf::from(dir.with_context(|| {
+                        format!("--model needs a checkpoint directory\n{USAGE}")
+                    })?);
+                    if dir != Path::new("minilm-l6") && !dir.join("config.json").is_file() {
+                        bail!(
+                            "--model {}: no config.json there (a checkpoint directory in \
+                             Hugging Face layout, or minilm-l6)",
+                            dir.display()
+                        );
+                    }
+                    options.model = (dir != Path::new("minilm-l6")).then_some(dir);
                 }
                 other => bail!("unknown option `{other}` for `bench torch`\n{USAGE}"),
             }
@@ -432,12 +451,13 @@ fn bench_torch(features: &Option<String>, args: &[String]) -> Result<()> {
         .find_map(|line| line.strip_prefix("minilm-l6\t"))
         .map(PathBuf::from)
         .with_context(|| format!("`kiln fetch` printed no path for minilm-l6:\n{fetched}"))?;
-    // The checkpoint is CACHE/models/minilm-l6: the venv goes into the same cache ($KILN_CACHE).
+    // The venv goes into the cache minilm-l6 sits in (CACHE/models/minilm-l6, $KILN_CACHE).
     let cache = checkpoint
         .ancestors()
         .nth(2)
         .context("the checkpoint path has no cache directory above it")?;
     let python = bench_python(&cache.join("venv-bench"))?;
+    let checkpoint = options.model.clone().unwrap_or(checkpoint);
 
     let mut sets = Vec::new();
     let mut kiln_eval = Value::Null;
@@ -1160,5 +1180,14 @@ mod tests {
         assert_eq!(on_gpu.device.as_deref(), Some("wgpu"));
         assert!(BenchOptions::parse(&args(&["--device"])).is_err());
         assert!(BenchOptions::parse(&args(&["--device", "--epochs", "1"])).is_err());
+        let fixture = repo_root().join("tests/fixtures/tiny-roberta");
+        let roberta = BenchOptions::parse(&args(&["--model", fixture.to_str().unwrap()])).unwrap();
+        assert_eq!(roberta.model.as_deref(), Some(fixture.as_path()));
+        assert!(BenchOptions::parse(&args(&["--model", "minilm-l6"]))
+            .unwrap()
+            .model
+            .is_none());
+        let err = BenchOptions::parse(&args(&["--model", "/nonexistent"])).unwrap_err();
+        assert!(err.to_string().contains("no config.json"), "{err}");
     }
 }
