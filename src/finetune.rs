@@ -1058,7 +1058,8 @@ fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
         extra_tests.insert(name.clone(), m);
     }
 
-    if r.pooling == Pooling::Mean {
+    // ModernBERT's config carries its pooling (classifier_pooling), which transformers follows.
+    if r.pooling == Pooling::Mean && checkpoint.family() != kiln_model::Family::ModernBert {
         eprintln!(
             "note: the exported model pools by mean over tokens (--pooling mean); transformers' \
              BertForSequenceClassification applies the pooler to [CLS] instead, so it predicts \

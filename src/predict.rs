@@ -68,14 +68,20 @@ impl Classifier {
     /// in its config (cls when absent, as transformers does).
     pub fn load(dir: &Path, max_len: usize, device: Device) -> Result<Self> {
         let checkpoint = Checkpoint::open(dir)?;
+        // kiln's record of the pooling; else ModernBERT's own `classifier_pooling` (a model
+        // transformers fine-tuned pools as its config says); else cls, as transformers.
+        let pooling_field = match checkpoint.config.extra.get("kiln_pooling") {
+            None if checkpoint.family() == kiln_model::Family::ModernBert => "classifier_pooling",
+            _ => "kiln_pooling",
+        };
         let pooling = checkpoint
             .config
             .extra
-            .get("kiln_pooling")
+            .get(pooling_field)
             .and_then(|v| v.as_str())
             .map(|s| s.parse::<Pooling>())
             .transpose()
-            .map_err(|e| anyhow::anyhow!("{}: kiln_pooling: {e}", dir.display()))?
+            .map_err(|e| anyhow::anyhow!("{}: {pooling_field}: {e}", dir.display()))?
             .unwrap_or_default();
         let Some(labels) = checkpoint.config.labels() else {
             bail!(

@@ -1,8 +1,10 @@
 //! `kiln train --model DIR` picks the encoder family from `config.json` (no flag names it):
 //! a RoBERTa checkpoint in roberta-base's layout (`RobertaForMaskedLM`: `roberta.*`,
 //! `lm_head.*`) and an ELECTRA discriminator (`ElectraForPreTraining`: `electra.*`,
-//! `discriminator_predictions.*`) and a DistilBERT in distilbert-base's (`DistilBertForMaskedLM`)
-//! — tiny, seeded, made by `scripts/reference/make_fixtures.py roberta electra distilbert` —
+//! `discriminator_predictions.*`), a DistilBERT in distilbert-base's (`DistilBertForMaskedLM`)
+//! and a ModernBERT in ModernBERT-base's (`ModernBertForMaskedLM`: `model.*`, `head.*`,
+//! `decoder.*`) — tiny, seeded, made by `scripts/reference/make_fixtures.py roberta electra
+//! distilbert modernbert` —
 //! fine-tune as sequence classifiers (RoBERTa as a tagger too; DistilBERT as a distillation
 //! student), export their own family's layout, and the exports serve `kiln predict` / `kiln
 //! eval`.
@@ -41,6 +43,13 @@ fn each_family_fine_tunes_exports_its_layout_and_serves() {
             "vocab_projector",
             "DistilBertForSequenceClassification",
             "distilbert",
+            0,
+        ),
+        (
+            "tiny-modernbert-mlm",
+            "decoder",
+            "ModernBertForSequenceClassification",
+            "modernbert",
             0,
         ),
     ] {

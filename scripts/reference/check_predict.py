@@ -25,8 +25,10 @@ whole words as kiln makes them, and each word's tag (argmax at its first piece) 
 probability must agree.
 
 A model trained with `--pooling mean` stores `"kiln_pooling": "mean"` in config.json: its head
-(mean over tokens -> linear) is not what BertForSequenceClassification computes, so there is
-nothing to compare; the script says so and exits 2.
+(mean over tokens -> linear) is not what BertForSequenceClassification (or RoBERTa's, ELECTRA's,
+DistilBERT's head) computes, so there is nothing to compare; the script says so and exits 2.
+ModernBERT is the exception: its config's `classifier_pooling` (which kiln writes) makes
+transformers pool by mean too, so it is compared.
 
 Exit status: 0 when everything agrees, 1 with a diff table otherwise, 2 when the model cannot be
 compared.
@@ -90,10 +92,11 @@ def main() -> int:
     with open(os.path.join(a.model_dir, "config.json")) as f:
         config = json.load(f)
     pooling = config.get("kiln_pooling", "cls")
-    if pooling != "cls":
+    # ModernBERT's head pools as its config's classifier_pooling says, which kiln writes.
+    if pooling != "cls" and config.get("model_type") != "modernbert":
         print(
-            f"{a.model_dir}: kiln_pooling = {pooling!r}; transformers' BertForSequenceClassification only "
-            "computes the pooler-over-[CLS] head (kiln_pooling 'cls'), so its predictions cannot match. Not compared."
+            f"{a.model_dir}: kiln_pooling = {pooling!r}; transformers' head of this family only "
+            "reads the first token (kiln_pooling 'cls'), so its predictions cannot match. Not compared."
         )
         return 2
 

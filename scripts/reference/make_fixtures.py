@@ -59,9 +59,11 @@ It writes, deterministically:
                                      hidden 32; ElectraForPreTraining as the base layout)
   tests/fixtures/tiny-distilbert*/   the same for DistilBERT (its own key names, no token
                                      types; DistilBertForMaskedLM as the base layout)
+  tests/fixtures/tiny-modernbert*/   the same for ModernBERT (RoPE, GeGLU, a global and a
+                                     sliding-window layer; ModernBertForMaskedLM as the base)
 
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
-token-alignment, tiny-token, sequence-heads, roberta, electra, distilbert).
+token-alignment, tiny-token, sequence-heads, roberta, electra, distilbert, modernbert).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -1032,8 +1034,68 @@ def make_distilbert():
     ), token_types=False)
 
 
+# --------------------------------------------------------------------------------------
+# ModernBERT: RoPE (global and local θ), GeGLU, pre-norm, no biases, a global layer every
+# second one and a sliding window of ±4 tokens in the others (the batch runs to 26 tokens).
+
+
+def modernbert_config(cls, **extra):
+    return cls(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        global_attn_every_n_layers=2,
+        local_attention=8,
+        global_rope_theta=160000.0,
+        local_rope_theta=10000.0,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+        cls_token_id=2,
+        sep_token_id=3,
+        **extra,
+    )
+
+
+def make_modernbert():
+    from transformers import (ModernBertConfig, ModernBertForMaskedLM, ModernBertForSequenceClassification,
+                              ModernBertForTokenClassification)
+
+    dirs = fresh_dirs("tiny-modernbert", "tiny-modernbert-mlm", "tiny-modernbert-token")
+    tok = build_tiny_tokenizer()
+    for d in dirs.values():
+        tok.save(str(d / "tokenizer.json"))
+    torch.manual_seed(0)
+    model = ModernBertForSequenceClassification(labelled(modernbert_config, ModernBertConfig, LABELS))
+    wide_init(model, 20261210)
+    model.eval().save_pretrained(dirs["tiny-modernbert"])
+    model = ModernBertForSequenceClassification.from_pretrained(dirs["tiny-modernbert"], attn_implementation=ATTN).eval()
+    assert model.config.layer_types == ["full_attention", "sliding_attention", "full_attention"], model.config.layer_types
+    # ModernBERT-base's layout: `model.*`, the prediction head `head.*` and `decoder.*`.
+    mlm = ModernBertForMaskedLM(modernbert_config(ModernBertConfig))
+    wide_init(mlm, 4)
+    missing, unexpected = mlm.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith(("model.", "head."))}, strict=False)
+    assert not unexpected and all(k.startswith("decoder.") for k in missing), (missing, unexpected)
+    mlm.eval().save_pretrained(dirs["tiny-modernbert-mlm"])
+    token = token_head_on(model, ModernBertForTokenClassification,
+                          labelled(modernbert_config, ModernBertConfig, TOKEN_TAGS),
+                          "model", 20261211, dirs["tiny-modernbert-token"])
+    write_family("model", model, token, tok, 0, dirs["tiny-modernbert"], dirs["tiny-modernbert-token"], (
+        "classifier.weight",
+        "head.dense.weight",
+        "model.layers.0.attn.Wqkv.weight",
+        "model.layers.1.attn.Wqkv.weight",
+        "model.layers.1.mlp.Wi.weight",
+        "model.embeddings.tok_embeddings.weight",
+    ), token_types=False)
+
+
 MAKERS = {"tiny": lambda: make_tiny(), "roberta": make_roberta, "electra": make_electra,
-          "distilbert": make_distilbert, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
+          "distilbert": make_distilbert, "modernbert": make_modernbert, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
           "token-alignment": make_token_alignment, "tiny-token": make_tiny_token,
           "sequence-heads": make_sequence_heads}
 

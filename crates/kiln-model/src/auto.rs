@@ -16,6 +16,9 @@ use crate::distilbert::{
     DistilBertForSequenceClassification, DistilBertForTokenClassification, DistilBertModel,
 };
 use crate::electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
+use crate::modernbert::{
+    ModernBertForSequenceClassification, ModernBertForTokenClassification, ModernBertModel,
+};
 use crate::roberta::{RobertaForSequenceClassification, RobertaForTokenClassification};
 
 /// A sequence classifier (or regression / multi-label head) of any family.
@@ -25,6 +28,7 @@ pub enum SequenceClassifier {
     Roberta(RobertaForSequenceClassification),
     Electra(ElectraForSequenceClassification),
     DistilBert(DistilBertForSequenceClassification),
+    ModernBert(ModernBertForSequenceClassification),
 }
 
 impl SequenceClassifier {
@@ -34,6 +38,7 @@ impl SequenceClassifier {
             Self::Roberta(m) => m.num_labels(),
             Self::Electra(m) => m.num_labels(),
             Self::DistilBert(m) => m.num_labels(),
+            Self::ModernBert(m) => m.num_labels(),
         }
     }
 
@@ -45,6 +50,7 @@ impl SequenceClassifier {
             Self::Roberta(m) => Encoder::Bert(m.roberta.clone()),
             Self::Electra(m) => Encoder::Bert(m.electra.clone()),
             Self::DistilBert(m) => Encoder::DistilBert(m.distilbert.clone()),
+            Self::ModernBert(m) => Encoder::ModernBert(m.model.clone()),
         }
     }
 
@@ -55,6 +61,7 @@ impl SequenceClassifier {
             Self::Roberta(m) => m.features_of(b),
             Self::Electra(m) => m.features_of(b),
             Self::DistilBert(m) => m.features_of(b),
+            Self::ModernBert(m) => m.features_of(b),
         }
     }
 
@@ -65,6 +72,7 @@ impl SequenceClassifier {
             Self::Roberta(m) => m.head(features),
             Self::Electra(m) => m.head(features),
             Self::DistilBert(m) => m.head(features),
+            Self::ModernBert(m) => m.head(features),
         }
     }
 
@@ -98,6 +106,7 @@ pub enum TokenClassifier {
     Roberta(RobertaForTokenClassification),
     Electra(ElectraForTokenClassification),
     DistilBert(DistilBertForTokenClassification),
+    ModernBert(ModernBertForTokenClassification),
 }
 
 impl TokenClassifier {
@@ -107,6 +116,7 @@ impl TokenClassifier {
             Self::Roberta(m) => m.num_labels(),
             Self::Electra(m) => m.num_labels(),
             Self::DistilBert(m) => m.num_labels(),
+            Self::ModernBert(m) => m.num_labels(),
         }
     }
 
@@ -116,6 +126,7 @@ impl TokenClassifier {
             Self::Roberta(m) => Encoder::Bert(m.roberta.clone()),
             Self::Electra(m) => Encoder::Bert(m.electra.clone()),
             Self::DistilBert(m) => Encoder::DistilBert(m.distilbert.clone()),
+            Self::ModernBert(m) => Encoder::ModernBert(m.model.clone()),
         }
     }
 
@@ -126,6 +137,7 @@ impl TokenClassifier {
             Self::Roberta(m) => m.token_features_of(b),
             Self::Electra(m) => m.token_features_of(b),
             Self::DistilBert(m) => m.token_features_of(b),
+            Self::ModernBert(m) => m.token_features_of(b),
         }
     }
 
@@ -136,6 +148,7 @@ impl TokenClassifier {
             Self::Roberta(m) => m.head(features),
             Self::Electra(m) => m.head(features),
             Self::DistilBert(m) => m.head(features),
+            Self::ModernBert(m) => m.head(features),
         }
     }
 
@@ -187,6 +200,7 @@ impl From<DistilBertForTokenClassification> for TokenClassifier {
 pub enum Encoder {
     Bert(BertModel),
     DistilBert(DistilBertModel),
+    ModernBert(ModernBertModel),
 }
 
 impl Encoder {
@@ -194,6 +208,7 @@ impl Encoder {
         match self {
             Self::Bert(m) => m.num_layers(),
             Self::DistilBert(m) => m.num_layers(),
+            Self::ModernBert(m) => m.num_layers(),
         }
     }
 
@@ -202,6 +217,7 @@ impl Encoder {
         match self {
             Self::Bert(m) => m.encode_batch(b),
             Self::DistilBert(m) => m.encode_batch(b),
+            Self::ModernBert(m) => m.encode_batch(b),
         }
     }
 
@@ -215,6 +231,7 @@ impl Encoder {
         match self {
             Self::Bert(m) => m.hidden_states(input_ids, token_type_ids, attention_mask),
             Self::DistilBert(m) => m.hidden_states(input_ids, attention_mask),
+            Self::ModernBert(m) => m.hidden_states(input_ids, attention_mask),
         }
     }
 
@@ -223,6 +240,7 @@ impl Encoder {
         match self {
             Self::Bert(m) => crate::drift::param_values(m),
             Self::DistilBert(m) => crate::drift::param_values(m),
+            Self::ModernBert(m) => crate::drift::param_values(m),
         }
     }
 
@@ -230,6 +248,19 @@ impl Encoder {
         match self {
             Self::Bert(m) => m.embeddings.word_embeddings.weight.device(),
             Self::DistilBert(m) => m.embeddings.word_embeddings.weight.device(),
+            Self::ModernBert(m) => m.embeddings.tok_embeddings.weight.device(),
         }
+    }
+}
+
+impl From<ModernBertForSequenceClassification> for SequenceClassifier {
+    fn from(m: ModernBertForSequenceClassification) -> Self {
+        Self::ModernBert(m)
+    }
+}
+
+impl From<ModernBertForTokenClassification> for TokenClassifier {
+    fn from(m: ModernBertForTokenClassification) -> Self {
+        Self::ModernBert(m)
     }
 }

@@ -136,6 +136,8 @@ pub enum Family {
     Electra,
     /// `distilbert`: its own key names, no token types, no pooler, `pre_classifier` + ReLU.
     DistilBert,
+    /// `modernbert`: RoPE, GeGLU, pre-norm, global and sliding-window layers, prediction head.
+    ModernBert,
 }
 
 impl Family {
@@ -147,13 +149,14 @@ impl Family {
             "xlm-roberta" => Some(Self::XlmRoberta),
             "electra" => Some(Self::Electra),
             "distilbert" => Some(Self::DistilBert),
+            "modernbert" => Some(Self::ModernBert),
             _ => None,
         }
     }
 
     /// The `model_type`s kiln loads, for error messages.
     pub const SUPPORTED: &'static str =
-        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`, `distilbert`";
+        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`, `distilbert`, `modernbert`";
 
     /// The prefix of the encoder's tensors in a task model's checkpoint (`bert.`, `roberta.`).
     pub fn prefix(self) -> &'static str {
@@ -162,6 +165,7 @@ impl Family {
             Self::Roberta | Self::XlmRoberta => "roberta",
             Self::Electra => "electra",
             Self::DistilBert => "distilbert",
+            Self::ModernBert => "model",
         }
     }
 
@@ -174,6 +178,7 @@ impl Family {
             Self::XlmRoberta => "XLMRoberta",
             Self::Electra => "Electra",
             Self::DistilBert => "DistilBert",
+            Self::ModernBert => "ModernBert",
         };
         format!("{family}{task}")
     }
@@ -338,6 +343,9 @@ impl BertConfig {
         // Another family's config parses as BERT's (most fields share names) and would fail
         // later, on missing tensors: name the family instead.
         self.family()?;
+        if self.family() == Ok(Family::ModernBert) {
+            crate::modernbert::ModernBertSettings::from_config(self)?;
+        }
         if self.family() == Ok(Family::DistilBert)
             && self.extra.get("sinusoidal_pos_embds") == Some(&serde_json::Value::Bool(true))
         {
@@ -427,26 +435,43 @@ impl BertConfig {
     /// names (`dim`, `n_layers`, …), without the BERT fields it lacks.
     pub fn to_json(&self) -> serde_json::Result<String> {
         let mut value = serde_json::to_value(self)?;
-        if let (Ok(Family::DistilBert), Some(map)) = (self.family(), value.as_object_mut()) {
-            for (bert, distilbert) in [
-                ("hidden_size", "dim"),
-                ("num_hidden_layers", "n_layers"),
-                ("num_attention_heads", "n_heads"),
-                ("intermediate_size", "hidden_dim"),
-                ("hidden_act", "activation"),
-                ("hidden_dropout_prob", "dropout"),
-                ("attention_probs_dropout_prob", "attention_dropout"),
-            ] {
-                if let Some(v) = map.remove(bert) {
-                    map.insert(distilbert.to_string(), v);
+        let (renamed, dropped): (&[(&str, &str)], &[&str]) = match self.family() {
+            Ok(Family::DistilBert) => (
+                &[
+                    ("hidden_size", "dim"),
+                    ("num_hidden_layers", "n_layers"),
+                    ("num_attention_heads", "n_heads"),
+                    ("intermediate_size", "hidden_dim"),
+                    ("hidden_act", "activation"),
+                    ("hidden_dropout_prob", "dropout"),
+                    ("attention_probs_dropout_prob", "attention_dropout"),
+                ],
+                &[
+                    "type_vocab_size",
+                    "layer_norm_eps",
+                    "position_embedding_type",
+                ],
+            ),
+            Ok(Family::ModernBert) => (
+                &[("attention_probs_dropout_prob", "attention_dropout")],
+                &[
+                    "type_vocab_size",
+                    "layer_norm_eps",
+                    "position_embedding_type",
+                    "hidden_act",
+                    "hidden_dropout_prob",
+                ],
+            ),
+            _ => (&[], &[]),
+        };
+        if let Some(map) = value.as_object_mut() {
+            for (bert, own) in renamed {
+                if let Some(v) = map.remove(*bert) {
+                    map.insert(own.to_string(), v);
                 }
             }
-            for bert_only in [
-                "type_vocab_size",
-                "layer_norm_eps",
-                "position_embedding_type",
-            ] {
-                map.remove(bert_only);
+            for bert_only in dropped {
+                map.remove(*bert_only);
             }
         }
         serde_json::to_string_pretty(&value)
@@ -569,6 +594,19 @@ mod tests {
             (
                 r#"{"model_type": "electra", "embedding_size": 0}"#,
                 "embedding_size",
+            ),
+            (
+                r#"{"model_type": "modernbert", "hidden_activation": "swish"}"#,
+                "hidden_activation",
+            ),
+            (
+                r#"{"model_type": "modernbert", "num_hidden_layers": 2,
+                    "layer_types": ["full_attention"]}"#,
+                "layer_types",
+            ),
+            (
+                r#"{"model_type": "modernbert", "classifier_pooling": "max"}"#,
+                "classifier_pooling",
             ),
             (r#"[1, 2]"#, "config.json"),
         ];

@@ -47,6 +47,8 @@ fn part(path: &str) -> String {
     let mut pieces = path.split('.');
     match (pieces.next(), pieces.next(), pieces.next()) {
         (Some("encoder" | "transformer"), Some("layer"), Some(n)) => format!("layer {n}"),
+        // ModernBERT's `layers.N`.
+        (Some("layers"), Some(n), _) => format!("layer {n}"),
         (Some(first), _, _) => first.to_string(),
         _ => path.to_string(),
     }

@@ -15,6 +15,7 @@ use crate::bert::BertClassifier;
 use crate::distilbert::DistilBertForSequenceClassification;
 use crate::electra::ElectraForSequenceClassification;
 use crate::error::ModelError;
+use crate::modernbert::ModernBertForSequenceClassification;
 use crate::roberta::RobertaForSequenceClassification;
 
 /// Blends each parameter with the pretrained one of the same path.
@@ -99,6 +100,13 @@ pub fn interpolate(
             let (electra, report) = interpolate_encoder(pretrained, m.electra, alpha)?;
             (
                 ElectraForSequenceClassification { electra, ..m }.into(),
+                report,
+            )
+        }
+        SequenceClassifier::ModernBert(m) => {
+            let (model, report) = interpolate_encoder(pretrained, m.model, alpha)?;
+            (
+                ModernBertForSequenceClassification { model, ..m }.into(),
                 report,
             )
         }

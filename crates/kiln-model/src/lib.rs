@@ -27,6 +27,7 @@ pub mod files;
 #[cfg(feature = "hf-hub")]
 pub mod hub;
 pub mod interpolate;
+pub mod modernbert;
 pub mod pretrained;
 pub mod roberta;
 pub mod simd;
@@ -40,6 +41,10 @@ pub use distilbert::{
 };
 pub use electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 pub use error::ModelError;
+pub use modernbert::{
+    ModernBertForSequenceClassification, ModernBertForTokenClassification, ModernBertModel,
+    ModernBertSettings,
+};
 pub use pretrained::{
     save_pretrained, save_sequence_classifier, save_token_classifier, Checkpoint, HeadInit,
     LoadReport,

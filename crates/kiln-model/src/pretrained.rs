@@ -22,6 +22,9 @@ use crate::distilbert::{DistilBertForSequenceClassification, DistilBertForTokenC
 use crate::electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 use crate::error::ModelError;
 use crate::files::{staging_dir, swap_dir, write_atomic, write_atomic_with};
+use crate::modernbert::{
+    ModernBertForSequenceClassification, ModernBertForTokenClassification, ModernBertSettings,
+};
 use crate::roberta::{RobertaForSequenceClassification, RobertaForTokenClassification};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -39,14 +42,20 @@ fn hf_to_kiln(family: Family) -> KeyRemapper {
     KeyRemapper::from_patterns(vec![
         // Encoder-only checkpoints (BertModel, RobertaModel; sentence-transformers) carry no
         // `bert.` / `roberta.` prefix.
-        (
-            r"^(embeddings|encoder|pooler|transformer)\.",
-            prefix.as_str(),
-        ),
+        (encoder_keys(family), prefix.as_str()),
         (r"\.attention\.self\.", ".attention.self_attention."),
         (r"\.LayerNorm\.", ".layer_norm."),
     ])
     .expect("static patterns compile")
+}
+
+/// The top-level names of an encoder-only checkpoint (`BertModel`, `DistilBertModel`,
+/// `ModernBertModel`), which a task model keeps under its encoder's field.
+fn encoder_keys(family: Family) -> &'static str {
+    match family {
+        Family::ModernBert => r"^(embeddings|layers|final_norm)\.",
+        _ => r"^(embeddings|encoder|pooler|transformer)\.",
+    }
 }
 
 /// Module paths → HF `BertForSequenceClassification` names: the same renames, reversed.
@@ -254,7 +263,9 @@ impl Checkpoint {
         if matches!(head, HeadInit::New(_)) {
             // The head is new: the file's (DistilBERT's is `pre_classifier` + `classifier`) is
             // not loaded, whatever its shape — a sequence head under a token head, say.
-            allowed_missing.extend(["classifier.", "pre_classifier."]);
+            // ModernBERT's prediction head (`head.*`) comes from a masked-LM checkpoint when
+            // it has one, as transformers loads it; an encoder-only one leaves it fresh.
+            allowed_missing.extend(["classifier.", "pre_classifier.", "head."]);
             ignored.extend(["classifier.", "pre_classifier."]);
         }
         let report = self.check(result, &allowed_missing, &ignored)?;
@@ -347,7 +358,28 @@ impl Checkpoint {
                     })?;
                 Ok((model.into(), report))
             }
+            Family::ModernBert => {
+                let settings = self.modernbert_settings()?;
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", &["decoder."], |n| {
+                        ModernBertForSequenceClassification::new(
+                            &self.config,
+                            &settings,
+                            n,
+                            pooling,
+                            device,
+                        )
+                    })?;
+                Ok((model.into(), report))
+            }
         }
+    }
+
+    fn modernbert_settings(&self) -> Result<ModernBertSettings, ModelError> {
+        ModernBertSettings::from_config(&self.config).map_err(|message| ModelError::Config {
+            path: self.dir.join(CONFIG_FILE),
+            message,
+        })
     }
 
     /// Loads a task model of another family than BERT: `build(num_labels)` makes it (the
@@ -431,6 +463,14 @@ impl Checkpoint {
                 let (model, report) =
                     self.load_headed(head, "classifier.weight", DISTILBERT_MLM_HEAD, |n| {
                         DistilBertForTokenClassification::new(&self.config, n, device)
+                    })?;
+                Ok((model.into(), report))
+            }
+            Family::ModernBert => {
+                let settings = self.modernbert_settings()?;
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", &["decoder."], |n| {
+                        ModernBertForTokenClassification::new(&self.config, &settings, n, device)
                     })?;
                 Ok((model.into(), report))
             }
@@ -745,6 +785,7 @@ pub fn save_sequence_classifier(
         SequenceClassifier::Roberta(m) => m.pooling,
         SequenceClassifier::Electra(m) => m.pooling,
         SequenceClassifier::DistilBert(m) => m.pooling,
+        SequenceClassifier::ModernBert(m) => m.pooling,
     };
     check_names(labels.len(), model.num_labels(), out_dir)?;
     let family = config.family().map_err(|message| ModelError::Save {
@@ -760,7 +801,13 @@ pub fn save_sequence_classifier(
         "kiln_pooling".into(),
         serde_json::to_value(pooling).unwrap(),
     );
-    if pooling == Pooling::Mean {
+    if family == Family::ModernBert {
+        // ModernBERT's head pools as its config says: transformers then reads it as kiln did.
+        config.extra.insert(
+            "classifier_pooling".into(),
+            serde_json::to_value(pooling).unwrap(),
+        );
+    } else if pooling == Pooling::Mean {
         config.extra.insert(
             "kiln_note".into(),
             serde_json::Value::String(
@@ -777,6 +824,7 @@ pub fn save_sequence_classifier(
         SequenceClassifier::Roberta(m) => save_dir(m, &config, tokenizer_json, out_dir),
         SequenceClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
         SequenceClassifier::DistilBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        SequenceClassifier::ModernBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
     }
 }
 
@@ -801,6 +849,7 @@ pub fn save_token_classifier(
         TokenClassifier::Roberta(m) => save_dir(m, &config, tokenizer_json, out_dir),
         TokenClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
         TokenClassifier::DistilBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        TokenClassifier::ModernBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
     }
 }
 

@@ -46,8 +46,8 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
 }
 
 // Strategies speak about a model through these path conventions, not its fields: an encoder
-// (`embeddings.`, Hugging Face's `encoder.layer.N.`, `encoder.layers.N.` or DistilBERT's
-// `transformer.layer.N.`, `pooler.`) and,
+// (`embeddings.`, Hugging Face's `encoder.layer.N.`, `encoder.layers.N.`, DistilBERT's
+// `transformer.layer.N.` or ModernBERT's `model.layers.N.`, `pooler.` / `final_norm.`) and,
 // above it, the head — every parameter outside the encoder. A model of an app's own that names
 // its encoder this way (or embeds kiln's `BertModel`) gets every strategy.
 
@@ -63,8 +63,9 @@ fn encoder_layer(path: &str) -> Option<usize> {
         .split("encoder.layers.")
         .nth(1)
         .or_else(|| path.split("encoder.layer.").nth(1))
-        // DistilBERT's layers.
-        .or_else(|| path.split("transformer.layer.").nth(1))?;
+        // DistilBERT's layers, ModernBERT's.
+        .or_else(|| path.split("transformer.layer.").nth(1))
+        .or_else(|| path.split("model.layers.").nth(1))?;
     rest.split('.').next()?.parse().ok()
 }
 
@@ -101,9 +102,10 @@ pub fn is_head(path: &str) -> bool {
     !(is_embeddings(path) || encoder_layer(path).is_some() || is_pooler(path))
 }
 
-/// Whether a parameter belongs to the pooler.
+/// Whether a parameter belongs to the pooler (ModernBERT's `final_norm`, the encoder's top,
+/// counts as one: it trains with the top layers, not as head).
 pub fn is_pooler(path: &str) -> bool {
-    path.contains("pooler.")
+    path.contains("pooler.") || path.contains("final_norm.")
 }
 
 #[cfg(test)]
@@ -122,6 +124,9 @@ mod tests {
             5
         );
         assert!(is_head("DistilBert.pre_classifier.weight"));
+        assert_eq!(layer_of("ModernBert.model.layers.1.attn.Wqkv.weight", 3), 2);
+        assert!(!is_head("ModernBert.model.final_norm.gamma"));
+        assert!(is_head("ModernBert.head.dense.weight"));
         assert!(!is_head("Electra.electra.embeddings_project.weight"));
         assert!(is_head("Electra.classifier.dense.weight"));
         assert_eq!(

@@ -33,6 +33,9 @@ pub fn tiny_model(dropout: f64, pooling: Pooling, device: &Device) -> BertClassi
     BertClassifier::new(&tiny_config(dropout), 2, pooling, device)
 }
 
+/// A constructor of a tiny model of some family (dropout, device).
+pub type ModelOf = fn(f64, &Device) -> kiln_model::SequenceClassifier;
+
 /// A tiny RoBERTa config (positions after `<pad>` = 1, one token type).
 pub fn tiny_roberta_config(dropout: f64) -> BertConfig {
     BertConfig::from_json_str(&format!(
@@ -79,6 +82,28 @@ pub fn tiny_distilbert(dropout: f64, device: &Device) -> kiln_model::SequenceCla
     .unwrap();
     device.seed(11);
     kiln_model::DistilBertForSequenceClassification::new(&config, 2, Pooling::Cls, device).into()
+}
+
+/// A tiny ModernBERT sequence classifier: RoPE, GeGLU, a sliding window of ±2 in every
+/// second layer.
+pub fn tiny_modernbert(dropout: f64, device: &Device) -> kiln_model::SequenceClassifier {
+    let config = BertConfig::from_json_str(&format!(
+        r#"{{"model_type": "modernbert", "vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 3,
+            "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32,
+            "global_attn_every_n_layers": 2, "local_attention": 4, "embedding_dropout": {dropout},
+            "mlp_dropout": {dropout}, "attention_dropout": {dropout}}}"#
+    ))
+    .unwrap();
+    let settings = kiln_model::ModernBertSettings::from_config(&config).unwrap();
+    device.seed(11);
+    kiln_model::ModernBertForSequenceClassification::new(
+        &config,
+        &settings,
+        2,
+        Pooling::Cls,
+        device,
+    )
+    .into()
 }
 
 /// `n` examples: class 0 uses tokens 5..15, class 1 tokens 20..30, lengths 3..12.
