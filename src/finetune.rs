@@ -816,6 +816,7 @@ fn run_job(options: TrainOptions, distill: Option<Distill>) -> Result<PathBuf> {
 }
 
 /// The model a run trains: a head on the whole sequence or on every token.
+#[allow(clippy::large_enum_variant)] // one per run
 enum Head {
     Sequence(kiln_model::SequenceClassifier),
     Tokens(kiln_model::TokenClassifier),

@@ -52,6 +52,13 @@ fn each_family_fine_tunes_exports_its_layout_and_serves() {
             "modernbert",
             0,
         ),
+        (
+            "tiny-deberta-v3-mlm",
+            "cls.predictions",
+            "DebertaV2ForSequenceClassification",
+            "deberta-v2",
+            0,
+        ),
     ] {
         fine_tune_export_and_serve(&fixture(base), left_out, architecture, model_type, pad);
     }

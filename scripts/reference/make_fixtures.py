@@ -61,9 +61,14 @@ It writes, deterministically:
                                      types; DistilBertForMaskedLM as the base layout)
   tests/fixtures/tiny-modernbert*/   the same for ModernBERT (RoPE, GeGLU, a global and a
                                      sliding-window layer; ModernBertForMaskedLM as the base)
+  tests/fixtures/tiny-deberta-v3*/   the same for DeBERTa-v3's switches (log-bucketed relative
+  tests/fixtures/tiny-deberta-v2*/   attention, shared keys, both pos_att_types) and v2's
+                                     (separate position projections, absolute positions,
+                                     token types, embed_proj); DebertaV2ForMaskedLM as the base
 
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
-token-alignment, tiny-token, sequence-heads, roberta, electra, distilbert, modernbert).
+token-alignment, tiny-token, sequence-heads, roberta, electra, distilbert, modernbert,
+deberta).
 
 Nothing is downloaded at run time (HF_HUB_OFFLINE=1). The script asserts that the
 reloaded .bin and no-pooler checkpoints reproduce tiny-bert's outputs, and that the
@@ -1094,8 +1099,98 @@ def make_modernbert():
     ), token_types=False)
 
 
+# --------------------------------------------------------------------------------------
+# DeBERTa-v3 (relative attention, log buckets of 8 over 26-token rows, share_att_key, both
+# pos_att_types, norm_rel_ebd, no absolute positions, no token types) and DeBERTa-v2's
+# other switches (separate pos_key_proj/pos_query_proj, absolute positions, token types,
+# distances clamped at 6, embeddings of 24 projected to 32).
+
+
+def build_deberta_tokenizer():
+    """A SentencePiece-style Unigram tokenizer with DeBERTa's specials ([PAD] 0, [CLS] 1,
+    [SEP] 2, [UNK] 3): transformers' DebertaV2Tokenizer rebuilds its pipeline from it, and the
+    fixture keeps what that tokenizer saves."""
+    from tokenizers import models, trainers
+
+    special = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=special, unk_token="[UNK]",
+                                      show_progress=False)
+    corpus = [" ".join(WORDS)] * 3 + [a for a, _ in TINY_INPUTS] + [b for _, b in TINY_INPUTS if b]
+    tok.train_from_iterator(corpus, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
+    assert [tok.token_to_id(t) for t in special[:4]] == [0, 1, 2, 3]
+    return tok
+
+
+def deberta_v3_config(cls, **extra):
+    return cls(
+        vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=64, hidden_act="gelu", layer_norm_eps=1e-7,
+        pad_token_id=0, relative_attention=True, position_buckets=8, max_relative_positions=-1,
+        pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+        position_biased_input=False, type_vocab_size=0, **extra)
+
+
+def deberta_v2_config(cls, **extra):
+    return cls(
+        vocab_size=400, hidden_size=32, embedding_size=24, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64, hidden_act="gelu",
+        layer_norm_eps=1e-7, pad_token_id=0, relative_attention=True, position_buckets=-1,
+        max_relative_positions=6, pos_att_type="c2p|p2c", share_att_key=False,
+        position_biased_input=True, type_vocab_size=2, **extra)
+
+
+def make_deberta():
+    from transformers import (DebertaV2Config, DebertaV2ForMaskedLM, DebertaV2ForSequenceClassification,
+                              DebertaV2ForTokenClassification)
+
+    for name, config_fn, seed in [("tiny-deberta-v3", deberta_v3_config, 20261212),
+                                  ("tiny-deberta-v2", deberta_v2_config, 20261214)]:
+        dirs = fresh_dirs(name, name + "-mlm", name + "-token")
+        build_deberta_tokenizer().save(str(dirs[name] / "tokenizer.json"))
+        AutoTokenizer.from_pretrained(dirs[name], tokenizer_type="deberta-v2").save_pretrained(dirs[name])
+        for d in dirs.values():
+            if d != dirs[name]:
+                for f in ("tokenizer.json", "tokenizer_config.json"):
+                    shutil.copy(dirs[name] / f, d / f)
+        tok = Tokenizer.from_file(str(dirs[name] / "tokenizer.json"))
+        tok.no_padding()
+        tok.no_truncation()
+        torch.manual_seed(0)
+        model = DebertaV2ForSequenceClassification(labelled(config_fn, DebertaV2Config, LABELS))
+        wide_init(model, seed)
+        model.eval().save_pretrained(dirs[name])
+        model = DebertaV2ForSequenceClassification.from_pretrained(dirs[name], attn_implementation=ATTN).eval()
+        mlm = DebertaV2ForMaskedLM(config_fn(DebertaV2Config))
+        wide_init(mlm, 5)
+        missing, unexpected = mlm.load_state_dict(
+            {k: v for k, v in model.state_dict().items() if k.startswith("deberta.")}, strict=False)
+        assert not unexpected and all(not k.startswith("deberta.") for k in missing), (missing, unexpected)
+        mlm.eval().save_pretrained(dirs[name + "-mlm"])
+        token = token_head_on(model, DebertaV2ForTokenClassification,
+                              labelled(config_fn, DebertaV2Config, TOKEN_TAGS),
+                              "deberta", seed + 1, dirs[name + "-token"])
+        grads = ["classifier.weight", "pooler.dense.weight",
+                 "deberta.encoder.layer.0.attention.self.query_proj.weight",
+                 "deberta.encoder.layer.1.attention.self.key_proj.weight",
+                 "deberta.encoder.rel_embeddings.weight",
+                 "deberta.embeddings.word_embeddings.weight"]
+        if name == "tiny-deberta-v2":
+            grads += ["deberta.encoder.layer.0.attention.self.pos_key_proj.weight",
+                      "deberta.encoder.layer.0.attention.self.pos_query_proj.weight",
+                      "deberta.embeddings.embed_proj.weight",
+                      "deberta.embeddings.position_embeddings.weight"]
+        write_family("deberta", model, token, tok, 0, dirs[name], dirs[name + "-token"], grads,
+                     token_types=name == "tiny-deberta-v2")
+
+
 MAKERS = {"tiny": lambda: make_tiny(), "roberta": make_roberta, "electra": make_electra,
-          "distilbert": make_distilbert, "modernbert": make_modernbert, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
+          "distilbert": make_distilbert, "modernbert": make_modernbert, "deberta": make_deberta, "minilm": lambda: make_minilm(), "pair-truncation": make_pair_truncation,
           "token-alignment": make_token_alignment, "tiny-token": make_tiny_token,
           "sequence-heads": make_sequence_heads}
 

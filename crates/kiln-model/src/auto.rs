@@ -12,6 +12,9 @@ use burn::prelude::*;
 use kiln_data::TokenBatch;
 
 use crate::bert::{cast_params, BertClassifier, BertModel, BertTokenClassifier};
+use crate::deberta_v2::{
+    DebertaV2ForSequenceClassification, DebertaV2ForTokenClassification, DebertaV2Model,
+};
 use crate::distilbert::{
     DistilBertForSequenceClassification, DistilBertForTokenClassification, DistilBertModel,
 };
@@ -23,12 +26,14 @@ use crate::roberta::{RobertaForSequenceClassification, RobertaForTokenClassifica
 
 /// A sequence classifier (or regression / multi-label head) of any family.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per model, never in a collection
 pub enum SequenceClassifier {
     Bert(BertClassifier),
     Roberta(RobertaForSequenceClassification),
     Electra(ElectraForSequenceClassification),
     DistilBert(DistilBertForSequenceClassification),
     ModernBert(ModernBertForSequenceClassification),
+    DebertaV2(DebertaV2ForSequenceClassification),
 }
 
 impl SequenceClassifier {
@@ -39,6 +44,7 @@ impl SequenceClassifier {
             Self::Electra(m) => m.num_labels(),
             Self::DistilBert(m) => m.num_labels(),
             Self::ModernBert(m) => m.num_labels(),
+            Self::DebertaV2(m) => m.num_labels(),
         }
     }
 
@@ -51,6 +57,7 @@ impl SequenceClassifier {
             Self::Electra(m) => Encoder::Bert(m.electra.clone()),
             Self::DistilBert(m) => Encoder::DistilBert(m.distilbert.clone()),
             Self::ModernBert(m) => Encoder::ModernBert(m.model.clone()),
+            Self::DebertaV2(m) => Encoder::DebertaV2(m.deberta.clone()),
         }
     }
 
@@ -62,6 +69,7 @@ impl SequenceClassifier {
             Self::Electra(m) => m.features_of(b),
             Self::DistilBert(m) => m.features_of(b),
             Self::ModernBert(m) => m.features_of(b),
+            Self::DebertaV2(m) => m.features_of(b),
         }
     }
 
@@ -73,6 +81,7 @@ impl SequenceClassifier {
             Self::Electra(m) => m.head(features),
             Self::DistilBert(m) => m.head(features),
             Self::ModernBert(m) => m.head(features),
+            Self::DebertaV2(m) => m.head(features),
         }
     }
 
@@ -101,12 +110,14 @@ impl From<RobertaForSequenceClassification> for SequenceClassifier {
 
 /// A token classifier of any family: a row of outputs per token.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per model, never in a collection
 pub enum TokenClassifier {
     Bert(BertTokenClassifier),
     Roberta(RobertaForTokenClassification),
     Electra(ElectraForTokenClassification),
     DistilBert(DistilBertForTokenClassification),
     ModernBert(ModernBertForTokenClassification),
+    DebertaV2(DebertaV2ForTokenClassification),
 }
 
 impl TokenClassifier {
@@ -117,6 +128,7 @@ impl TokenClassifier {
             Self::Electra(m) => m.num_labels(),
             Self::DistilBert(m) => m.num_labels(),
             Self::ModernBert(m) => m.num_labels(),
+            Self::DebertaV2(m) => m.num_labels(),
         }
     }
 
@@ -127,6 +139,7 @@ impl TokenClassifier {
             Self::Electra(m) => Encoder::Bert(m.electra.clone()),
             Self::DistilBert(m) => Encoder::DistilBert(m.distilbert.clone()),
             Self::ModernBert(m) => Encoder::ModernBert(m.model.clone()),
+            Self::DebertaV2(m) => Encoder::DebertaV2(m.deberta.clone()),
         }
     }
 
@@ -138,6 +151,7 @@ impl TokenClassifier {
             Self::Electra(m) => m.token_features_of(b),
             Self::DistilBert(m) => m.token_features_of(b),
             Self::ModernBert(m) => m.token_features_of(b),
+            Self::DebertaV2(m) => m.token_features_of(b),
         }
     }
 
@@ -149,6 +163,7 @@ impl TokenClassifier {
             Self::Electra(m) => m.head(features),
             Self::DistilBert(m) => m.head(features),
             Self::ModernBert(m) => m.head(features),
+            Self::DebertaV2(m) => m.head(features),
         }
     }
 
@@ -201,6 +216,7 @@ pub enum Encoder {
     Bert(BertModel),
     DistilBert(DistilBertModel),
     ModernBert(ModernBertModel),
+    DebertaV2(DebertaV2Model),
 }
 
 impl Encoder {
@@ -209,6 +225,7 @@ impl Encoder {
             Self::Bert(m) => m.num_layers(),
             Self::DistilBert(m) => m.num_layers(),
             Self::ModernBert(m) => m.num_layers(),
+            Self::DebertaV2(m) => m.num_layers(),
         }
     }
 
@@ -218,6 +235,7 @@ impl Encoder {
             Self::Bert(m) => m.encode_batch(b),
             Self::DistilBert(m) => m.encode_batch(b),
             Self::ModernBert(m) => m.encode_batch(b),
+            Self::DebertaV2(m) => m.encode_batch(b),
         }
     }
 
@@ -232,6 +250,7 @@ impl Encoder {
             Self::Bert(m) => m.hidden_states(input_ids, token_type_ids, attention_mask),
             Self::DistilBert(m) => m.hidden_states(input_ids, attention_mask),
             Self::ModernBert(m) => m.hidden_states(input_ids, attention_mask),
+            Self::DebertaV2(m) => m.hidden_states(input_ids, token_type_ids, attention_mask),
         }
     }
 
@@ -241,6 +260,7 @@ impl Encoder {
             Self::Bert(m) => crate::drift::param_values(m),
             Self::DistilBert(m) => crate::drift::param_values(m),
             Self::ModernBert(m) => crate::drift::param_values(m),
+            Self::DebertaV2(m) => crate::drift::param_values(m),
         }
     }
 
@@ -249,6 +269,7 @@ impl Encoder {
             Self::Bert(m) => m.embeddings.word_embeddings.weight.device(),
             Self::DistilBert(m) => m.embeddings.word_embeddings.weight.device(),
             Self::ModernBert(m) => m.embeddings.tok_embeddings.weight.device(),
+            Self::DebertaV2(m) => m.embeddings.word_embeddings.weight.device(),
         }
     }
 }
@@ -262,5 +283,17 @@ impl From<ModernBertForSequenceClassification> for SequenceClassifier {
 impl From<ModernBertForTokenClassification> for TokenClassifier {
     fn from(m: ModernBertForTokenClassification) -> Self {
         Self::ModernBert(m)
+    }
+}
+
+impl From<DebertaV2ForSequenceClassification> for SequenceClassifier {
+    fn from(m: DebertaV2ForSequenceClassification) -> Self {
+        Self::DebertaV2(m)
+    }
+}
+
+impl From<DebertaV2ForTokenClassification> for TokenClassifier {
+    fn from(m: DebertaV2ForTokenClassification) -> Self {
+        Self::DebertaV2(m)
     }
 }

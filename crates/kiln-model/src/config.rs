@@ -138,6 +138,9 @@ pub enum Family {
     DistilBert,
     /// `modernbert`: RoPE, GeGLU, pre-norm, global and sliding-window layers, prediction head.
     ModernBert,
+    /// `deberta-v2` (DeBERTa-v2 and v3): disentangled attention over relative positions,
+    /// `ContextPooler`.
+    DebertaV2,
 }
 
 impl Family {
@@ -150,13 +153,14 @@ impl Family {
             "electra" => Some(Self::Electra),
             "distilbert" => Some(Self::DistilBert),
             "modernbert" => Some(Self::ModernBert),
+            "deberta-v2" => Some(Self::DebertaV2),
             _ => None,
         }
     }
 
     /// The `model_type`s kiln loads, for error messages.
     pub const SUPPORTED: &'static str =
-        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`, `distilbert`, `modernbert`";
+        "`bert` (BERT, MiniLM, BGE, E5, GTE), `roberta`, `xlm-roberta`, `electra`, `distilbert`, `modernbert`, `deberta-v2`";
 
     /// The prefix of the encoder's tensors in a task model's checkpoint (`bert.`, `roberta.`).
     pub fn prefix(self) -> &'static str {
@@ -166,6 +170,7 @@ impl Family {
             Self::Electra => "electra",
             Self::DistilBert => "distilbert",
             Self::ModernBert => "model",
+            Self::DebertaV2 => "deberta",
         }
     }
 
@@ -179,6 +184,7 @@ impl Family {
             Self::Electra => "Electra",
             Self::DistilBert => "DistilBert",
             Self::ModernBert => "ModernBert",
+            Self::DebertaV2 => "DebertaV2",
         };
         format!("{family}{task}")
     }
@@ -237,6 +243,10 @@ impl BertConfig {
             ("type_vocab_size", self.type_vocab_size),
         ];
         for (name, value) in positive {
+            // DeBERTa-v3 has no token types.
+            if name == "type_vocab_size" && self.family() == Ok(Family::DebertaV2) {
+                continue;
+            }
             if value == 0 {
                 return Err(format!("field `{name}` must be positive, got 0"));
             }
@@ -345,6 +355,9 @@ impl BertConfig {
         self.family()?;
         if self.family() == Ok(Family::ModernBert) {
             crate::modernbert::ModernBertSettings::from_config(self)?;
+        }
+        if self.family() == Ok(Family::DebertaV2) {
+            crate::deberta_v2::DebertaSettings::from_config(self)?;
         }
         if self.family() == Ok(Family::DistilBert)
             && self.extra.get("sinusoidal_pos_embds") == Some(&serde_json::Value::Bool(true))
@@ -482,6 +495,7 @@ impl BertConfig {
     pub fn embedding_width(&self) -> usize {
         match self.family() {
             Ok(Family::Electra) => self.embedding_size.unwrap_or(128),
+            Ok(Family::DebertaV2) => self.embedding_size.unwrap_or(self.hidden_size),
             _ => self.hidden_size,
         }
     }
@@ -583,8 +597,8 @@ mod tests {
             ),
             (r#"{"id2label": {"x": "a"}}"#, "id2label"),
             (
-                r#"{"model_type": "deberta-v2", "architectures": ["DebertaV2ForMaskedLM"]}"#,
-                "`model_type` is `deberta-v2`",
+                r#"{"model_type": "funnel", "architectures": ["FunnelForMaskedLM"]}"#,
+                "`model_type` is `funnel`",
             ),
             (r#"{"vocab_size": "many"}"#, "vocab_size"),
             (
@@ -607,6 +621,14 @@ mod tests {
             (
                 r#"{"model_type": "modernbert", "classifier_pooling": "max"}"#,
                 "classifier_pooling",
+            ),
+            (
+                r#"{"model_type": "deberta-v2", "conv_kernel_size": 3}"#,
+                "conv_kernel_size",
+            ),
+            (
+                r#"{"model_type": "deberta-v2", "pos_att_type": ["c2p", "p2p"]}"#,
+                "pos_att_type",
             ),
             (r#"[1, 2]"#, "config.json"),
         ];

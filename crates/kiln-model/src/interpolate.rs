@@ -12,6 +12,7 @@ use burn::prelude::*;
 
 use crate::auto::{Encoder, SequenceClassifier};
 use crate::bert::BertClassifier;
+use crate::deberta_v2::DebertaV2ForSequenceClassification;
 use crate::distilbert::DistilBertForSequenceClassification;
 use crate::electra::ElectraForSequenceClassification;
 use crate::error::ModelError;
@@ -100,6 +101,13 @@ pub fn interpolate(
             let (electra, report) = interpolate_encoder(pretrained, m.electra, alpha)?;
             (
                 ElectraForSequenceClassification { electra, ..m }.into(),
+                report,
+            )
+        }
+        SequenceClassifier::DebertaV2(m) => {
+            let (deberta, report) = interpolate_encoder(pretrained, m.deberta, alpha)?;
+            (
+                DebertaV2ForSequenceClassification { deberta, ..m }.into(),
                 report,
             )
         }

@@ -18,6 +18,7 @@ pub mod activation;
 pub mod auto;
 pub mod bert;
 pub mod config;
+pub mod deberta_v2;
 pub mod distilbert;
 pub mod drift;
 pub mod dropout;
@@ -36,6 +37,10 @@ pub mod student;
 pub use auto::{Encoder, SequenceClassifier, TokenClassifier};
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, BertTokenClassifier, Pooling};
 pub use config::{BertConfig, Family, HiddenAct};
+pub use deberta_v2::{
+    DebertaSettings, DebertaV2ForSequenceClassification, DebertaV2ForTokenClassification,
+    DebertaV2Model,
+};
 pub use distilbert::{
     DistilBertForSequenceClassification, DistilBertForTokenClassification, DistilBertModel,
 };

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::auto::{Encoder, SequenceClassifier, TokenClassifier};
 use crate::bert::{BertClassifier, BertTokenClassifier, Pooling};
 use crate::config::{BertConfig, Family};
+use crate::deberta_v2::{
+    DebertaSettings, DebertaV2ForSequenceClassification, DebertaV2ForTokenClassification,
+};
 use crate::distilbert::{DistilBertForSequenceClassification, DistilBertForTokenClassification};
 use crate::electra::{ElectraForSequenceClassification, ElectraForTokenClassification};
 use crate::error::ModelError;
@@ -54,6 +57,8 @@ fn hf_to_kiln(family: Family) -> KeyRemapper {
 fn encoder_keys(family: Family) -> &'static str {
     match family {
         Family::ModernBert => r"^(embeddings|layers|final_norm)\.",
+        // DeBERTa's `pooler` is its task head's `ContextPooler`, beside the encoder.
+        Family::DebertaV2 => r"^(embeddings|encoder)\.",
         _ => r"^(embeddings|encoder|pooler|transformer)\.",
     }
 }
@@ -78,6 +83,10 @@ fn ignorable(key: &str) -> bool {
 
 /// DistilBertForMaskedLM's pre-training head (distilbert-base's layout), left out.
 const DISTILBERT_MLM_HEAD: &[&str] = &["vocab_transform.", "vocab_layer_norm.", "vocab_projector."];
+
+/// DeBERTa's pre-training heads (deberta-v3's layout: the masked-LM and replaced-token heads),
+/// and a task model's pooler under a new head, left out.
+const DEBERTA_MLM_HEADS: &[&str] = &["lm_predictions.", "mask_predictions.", "cls."];
 
 /// Where the classification head comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,8 +274,9 @@ impl Checkpoint {
             // not loaded, whatever its shape — a sequence head under a token head, say.
             // ModernBERT's prediction head (`head.*`) comes from a masked-LM checkpoint when
             // it has one, as transformers loads it; an encoder-only one leaves it fresh.
-            allowed_missing.extend(["classifier.", "pre_classifier.", "head."]);
-            ignored.extend(["classifier.", "pre_classifier."]);
+            // DeBERTa's `ContextPooler` (`pooler.*` beside the encoder) is part of its head.
+            allowed_missing.extend(["classifier.", "pre_classifier.", "head.", "pooler."]);
+            ignored.extend(["classifier.", "pre_classifier.", "pooler."]);
         }
         let report = self.check(result, &allowed_missing, &ignored)?;
         let new_head = matches!(head, HeadInit::New(_));
@@ -372,7 +382,28 @@ impl Checkpoint {
                     })?;
                 Ok((model.into(), report))
             }
+            Family::DebertaV2 => {
+                let settings = self.deberta_settings()?;
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", DEBERTA_MLM_HEADS, |n| {
+                        DebertaV2ForSequenceClassification::new(
+                            &self.config,
+                            &settings,
+                            n,
+                            pooling,
+                            device,
+                        )
+                    })?;
+                Ok((model.into(), report))
+            }
         }
+    }
+
+    fn deberta_settings(&self) -> Result<DebertaSettings, ModelError> {
+        DebertaSettings::from_config(&self.config).map_err(|message| ModelError::Config {
+            path: self.dir.join(CONFIG_FILE),
+            message,
+        })
     }
 
     fn modernbert_settings(&self) -> Result<ModernBertSettings, ModelError> {
@@ -471,6 +502,14 @@ impl Checkpoint {
                 let (model, report) =
                     self.load_headed(head, "classifier.weight", &["decoder."], |n| {
                         ModernBertForTokenClassification::new(&self.config, &settings, n, device)
+                    })?;
+                Ok((model.into(), report))
+            }
+            Family::DebertaV2 => {
+                let settings = self.deberta_settings()?;
+                let (model, report) =
+                    self.load_headed(head, "classifier.weight", DEBERTA_MLM_HEADS, |n| {
+                        DebertaV2ForTokenClassification::new(&self.config, &settings, n, device)
                     })?;
                 Ok((model.into(), report))
             }
@@ -786,6 +825,7 @@ pub fn save_sequence_classifier(
         SequenceClassifier::Electra(m) => m.pooling,
         SequenceClassifier::DistilBert(m) => m.pooling,
         SequenceClassifier::ModernBert(m) => m.pooling,
+        SequenceClassifier::DebertaV2(m) => m.pooling,
     };
     check_names(labels.len(), model.num_labels(), out_dir)?;
     let family = config.family().map_err(|message| ModelError::Save {
@@ -825,6 +865,7 @@ pub fn save_sequence_classifier(
         SequenceClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
         SequenceClassifier::DistilBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
         SequenceClassifier::ModernBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        SequenceClassifier::DebertaV2(m) => save_dir(m, &config, tokenizer_json, out_dir),
     }
 }
 
@@ -850,6 +891,7 @@ pub fn save_token_classifier(
         TokenClassifier::Electra(m) => save_dir(m, &config, tokenizer_json, out_dir),
         TokenClassifier::DistilBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
         TokenClassifier::ModernBert(m) => save_dir(m, &config, tokenizer_json, out_dir),
+        TokenClassifier::DebertaV2(m) => save_dir(m, &config, tokenizer_json, out_dir),
     }
 }
 

@@ -72,7 +72,7 @@ struct FamilyCase {
     token_architecture: &'static str,
 }
 
-const FAMILIES: [FamilyCase; 4] = [
+const FAMILIES: [FamilyCase; 6] = [
     FamilyCase {
         name: "tiny-roberta",
         base: "tiny-roberta-mlm",
@@ -108,6 +108,24 @@ const FAMILIES: [FamilyCase; 4] = [
         head_key: "classifier.weight",
         sequence_architecture: "ModernBertForSequenceClassification",
         token_architecture: "ModernBertForTokenClassification",
+    },
+    FamilyCase {
+        name: "tiny-deberta-v3",
+        base: "tiny-deberta-v3-mlm",
+        pretraining_head: "cls.",
+        token: "tiny-deberta-v3-token",
+        head_key: "classifier.weight",
+        sequence_architecture: "DebertaV2ForSequenceClassification",
+        token_architecture: "DebertaV2ForTokenClassification",
+    },
+    FamilyCase {
+        name: "tiny-deberta-v2",
+        base: "tiny-deberta-v2-mlm",
+        pretraining_head: "cls.",
+        token: "tiny-deberta-v2-token",
+        head_key: "classifier.weight",
+        sequence_architecture: "DebertaV2ForSequenceClassification",
+        token_architecture: "DebertaV2ForTokenClassification",
     },
 ];
 
@@ -193,7 +211,7 @@ fn grads_by_hf_name<M: Module>(
             let Some(grad) = param.val().grad(self.grads) else {
                 return;
             };
-            let values = if D == 2 && !name.contains("embeddings.") {
+            let values = if D == 2 && !name.ends_with("embeddings.weight") {
                 grad.transpose()
                     .into_data()
                     .convert::<f32>()

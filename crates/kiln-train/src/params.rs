@@ -54,7 +54,11 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamInfo> {
 /// Whether a parameter belongs to the embeddings (ELECTRA's projection of them to the hidden
 /// size included).
 fn is_embeddings(path: &str) -> bool {
-    path.contains("embeddings.") || path.contains("embeddings_project.")
+    path.contains("embeddings.")
+        || path.contains("embeddings_project.")
+        // DeBERTa's relative embeddings (`encoder.rel_embeddings`, matched above) and their
+        // LayerNorm, shared by every layer.
+        || path.contains("encoder.layer_norm.")
 }
 
 /// The encoder layer a parameter belongs to, if it belongs to one.
@@ -102,10 +106,18 @@ pub fn is_head(path: &str) -> bool {
     !(is_embeddings(path) || encoder_layer(path).is_some() || is_pooler(path))
 }
 
-/// Whether a parameter belongs to the pooler (ModernBERT's `final_norm`, the encoder's top,
-/// counts as one: it trains with the top layers, not as head).
+/// Whether a parameter belongs to the encoder's pooler: a `pooler` inside the encoder's field
+/// (`bert.pooler.…`). ModernBERT's `final_norm`, the encoder's top, counts as one: it trains
+/// with the top layers, not as head. DeBERTa's `ContextPooler` sits beside the encoder
+/// (`pooler.…` at the top, or after a model enum's variant) and is new at fine-tuning: head.
 pub fn is_pooler(path: &str) -> bool {
-    path.contains("pooler.") || path.contains("final_norm.")
+    if path.contains("final_norm.") {
+        return true;
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    segments.iter().enumerate().any(|(i, s)| {
+        *s == "pooler" && i > 0 && segments[i - 1].starts_with(|c: char| c.is_ascii_lowercase())
+    })
 }
 
 #[cfg(test)]
@@ -124,6 +136,13 @@ mod tests {
             5
         );
         assert!(is_head("DistilBert.pre_classifier.weight"));
+        assert!(is_pooler("bert.pooler.dense.weight") && is_pooler("Bert.bert.pooler.dense.bias"));
+        assert!(is_head("DebertaV2.pooler.dense.weight") && is_head("pooler.dense.weight"));
+        assert_eq!(layer_of("DebertaV2.deberta.encoder.layer_norm.gamma", 3), 0);
+        assert_eq!(
+            layer_of("DebertaV2.deberta.encoder.rel_embeddings.weight", 3),
+            0
+        );
         assert_eq!(layer_of("ModernBert.model.layers.1.attn.Wqkv.weight", 3), 2);
         assert!(!is_head("ModernBert.model.final_norm.gamma"));
         assert!(is_head("ModernBert.head.dense.weight"));

@@ -261,7 +261,7 @@ pub enum InputSource {
 /// Every dense weight of the encoder layers: BERT's tree (RoBERTa's, ELECTRA's),
 /// DistilBERT's (`transformer.layer.N.attention.q_lin`, `ffn.lin1`, …) and ModernBERT's
 /// (`model.layers.N.attn.Wqkv`, `mlp.Wi`, …).
-const LORA_TARGETS: &str = r"(model\.layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))|encoder\.layer\.\d+\.(attention\.(self_attention\.(query|key|value)|output\.dense)|intermediate\.dense|output\.dense)|transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.(lin1|lin2)))\.weight$";
+const LORA_TARGETS: &str = r"(model\.layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))|encoder\.layer\.\d+\.(attention\.(self_attention\.(query|key|value|query_proj|key_proj|value_proj)|output\.dense)|intermediate\.dense|output\.dense)|transformer\.layer\.\d+\.(attention\.(q_lin|k_lin|v_lin|out_lin)|ffn\.(lin1|lin2)))\.weight$";
 
 impl Strategy {
     /// Binds the strategy to `model`; for LoRA this attaches the adapters (burn's `apply_lora`

@@ -106,6 +106,24 @@ pub fn tiny_modernbert(dropout: f64, device: &Device) -> kiln_model::SequenceCla
     .into()
 }
 
+/// A tiny DeBERTa-v3-style sequence classifier: relative attention over log buckets (both
+/// position terms, shared keys), no absolute positions, no token types.
+pub fn tiny_deberta(dropout: f64, device: &Device) -> kiln_model::SequenceClassifier {
+    let config = BertConfig::from_json_str(&format!(
+        r#"{{"model_type": "deberta-v2", "vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 3,
+            "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 32,
+            "relative_attention": true, "position_buckets": 4, "pos_att_type": ["p2c", "c2p"],
+            "share_att_key": true, "norm_rel_ebd": "layer_norm", "position_biased_input": false,
+            "type_vocab_size": 0, "layer_norm_eps": 1e-7, "hidden_dropout_prob": {dropout},
+            "attention_probs_dropout_prob": {dropout}}}"#
+    ))
+    .unwrap();
+    let settings = kiln_model::DebertaSettings::from_config(&config).unwrap();
+    device.seed(11);
+    kiln_model::DebertaV2ForSequenceClassification::new(&config, &settings, 2, Pooling::Cls, device)
+        .into()
+}
+
 /// `n` examples: class 0 uses tokens 5..15, class 1 tokens 20..30, lengths 3..12.
 pub fn synthetic(n: usize, seed: u64) -> Vec<EncodedExample> {
     let mut state = seed

@@ -249,9 +249,11 @@ fn resuming_from_an_epoch_checkpoint_replays_the_run_bit_for_bit() {
 #[test]
 fn other_families_resume_bit_for_bit_too() {
     // The enum of families is one burn module: its record (and the variant) round-trips
-    // through a checkpoint. RoBERTa pads with 1, ModernBERT (RoPE, a sliding window) with 0.
+    // through a checkpoint. RoBERTa pads with 1, ModernBERT (RoPE, a sliding window) and
+    // DeBERTa (relative attention) with 0.
     let _serial = serial();
-    let model_of: [(ModelOf, u32); 2] = [(tiny_roberta, 1), (tiny_modernbert, 0)];
+    let model_of: [(ModelOf, u32); 3] =
+        [(tiny_roberta, 1), (tiny_modernbert, 0), (tiny_deberta, 0)];
     for (model, pad_id) in model_of {
         let mut data = data(24, 8);
         data.pad_id = pad_id;

@@ -239,11 +239,12 @@ fn every_strategy_trains_each_familys_classifier_through_the_auto_type() {
     let _serial = serial();
     let device = Device::flex();
     // The name is the encoder's field: ModernBERT's is `model`.
-    let build: [(&str, ModelOf, u32); 4] = [
+    let build: [(&str, ModelOf, u32); 5] = [
         ("roberta", tiny_roberta, 1),
         ("electra", tiny_electra, 0),
         ("distilbert", tiny_distilbert, 0),
         ("model", tiny_modernbert, 0),
+        ("deberta", tiny_deberta, 0),
     ];
     for (family, model_of, pad_id) in build {
         let mut data = data(32, 8);
