@@ -1,9 +1,11 @@
-//! kiln-model: the encoder families (BERT, RoBERTa / XLM-R) and their heads as burn modules,
-//! loaded from and saved to Hugging Face checkpoints.
+//! kiln-model: the encoder families (BERT, RoBERTa / XLM-R, ELECTRA, DistilBERT, DeBERTa-v2/v3,
+//! ModernBERT) and their heads as burn modules, loaded from and saved to Hugging Face
+//! checkpoints in each family's own layout.
 //!
-//! - [`auto`]: `SequenceClassifier`, `TokenClassifier` — one type per task over every family,
-//!   picked from `config.json`'s `model_type` (`Family`).
-//! - [`roberta`]: RoBERTa / XLM-R's task models on kiln's encoder.
+//! - [`auto`]: `SequenceClassifier`, `TokenClassifier`, `Encoder` — one type per task over every
+//!   family, picked from `config.json`'s `model_type` (`Family`).
+//! - [`roberta`], [`electra`], [`distilbert`], [`deberta_v2`], [`modernbert`]: one file per
+//!   Hugging Face modeling file, struct and field names as the checkpoint's keys.
 //! - [`config`]: `BertConfig`, a mirror of HF's `config.json`.
 //! - [`bert`]: embeddings, attention, layers, pooler, `BertModel`, `BertClassifier`, pooling.
 //! - [`activation`]: GELU computed on the host for CPU devices (vectorised erf).
