@@ -721,20 +721,29 @@ def build_roberta_tokenizer():
     return tok
 
 
+def unigram_vocab(special):
+    """A fixed SentencePiece-style vocabulary (the `tokenizers` Unigram trainer is not
+    deterministic run to run): the specials, ▁ + each tiny word, a few word endings, and single
+    characters, scored so that whole words win over their pieces."""
+    pieces = [(t, 0.0) for t in special]
+    pieces += [("\u2581" + w, -3.0 - 0.01 * i) for i, w in enumerate(WORDS)]
+    pieces += [(e, -6.0) for e in ["s", "ed", "ing", "ly", "er", "est", "ful", "ness", "y", "e"]]
+    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + "".join(PUNCT)
+    pieces += [("\u2581", -7.0)] + [(c, -8.0) for c in chars if c not in ("s", "y", "e")]
+    return pieces
+
+
 def build_xlmr_tokenizer():
     """A SentencePiece-style Unigram tokenizer as xlm-roberta-base's tokenizer.json has it:
     Metaspace pre-tokenizer (▁ before every word), <s> A </s> </s> B </s>."""
-    from tokenizers import models, trainers
+    from tokenizers import models
 
     special = ["<s>", "<pad>", "</s>", "<unk>"]
-    tok = Tokenizer(models.Unigram())
+    tok = Tokenizer(models.Unigram(unigram_vocab(special), unk_id=3))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=special, unk_token="<unk>",
-                                      show_progress=False)
-    corpus = [" ".join(WORDS)] * 3 + [a for a, _ in TINY_INPUTS] + [b for _, b in TINY_INPUTS if b]
-    tok.train_from_iterator(corpus, trainer)
+    tok.add_special_tokens(special)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)])
@@ -934,6 +943,42 @@ def make_roberta():
     ))
 
 
+def tiny_tokenizer_in(dirs):
+    """Saves the tiny WordPiece tokenizer into every fixture directory."""
+    tok = build_tiny_tokenizer()
+    for d in dirs.values():
+        tok.save(str(d / "tokenizer.json"))
+    return tok
+
+
+def make_family(name, base, classes, config_fn, seed, base_seed, prefix, base_heads, grads,
+                tokenizer_in=tiny_tokenizer_in, keep=(), token_types=True):
+    """One family's fixtures: `name` (a seeded sequence classifier), `base` (its encoder in the
+    family's pre-training layout, whose own head — names starting with `base_heads` — stays
+    random), `name`-token (a token head on the same encoder), and their expected.json.
+    `classes`: (config class, sequence, pre-training, token classes); `keep`: prefixes besides
+    the encoder's that the pre-training layout shares with the classifier (ModernBERT's head)."""
+    config_cls, seq_cls, base_cls, token_cls = classes
+    dirs = fresh_dirs(name, base, name + "-token")
+    tok = tokenizer_in(dirs)
+    torch.manual_seed(0)
+    model = seq_cls(labelled(config_fn, config_cls, LABELS))
+    wide_init(model, seed)
+    model.eval().save_pretrained(dirs[name])
+    model = seq_cls.from_pretrained(dirs[name], attn_implementation=ATTN).eval()
+    pretraining = base_cls(config_fn(config_cls))
+    wide_init(pretraining, base_seed)
+    missing, unexpected = pretraining.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith((prefix + ".",) + tuple(keep))},
+        strict=False)
+    assert not unexpected and all(k.startswith(base_heads) for k in missing), (missing, unexpected)
+    pretraining.eval().save_pretrained(dirs[base])
+    token = token_head_on(model, token_cls, labelled(config_fn, config_cls, TOKEN_TAGS),
+                          prefix, seed + 1, dirs[name + "-token"])
+    write_family(prefix, model, token, tok, 0, dirs[name], dirs[name + "-token"], grads,
+                 token_types=token_types)
+
+
 # --------------------------------------------------------------------------------------
 # ELECTRA (discriminator): BERT's layers over embeddings narrower than the hidden size
 # (`embeddings_project`), no pooler, ElectraClassificationHead (GELU between two dense layers).
@@ -960,32 +1005,18 @@ def make_electra():
     from transformers import (ElectraConfig, ElectraForPreTraining, ElectraForSequenceClassification,
                               ElectraForTokenClassification)
 
-    dirs = fresh_dirs("tiny-electra", "tiny-electra-discriminator", "tiny-electra-token")
-    tok = build_tiny_tokenizer()
-    for d in dirs.values():
-        tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(0)
-    model = ElectraForSequenceClassification(labelled(electra_config, ElectraConfig, LABELS))
-    wide_init(model, 20261206)
-    model.eval().save_pretrained(dirs["tiny-electra"])
-    model = ElectraForSequenceClassification.from_pretrained(dirs["tiny-electra"], attn_implementation=ATTN).eval()
     # The discriminator checkpoint layout (electra-small-discriminator's): `electra.*` and
     # `discriminator_predictions.*`.
-    disc = ElectraForPreTraining(electra_config(ElectraConfig))
-    wide_init(disc, 2)
-    missing, unexpected = disc.load_state_dict(
-        {k: v for k, v in model.state_dict().items() if k.startswith("electra.")}, strict=False)
-    assert not unexpected and all(k.startswith("discriminator_predictions.") for k in missing), (missing, unexpected)
-    disc.eval().save_pretrained(dirs["tiny-electra-discriminator"])
-    token = token_head_on(model, ElectraForTokenClassification, labelled(electra_config, ElectraConfig, TOKEN_TAGS),
-                          "electra", 20261207, dirs["tiny-electra-token"])
-    write_family("electra", model, token, tok, 0, dirs["tiny-electra"], dirs["tiny-electra-token"], (
-        "classifier.out_proj.weight",
-        "classifier.dense.weight",
-        "electra.embeddings_project.weight",
-        "electra.encoder.layer.0.attention.self.query.weight",
-        "electra.embeddings.word_embeddings.weight",
-    ))
+    make_family("tiny-electra", "tiny-electra-discriminator",
+                (ElectraConfig, ElectraForSequenceClassification, ElectraForPreTraining,
+                 ElectraForTokenClassification),
+                electra_config, 20261206, 2, "electra", ("discriminator_predictions.",), (
+                    "classifier.out_proj.weight",
+                    "classifier.dense.weight",
+                    "electra.embeddings_project.weight",
+                    "electra.encoder.layer.0.attention.self.query.weight",
+                    "electra.embeddings.word_embeddings.weight",
+                ))
 
 
 # --------------------------------------------------------------------------------------
@@ -1010,33 +1041,18 @@ def make_distilbert():
     from transformers import (DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification,
                               DistilBertForTokenClassification)
 
-    dirs = fresh_dirs("tiny-distilbert", "tiny-distilbert-mlm", "tiny-distilbert-token")
-    tok = build_tiny_tokenizer()
-    for d in dirs.values():
-        tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(0)
-    model = DistilBertForSequenceClassification(labelled(distilbert_config, DistilBertConfig, LABELS))
-    wide_init(model, 20261208)
-    model.eval().save_pretrained(dirs["tiny-distilbert"])
-    model = DistilBertForSequenceClassification.from_pretrained(dirs["tiny-distilbert"], attn_implementation=ATTN).eval()
     # distilbert-base-uncased's layout: `distilbert.*` and the masked-LM head `vocab_*`.
-    mlm = DistilBertForMaskedLM(distilbert_config(DistilBertConfig))
-    wide_init(mlm, 3)
-    missing, unexpected = mlm.load_state_dict(
-        {k: v for k, v in model.state_dict().items() if k.startswith("distilbert.")}, strict=False)
-    assert not unexpected and all(k.startswith("vocab_") for k in missing), (missing, unexpected)
-    mlm.eval().save_pretrained(dirs["tiny-distilbert-mlm"])
-    token = token_head_on(model, DistilBertForTokenClassification,
-                          labelled(distilbert_config, DistilBertConfig, TOKEN_TAGS),
-                          "distilbert", 20261209, dirs["tiny-distilbert-token"])
-    write_family("distilbert", model, token, tok, 0, dirs["tiny-distilbert"], dirs["tiny-distilbert-token"], (
-        "classifier.weight",
-        "pre_classifier.weight",
-        "distilbert.transformer.layer.0.attention.q_lin.weight",
-        "distilbert.transformer.layer.1.ffn.lin1.weight",
-        "distilbert.embeddings.word_embeddings.weight",
-        "distilbert.embeddings.position_embeddings.weight",
-    ), token_types=False)
+    make_family("tiny-distilbert", "tiny-distilbert-mlm",
+                (DistilBertConfig, DistilBertForSequenceClassification, DistilBertForMaskedLM,
+                 DistilBertForTokenClassification),
+                distilbert_config, 20261208, 3, "distilbert", ("vocab_",), (
+                    "classifier.weight",
+                    "pre_classifier.weight",
+                    "distilbert.transformer.layer.0.attention.q_lin.weight",
+                    "distilbert.transformer.layer.1.ffn.lin1.weight",
+                    "distilbert.embeddings.word_embeddings.weight",
+                    "distilbert.embeddings.position_embeddings.weight",
+                ), token_types=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -1069,34 +1085,21 @@ def make_modernbert():
     from transformers import (ModernBertConfig, ModernBertForMaskedLM, ModernBertForSequenceClassification,
                               ModernBertForTokenClassification)
 
-    dirs = fresh_dirs("tiny-modernbert", "tiny-modernbert-mlm", "tiny-modernbert-token")
-    tok = build_tiny_tokenizer()
-    for d in dirs.values():
-        tok.save(str(d / "tokenizer.json"))
-    torch.manual_seed(0)
-    model = ModernBertForSequenceClassification(labelled(modernbert_config, ModernBertConfig, LABELS))
-    wide_init(model, 20261210)
-    model.eval().save_pretrained(dirs["tiny-modernbert"])
-    model = ModernBertForSequenceClassification.from_pretrained(dirs["tiny-modernbert"], attn_implementation=ATTN).eval()
-    assert model.config.layer_types == ["full_attention", "sliding_attention", "full_attention"], model.config.layer_types
-    # ModernBERT-base's layout: `model.*`, the prediction head `head.*` and `decoder.*`.
-    mlm = ModernBertForMaskedLM(modernbert_config(ModernBertConfig))
-    wide_init(mlm, 4)
-    missing, unexpected = mlm.load_state_dict(
-        {k: v for k, v in model.state_dict().items() if k.startswith(("model.", "head."))}, strict=False)
-    assert not unexpected and all(k.startswith("decoder.") for k in missing), (missing, unexpected)
-    mlm.eval().save_pretrained(dirs["tiny-modernbert-mlm"])
-    token = token_head_on(model, ModernBertForTokenClassification,
-                          labelled(modernbert_config, ModernBertConfig, TOKEN_TAGS),
-                          "model", 20261211, dirs["tiny-modernbert-token"])
-    write_family("model", model, token, tok, 0, dirs["tiny-modernbert"], dirs["tiny-modernbert-token"], (
-        "classifier.weight",
-        "head.dense.weight",
-        "model.layers.0.attn.Wqkv.weight",
-        "model.layers.1.attn.Wqkv.weight",
-        "model.layers.1.mlp.Wi.weight",
-        "model.embeddings.tok_embeddings.weight",
-    ), token_types=False)
+    layer_types = modernbert_config(ModernBertConfig).layer_types
+    assert layer_types == ["full_attention", "sliding_attention", "full_attention"], layer_types
+    # ModernBERT-base's layout: `model.*`, the prediction head `head.*` (shared with the
+    # classifier) and `decoder.*`.
+    make_family("tiny-modernbert", "tiny-modernbert-mlm",
+                (ModernBertConfig, ModernBertForSequenceClassification, ModernBertForMaskedLM,
+                 ModernBertForTokenClassification),
+                modernbert_config, 20261210, 4, "model", ("decoder.",), (
+                    "classifier.weight",
+                    "head.dense.weight",
+                    "model.layers.0.attn.Wqkv.weight",
+                    "model.layers.1.attn.Wqkv.weight",
+                    "model.layers.1.mlp.Wi.weight",
+                    "model.embeddings.tok_embeddings.weight",
+                ), keep=("head.",), token_types=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -1110,16 +1113,13 @@ def build_deberta_tokenizer():
     """A SentencePiece-style Unigram tokenizer with DeBERTa's specials ([PAD] 0, [CLS] 1,
     [SEP] 2, [UNK] 3): transformers' DebertaV2Tokenizer rebuilds its pipeline from it, and the
     fixture keeps what that tokenizer saves."""
-    from tokenizers import models, trainers
+    from tokenizers import models
 
     special = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
-    tok = Tokenizer(models.Unigram())
+    tok = Tokenizer(models.Unigram(unigram_vocab(special), unk_id=3))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=special, unk_token="[UNK]",
-                                      show_progress=False)
-    corpus = [" ".join(WORDS)] * 3 + [a for a, _ in TINY_INPUTS] + [b for _, b in TINY_INPUTS if b]
-    tok.train_from_iterator(corpus, trainer)
+    tok.add_special_tokens(special)
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
@@ -1145,48 +1145,40 @@ def deberta_v2_config(cls, **extra):
         position_biased_input=True, type_vocab_size=2, **extra)
 
 
+def deberta_tokenizer_in(dirs):
+    """The DeBERTa tokenizer as transformers' DebertaV2Tokenizer saves it, in every directory."""
+    first, *rest = dirs.values()
+    build_deberta_tokenizer().save(str(first / "tokenizer.json"))
+    AutoTokenizer.from_pretrained(first, tokenizer_type="deberta-v2").save_pretrained(first)
+    for d in rest:
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(first / f, d / f)
+    tok = Tokenizer.from_file(str(first / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
 def make_deberta():
     from transformers import (DebertaV2Config, DebertaV2ForMaskedLM, DebertaV2ForSequenceClassification,
                               DebertaV2ForTokenClassification)
 
-    for name, config_fn, seed in [("tiny-deberta-v3", deberta_v3_config, 20261212),
-                                  ("tiny-deberta-v2", deberta_v2_config, 20261214)]:
-        dirs = fresh_dirs(name, name + "-mlm", name + "-token")
-        build_deberta_tokenizer().save(str(dirs[name] / "tokenizer.json"))
-        AutoTokenizer.from_pretrained(dirs[name], tokenizer_type="deberta-v2").save_pretrained(dirs[name])
-        for d in dirs.values():
-            if d != dirs[name]:
-                for f in ("tokenizer.json", "tokenizer_config.json"):
-                    shutil.copy(dirs[name] / f, d / f)
-        tok = Tokenizer.from_file(str(dirs[name] / "tokenizer.json"))
-        tok.no_padding()
-        tok.no_truncation()
-        torch.manual_seed(0)
-        model = DebertaV2ForSequenceClassification(labelled(config_fn, DebertaV2Config, LABELS))
-        wide_init(model, seed)
-        model.eval().save_pretrained(dirs[name])
-        model = DebertaV2ForSequenceClassification.from_pretrained(dirs[name], attn_implementation=ATTN).eval()
-        mlm = DebertaV2ForMaskedLM(config_fn(DebertaV2Config))
-        wide_init(mlm, 5)
-        missing, unexpected = mlm.load_state_dict(
-            {k: v for k, v in model.state_dict().items() if k.startswith("deberta.")}, strict=False)
-        assert not unexpected and all(not k.startswith("deberta.") for k in missing), (missing, unexpected)
-        mlm.eval().save_pretrained(dirs[name + "-mlm"])
-        token = token_head_on(model, DebertaV2ForTokenClassification,
-                              labelled(config_fn, DebertaV2Config, TOKEN_TAGS),
-                              "deberta", seed + 1, dirs[name + "-token"])
-        grads = ["classifier.weight", "pooler.dense.weight",
-                 "deberta.encoder.layer.0.attention.self.query_proj.weight",
-                 "deberta.encoder.layer.1.attention.self.key_proj.weight",
-                 "deberta.encoder.rel_embeddings.weight",
-                 "deberta.embeddings.word_embeddings.weight"]
-        if name == "tiny-deberta-v2":
-            grads += ["deberta.encoder.layer.0.attention.self.pos_key_proj.weight",
-                      "deberta.encoder.layer.0.attention.self.pos_query_proj.weight",
-                      "deberta.embeddings.embed_proj.weight",
-                      "deberta.embeddings.position_embeddings.weight"]
-        write_family("deberta", model, token, tok, 0, dirs[name], dirs[name + "-token"], grads,
-                     token_types=name == "tiny-deberta-v2")
+    classes = (DebertaV2Config, DebertaV2ForSequenceClassification, DebertaV2ForMaskedLM,
+               DebertaV2ForTokenClassification)
+    grads = ("classifier.weight", "pooler.dense.weight",
+             "deberta.encoder.layer.0.attention.self.query_proj.weight",
+             "deberta.encoder.layer.1.attention.self.key_proj.weight",
+             "deberta.encoder.rel_embeddings.weight",
+             "deberta.embeddings.word_embeddings.weight")
+    make_family("tiny-deberta-v3", "tiny-deberta-v3-mlm", classes, deberta_v3_config, 20261212, 5,
+                "deberta", ("cls.",), grads, tokenizer_in=deberta_tokenizer_in, token_types=False)
+    make_family("tiny-deberta-v2", "tiny-deberta-v2-mlm", classes, deberta_v2_config, 20261214, 5,
+                "deberta", ("cls.",), grads + (
+                    "deberta.encoder.layer.0.attention.self.pos_key_proj.weight",
+                    "deberta.encoder.layer.0.attention.self.pos_query_proj.weight",
+                    "deberta.embeddings.embed_proj.weight",
+                    "deberta.embeddings.position_embeddings.weight",
+                ), tokenizer_in=deberta_tokenizer_in)
 
 
 MAKERS = {"tiny": lambda: make_tiny(), "roberta": make_roberta, "electra": make_electra,

@@ -511,6 +511,15 @@ pub fn padding_bias(attention_mask: Tensor<2>) -> Tensor<4> {
     mask_to_bias(attention_mask).reshape([batch, 1, 1, seq])
 }
 
+/// What a sequence head reads of each example of `b` (padded or packed): its first token, or
+/// the mean of its tokens.
+pub fn pool_tokens(hidden: Tensor<3>, b: &TokenBatch, pooling: Pooling) -> Tensor<2> {
+    match pooling {
+        Pooling::Cls => first_tokens(hidden, b),
+        Pooling::Mean => mean_tokens(hidden, b),
+    }
+}
+
 /// Each example's first token ([CLS], `<s>`) of a last hidden state laid out as `b`, padded or
 /// packed: `[examples, hidden]`.
 pub fn first_tokens(hidden: Tensor<3>, b: &TokenBatch) -> Tensor<2> {

@@ -18,8 +18,8 @@ use burn::tensor::activation;
 use kiln_data::TokenBatch;
 
 use crate::bert::{
-    dropout, first_tokens, linear, mask_to_bias, mean_tokens, padding_bias, token_rows,
-    BertIntermediate, BertResidualOutput, Pooling,
+    dropout, linear, mask_to_bias, padding_bias, pool_tokens, token_rows, BertIntermediate,
+    BertResidualOutput, Pooling,
 };
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout as host_dropout;
@@ -581,10 +581,7 @@ impl DebertaV2ForSequenceClassification {
 
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
         let hidden = self.deberta.encode_batch(&b);
-        match self.pooling {
-            Pooling::Cls => first_tokens(hidden, &b),
-            Pooling::Mean => mean_tokens(hidden, &b),
-        }
+        pool_tokens(hidden, &b, self.pooling)
     }
 
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {

@@ -16,8 +16,8 @@ use burn::tensor::activation;
 use kiln_data::TokenBatch;
 
 use crate::bert::{
-    attention_context, dropout, first_tokens, linear, mask_to_bias, mean_tokens, padding_bias,
-    token_rows, Pooling,
+    attention_context, dropout, linear, mask_to_bias, padding_bias, pool_tokens, token_rows,
+    Pooling,
 };
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout as host_dropout;
@@ -273,10 +273,7 @@ impl DistilBertForSequenceClassification {
     /// What the head reads of each example of `b` (padded or packed): `[examples, dim]`.
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
         let hidden = self.distilbert.encode_batch(&b);
-        match self.pooling {
-            Pooling::Cls => first_tokens(hidden, &b),
-            Pooling::Mean => mean_tokens(hidden, &b),
-        }
+        pool_tokens(hidden, &b, self.pooling)
     }
 
     /// Logits from features: `[examples, dim]` → `[examples, num_labels]`.

@@ -13,7 +13,7 @@ use burn::prelude::*;
 
 use kiln_data::TokenBatch;
 
-use crate::bert::{dropout, first_tokens, linear, mean_tokens, BertModel, Pooling};
+use crate::bert::{dropout, linear, pool_tokens, BertModel, Pooling};
 use crate::config::BertConfig;
 use crate::dropout as host_dropout;
 
@@ -70,10 +70,7 @@ impl ElectraForSequenceClassification {
     /// What the head reads of each example of `b` (padded or packed): `[examples, hidden]`.
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
         let hidden = self.electra.encode_batch(&b);
-        match self.pooling {
-            Pooling::Cls => first_tokens(hidden, &b),
-            Pooling::Mean => mean_tokens(hidden, &b),
-        }
+        pool_tokens(hidden, &b, self.pooling)
     }
 
     /// Logits from features: `[examples, hidden]` → `[examples, num_labels]`.

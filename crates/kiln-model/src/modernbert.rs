@@ -20,8 +20,7 @@ use burn::tensor::activation;
 use kiln_data::TokenBatch;
 
 use crate::bert::{
-    attention_context, dropout, first_tokens, mask_to_bias, mean_tokens, padding_bias, token_rows,
-    Pooling,
+    attention_context, dropout, mask_to_bias, padding_bias, pool_tokens, token_rows, Pooling,
 };
 use crate::config::{BertConfig, HiddenAct};
 use crate::dropout as host_dropout;
@@ -545,10 +544,7 @@ impl ModernBertForSequenceClassification {
 
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
         let hidden = self.model.encode_batch(&b);
-        match self.pooling {
-            Pooling::Cls => first_tokens(hidden, &b),
-            Pooling::Mean => mean_tokens(hidden, &b),
-        }
+        pool_tokens(hidden, &b, self.pooling)
     }
 
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
