@@ -64,7 +64,8 @@ It writes, deterministically:
   tests/fixtures/tiny-deberta-v3*/   the same for DeBERTa-v3's switches (log-bucketed relative
   tests/fixtures/tiny-deberta-v2*/   attention, shared keys, both pos_att_types) and v2's
                                      (separate position projections, absolute positions,
-                                     token types, embed_proj); DebertaV2ForMaskedLM as the base
+                                     token types, embed_proj, the conv layer);
+                                     DebertaV2ForMaskedLM as the base
 
 `make_fixtures.py NAME…` writes only the named ones (tiny, minilm, pair-truncation,
 token-alignment, tiny-token, sequence-heads, roberta, electra, distilbert, modernbert,
@@ -1106,7 +1107,7 @@ def make_modernbert():
 # DeBERTa-v3 (relative attention, log buckets of 8 over 26-token rows, share_att_key, both
 # pos_att_types, norm_rel_ebd, no absolute positions, no token types) and DeBERTa-v2's
 # other switches (separate pos_key_proj/pos_query_proj, absolute positions, token types,
-# distances clamped at 6, embeddings of 24 projected to 32).
+# distances clamped at 6, embeddings of 24 projected to 32, the convolution layer).
 
 
 def build_deberta_tokenizer():
@@ -1142,7 +1143,7 @@ def deberta_v2_config(cls, **extra):
         num_attention_heads=4, intermediate_size=64, max_position_embeddings=64, hidden_act="gelu",
         layer_norm_eps=1e-7, pad_token_id=0, relative_attention=True, position_buckets=-1,
         max_relative_positions=6, pos_att_type="c2p|p2c", share_att_key=False,
-        position_biased_input=True, type_vocab_size=2, **extra)
+        position_biased_input=True, type_vocab_size=2, conv_kernel_size=3, conv_act="gelu", **extra)
 
 
 def deberta_tokenizer_in(dirs):
@@ -1178,6 +1179,7 @@ def make_deberta():
                     "deberta.encoder.layer.0.attention.self.pos_query_proj.weight",
                     "deberta.embeddings.embed_proj.weight",
                     "deberta.embeddings.position_embeddings.weight",
+                    "deberta.encoder.conv.conv.weight",
                 ), tokenizer_in=deberta_tokenizer_in)
 
 

@@ -37,6 +37,14 @@ pub enum SequenceClassifier {
 }
 
 impl SequenceClassifier {
+    /// Whether packed batches can run (all but DeBERTa-v2 with its convolution layer).
+    pub fn accepts_packed(&self) -> bool {
+        match self {
+            Self::DebertaV2(m) => m.deberta.accepts_packed(),
+            _ => true,
+        }
+    }
+
     pub fn num_labels(&self) -> usize {
         match self {
             Self::Bert(m) => m.num_labels(),
@@ -121,6 +129,14 @@ pub enum TokenClassifier {
 }
 
 impl TokenClassifier {
+    /// Whether packed batches can run (all but DeBERTa-v2 with its convolution layer).
+    pub fn accepts_packed(&self) -> bool {
+        match self {
+            Self::DebertaV2(m) => m.deberta.accepts_packed(),
+            _ => true,
+        }
+    }
+
     pub fn num_labels(&self) -> usize {
         match self {
             Self::Bert(m) => m.num_labels(),

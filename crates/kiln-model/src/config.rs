@@ -623,7 +623,7 @@ mod tests {
                 "classifier_pooling",
             ),
             (
-                r#"{"model_type": "deberta-v2", "conv_kernel_size": 3}"#,
+                r#"{"model_type": "deberta-v2", "conv_kernel_size": 4}"#,
                 "conv_kernel_size",
             ),
             (

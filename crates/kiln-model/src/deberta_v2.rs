@@ -6,11 +6,15 @@
 //! each layer's own query/key projections (`share_att_key`, v3) or by `pos_query_proj` /
 //! `pos_key_proj` (v2); optional absolute positions (`position_biased_input`, off in v3), token
 //! types (`type_vocab_size` 0 in v3), `embed_proj`, and the `ContextPooler` (dense + activation
-//! on the first token) before the classifier. The enhanced mask decoder is for pre-training and
-//! not built; the v2 `conv` layer (`conv_kernel_size` > 0, DeBERTa-v2-xlarge) is refused by name.
+//! on the first token) before the classifier, and v2's `ConvLayer` after the first layer where
+//! `conv_kernel_size` asks for it (DeBERTa-v2-xlarge; a model with it reads padded batches only,
+//! since a convolution over a packed row would cross examples). The enhanced mask decoder is
+//! for pre-training and not built.
 
+use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{
     Dropout, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+    PaddingConfig1d,
 };
 use burn::prelude::*;
 use burn::tensor::activation;
@@ -41,6 +45,18 @@ pub struct DebertaSettings {
     pub pooler_dropout: f64,
     pub pooler_hidden_act: HiddenAct,
     pub cls_dropout: f64,
+    /// v2's convolution after the first layer: kernel size (0: none), groups, activation.
+    pub conv_kernel_size: usize,
+    pub conv_groups: usize,
+    pub conv_act: ConvAct,
+}
+
+/// `conv_act`: tanh by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAct {
+    Tanh,
+    Gelu,
+    Relu,
 }
 
 impl DebertaSettings {
@@ -64,13 +80,28 @@ impl DebertaSettings {
                     .ok_or_else(|| format!("field `{field}` must be true or false, got {v}")),
             }
         };
-        if int("conv_kernel_size", 0)? > 0 {
-            return Err(
-                "field `conv_kernel_size` asks for DeBERTa-v2's convolution layer \
-                        (v2-xlarge), which kiln does not build"
-                    .into(),
-            );
+        let conv_kernel_size = int("conv_kernel_size", 0)?.max(0) as usize;
+        let conv_groups = int("conv_groups", 1)?;
+        if conv_kernel_size > 0
+            && (conv_kernel_size % 2 == 0
+                || conv_groups < 1
+                || config.hidden_size % conv_groups as usize != 0)
+        {
+            return Err(format!(
+                "fields `conv_kernel_size` ({conv_kernel_size}) and `conv_groups` \
+                 ({conv_groups}): the kernel must be odd and the groups divide `hidden_size`"
+            ));
         }
+        let conv_act = match extra
+            .get("conv_act")
+            .and_then(|v| v.as_str())
+            .unwrap_or("tanh")
+        {
+            "tanh" => ConvAct::Tanh,
+            "gelu" => ConvAct::Gelu,
+            "relu" => ConvAct::Relu,
+            other => return Err(format!("field `conv_act` is `{other}` (tanh, gelu, relu)")),
+        };
         if let Some(size) = extra.get("attention_head_size").and_then(|v| v.as_u64()) {
             if size as usize * config.num_attention_heads != config.hidden_size {
                 return Err(format!(
@@ -148,6 +179,9 @@ impl DebertaSettings {
             pooler_dropout: probability("pooler_dropout", 0.0)?,
             pooler_hidden_act: act,
             cls_dropout: probability("cls_dropout", config.hidden_dropout_prob)?,
+            conv_kernel_size,
+            conv_groups: conv_groups.max(1) as usize,
+            conv_act,
         })
     }
 
@@ -348,13 +382,43 @@ impl DebertaV2Layer {
     }
 }
 
-/// `DebertaV2Encoder`: the layers, the shared relative embeddings and their LayerNorm.
+/// `ConvLayer`: a convolution over the sequence of the first layer's input, added to its output
+/// (`LayerNorm(output + act(conv(input)))`), padding kept at zero.
+#[derive(Module, Debug)]
+pub struct ConvLayer {
+    pub conv: Conv1d,
+    /// HF's `LayerNorm`.
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+    #[module(skip)]
+    pub act: ConvAct,
+}
+
+impl ConvLayer {
+    /// `input`, `residual`: `[rows, seq, hidden]`; `mask`: `[rows, seq]`, 1 for real tokens.
+    fn forward(&self, input: Tensor<3>, residual: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
+        let [rows, seq, _] = input.dims();
+        let mask = mask.cast(input.dtype()).reshape([rows, seq, 1]);
+        let out = self.conv.forward(input.swap_dims(1, 2)).swap_dims(1, 2) * mask.clone();
+        let out = host_dropout::forward(&self.dropout, out);
+        let out = match self.act {
+            ConvAct::Tanh => out.tanh(),
+            ConvAct::Gelu => crate::activation::gelu(out),
+            ConvAct::Relu => activation::relu(out),
+        };
+        self.layer_norm.forward(residual + out) * mask
+    }
+}
+
+/// `DebertaV2Encoder`: the layers, the shared relative embeddings and their LayerNorm, v2's
+/// convolution.
 #[derive(Module, Debug)]
 pub struct DebertaV2Encoder {
     pub layer: Vec<DebertaV2Layer>,
     pub rel_embeddings: Option<Embedding>,
     /// HF's `encoder.LayerNorm` (over the relative embeddings).
     pub layer_norm: Option<LayerNorm>,
+    pub conv: Option<ConvLayer>,
 }
 
 /// `DebertaV2Model`: embeddings and encoder.
@@ -426,6 +490,18 @@ impl DebertaV2Model {
                 layer,
                 rel_embeddings: with_rel.then(|| table(2 * s.att_span(), h)),
                 layer_norm: (with_rel && s.norm_rel_ebd).then(|| norm(h)),
+                conv: (s.conv_kernel_size > 0).then(|| {
+                    let k = s.conv_kernel_size;
+                    ConvLayer {
+                        conv: Conv1dConfig::new(h, h, k)
+                            .with_groups(s.conv_groups)
+                            .with_padding(PaddingConfig1d::Explicit((k - 1) / 2, (k - 1) / 2))
+                            .init(device),
+                        layer_norm: norm(h),
+                        dropout: dropout(config.hidden_dropout_prob),
+                        act: s.conv_act,
+                    }
+                }),
             },
             settings: s.clone(),
         }
@@ -433,6 +509,12 @@ impl DebertaV2Model {
 
     pub fn num_layers(&self) -> usize {
         self.encoder.layer.len()
+    }
+
+    /// Whether packed batches (several examples to a row) can run: not with v2's convolution,
+    /// which would reach across examples.
+    pub fn accepts_packed(&self) -> bool {
+        self.encoder.conv.is_none()
     }
 
     /// The relative embeddings (normalised) and index tables of rows of `seq` tokens. Packed
@@ -486,8 +568,12 @@ impl DebertaV2Model {
         let mask_bias = mask_bias.cast(x.dtype());
         let rel = self.relative(seq, &device);
         let mut states = vec![x.clone()];
-        for layer in &self.encoder.layer {
+        for (i, layer) in self.encoder.layer.iter().enumerate() {
+            let input = x.clone();
             x = layer.forward(x, mask_bias.clone(), &rel);
+            if let (0, Some(conv)) = (i, &self.encoder.conv) {
+                x = conv.forward(input, x, b.attention_mask.clone());
+            }
             if keep_all {
                 states.push(x.clone());
             }

@@ -37,7 +37,8 @@ struct Expected {
     logits: Vec<Vec<f32>>,
     labels: Vec<i64>,
     loss: f32,
-    grads: BTreeMap<String, Vec<Vec<f32>>>,
+    /// Nested lists of any depth (a convolution's weight is 3-D), in PyTorch's layout.
+    grads: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +158,14 @@ fn ints(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+/// The numbers of a nested JSON list, in order.
+fn flat(value: &serde_json::Value) -> Vec<f32> {
+    match value {
+        serde_json::Value::Array(items) => items.iter().flat_map(flat).collect(),
+        other => vec![other.as_f64().expect("a number") as f32],
+    }
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -316,7 +325,15 @@ fn hidden_states_and_logits_match_transformers_padded_and_packed() {
         assert!(d <= TOLERANCE, "{name} logits: {d}");
 
         // Packed: several examples to a row, positions restarting at each (the fixture's
-        // token ids, as the padded batch has them).
+        // token ids, as the padded batch has them). DeBERTa-v2's convolution would reach
+        // across examples: that model says so, and the trainer pads for it.
+        if !model.accepts_packed() {
+            assert_eq!(
+                name, "tiny-deberta-v2",
+                "only the conv layer refuses packing"
+            );
+            continue;
+        }
         let encodings: Vec<kiln_data::Encoding> = e
             .input_ids
             .iter()
@@ -369,8 +386,7 @@ fn one_training_step_has_transformers_loss_and_gradients() {
             let got = grads
                 .get(hf_name)
                 .unwrap_or_else(|| panic!("{name}: no gradient for {hf_name}"));
-            let want: Vec<f32> = want.iter().flatten().copied().collect();
-            let d = max_abs_diff(got, &want);
+            let d = max_abs_diff(got, &flat(want));
             assert!(d <= TOLERANCE, "{name} {hf_name} grad: {d}");
         }
     }

@@ -143,7 +143,7 @@ impl TaskModel for SequenceClassifier {
     }
 
     fn accepts_packed(&self) -> bool {
-        true
+        SequenceClassifier::accepts_packed(self)
     }
 
     fn features(&self, tokens: TokenBatch) -> Tensor<2> {
@@ -165,7 +165,7 @@ impl TaskModel for TokenClassifier {
     }
 
     fn accepts_packed(&self) -> bool {
-        true
+        TokenClassifier::accepts_packed(self)
     }
 
     fn features(&self, tokens: TokenBatch) -> Tensor<2> {
