@@ -83,9 +83,9 @@ impl DebertaSettings {
         let conv_kernel_size = int("conv_kernel_size", 0)?.max(0) as usize;
         let conv_groups = int("conv_groups", 1)?;
         if conv_kernel_size > 0
-            && (conv_kernel_size % 2 == 0
+            && (conv_kernel_size.is_multiple_of(2)
                 || conv_groups < 1
-                || config.hidden_size % conv_groups as usize != 0)
+                || !config.hidden_size.is_multiple_of(conv_groups as usize))
         {
             return Err(format!(
                 "fields `conv_kernel_size` ({conv_kernel_size}) and `conv_groups` \
