@@ -205,12 +205,8 @@ def tiny_config(**extra):
     )
 
 
-def build_tiny_model():
-    cfg = tiny_config(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(cfg)
-    # Re-initialise with a wide spread so a wrong op in the Rust port shows up clearly.
-    g = torch.Generator().manual_seed(20240601)
+def wide_init(model, seed):
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
@@ -220,6 +216,14 @@ def build_tiny_model():
                 p.copy_(0.1 * noise)
             else:
                 p.copy_(0.2 * noise)
+
+
+def build_tiny_model():
+    cfg = tiny_config(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(cfg)
+    # Re-initialise with a wide spread so a wrong op in the Rust port shows up clearly.
+    wide_init(model, 20240601)
     return model.eval()
 
 
@@ -547,16 +551,7 @@ def make_tiny_token():
     cfg = tiny_config(num_labels=5, id2label=TOKEN_TAGS, label2id={v: k for k, v in TOKEN_TAGS.items()})
     torch.manual_seed(0)
     model = transformers.BertForTokenClassification(cfg)
-    g = torch.Generator().manual_seed(20241202)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if "LayerNorm.weight" in name:
-                p.copy_(1.0 + 0.1 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.copy_(0.2 * noise)
+    wide_init(model, 20241202)
     model.eval()
     model.save_pretrained(str(d), safe_serialization=True)
     build_tiny_tokenizer().save(str(d / "tokenizer.json"))
@@ -771,19 +766,6 @@ def roberta_config(cls, **extra):
         eos_token_id=2,
         **extra,
     )
-
-
-def wide_init(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if "LayerNorm.weight" in name:
-                p.copy_(1.0 + 0.1 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.copy_(0.2 * noise)
 
 
 def family_inputs(tok, pad_id):

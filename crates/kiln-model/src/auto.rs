@@ -24,6 +24,21 @@ use crate::modernbert::{
 };
 use crate::roberta::{RobertaForSequenceClassification, RobertaForTokenClassification};
 
+/// `$body` for the model inside whichever family's variant `$self` holds (every family's
+/// task model has the same methods).
+macro_rules! each_family {
+    ($self:ident, $m:ident => $body:expr) => {
+        match $self {
+            Self::Bert($m) => $body,
+            Self::Roberta($m) => $body,
+            Self::Electra($m) => $body,
+            Self::DistilBert($m) => $body,
+            Self::ModernBert($m) => $body,
+            Self::DebertaV2($m) => $body,
+        }
+    };
+}
+
 /// A sequence classifier (or regression / multi-label head) of any family.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)] // one per model, never in a collection
@@ -46,14 +61,7 @@ impl SequenceClassifier {
     }
 
     pub fn num_labels(&self) -> usize {
-        match self {
-            Self::Bert(m) => m.num_labels(),
-            Self::Roberta(m) => m.num_labels(),
-            Self::Electra(m) => m.num_labels(),
-            Self::DistilBert(m) => m.num_labels(),
-            Self::ModernBert(m) => m.num_labels(),
-            Self::DebertaV2(m) => m.num_labels(),
-        }
+        each_family!(self, m => m.num_labels())
     }
 
     /// The encoder (embeddings and layers; the pooler where the family has one), a handle
@@ -71,26 +79,12 @@ impl SequenceClassifier {
 
     /// What the head reads of each example of `b`, padded or packed: `[examples, features]`.
     pub fn features_of(&self, b: TokenBatch) -> Tensor<2> {
-        match self {
-            Self::Bert(m) => m.features_of(b),
-            Self::Roberta(m) => m.features_of(b),
-            Self::Electra(m) => m.features_of(b),
-            Self::DistilBert(m) => m.features_of(b),
-            Self::ModernBert(m) => m.features_of(b),
-            Self::DebertaV2(m) => m.features_of(b),
-        }
+        each_family!(self, m => m.features_of(b))
     }
 
     /// Outputs from features: `[examples, features]` → `[examples, num_labels]`.
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
-        match self {
-            Self::Bert(m) => m.head(features),
-            Self::Roberta(m) => m.head(features),
-            Self::Electra(m) => m.head(features),
-            Self::DistilBert(m) => m.head(features),
-            Self::ModernBert(m) => m.head(features),
-            Self::DebertaV2(m) => m.head(features),
-        }
+        each_family!(self, m => m.head(features))
     }
 
     /// Outputs of a batch, padded or packed: `[examples, num_labels]`.
@@ -138,14 +132,7 @@ impl TokenClassifier {
     }
 
     pub fn num_labels(&self) -> usize {
-        match self {
-            Self::Bert(m) => m.num_labels(),
-            Self::Roberta(m) => m.num_labels(),
-            Self::Electra(m) => m.num_labels(),
-            Self::DistilBert(m) => m.num_labels(),
-            Self::ModernBert(m) => m.num_labels(),
-            Self::DebertaV2(m) => m.num_labels(),
-        }
+        each_family!(self, m => m.num_labels())
     }
 
     pub fn encoder(&self) -> Encoder {
@@ -161,26 +148,12 @@ impl TokenClassifier {
 
     /// Every token's features of `b`, padded or packed: `[rows × seq, hidden]`.
     pub fn token_features_of(&self, b: TokenBatch) -> Tensor<2> {
-        match self {
-            Self::Bert(m) => m.token_features_of(b),
-            Self::Roberta(m) => m.token_features_of(b),
-            Self::Electra(m) => m.token_features_of(b),
-            Self::DistilBert(m) => m.token_features_of(b),
-            Self::ModernBert(m) => m.token_features_of(b),
-            Self::DebertaV2(m) => m.token_features_of(b),
-        }
+        each_family!(self, m => m.token_features_of(b))
     }
 
     /// Logits from token rows: `[rows, hidden]` → `[rows, num_labels]`.
     pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
-        match self {
-            Self::Bert(m) => m.head(features),
-            Self::Roberta(m) => m.head(features),
-            Self::Electra(m) => m.head(features),
-            Self::DistilBert(m) => m.head(features),
-            Self::ModernBert(m) => m.head(features),
-            Self::DebertaV2(m) => m.head(features),
-        }
+        each_family!(self, m => m.head(features))
     }
 
     pub fn cast(self, dtype: burn::tensor::FloatDType) -> Self {
