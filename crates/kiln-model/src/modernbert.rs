@@ -212,17 +212,14 @@ pub struct ModernBertAttention {
     pub out_drop: Dropout,
     #[module(skip)]
     pub num_heads: usize,
-    /// RoPE's base for this layer (global or local).
-    #[module(skip)]
-    pub rope_theta: f64,
 }
 
 impl ModernBertAttention {
-    /// `x`: `[rows, seq, hidden]`; `positions`: `[rows or 1, seq]` each token's position.
-    pub fn forward(
+    /// `x`: `[rows, seq, hidden]`; `rope`: this layer's RoPE cos and sin (`rope_tables`).
+    fn forward(
         &self,
         x: Tensor<3>,
-        positions: Tensor<2, Int>,
+        rope: &(Tensor<4>, Tensor<4>),
         mask_bias: Tensor<4>,
     ) -> Tensor<3> {
         let [rows, seq, hidden] = x.dims();
@@ -237,7 +234,7 @@ impl ModernBertAttention {
                 .reshape([rows, seq, self.num_heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let (cos, sin) = rope_tables(positions, head_dim, self.rope_theta, rows);
+        let (cos, sin) = rope;
         let rotate = |t: Tensor<4>| t.clone() * cos.clone() + rotate_half(t) * sin.clone();
         let context = attention_context(
             rotate(part(0)),
@@ -321,25 +318,28 @@ pub struct ModernBertEncoderLayer {
 }
 
 impl ModernBertEncoderLayer {
-    fn forward(&self, x: Tensor<3>, positions: Tensor<2, Int>, masks: &Masks) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, inputs: &LayerInputs) -> Tensor<3> {
         let normed = match &self.attn_norm {
             Some(n) => n.forward(x.clone()),
             None => x.clone(),
         };
-        let mask = if self.global {
-            masks.global.clone()
+        let (rope, mask) = if self.global {
+            (&inputs.global_rope, inputs.global.clone())
         } else {
-            masks.local.clone()
+            (&inputs.local_rope, inputs.local.clone())
         };
-        let x = x + self.attn.forward(normed, positions, mask);
+        let x = x + self.attn.forward(normed, rope, mask);
         x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
     }
 }
 
-/// The additive attention biases of a batch: global layers', and the sliding window's.
-struct Masks {
+/// What every layer of one forward shares: the additive attention biases (global layers',
+/// and the sliding window's) and the RoPE tables at each θ, computed once per forward.
+struct LayerInputs {
     global: Tensor<4>,
     local: Tensor<4>,
+    global_rope: (Tensor<4>, Tensor<4>),
+    local_rope: (Tensor<4>, Tensor<4>),
 }
 
 /// `ModernBertModel`: embeddings, layers, `final_norm`.
@@ -351,6 +351,11 @@ pub struct ModernBertModel {
     /// Half the local window.
     #[module(skip)]
     pub sliding_window: usize,
+    /// RoPE's base in global and in local layers.
+    #[module(skip)]
+    pub rope_theta: (f64, f64),
+    #[module(skip)]
+    pub head_dim: usize,
 }
 
 impl ModernBertModel {
@@ -368,11 +373,6 @@ impl ModernBertModel {
                     attn_drop: dropout(s.attention_dropout),
                     out_drop: dropout(s.attention_dropout),
                     num_heads: config.num_attention_heads,
-                    rope_theta: if global {
-                        s.global_rope_theta
-                    } else {
-                        s.local_rope_theta
-                    },
                 },
                 mlp_norm: norm(h, s, device),
                 mlp: ModernBertMLP {
@@ -398,6 +398,8 @@ impl ModernBertModel {
             layers,
             final_norm: norm(h, s, device),
             sliding_window: s.sliding_window,
+            rope_theta: (s.global_rope_theta, s.local_rope_theta),
+            head_dim: h / config.num_attention_heads,
         }
     }
 
@@ -428,14 +430,11 @@ impl ModernBertModel {
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).unsqueeze::<2>();
         let mut x = self.embed(input_ids);
         let global = padding_bias(attention_mask.cast(x.dtype()));
-        let masks = Masks {
-            local: global.clone() + self.band(seq, &device).cast(x.dtype()),
-            global,
-        };
+        let inputs = self.layer_inputs(positions, global, x.dims()[0]);
         let mut states = vec![x.clone()];
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x, positions.clone(), &masks);
+            x = layer.forward(x, &inputs);
             states.push(if i == last {
                 self.final_norm.forward(x.clone())
             } else {
@@ -466,15 +465,30 @@ impl ModernBertModel {
                     .reshape([rows, 1, seq, seq]),
             ),
         };
-        let masks = Masks {
-            local: global.clone() + self.band(seq, &device).cast(x.dtype()),
-            global,
-        };
+        let inputs = self.layer_inputs(positions, global, rows);
         let x = self
             .layers
             .iter()
-            .fold(x, |x, layer| layer.forward(x, positions.clone(), &masks));
+            .fold(x, |x, layer| layer.forward(x, &inputs));
         self.final_norm.forward(x)
+    }
+
+    /// The biases and RoPE tables every layer of a forward over `rows` rows reads.
+    fn layer_inputs(
+        &self,
+        positions: Tensor<2, Int>,
+        global: Tensor<4>,
+        rows: usize,
+    ) -> LayerInputs {
+        let [_, _, _, seq] = global.dims();
+        let local = global.clone() + self.band(seq, &global.device()).cast(global.dtype());
+        let (global_theta, local_theta) = self.rope_theta;
+        LayerInputs {
+            global_rope: rope_tables(positions.clone(), self.head_dim, global_theta, rows),
+            local_rope: rope_tables(positions, self.head_dim, local_theta, rows),
+            global,
+            local,
+        }
     }
 }
 
