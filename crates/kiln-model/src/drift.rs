@@ -222,6 +222,7 @@ mod tests {
 
     #[test]
     fn representations_of_an_unchanged_encoder_have_cka_one_per_layer() {
+        let _rng = crate::rng_lock();
         let config = tiny_config();
         let device = Device::flex();
         device.seed(3);
@@ -249,6 +250,7 @@ mod tests {
 
     #[test]
     fn drift_is_relative_per_part_and_zero_when_unchanged() {
+        let _rng = crate::rng_lock();
         let config = tiny_config();
         let device = Device::flex();
         let model = Encoder::Bert(BertModel::new(&config, true, &device));

@@ -150,6 +150,7 @@ mod tests {
 
     #[test]
     fn forward_on_a_training_device_drops_scales_and_backpropagates_through_the_mask() {
+        let _rng = crate::rng_lock();
         use burn::nn::DropoutConfig;
         let device = Device::flex().autodiff();
         let layer = DropoutConfig::new(0.25).init();
@@ -188,6 +189,7 @@ mod tests {
 
     #[test]
     fn an_unseeded_thread_follows_burns_generator() {
+        let _rng = crate::rng_lock();
         // A fresh thread: its stream was never seeded, so `device.seed` decides the masks.
         std::thread::spawn(|| {
             use burn::nn::DropoutConfig;

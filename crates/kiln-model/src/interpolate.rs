@@ -188,6 +188,7 @@ mod tests {
 
     #[test]
     fn the_encoder_is_blended_and_the_head_kept() {
+        let _rng = crate::rng_lock();
         let device = Device::flex();
         device.seed(1);
         let pretrained = Encoder::Bert(BertModel::new(&config(8), true, &device));
@@ -223,6 +224,7 @@ mod tests {
 
     #[test]
     fn other_encoders_and_alphas_are_refused_and_a_missing_pooler_kept() {
+        let _rng = crate::rng_lock();
         let device = Device::flex();
         let tuned = BertClassifier::new(&config(8), 3, Pooling::Cls, &device);
         let wider = Encoder::Bert(BertModel::new(&config(12), true, &device));

@@ -36,6 +36,14 @@ pub mod roberta;
 pub mod simd;
 pub mod student;
 
+/// burn seeds one global generator: unit tests that seed it, or draw from it by initialising a
+/// model, take this lock, so that no test's draws land between another's `seed` and its use.
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub use auto::{Encoder, SequenceClassifier, TokenClassifier};
 pub use bert::{mean_pool, BertClassifier, BertModel, BertOutput, BertTokenClassifier, Pooling};
 pub use config::{BertConfig, Family, HiddenAct};

@@ -1007,6 +1007,7 @@ mod tests {
 
     #[test]
     fn module_paths_are_hugging_face_names_up_to_the_two_forced_renames() {
+        let _rng = crate::rng_lock();
         let config = BertConfig::from_json_str(
             r#"{"vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
                 "num_attention_heads": 2, "intermediate_size": 16}"#,
