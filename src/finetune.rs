@@ -115,6 +115,14 @@ pub struct DistillOptions {
     pub train: TrainOptions,
 }
 
+/// `kiln train`'s flags as a command: [`TrainOptions`] with the recipe's defaults from
+/// `TrainConfig::default()`, later flags overriding earlier ones (a file's options go first).
+pub fn train_command() -> clap::Command {
+    use clap::Args as _;
+    TrainConfig::with_defaults(TrainOptions::augment_args(clap::Command::new("train")))
+        .args_override_self(true)
+}
+
 fn train_device_help() -> String {
     format!(
         "Device: {}; a comma-separated list (--devices a,b) trains data-parallel, each batch split over them",
@@ -312,6 +320,18 @@ struct Console {
     steps_per_epoch: usize,
     /// When this process's first step started, and the global step it started from.
     since: Option<(Instant, u64)>,
+    /// Under `kiln sweep` (which sets [`SWEEP_GATE`]): the directory where the sweep lets the
+    /// run go on after each evaluation, so its pruner judges every evaluation before the next
+    /// step (a trial it stops, it kills).
+    gate: Option<PathBuf>,
+}
+
+/// The environment variable through which `kiln sweep` hands a trial its gate directory.
+pub const SWEEP_GATE: &str = "KILN_SWEEP_GATE";
+
+/// The file the sweep writes when the evaluation after `step` may be followed by more steps.
+pub fn gate_file(gate: &Path, step: u64) -> PathBuf {
+    gate.join(format!("step-{step}"))
 }
 
 impl Console {
@@ -403,6 +423,13 @@ impl Observer for Console {
             point: point.clone(),
             best: is_best,
         });
+        if let Some(gate) = &self.gate {
+            let go = gate_file(gate, point.step);
+            // Ctrl-C reaches the sweep and its trials together: stop waiting, checkpoint.
+            while !go.exists() && !INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
     }
     fn epoch_end(&mut self, point: &EpochPoint, is_best: bool) {
         let valid = point
@@ -984,6 +1011,7 @@ fn finish<M: RunModel>(job: Job, model: M) -> Result<PathBuf> {
         logging_steps: r.logging_steps,
         steps_per_epoch: 0,
         since: None,
+        gate: std::env::var_os(SWEEP_GATE).map(PathBuf::from),
     };
 
     let scale = prepared.scale;

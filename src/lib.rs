@@ -5,8 +5,8 @@
 //! embeddings and a fine-tuned classifier's predictions ([`embed`], [`predict`]) and the
 //! allocator settings tensor workloads want ([`allocator`]). With the `cli` feature (default)
 //! it also holds the jobs behind the `kiln` binary: options in layers (`options`), data sets
-//! by name (`datasets`, `inspect`), fine-tuning and distillation runs (`finetune`, `distill`)
-//! and, through kiln-fetch, the offline packages that ship the real checkpoint and data sets
+//! by name (`datasets`, `inspect`), fine-tuning and distillation runs (`finetune`, `distill`),
+//! hyperparameter sweeps over `kiln train` processes (`sweep`) and, through kiln-fetch, the offline packages that ship the real checkpoint and data sets
 //! (`fetch`). An app leaves `cli` out and links no fetcher.
 //!
 //! Data flows one way: files → examples → batches ([`data`]) → model ([`model`]) → loss
@@ -39,3 +39,5 @@ pub mod finetune;
 pub mod inspect;
 #[cfg(feature = "cli")]
 pub mod options;
+#[cfg(feature = "cli")]
+pub mod sweep;

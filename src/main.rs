@@ -101,6 +101,10 @@ enum Command {
     Train(Box<TrainOptions>),
     /// Distil a fine-tuned teacher into a smaller student (with train's data and recipe flags).
     Distill(Box<kiln::finetune::DistillOptions>),
+    /// Hyperparameter search: trials of kiln train drawn from a search space (grid, random or
+    /// TPE), weak ones stopped early (ASHA or median), the best options written to
+    /// SWEEP/best.toml; a killed sweep continues with --resume.
+    Sweep(Box<kiln::sweep::SweepOptions>),
     /// Weight-space ensembling (WiSE-FT): write a fine-tuned model whose encoder is
     /// (1 − α)·pretrained + α·fine-tuned, its head unchanged — trading some of the fine-tuning
     /// gain for what the pretrained model knew.
@@ -258,6 +262,11 @@ fn run(cli: Cli) -> Result<()> {
             let train = &options.train;
             let layers = layers_of("distill", train.resume.as_deref(), train.config.as_deref())?;
             kiln::finetune::run_distill(layers)?;
+        }
+        Command::Sweep(options) => {
+            let program =
+                std::env::current_exe().context("finding the kiln binary to run the trials")?;
+            kiln::sweep::run(*options, &program)?;
         }
         Command::Interpolate {
             pretrained,

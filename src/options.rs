@@ -97,8 +97,13 @@ pub fn file_flags(command: &Command, path: &Path) -> Result<Vec<OsString>> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let table: toml::Table = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    table_flags(command, &table, path)
+}
+
+/// [`file_flags`] of a table already read from `path` (named in the errors).
+pub fn table_flags(command: &Command, table: &toml::Table, path: &Path) -> Result<Vec<OsString>> {
     let mut flags = Vec::with_capacity(table.len());
-    for (key, value) in &table {
+    for (key, value) in table {
         let arg = command
             .get_arguments()
             .find(|a| {

@@ -15,6 +15,8 @@
 //! - [`record`]: a run's files as types: `metrics.json` ([`RunMetrics`]) and the lines of
 //!   `log.jsonl` ([`LogRecord`]). The CLI writes them; `cargo xtask`, the report and the tests
 //!   read them.
+//! - [`sweep`]: a hyperparameter sweep's record (`sweep.json`, [`SweepRecord`]): each trial's
+//!   options, metric per evaluation, status and cost.
 //!
 //! No tensors and no burn: an app (or a script's Rust twin) reads a run's files with this crate
 //! alone, and it builds in seconds.
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod multilabel;
 pub mod record;
 pub mod regression;
+pub mod sweep;
 pub mod task;
 pub mod token;
 
@@ -37,5 +40,6 @@ pub use record::{
     SplitSizes, TrainFigures, ValidEpoch,
 };
 pub use regression::RegressionMetrics;
+pub use sweep::{ParamValue, SweepRecord, TrialEvaluation, TrialRecord, TrialStatus};
 pub use task::TaskMetrics;
 pub use token::TokenMetrics;

@@ -84,7 +84,7 @@ fn fmt_metric(v: f64) -> String {
 }
 
 /// A loss or other unbounded value: 4 significant-ish decimals, scientific when tiny or huge.
-fn fmt_value(v: f64) -> String {
+pub(crate) fn fmt_value(v: f64) -> String {
     if !v.is_finite() {
         "n/a".to_string()
     } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
@@ -140,6 +140,17 @@ impl Series {
     pub fn with_markers(mut self) -> Self {
         self.markers = true;
         self
+    }
+
+    /// Dots only, no line (a scatter plot).
+    pub fn scatter(
+        name: impl Into<String>,
+        color: impl Into<String>,
+        points: Vec<(f64, f64)>,
+    ) -> Self {
+        Series::new(name, color, points)
+            .with_markers()
+            .with_width(0.0)
     }
 
     /// The same series with stroke width `width`.
@@ -618,15 +629,15 @@ pub fn line_chart(series: &[Series], opts: &ChartOptions) -> String {
 // The page
 // ---------------------------------------------------------------------------------------------
 
-const BLUE: &str = "#2563eb";
+pub(crate) const BLUE: &str = "#2563eb";
 const LIGHT_BLUE: &str = "#93c5fd";
-const ORANGE: &str = "#ea580c";
-const GREEN: &str = "#16a34a";
+pub(crate) const ORANGE: &str = "#ea580c";
+pub(crate) const GREEN: &str = "#16a34a";
 const PURPLE: &str = "#7c3aed";
 const BEST: &str = "#b45309";
-const GREY: &str = "#94a3b8";
+pub(crate) const GREY: &str = "#94a3b8";
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f1f5f9; color: #0f172a;

@@ -73,9 +73,26 @@ impl SelectionMetric {
         }
     }
 
+    /// Whether smaller values are better (losses and errors).
+    pub fn lower_is_better(&self) -> bool {
+        matches!(self, Self::Loss | Self::Mse | Self::Mae)
+    }
+
+    /// The metric's value in `m`, as reported (an error stays positive); none when `m` lacks it.
+    pub fn value(&self, m: &TaskMetrics) -> Option<f64> {
+        let score = self.score(m);
+        score.is_finite().then(|| {
+            if self.lower_is_better() {
+                -score
+            } else {
+                score
+            }
+        })
+    }
+
     /// Larger is better: losses and errors are negated; a figure the metrics lack (another
     /// task's, an undefined correlation) scores lowest.
-    pub(crate) fn score(&self, m: &TaskMetrics) -> f64 {
+    pub fn score(&self, m: &TaskMetrics) -> f64 {
         let value = match (self, m) {
             (Self::Loss, m) => m.loss().map(|l| -l),
             (Self::Accuracy, TaskMetrics::Classification(c)) => Some(c.accuracy),
