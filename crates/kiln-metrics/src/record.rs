@@ -272,16 +272,22 @@ pub fn read_log(path: &Path) -> Result<Vec<LogRecord>, ReadError> {
     Ok(records)
 }
 
+/// A JSON file as `T`; the error names the file, and the line and column of a field that
+/// does not fit.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReadError> {
+    let fail = |message: String| ReadError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+}
+
 impl RunMetrics {
     /// Reads `path` (a run's `metrics.json`); the error names the file, and the line and
     /// column of a field that does not fit.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let fail = |message: String| ReadError {
-            path: path.to_path_buf(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+        read_json(path)
     }
 
     /// The run directory's `metrics.json`.

@@ -177,12 +177,7 @@ impl SweepRecord {
 
     /// Reads `path` (a sweep's `sweep.json`); the error names the file and the line.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let fail = |message: String| ReadError {
-            path: path.to_path_buf(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+        crate::record::read_json(path)
     }
 }
 
