@@ -26,6 +26,7 @@ pub mod backend;
 pub mod embed;
 pub mod predict;
 pub mod tagger;
+pub mod wise;
 
 #[cfg(feature = "cli")]
 pub mod datasets;

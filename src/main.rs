@@ -108,21 +108,7 @@ enum Command {
     /// Weight-space ensembling (WiSE-FT): write a fine-tuned model whose encoder is
     /// (1 − α)·pretrained + α·fine-tuned, its head unchanged — trading some of the fine-tuning
     /// gain for what the pretrained model knew.
-    Interpolate {
-        /// The pretrained checkpoint the model was fine-tuned from (a directory or a known name).
-        #[arg(long)]
-        pretrained: String,
-        /// The fine-tuned model (kiln's OUT/model, or a BertForSequenceClassification directory).
-        #[arg(long)]
-        finetuned: PathBuf,
-        /// Weight α of the fine-tuned encoder; 1 keeps the fine-tuned model, 0 puts its head on
-        /// the pretrained encoder.
-        #[arg(long, default_value_t = 0.5)]
-        alpha: f64,
-        /// Where to write the interpolated model (Hugging Face layout; must not exist yet).
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Interpolate(Box<kiln::wise::InterpolateOptions>),
     /// Draw a finished run's report.html again from its files (metrics.json, log.jsonl,
     /// config.toml).
     Report {
@@ -268,44 +254,9 @@ fn run(cli: Cli) -> Result<()> {
                 std::env::current_exe().context("finding the kiln binary to run the trials")?;
             kiln::sweep::run(*options, &program)?;
         }
-        Command::Interpolate {
-            pretrained,
-            finetuned,
-            alpha,
-            out,
-        } => {
-            if out.exists() {
-                anyhow::bail!(
-                    "--out {}: exists already; choose a new directory",
-                    out.display()
-                );
-            }
-            let device = backend::parse_device(backend::default_device_name())?;
-            let base = Checkpoint::open(fetch::resolve_model(&pretrained)?)?;
-            let (encoder, _) = base.load_encoder(&device)?;
-            let tuned = Classifier::load(&finetuned, usize::MAX, device)?;
-            let (model, report) =
-                kiln::model::interpolate::interpolate(&encoder, tuned.model, alpha)?;
-            let config = Checkpoint::open(&finetuned)?.config;
-            kiln::model::save_sequence_classifier(
-                &model,
-                &config,
-                &tuned.labels,
-                Some(tuned.tokenizer.path()),
-                &out,
-            )?;
-            eprintln!(
-                "wrote {}: encoder = {:.3}·{pretrained} + {alpha:.3}·{} ({} tensors{}), head as fine-tuned",
-                out.display(),
-                1.0 - alpha,
-                finetuned.display(),
-                report.blended,
-                if report.kept.is_empty() {
-                    String::new()
-                } else {
-                    format!("; kept as fine-tuned, absent from the pretrained model: {}", report.kept.join(", "))
-                }
-            );
+        Command::Interpolate(options) => {
+            let base = fetch::resolve_model(&options.pretrained)?;
+            kiln::wise::run(&options, &base)?;
         }
         Command::Report { dir } => {
             let html = kiln_report::RunFiles::read(&dir)?.render();

@@ -51,6 +51,7 @@ use kiln_train::{TaskLoss, TaskMetrics};
 
 /// A fine-tuned sequence model (a classifier, or a regression head) with its labels and
 /// tokenizer.
+#[derive(Clone)]
 pub struct Classifier {
     pub model: SequenceClassifier,
     pub labels: Vec<String>,

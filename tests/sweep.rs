@@ -239,7 +239,7 @@ fn a_sweep_killed_mid_trial_resumes_without_rerunning_finished_trials() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once trial 0 is complete and trial 1 has a checkpoint.
+    // Kill it once trial 0 is complete and trial 1 has an intact checkpoint.
     let second = out.join("trials/001");
     let mut killed = false;
     for _ in 0..3000 {
@@ -248,9 +248,7 @@ fn a_sweep_killed_mid_trial_resumes_without_rerunning_finished_trials() {
                 .trials
                 .first()
                 .is_some_and(|t| t.status == TrialStatus::Complete)
-            && std::fs::read_dir(second.join("checkpoints"))
-                .map(|d| d.count() > 0)
-                .unwrap_or(false);
+            && kiln::train::resume::find_latest(&second.join("checkpoints"), &mut |_| {}).is_ok();
         if ready {
             sweep.kill().unwrap();
             killed = true;
@@ -284,10 +282,15 @@ fn a_sweep_killed_mid_trial_resumes_without_rerunning_finished_trials() {
     stdout_of(&kiln(&["sweep", "--resume", out.to_str().unwrap()]));
     let after = record(&out);
     assert_eq!(after.trials.len(), 3);
-    assert!(after
-        .trials
-        .iter()
-        .all(|t| t.status == TrialStatus::Complete));
+    for t in &after.trials {
+        assert_eq!(
+            t.status,
+            TrialStatus::Complete,
+            "trial {}: {:?}",
+            t.id,
+            t.error
+        );
+    }
     // Trial 0 was not trained again; trial 1 continued from its checkpoint.
     assert_eq!(
         std::fs::metadata(&first_metrics)

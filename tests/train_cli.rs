@@ -397,6 +397,39 @@ fn interpolate_blends_the_encoder_and_keeps_the_head() {
     );
     let err = common::failure_of(&blend("0.5", &half));
     assert!(err.contains("exists already"), "{err}");
+
+    // Several α: each scored on the validation file, the best one written.
+    let err = common::failure_of(&blend("0,1", &tmp.path().join("no-valid")));
+    assert!(err.contains("need --valid"), "{err}");
+    let picked = tmp.path().join("picked");
+    let out = kiln(&[
+        "interpolate",
+        "--pretrained",
+        &model,
+        "--finetuned",
+        tuned.to_str().unwrap(),
+        "--alpha",
+        "0,1",
+        "--valid",
+        train.to_str().unwrap(),
+        "--out",
+        picked.to_str().unwrap(),
+    ]);
+    let said = common::stderr_of(&out);
+    let value = |alpha: &str| -> f64 {
+        let prefix = format!("alpha {alpha}: validation accuracy ");
+        let line = said.lines().find(|l| l.starts_with(&prefix)).unwrap();
+        line[prefix.len()..].trim().parse().unwrap()
+    };
+    let (pretrained_head, finetuned) = (value("0"), value("1"));
+    let written = std::fs::read(picked.join("model.safetensors")).unwrap();
+    let tuned_bytes = std::fs::read(tuned.join("model.safetensors")).unwrap();
+    // The first of equals wins: α = 1 only when strictly better on the file.
+    assert_eq!(
+        written == tuned_bytes,
+        finetuned > pretrained_head,
+        "{said}"
+    );
 }
 
 /// Every run reports how far each part of the encoder moved from the checkpoint

@@ -81,9 +81,14 @@ pub struct SweepOptions {
     /// steps when the space sets it).
     #[arg(long, value_enum, default_value_t)]
     pub pruner: PrunerKind,
-    /// ASHA's reduction factor η: rungs at evaluations 1, η, η², …; the top 1/η go on.
+    /// ASHA's reduction factor η: rungs at evaluations g, g·η, g·η², …; the top 1/η go on.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..))]
     pub eta: u64,
+    /// The first evaluation at which a trial may be stopped (g; Ray Tune's grace_period):
+    /// ASHA's first rung, and where the median rule starts.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[serde(default = "one")]
+    pub grace: u64,
     /// Median pruner: complete trials needed before any trial is stopped.
     #[arg(long, default_value_t = 3)]
     pub median_startup: usize,
@@ -109,9 +114,13 @@ pub struct SweepOptions {
     /// Continue the sweep in this directory with its own options (SWEEP/sweep.toml):
     /// finished trials are kept, interrupted ones continue from their checkpoints.
     #[arg(long, conflicts_with_all = ["space", "out", "trials", "sampler", "startup_trials",
-        "pruner", "eta", "median_startup", "metric", "seed", "refit_epochs"])]
+        "pruner", "eta", "grace", "median_startup", "metric", "seed", "refit_epochs"])]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// Set by Ctrl-C: no new trials; the running ones (which got the signal too) checkpoint and
@@ -527,6 +536,7 @@ impl Sweep {
         let pruner = Pruner {
             kind: self.options.pruner,
             eta: self.options.eta as usize,
+            grace: self.options.grace as usize,
             startup: self.options.median_startup,
         };
         let others: Vec<&TrialRecord> =
@@ -829,14 +839,11 @@ fn read_options(dir: &Path) -> Result<SweepOptions> {
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))
 }
 
-/// A run directory `kiln train --resume` can continue: its options and a checkpoint.
+/// A run directory `kiln train --resume` can continue: its options and an intact checkpoint
+/// (one killed while its first checkpoint was being written starts over).
 fn resumable(run_dir: &Path) -> bool {
-    let has_checkpoint = std::fs::read_dir(run_dir.join("checkpoints"))
-        .map(|entries| entries.flatten().any(|e| e.path().is_dir()))
-        .unwrap_or(false);
-    has_checkpoint
-        && run_dir.join("config.toml").is_file()
-        && !run_dir.join("metrics.json").exists()
+    let intact = kiln_train::resume::find_latest(&run_dir.join("checkpoints"), &mut |_| {}).is_ok();
+    intact && run_dir.join("config.toml").is_file() && !run_dir.join("metrics.json").exists()
 }
 
 /// The `epochs` of a run's resolved options (its config.toml).
@@ -901,6 +908,7 @@ mod tests {
             startup_trials: 5,
             pruner: PrunerKind::Median,
             eta: 3,
+            grace: 2,
             median_startup: 2,
             metric: Some(SelectionMetric::MacroF1),
             parallel: 2,

@@ -3,11 +3,12 @@
 //! Evaluations are counted per trial (the first validation is 1, whether it closes an epoch
 //! or comes from `eval-every`), so rungs are in evaluations, the resource every trial reports.
 //! - ASHA (asynchronous successive halving, Li et al. 2020, as Ray Tune's `ASHAScheduler`):
-//!   rungs at evaluations 1, η, η², …; a trial reaching a rung goes on only if its value is
-//!   not below the (1 − 1/η) quantile of the values other trials recorded at that rung.
-//! - Median stopping (Optuna's `MedianPruner`): once `startup` trials completed, a trial whose
-//!   best value so far is worse than the median of the completed trials' values at the same
-//!   evaluation stops.
+//!   rungs at evaluations g, g·η, g·η², … (g: the grace, Ray's `grace_period`); a trial
+//!   reaching a rung goes on only if its value is not below the (1 − 1/η) quantile of the
+//!   values other trials recorded at that rung.
+//! - Median stopping (Optuna's `MedianPruner`): from evaluation g on, once `startup` trials
+//!   completed, a trial whose best value so far is worse than the median of the completed
+//!   trials' values at the same evaluation stops.
 //!
 //! Decisions read only the record, so a resumed sweep decides as the first session would.
 
@@ -42,6 +43,9 @@ pub struct Pruner {
     pub kind: PrunerKind,
     /// ASHA's reduction factor η (≥ 2): a third of the trials go on from each rung with 3.
     pub eta: usize,
+    /// The first evaluation at which a trial may be stopped (ASHA's first rung); early
+    /// evaluations, inside a warmup, say little.
+    pub grace: usize,
     /// Median: completed trials needed before any trial is stopped.
     pub startup: usize,
 }
@@ -60,10 +64,13 @@ impl Pruner {
         let Some(last) = trial.evaluations.last() else {
             return false;
         };
+        if n < self.grace.max(1) {
+            return false;
+        }
         match self.kind {
             PrunerKind::None => false,
             PrunerKind::Asha => {
-                if !is_rung(n, self.eta) {
+                if !is_rung(n, self.eta, self.grace) {
                     return false;
                 }
                 let recorded: Vec<f64> = others
@@ -104,9 +111,10 @@ impl Pruner {
     }
 }
 
-/// Evaluation `n` (1-based) is a rung of ASHA with factor `eta`: 1, η, η², …
-pub fn is_rung(n: usize, eta: usize) -> bool {
-    let mut rung = 1;
+/// Evaluation `n` (1-based) is a rung of ASHA with factor `eta` and first rung `grace`: g,
+/// g·η, g·η², …
+pub fn is_rung(n: usize, eta: usize, grace: usize) -> bool {
+    let mut rung = grace.max(1);
     while rung < n {
         rung *= eta.max(2);
     }
@@ -150,15 +158,18 @@ mod tests {
     const ASHA: Pruner = Pruner {
         kind: PrunerKind::Asha,
         eta: 3,
+        grace: 1,
         startup: 0,
     };
 
     #[test]
     fn rungs_are_powers_of_eta() {
-        let rungs: Vec<usize> = (1..=30).filter(|&n| is_rung(n, 3)).collect();
+        let rungs: Vec<usize> = (1..=30).filter(|&n| is_rung(n, 3, 1)).collect();
         assert_eq!(rungs, [1, 3, 9, 27]);
-        let rungs: Vec<usize> = (1..=9).filter(|&n| is_rung(n, 2)).collect();
+        let rungs: Vec<usize> = (1..=9).filter(|&n| is_rung(n, 2, 1)).collect();
         assert_eq!(rungs, [1, 2, 4, 8]);
+        let rungs: Vec<usize> = (1..=20).filter(|&n| is_rung(n, 3, 2)).collect();
+        assert_eq!(rungs, [2, 6, 18]);
     }
 
     #[test]
@@ -217,6 +228,7 @@ mod tests {
         let median = Pruner {
             kind: PrunerKind::Median,
             eta: 3,
+            grace: 1,
             startup: 2,
         };
         let a = trial(0, TrialStatus::Complete, &[0.5, 0.6]);
@@ -229,6 +241,19 @@ mod tests {
         assert!(median.should_stop(&weak, &[&a, &b, &pruned], id));
         let fine = trial(3, TrialStatus::Running, &[0.72, 0.65]);
         assert!(!median.should_stop(&fine, &[&a, &b, &pruned], id));
+        // Not before the grace: evaluation 2 is the first that may stop a trial.
+        let patient = Pruner { grace: 3, ..median };
+        assert!(!patient.should_stop(&weak, &[&a, &b, &pruned], id));
+    }
+
+    #[test]
+    fn asha_with_a_grace_stops_from_its_first_rung_on() {
+        let id = |x: f64| x;
+        let a = trial(0, TrialStatus::Complete, &[0.9, 0.9, 0.9]);
+        let graceful = Pruner { grace: 2, ..ASHA };
+        // Evaluation 1 is inside the grace: never stopped there, however weak.
+        assert!(!graceful.should_stop(&trial(1, TrialStatus::Running, &[0.1]), &[&a], id));
+        assert!(graceful.should_stop(&trial(1, TrialStatus::Running, &[0.1, 0.5]), &[&a], id));
     }
 
     #[test]

@@ -196,7 +196,7 @@ fn charts(html: &mut String, record: &SweepRecord) {
 
     // Over time: each trial at its end, and the best complete value so far.
     html.push_str(
-        "<section id=\"over-time\">\n<h2>Over the sweep's time</h2>\n<div class=\"card\">",
+        "<section id=\"over-time\">\n<h2>Over the sweep's time</h2>\n<div class=\"grid2\"><div class=\"card\">",
     );
     let mut ends: Vec<(f64, f64)> = record
         .trials
@@ -223,7 +223,7 @@ fn charts(html: &mut String, record: &SweepRecord) {
         &series,
         &ChartOptions::new("Trials as they ended", "minutes into the sweep", &metric),
     ));
-    html.push_str("</div>\n</section>\n");
+    html.push_str("</div></div>\n</section>\n");
 }
 
 fn trials_table(html: &mut String, record: &SweepRecord) {
