@@ -337,3 +337,120 @@ fn a_space_that_is_not_train_options_is_refused_before_any_trial() {
     );
     assert!(!out.exists(), "nothing written for a refused space");
 }
+
+#[test]
+fn the_median_rule_stops_trials_below_the_complete_ones_median() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 80, "");
+    let space = tmp.path().join("space.toml");
+    write_space(
+        &space,
+        &train,
+        "epochs = 2\neval-every = 4\nlr = { log-uniform = [1e-5, 3e-3] }\n",
+    );
+    let out = tmp.path().join("sweep");
+    stdout_of(&kiln(&[
+        "sweep",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--trials",
+        "6",
+        "--sampler",
+        "tpe",
+        "--startup-trials",
+        "2",
+        "--pruner",
+        "median",
+        "--median-startup",
+        "2",
+        "--grace",
+        "2",
+        "--metric",
+        "loss",
+        "--seed",
+        "5",
+    ]));
+    let r = record(&out);
+    assert_eq!(r.trials.len(), 6);
+    for (k, t) in r.trials.iter().enumerate() {
+        // Replayed from the record: the complete trials before k, compared from evaluation 2
+        // (the grace) on, once two of them exist.
+        let complete: Vec<_> = r.trials[..k]
+            .iter()
+            .filter(|o| o.status == TrialStatus::Complete)
+            .collect();
+        let mut stopped_at = None;
+        let mut best = f64::NEG_INFINITY;
+        for (i, e) in t.evaluations.iter().enumerate() {
+            best = best.max(-e.value);
+            let at: Vec<f64> = complete
+                .iter()
+                .filter_map(|o| o.evaluations.get(i))
+                .map(|o| -o.value)
+                .collect();
+            if i + 1 >= 2 && complete.len() >= 2 && !at.is_empty() && best < quantile(&at, 0.5) {
+                stopped_at = Some(i + 1);
+                break;
+            }
+        }
+        let expected = (t.status == TrialStatus::Pruned).then_some(t.evaluations.len());
+        assert_eq!(stopped_at, expected, "trial {k}: {:?}", t.status);
+        // Drawn from the space, by TPE after the two random ones.
+        let lr = t.params["lr"].as_f64().unwrap();
+        assert!((1e-5..=3e-3).contains(&lr), "{lr}");
+    }
+    assert!(
+        r.trials.iter().any(|t| t.status == TrialStatus::Pruned),
+        "no trial fell below the median"
+    );
+}
+
+#[test]
+fn parallel_trials_run_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, 400, "");
+    let space = tmp.path().join("space.toml");
+    write_space(
+        &space,
+        &train,
+        "epochs = 1\nsave-every = 1\nlr = { choice = [1e-4, 3e-4, 1e-3, 3e-3] }\n",
+    );
+    let out = tmp.path().join("sweep");
+    stdout_of(&kiln(&[
+        "sweep",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sampler",
+        "grid",
+        "--pruner",
+        "none",
+        "--parallel",
+        "2",
+        "--threads",
+        "1",
+    ]));
+    let r = record(&out);
+    assert_eq!(r.trials.len(), 4);
+    assert!(r.trials.iter().all(|t| t.status == TrialStatus::Complete));
+    // Trial 1 started before trial 0 ended.
+    let (a, b) = (&r.trials[0], &r.trials[1]);
+    assert!(
+        b.started_s < a.started_s + a.seconds,
+        "trial 1 started at {} s, trial 0 ran {}–{} s",
+        b.started_s,
+        a.started_s,
+        a.started_s + a.seconds
+    );
+    let lrs: Vec<f64> = r
+        .trials
+        .iter()
+        .map(|t| t.params["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs, [1e-4, 3e-4, 1e-3, 3e-3], "the grid in order");
+}
