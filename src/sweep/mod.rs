@@ -962,6 +962,20 @@ mod tests {
         check_space(&fine, None).unwrap();
     }
 
+    /// The spaces the README's figures come from stay valid `kiln train` options.
+    #[test]
+    fn the_committed_spaces_check() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sweeps");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let space = SearchSpace::read(&path).unwrap();
+            check_space(&space, None).unwrap();
+            checked += 1;
+        }
+        assert_eq!(checked, 2);
+    }
+
     #[test]
     fn the_error_line_of_a_failed_trial_is_found() {
         let dir = tempfile::tempdir().unwrap();
