@@ -498,15 +498,8 @@ impl Sweep {
                 trial.planned_steps = Some((step as f64 / epoch * epochs).round() as u64);
             }
         }
-        trial.best = evaluations
-            .iter()
-            .map(|e| e.value)
-            .filter(|v| v.is_finite())
-            .reduce(|a, b| match (a > b) == maximize {
-                true => a,
-                false => b,
-            });
         trial.evaluations = evaluations;
+        trial.best = best_value(&trial.evaluations, maximize);
         trial.seconds = r.seconds_before + r.started.elapsed().as_secs_f64();
         Ok(changed)
     }
@@ -560,18 +553,7 @@ impl Sweep {
     fn end_pruned(&mut self, r: &Running, at: usize) {
         let trial = &mut self.record.trials[r.id];
         trial.evaluations.truncate(at);
-        trial.best = trial
-            .evaluations
-            .iter()
-            .map(|e| e.value)
-            .filter(|v| v.is_finite())
-            .reduce(|a, b| {
-                if (a > b) == self.record.maximize {
-                    a
-                } else {
-                    b
-                }
-            });
+        trial.best = best_value(&trial.evaluations, self.record.maximize);
         trial.status = TrialStatus::Pruned;
         trial.seconds = r.seconds_before + r.started.elapsed().as_secs_f64();
         // A pruned trial is never resumed: its checkpoints are only disk.
@@ -700,6 +682,15 @@ impl Sweep {
         }
         Ok(())
     }
+}
+
+/// The best finite value among `evaluations` in the metric's direction.
+fn best_value(evaluations: &[TrialEvaluation], maximize: bool) -> Option<f64> {
+    evaluations
+        .iter()
+        .map(|e| e.value)
+        .filter(|v| v.is_finite())
+        .reduce(|a, b| if (a > b) == maximize { a } else { b })
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
