@@ -23,6 +23,19 @@ fn write_space(path: &Path, train: &Path, extra: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// `kiln sweep --space SPACE --out OUT` with `flags`.
+fn sweep(space: &Path, out: &Path, flags: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    kiln(&args)
+}
+
 fn record(dir: &Path) -> SweepRecord {
     SweepRecord::read(&dir.join("sweep.json")).unwrap()
 }
@@ -52,25 +65,24 @@ fn asha_stops_the_trials_its_rule_names_and_the_best_options_are_written() {
         "epochs = 2\neval-every = 4\nlr = { log-uniform = [1e-5, 3e-3] }\nwarmup-ratio = { uniform = [0.0, 0.3] }\n",
     );
     let out = tmp.path().join("sweep");
-    let stdout = stdout_of(&kiln(&[
-        "sweep",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--trials",
-        "6",
-        "--sampler",
-        "random",
-        "--pruner",
-        "asha",
-        "--eta",
-        "2",
-        "--metric",
-        "loss",
-        "--seed",
-        "3",
-    ]));
+    let stdout = stdout_of(&sweep(
+        &space,
+        &out,
+        &[
+            "--trials",
+            "6",
+            "--sampler",
+            "random",
+            "--pruner",
+            "asha",
+            "--eta",
+            "2",
+            "--metric",
+            "loss",
+            "--seed",
+            "3",
+        ],
+    ));
     let r = record(&out);
     assert_eq!(r.trials.len(), 6);
     assert_eq!(r.metric, "loss");
@@ -158,13 +170,7 @@ fn asha_stops_the_trials_its_rule_names_and_the_best_options_are_written() {
     // A plot per searched option.
     assert!(html.contains("aria-label=\"lr\"") && html.contains("aria-label=\"warmup-ratio\""));
     // The same directory again without --resume is refused.
-    let e = failure_of(&kiln(&[
-        "sweep",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let e = failure_of(&sweep(&space, &out, &[]));
     assert!(
         e.contains("holds a sweep already") && e.contains("--resume"),
         "{e}"
@@ -184,17 +190,11 @@ fn a_failed_trial_is_recorded_and_the_grid_goes_on() {
         "epochs = 1\nwarmup-ratio = { choice = [1.5, 0.1] }\n",
     );
     let out = tmp.path().join("sweep");
-    stdout_of(&kiln(&[
-        "sweep",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sampler",
-        "grid",
-        "--pruner",
-        "none",
-    ]));
+    stdout_of(&sweep(
+        &space,
+        &out,
+        &["--sampler", "grid", "--pruner", "none"],
+    ));
     let r = record(&out);
     assert_eq!(r.trials.len(), 2, "a grid of two runs two trials");
     assert_eq!(r.trials[0].status, TrialStatus::Failed);
@@ -324,13 +324,7 @@ fn a_space_that_is_not_train_options_is_refused_before_any_trial() {
     )
     .unwrap();
     let out: PathBuf = tmp.path().join("sweep");
-    let e = failure_of(&kiln(&[
-        "sweep",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let e = failure_of(&sweep(&space, &out, &[]));
     assert!(
         e.contains("space.toml") && e.contains("`learning-rate` is not an option of kiln train"),
         "{e}"
@@ -350,29 +344,28 @@ fn the_median_rule_stops_trials_below_the_complete_ones_median() {
         "epochs = 2\neval-every = 4\nlr = { log-uniform = [1e-5, 3e-3] }\n",
     );
     let out = tmp.path().join("sweep");
-    stdout_of(&kiln(&[
-        "sweep",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--trials",
-        "6",
-        "--sampler",
-        "tpe",
-        "--startup-trials",
-        "2",
-        "--pruner",
-        "median",
-        "--median-startup",
-        "2",
-        "--grace",
-        "2",
-        "--metric",
-        "loss",
-        "--seed",
-        "5",
-    ]));
+    stdout_of(&sweep(
+        &space,
+        &out,
+        &[
+            "--trials",
+            "6",
+            "--sampler",
+            "tpe",
+            "--startup-trials",
+            "2",
+            "--pruner",
+            "median",
+            "--median-startup",
+            "2",
+            "--grace",
+            "2",
+            "--metric",
+            "loss",
+            "--seed",
+            "5",
+        ],
+    ));
     let r = record(&out);
     assert_eq!(r.trials.len(), 6);
     for (k, t) in r.trials.iter().enumerate() {
@@ -420,21 +413,20 @@ fn parallel_trials_run_side_by_side() {
         "epochs = 1\nsave-every = 1\nlr = { choice = [1e-4, 3e-4, 1e-3, 3e-3] }\n",
     );
     let out = tmp.path().join("sweep");
-    stdout_of(&kiln(&[
-        "sweep",
-        "--space",
-        space.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sampler",
-        "grid",
-        "--pruner",
-        "none",
-        "--parallel",
-        "2",
-        "--threads",
-        "1",
-    ]));
+    stdout_of(&sweep(
+        &space,
+        &out,
+        &[
+            "--sampler",
+            "grid",
+            "--pruner",
+            "none",
+            "--parallel",
+            "2",
+            "--threads",
+            "1",
+        ],
+    ));
     let r = record(&out);
     assert_eq!(r.trials.len(), 4);
     assert!(r.trials.iter().all(|t| t.status == TrialStatus::Complete));
