@@ -36,6 +36,18 @@ fn sweep(space: &Path, out: &Path, flags: &[&str]) -> std::process::Output {
     kiln(&args)
 }
 
+/// A temporary directory holding `rows` rows of training data and a space over them with
+/// `extra` options; the sweep goes to its `sweep/`.
+fn setup(rows: usize, extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    write_csv(&train, rows, "");
+    let space = tmp.path().join("space.toml");
+    write_space(&space, &train, extra);
+    let out = tmp.path().join("sweep");
+    (tmp, space, out)
+}
+
 fn record(dir: &Path) -> SweepRecord {
     SweepRecord::read(&dir.join("sweep.json")).unwrap()
 }
@@ -53,18 +65,13 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 
 #[test]
 fn asha_stops_the_trials_its_rule_names_and_the_best_options_are_written() {
-    let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train.csv");
-    write_csv(&train, 80, "");
-    let space = tmp.path().join("space.toml");
     // Loss as the metric: continuous, so trials rarely tie. Evaluations every 4 steps and at
     // each epoch's end: rungs 1, 2, 4 with η = 2.
-    write_space(
-        &space,
-        &train,
-        "epochs = 2\neval-every = 4\nlr = { log-uniform = [1e-5, 3e-3] }\nwarmup-ratio = { uniform = [0.0, 0.3] }\n",
+    let (_tmp, space, out) = setup(
+        80,
+        "epochs = 2\neval-every = 4\nlr = { log-uniform = [1e-5, 3e-3] }\n\
+         warmup-ratio = { uniform = [0.0, 0.3] }\n",
     );
-    let out = tmp.path().join("sweep");
     let stdout = stdout_of(&sweep(
         &space,
         &out,
@@ -179,17 +186,8 @@ fn asha_stops_the_trials_its_rule_names_and_the_best_options_are_written() {
 
 #[test]
 fn a_failed_trial_is_recorded_and_the_grid_goes_on() {
-    let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train.csv");
-    write_csv(&train, 40, "");
-    let space = tmp.path().join("space.toml");
     // warmup-ratio 1.5 parses as a number but the recipe refuses it: that trial fails.
-    write_space(
-        &space,
-        &train,
-        "epochs = 1\nwarmup-ratio = { choice = [1.5, 0.1] }\n",
-    );
-    let out = tmp.path().join("sweep");
+    let (_tmp, space, out) = setup(40, "epochs = 1\nwarmup-ratio = { choice = [1.5, 0.1] }\n");
     stdout_of(&sweep(
         &space,
         &out,
@@ -209,17 +207,11 @@ fn a_failed_trial_is_recorded_and_the_grid_goes_on() {
 
 #[test]
 fn a_sweep_killed_mid_trial_resumes_without_rerunning_finished_trials() {
-    let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train.csv");
-    write_csv(&train, 400, "");
-    let space = tmp.path().join("space.toml");
     // A checkpoint every step, so the killed trial has one to continue from.
-    write_space(
-        &space,
-        &train,
+    let (_tmp, space, out) = setup(
+        400,
         "epochs = 2\nsave-every = 1\nlr = { log-uniform = [1e-4, 1e-3] }\n",
     );
-    let out = tmp.path().join("sweep");
     let args = [
         "sweep",
         "--space",
@@ -334,16 +326,10 @@ fn a_space_that_is_not_train_options_is_refused_before_any_trial() {
 
 #[test]
 fn the_median_rule_stops_trials_below_the_complete_ones_median() {
-    let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train.csv");
-    write_csv(&train, 80, "");
-    let space = tmp.path().join("space.toml");
-    write_space(
-        &space,
-        &train,
+    let (_tmp, space, out) = setup(
+        80,
         "epochs = 2\neval-every = 4\nlr = { log-uniform = [1e-5, 3e-3] }\n",
     );
-    let out = tmp.path().join("sweep");
     stdout_of(&sweep(
         &space,
         &out,
@@ -403,16 +389,10 @@ fn the_median_rule_stops_trials_below_the_complete_ones_median() {
 
 #[test]
 fn parallel_trials_run_side_by_side() {
-    let tmp = tempfile::tempdir().unwrap();
-    let train = tmp.path().join("train.csv");
-    write_csv(&train, 400, "");
-    let space = tmp.path().join("space.toml");
-    write_space(
-        &space,
-        &train,
+    let (_tmp, space, out) = setup(
+        400,
         "epochs = 1\nsave-every = 1\nlr = { choice = [1e-4, 3e-4, 1e-3, 3e-3] }\n",
     );
-    let out = tmp.path().join("sweep");
     stdout_of(&sweep(
         &space,
         &out,
