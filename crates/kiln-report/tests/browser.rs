@@ -234,3 +234,68 @@ fn a_run_directory_renders_from_its_files() {
     let err = RunFiles::read(dir.path()).unwrap_err().to_string();
     assert!(err.contains("log.jsonl") && err.contains("line 1"), "{err}");
 }
+
+/// A sweep's page: twelve trials over two options, some pruned, one failed.
+fn sweep() -> kiln_metrics::SweepRecord {
+    use kiln_metrics::{ParamValue, TrialEvaluation, TrialRecord, TrialStatus};
+    let trials = (0..12)
+        .map(|id| {
+            let lr = 1e-5 * 1.6f64.powi(id as i32);
+            let strategy = if id % 3 == 0 { "lora" } else { "full" };
+            let params = std::collections::BTreeMap::from([
+                ("lr".to_string(), ParamValue::Float(lr)),
+                ("strategy".to_string(), ParamValue::Text(strategy.into())),
+            ]);
+            let mut t = TrialRecord::new(id, params, 40.0 * id as f64);
+            let (status, n) = match id % 4 {
+                0 | 1 => (TrialStatus::Complete, 4),
+                2 => (TrialStatus::Pruned, 1),
+                _ if id == 11 => (TrialStatus::Failed, 0),
+                _ => (TrialStatus::Pruned, 2),
+            };
+            t.status = status;
+            t.evaluations = (0..n)
+                .map(|i| TrialEvaluation {
+                    step: 25 * (i + 1),
+                    epoch: 0.25 * (i + 1) as f64,
+                    value: 0.6 + 0.05 * i as f64 + 0.01 * (id % 5) as f64,
+                })
+                .collect();
+            t.best = t.evaluations.iter().map(|e| e.value).reduce(f64::max);
+            t.test = (status == TrialStatus::Complete).then_some(0.8);
+            t.steps = 25 * n;
+            t.planned_steps = Some(100);
+            t.seconds = 30.0 * n.max(1) as f64;
+            if status == TrialStatus::Failed {
+                t.error = Some("error: --warmup-ratio must be in [0, 1), got 1.5".into());
+            }
+            t
+        })
+        .collect();
+    kiln_metrics::SweepRecord {
+        metric: "accuracy".into(),
+        maximize: true,
+        elapsed_s: 600.0,
+        trials,
+    }
+}
+
+#[test]
+fn the_sweep_page_renders_in_headless_chromium_without_console_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = kiln_report::render_sweep(&sweep(), "kiln sweep — test");
+    let (shot, stderr) = screenshot(dir.path(), &html, "1280,1800");
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    let (painted, colours) = ink(&shot);
+    assert!(
+        painted > 0.15,
+        "only {:.1}% of the page painted",
+        100.0 * painted
+    );
+    assert!(colours > 50, "only {colours} colours on the page");
+}
