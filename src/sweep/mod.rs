@@ -964,7 +964,7 @@ mod tests {
             check_space(&space, None).unwrap();
             checked += 1;
         }
-        assert_eq!(checked, 2);
+        assert_eq!(checked, 3);
     }
 
     #[test]
