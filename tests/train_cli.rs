@@ -355,8 +355,8 @@ fn interpolate_blends_the_encoder_and_keeps_the_head() {
         run.to_str().unwrap(),
     ]));
     let tuned = run.join("model");
-    let blend = |alpha: &str, out: &std::path::Path| {
-        kiln(&[
+    let blend_with = |alpha: &str, out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
             "interpolate",
             "--pretrained",
             &model,
@@ -366,8 +366,11 @@ fn interpolate_blends_the_encoder_and_keeps_the_head() {
             alpha,
             "--out",
             out.to_str().unwrap(),
-        ])
+        ];
+        args.extend_from_slice(extra);
+        kiln(&args)
     };
+    let blend = |alpha: &str, out: &std::path::Path| blend_with(alpha, out, &[]);
     let same = tmp.path().join("alpha1");
     ok(&blend("1", &same));
     assert_eq!(
@@ -402,19 +405,7 @@ fn interpolate_blends_the_encoder_and_keeps_the_head() {
     let err = common::failure_of(&blend("0,1", &tmp.path().join("no-valid")));
     assert!(err.contains("need --valid"), "{err}");
     let picked = tmp.path().join("picked");
-    let out = kiln(&[
-        "interpolate",
-        "--pretrained",
-        &model,
-        "--finetuned",
-        tuned.to_str().unwrap(),
-        "--alpha",
-        "0,1",
-        "--valid",
-        train.to_str().unwrap(),
-        "--out",
-        picked.to_str().unwrap(),
-    ]);
+    let out = blend_with("0,1", &picked, &["--valid", train.to_str().unwrap()]);
     let said = common::stderr_of(&out);
     let value = |alpha: &str| -> f64 {
         let prefix = format!("alpha {alpha}: validation accuracy ");
